@@ -1,0 +1,185 @@
+//! `${VAR}` and `${VAR:-default}` expansion in configuration strings.
+//!
+//! Expansion runs on the [`Node`] tree before any section is read, so a value that came
+//! from the environment still has its `file:line:col`. `$${` writes a literal `${`. Fields a
+//! plugin marks *no-expand* (SQL text, query parameters) are left exactly as written.
+//!
+//! ```
+//! use phlo_core::config::env::expand_str;
+//! let env = |name: &str| (name == "HOME").then(|| "/home/ada".to_string());
+//! assert_eq!(expand_str("${HOME}/data", &env).unwrap(), "/home/ada/data");
+//! assert_eq!(expand_str("${MISSING:-fallback}", &env).unwrap(), "fallback");
+//! assert_eq!(expand_str("$${literal}", &env).unwrap(), "${literal}");
+//! ```
+
+use std::sync::Arc;
+
+use super::node::{Node, Value};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile};
+
+/// Why a string could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// `${NAME}` with `NAME` unset and no default.
+    #[error("environment variable `{0}` is not set")]
+    Undefined(String),
+    /// `${` without a closing `}`.
+    #[error("`${{` is not closed by `}}`")]
+    Unclosed,
+    /// A name that is not `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("`{0}` is not a valid environment variable name")]
+    BadName(String),
+}
+
+/// Expands one string with `lookup`.
+///
+/// # Errors
+/// An unset variable without a default, an unclosed `${`, or an invalid name.
+pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+    if !s.contains('$') {
+        return Ok(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail.find('}').ok_or(ExpandError::Unclosed)?;
+            let inner = &tail[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(ExpandError::BadName(name.to_string()));
+            }
+            match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => return Err(ExpandError::Undefined(name.to_string())),
+            }
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Expands every string in `node` except under the paths for which `skip(path)` is true
+/// (`path` is the list of mapping keys from the root). All failures are reported.
+pub fn expand_tree(
+    node: &mut Node,
+    source: &Arc<SourceFile>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    skip: &dyn Fn(&[&str]) -> bool,
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let mut path = Vec::new();
+    walk(node, &mut path, source, lookup, skip, &mut diags);
+    diags
+}
+
+fn walk(
+    node: &mut Node,
+    path: &mut Vec<String>,
+    source: &Arc<SourceFile>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    skip: &dyn Fn(&[&str]) -> bool,
+    diags: &mut Diagnostics,
+) {
+    match &mut node.value {
+        Value::Str(s) => {
+            if !s.contains("${") {
+                return;
+            }
+            match expand_str(s, lookup) {
+                Ok(v) => {
+                    *s = v;
+                    node.expanded = true;
+                }
+                Err(e) => {
+                    let help = match &e {
+                        ExpandError::Undefined(n) => {
+                            format!("set `{n}` in the environment, or give a default: `${{{n}:-value}}`")
+                        }
+                        ExpandError::Unclosed => "close it with `}`, or write `$${` for a literal `${`".into(),
+                        ExpandError::BadName(_) => "variable names are letters, digits and `_`".into(),
+                    };
+                    let code = if matches!(e, ExpandError::Undefined(_)) {
+                        Code::UndefinedVariable
+                    } else {
+                        Code::InvalidValue
+                    };
+                    diags.push(Diagnostic::error(code, e.to_string()).at(source, node.span).with_help(help));
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                walk(item, path, source, lookup, skip, diags);
+            }
+        }
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                path.push(k.name.clone());
+                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+                if !skip(&refs) {
+                    walk(v, path, source, lookup, skip, diags);
+                }
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::node::{Format, parse};
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "DB" => Some("/tmp/w.db".into()),
+            "EMPTY" => Some(String::new()),
+            "N" => Some("8".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_with_defaults_and_escapes() {
+        assert_eq!(expand_str("a ${DB} b", &env).unwrap(), "a /tmp/w.db b");
+        assert_eq!(expand_str("${NOPE:-x}", &env).unwrap(), "x");
+        assert_eq!(expand_str("${EMPTY:-x}", &env).unwrap(), "x");
+        assert_eq!(expand_str("${EMPTY}", &env).unwrap(), "");
+        assert_eq!(expand_str("$5 and $${X}", &env).unwrap(), "$5 and ${X}");
+        assert_eq!(expand_str("${NOPE}", &env), Err(ExpandError::Undefined("NOPE".into())));
+        assert_eq!(expand_str("${DB", &env), Err(ExpandError::Unclosed));
+        assert_eq!(expand_str("${1x}", &env), Err(ExpandError::BadName("1x".into())));
+    }
+
+    #[test]
+    fn tree_expansion_skips_no_expand_paths_and_reports_every_failure() {
+        let src = SourceFile::new(
+            "phlo.yaml",
+            "a: ${DB}\nsql: select '${NOPE}'\nn: ${N}\nlist:\n  - ${NOPE}\n  - ${ALSO_NOPE}\n",
+        );
+        let mut node = parse(&src, Format::Yaml).unwrap();
+        let diags = expand_tree(&mut node, &src, &env, &|p| p == ["sql"]);
+        assert_eq!(node.get("a").unwrap().as_str(), Some("/tmp/w.db"));
+        assert_eq!(node.get("sql").unwrap().as_str(), Some("select '${NOPE}'"));
+        assert!(node.get("n").unwrap().expanded);
+        let v: Vec<_> = diags.iter().map(|d| (d.code, d.location.as_ref().unwrap().span.line)).collect();
+        assert_eq!(v, vec![(Code::UndefinedVariable, 5), (Code::UndefinedVariable, 6)]);
+    }
+}

@@ -1,0 +1,601 @@
+//! `phlo.yaml` / `phlo.toml`: one model, read in phases that collect every error.
+//!
+//! 1. **parse** the file into a [`Node`] tree with positions (YAML with strict booleans,
+//!    duplicate keys reported with both positions);
+//! 2. **expand** `${VAR}` / `${VAR:-default}` everywhere except no-expand fields;
+//! 3. **shape**: read each section into its typed model; unknown keys get a did-you-mean.
+//!    Sections and entries are read independently, so one bad asset does not hide the next.
+//!
+//! Plugin sections (`resources.<provider>`, `hooks.<name>`, the type-specific keys of
+//! `assets.<key>`) are kept as [`Node`]s here and checked against each plugin's typed
+//! config by [`crate::project`].
+//!
+//! ```
+//! use phlo_core::config::{Format, read_str};
+//! let (config, diags) = read_str("phlo.yaml", Format::Yaml, "name: shop\nplugins:\n  strict: true\n", &|_| None, &|_, _, _| false);
+//! assert!(diags.is_empty());
+//! assert!(config.unwrap().plugins.strict);
+//! ```
+
+pub mod de;
+pub mod env;
+pub mod node;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use de::{Spanned, from_node};
+pub use node::{Format, Key, Node, Value};
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::spec::AssetKind;
+
+/// File names searched for in a project directory, in order.
+pub const PROJECT_FILES: &[(&str, Format)] =
+    &[("phlo.yaml", Format::Yaml), ("phlo.yml", Format::Yaml), ("phlo.toml", Format::Toml)];
+
+/// The top-level keys of a project file.
+pub const TOP_LEVEL_KEYS: &[&str] =
+    &["name", "plugins", "capabilities", "resources", "hooks", "assets", "executor", "schedules"];
+
+/// `plugins:` — which compiled plugins a project uses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Only these plugins are enabled (by name). Omit to enable every compiled plugin.
+    pub allow: Option<Vec<Spanned<String>>>,
+    /// These plugins are disabled, even if allowed (deny wins).
+    pub deny: Vec<Spanned<String>>,
+    /// A plugin that fails to load stops the command instead of being skipped.
+    pub strict: bool,
+}
+
+/// `capabilities:` — how requirements choose among providers.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapabilitiesSection {
+    /// Default provider per capability type, e.g. `table_store: sqlite`.
+    pub defaults: BTreeMap<String, Spanned<String>>,
+}
+
+/// What a hook does when its handler fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Say nothing and go on.
+    Ignore,
+    /// Log the failure and go on.
+    #[default]
+    Log,
+    /// Fail the step that emitted the event.
+    Raise,
+}
+
+/// The keys every `hooks.<name>` entry has beside the hook's own config.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookCommon {
+    /// Whether the hook runs at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Lower runs first; overrides the hook's default (100).
+    pub priority: Option<i32>,
+    /// What a failure of this hook does: `ignore`, `log` or `raise`.
+    pub failure_policy: Option<FailurePolicy>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Keys of [`HookCommon`].
+pub const HOOK_COMMON_KEYS: &[&str] = &["enabled", "priority", "failure_policy"];
+
+/// One `hooks.<name>` entry.
+#[derive(Debug, Clone)]
+pub struct HookSection {
+    /// The hook's name and where it is written.
+    pub name: Key,
+    /// `enabled`, `priority`, `failure_policy`.
+    pub common: HookCommon,
+    /// The hook's own keys.
+    pub config: Node,
+}
+
+/// The keys every `assets.<key>` entry has beside its type's config.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssetCommon {
+    /// The asset type that builds this asset (offered by a plugin, e.g. `echo`, `csv`, `sql`).
+    #[serde(rename = "type")]
+    pub asset_type: Option<Spanned<String>>,
+    /// Keys of the assets this one reads.
+    pub deps: Vec<Spanned<String>>,
+    /// Group for display and selection.
+    pub group: Option<String>,
+    /// What the asset holds.
+    pub description: Option<String>,
+    /// `ingestion`, `transform`, `publish` or `other`; defaults to the type's kind.
+    pub kind: Option<AssetKind>,
+    /// Free-form tags.
+    pub tags: BTreeMap<String, String>,
+    /// Static metadata.
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Partitioning of the asset.
+    pub partitions: Option<serde_json::Value>,
+    /// How many times a failed run is retried.
+    pub retries: Option<u32>,
+    /// Longest a run may take, e.g. `30s`, `5m`, `1h`.
+    pub timeout: Option<Spanned<String>>,
+    /// Quality checks run after the asset.
+    pub checks: Vec<serde_json::Value>,
+    /// Produced outside phlo: other assets may depend on it; it never runs.
+    pub external: bool,
+    /// Extra capability requirements (`type` or `type:name`).
+    pub requires: Vec<Spanned<String>>,
+    /// Provider choice for this asset only: capability type → provider name.
+    pub capability_overrides: BTreeMap<String, Spanned<String>>,
+    /// Version of the code that produces it.
+    pub code_version: Option<String>,
+}
+
+/// Keys of [`AssetCommon`].
+pub const ASSET_COMMON_KEYS: &[&str] = &[
+    "type",
+    "deps",
+    "group",
+    "description",
+    "kind",
+    "tags",
+    "metadata",
+    "partitions",
+    "retries",
+    "timeout",
+    "checks",
+    "external",
+    "requires",
+    "capability_overrides",
+    "code_version",
+];
+
+/// One `assets.<key>` entry.
+#[derive(Debug, Clone)]
+pub struct AssetDecl {
+    /// The asset key and where it is written.
+    pub key: Key,
+    /// The keys every asset has.
+    pub common: AssetCommon,
+    /// Parsed `timeout`.
+    pub timeout: Option<Duration>,
+    /// The type-specific keys.
+    pub config: Node,
+}
+
+/// `executor:` — how runs execute.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// The orchestrator adapter (`local` unless set).
+    pub adapter: Option<Spanned<String>>,
+    /// Most assets running at once.
+    pub concurrency: Option<u32>,
+}
+
+/// One `schedules.<name>` entry.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// A crontab line (5 fields), e.g. `0 6 * * 1-5`.
+    pub cron: Spanned<String>,
+    /// Which assets a tick runs (selection language); all when omitted.
+    #[serde(default)]
+    pub select: Option<String>,
+    /// IANA timezone of the cron line; UTC when omitted.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Partition to run, e.g. `{date}` for the tick's day.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Whether the schedule fires.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// A project file, read and shaped.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// The file.
+    pub source: Arc<SourceFile>,
+    /// The expanded tree.
+    pub root: Node,
+    /// `name:`.
+    pub name: Option<Spanned<String>>,
+    /// `plugins:`.
+    pub plugins: PluginsSection,
+    /// `capabilities:`.
+    pub capabilities: CapabilitiesSection,
+    /// `resources.<provider>` sections, unchecked until the provider is known.
+    pub resources: Vec<(Key, Node)>,
+    /// `hooks.<name>` sections.
+    pub hooks: Vec<HookSection>,
+    /// `assets.<key>` entries.
+    pub assets: Vec<AssetDecl>,
+    /// `executor:`.
+    pub executor: ExecutorSection,
+    /// `schedules.<name>`.
+    pub schedules: BTreeMap<String, ScheduleSection>,
+}
+
+impl ProjectConfig {
+    /// An empty project (no file).
+    pub fn empty(path: impl Into<PathBuf>) -> Self {
+        Self {
+            source: SourceFile::new(path, ""),
+            root: Node::empty_map(),
+            name: None,
+            plugins: PluginsSection::default(),
+            capabilities: CapabilitiesSection::default(),
+            resources: Vec::new(),
+            hooks: Vec::new(),
+            assets: Vec::new(),
+            executor: ExecutorSection::default(),
+            schedules: BTreeMap::new(),
+        }
+    }
+}
+
+/// Finds the project file in `dir`.
+///
+/// # Errors
+/// `PHLO-E001` when there is none, or when both a YAML and a TOML file exist.
+pub fn find_project_file(dir: &Path) -> Result<(PathBuf, Format), Diagnostic> {
+    let found: Vec<(PathBuf, Format)> = PROJECT_FILES
+        .iter()
+        .map(|(n, f)| (dir.join(n), *f))
+        .filter(|(p, _)| p.is_file())
+        .collect();
+    match found.as_slice() {
+        [] => Err(Diagnostic::error(
+            Code::ProjectFile,
+            format!("no phlo.yaml, phlo.yml or phlo.toml in `{}`", dir.display()),
+        )
+        .with_help("create phlo.yaml in the project directory, or pass --project DIR")),
+        [one] => Ok(one.clone()),
+        [a, b, ..] => Err(Diagnostic::error(
+            Code::ProjectFile,
+            format!("`{}` has both `{}` and `{}`", dir.display(), file_name(&a.0), file_name(&b.0)),
+        )
+        .with_help("keep one project file and delete the other")),
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Which fields must not be `${}`-expanded: `(section, entry, field)` where `entry` is the
+/// provider or hook name for `resources` / `hooks`, and the asset type for `assets`.
+pub type NoExpand<'a> = dyn Fn(&str, &str, &str) -> bool + 'a;
+
+/// Reads a project file from disk.
+///
+/// # Errors
+/// `PHLO-E001` when the file cannot be read.
+pub fn read_file(
+    path: &Path,
+    format: Format,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    no_expand: &NoExpand<'_>,
+) -> Result<(Option<ProjectConfig>, Diagnostics), Diagnostic> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::error(Code::ProjectFile, format!("cannot read `{}`: {e}", path.display()))
+            .with_help("check that the file exists and is readable UTF-8 text")
+    })?;
+    Ok(read_str(path, format, &text, lookup, no_expand))
+}
+
+/// Reads a project from text. Returns the config when it could be shaped at all, and every
+/// diagnostic found.
+pub fn read_str(
+    path: impl Into<PathBuf>,
+    format: Format,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    no_expand: &NoExpand<'_>,
+) -> (Option<ProjectConfig>, Diagnostics) {
+    let source = SourceFile::new(path, text);
+    let mut root = match node::parse(&source, format) {
+        Ok(n) => n,
+        Err(d) => return (None, d),
+    };
+    let mut diags = Diagnostics::new();
+    let Some(_) = root.as_map() else {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("the project file must be a mapping, found {}", root.value.describe()))
+                .at(&source, root.span)
+                .with_help("start the file with top-level keys such as `name:` and `assets:`"),
+        );
+        return (None, diags);
+    };
+
+    // Which asset type each entry names, read before expansion (types are never variables).
+    let asset_types: BTreeMap<String, String> = root
+        .get("assets")
+        .and_then(Node::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.name.clone(), v.get("type")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let skip = |path: &[&str]| match path {
+        [section @ ("resources" | "hooks"), entry, field, ..] => no_expand(section, entry, field),
+        ["assets", key, field, ..] => asset_types.get(*key).is_some_and(|t| no_expand("assets", t, field)),
+        _ => false,
+    };
+    diags.extend(env::expand_tree(&mut root, &source, lookup, &skip));
+
+    let mut config = ProjectConfig::empty(source.path.clone());
+    config.source = Arc::clone(&source);
+    let entries = root.as_map().unwrap_or_default().to_vec();
+    for (key, value) in &entries {
+        let mut read = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
+            match key.name.as_str() {
+                "name" => config.name = from_node(value, &source, &[])?,
+                "plugins" => config.plugins = from_node(value, &source, &[])?,
+                "capabilities" => config.capabilities = from_node(value, &source, &[])?,
+                "executor" => config.executor = from_node(value, &source, &[])?,
+                "resources" => {
+                    config.resources = map_entries(value, &source, "resources")?.to_vec();
+                }
+                "hooks" => {
+                    for (name, node) in map_entries(value, &source, "hooks")? {
+                        match split_common::<HookCommon>(node, &source, HOOK_COMMON_KEYS) {
+                            Ok((common, rest)) => {
+                                config.hooks.push(HookSection { name: name.clone(), common, config: rest });
+                            }
+                            Err(d) => diags.extend(d),
+                        }
+                    }
+                }
+                "assets" => {
+                    for (name, node) in map_entries(value, &source, "assets")? {
+                        match read_asset(name, node, &source) {
+                            Ok(a) => config.assets.push(a),
+                            Err(d) => diags.extend(d),
+                        }
+                    }
+                }
+                "schedules" => {
+                    for (name, node) in map_entries(value, &source, "schedules")? {
+                        match from_node::<ScheduleSection>(node, &source, &[]) {
+                            Ok(s) => {
+                                config.schedules.insert(name.name.clone(), s);
+                            }
+                            Err(d) => diags.extend(d),
+                        }
+                    }
+                }
+                other => {
+                    let help = match did_you_mean(other, TOP_LEVEL_KEYS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("top-level keys are {}", TOP_LEVEL_KEYS.join(", ")),
+                    };
+                    return Err(Diagnostic::error(Code::UnknownKey, format!("unknown key `{other}`"))
+                        .at(&source, key.span)
+                        .with_help(help)
+                        .into());
+                }
+            }
+            Ok(())
+        };
+        if let Err(d) = read(&mut diags) {
+            diags.extend(d);
+        }
+    }
+    check_capability_names(&config, &mut diags);
+    config.root = root;
+    (Some(config), diags)
+}
+
+fn map_entries<'n>(node: &'n Node, source: &Arc<SourceFile>, section: &str) -> Result<&'n [(Key, Node)], Diagnostics> {
+    match &node.value {
+        Value::Map(m) => Ok(m),
+        Value::Null => Ok(&[]),
+        v => Err(Diagnostic::error(Code::InvalidValue, format!("`{section}` must be a mapping, found {}", v.describe()))
+            .at(source, node.span)
+            .with_help(format!("write `{section}:` followed by indented `name: …` entries"))
+            .into()),
+    }
+}
+
+/// Splits an entry into the common keys (read as `C`) and the rest (a plugin's own config).
+fn split_common<C: serde::de::DeserializeOwned>(
+    node: &Node,
+    source: &Arc<SourceFile>,
+    common_keys: &[&str],
+) -> Result<(C, Node), Diagnostics> {
+    let entries = match &node.value {
+        Value::Map(m) => m.as_slice(),
+        Value::Null => &[],
+        v => {
+            return Err(Diagnostic::error(Code::InvalidValue, format!("expected a mapping, found {}", v.describe()))
+                .at(source, node.span)
+                .into());
+        }
+    };
+    let (common, rest): (Vec<_>, Vec<_>) = entries.iter().cloned().partition(|(k, _)| common_keys.contains(&k.name.as_str()));
+    let common_node = Node { value: Value::Map(common), span: node.span, expanded: false };
+    let rest_node = Node { value: Value::Map(rest), span: node.span, expanded: false };
+    let c = from_node::<C>(&common_node, source, &[])?;
+    Ok((c, rest_node))
+}
+
+fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>) -> Result<AssetDecl, Diagnostics> {
+    let (common, config) = split_common::<AssetCommon>(node, source, ASSET_COMMON_KEYS)?;
+    let mut diags = Diagnostics::new();
+    if common.asset_type.is_none() && !common.external {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("asset `{}` has no `type`", key.name))
+                .at(source, key.span)
+                .with_help("add `type: <asset type>` (see `phlo plugins list`), or `external: true` for an asset produced outside phlo"),
+        );
+    }
+    let timeout = match &common.timeout {
+        Some(t) => match parse_duration(&t.value) {
+            Some(d) => Some(d),
+            None => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`{}` is not a duration", t.value))
+                        .at(source, t.span)
+                        .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    Ok(AssetDecl { key: key.clone(), common, timeout, config })
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`, `1d` (or a bare number of seconds).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+fn check_capability_names(config: &ProjectConfig, diags: &mut Diagnostics) {
+    use crate::capability::{Requirement, is_snake_case};
+    let source = &config.source;
+    for (t, v) in &config.capabilities.defaults {
+        if let Err(e) = Requirement::of_type(t) {
+            diags.push(Diagnostic::error(Code::MalformedRequirement, format!("capabilities.defaults: {e}")).at(source, v.span));
+        }
+        if !is_snake_case(&v.value) {
+            diags.push(
+                Diagnostic::error(Code::MalformedRequirement, format!("provider name `{}` is not lower snake_case", v.value))
+                    .at(source, v.span)
+                    .with_help("provider names are a-z, 0-9 and `_`, e.g. `sqlite`"),
+            );
+        }
+    }
+    for a in &config.assets {
+        for r in &a.common.requires {
+            if let Err(e) = Requirement::parse(&r.value) {
+                diags.push(Diagnostic::error(Code::MalformedRequirement, e.to_string()).at(source, r.span));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (Option<ProjectConfig>, Diagnostics) {
+        let env = |n: &str| (n == "WAREHOUSE").then(|| "/data/w.db".to_string());
+        read_str("phlo.yaml", Format::Yaml, text, &env, &|s, e, f| s == "assets" && e == "sql" && f == "sql")
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        read(text).1.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn reads_every_section() {
+        let (c, d) = read(
+            "name: shop\nplugins:\n  allow: [echo]\n  deny: [x]\ncapabilities:\n  defaults:\n    table_store: sqlite\n\
+             resources:\n  sqlite:\n    path: ${WAREHOUSE}\nhooks:\n  jsonl:\n    priority: 5\n    path: events.jsonl\n\
+             assets:\n  raw.orders:\n    type: sql\n    deps: [raw.x]\n    timeout: 30s\n    sql: select '${NOT_EXPANDED}'\n\
+             executor:\n  concurrency: 4\nschedules:\n  nightly:\n    cron: '0 2 * * *'\n",
+        );
+        assert!(d.is_empty(), "{d}");
+        let c = c.unwrap();
+        assert_eq!(c.name.unwrap().value, "shop");
+        assert_eq!(c.capabilities.defaults["table_store"].span.line, 7);
+        assert_eq!(c.resources[0].1.get("path").unwrap().as_str(), Some("/data/w.db"));
+        assert_eq!(c.hooks[0].common.priority, Some(5));
+        assert!(c.hooks[0].config.get("path").is_some() && c.hooks[0].config.get("priority").is_none());
+        let a = &c.assets[0];
+        assert_eq!(a.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(a.config.get("sql").unwrap().as_str(), Some("select '${NOT_EXPANDED}'"));
+        assert_eq!(c.executor.concurrency, Some(4));
+        assert_eq!(c.schedules["nightly"].cron.value, "0 2 * * *");
+    }
+
+    #[test]
+    fn all_errors_of_a_file_are_reported_together() {
+        let m = messages(
+            "nmae: shop\nplugins:\n  stric: true\nassets:\n  a:\n    type: echo\n    timeout: soon\n  b:\n    deps: x\n  c: {}\nexecutor:\n  concurrency: many\n",
+        );
+        assert!(m[0].contains("phlo.yaml:1:1") && m[0].contains("did you mean `name`"), "{m:#?}");
+        assert!(m.iter().any(|x| x.contains("phlo.yaml:3:3") && x.contains("did you mean `strict`")), "{m:#?}");
+        assert!(m.iter().any(|x| x.contains("phlo.yaml:7:14") && x.contains("not a duration")), "{m:#?}");
+        assert!(m.iter().any(|x| x.contains("phlo.yaml:9:11") && x.contains("expected a list")), "{m:#?}");
+        assert!(m.iter().any(|x| x.contains("asset `c` has no `type`")), "{m:#?}");
+        assert!(m.iter().any(|x| x.contains("phlo.yaml:12:16")), "{m:#?}");
+        assert_eq!(m.len(), 6, "{m:#?}");
+    }
+
+    #[test]
+    fn undefined_variables_are_located() {
+        let m = messages("resources:\n  sqlite:\n    path: ${NOPE}/w.db\n");
+        assert!(m[0].contains("phlo.yaml:3:11") && m[0].contains("`NOPE` is not set"), "{m:?}");
+    }
+
+    #[test]
+    fn a_non_mapping_file_is_an_error() {
+        let m = messages("- a\n- b\n");
+        assert!(m[0].contains("must be a mapping"), "{m:?}");
+    }
+
+    #[test]
+    fn malformed_defaults_are_errors() {
+        let m = messages("capabilities:\n  defaults:\n    Table-Store: sqlite\n    query_engine: Duck DB\n");
+        assert_eq!(m.len(), 2, "{m:?}");
+    }
+
+    #[test]
+    fn toml_reads_the_same_model() {
+        let (c, d) = read_str(
+            "phlo.toml",
+            Format::Toml,
+            "name = \"shop\"\n[capabilities.defaults]\ntable_store = \"sqlite\"\n[assets.\"raw.orders\"]\ntype = \"echo\"\nrows = 3\n",
+            &|_| None,
+            &|_, _, _| false,
+        );
+        assert!(d.is_empty(), "{d}");
+        let c = c.unwrap();
+        assert_eq!(c.capabilities.defaults["table_store"].span.line, 3);
+        assert_eq!(c.assets[0].key.name, "raw.orders");
+        assert_eq!(c.assets[0].config.get("rows").unwrap().value, Value::Int(3));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+}

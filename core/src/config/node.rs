@@ -1,0 +1,458 @@
+//! A format-neutral tree of configuration values, each with its position in the file.
+//!
+//! `phlo.yaml` and `phlo.toml` are both parsed into a [`Node`] first; every later phase
+//! (environment expansion, typed sections, plugin configs) reads the tree, so a value's
+//! `file:line:col` is never lost. YAML parsing is kept in this one module.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span};
+
+/// One value in a configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it is.
+    pub span: Span,
+    /// The value came out of `${VAR}` expansion (a string that typed fields may read as a
+    /// number or boolean).
+    pub expanded: bool,
+}
+
+/// A mapping key with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// The key's text.
+    pub name: String,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// The value of a [`Node`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`, `~` or nothing.
+    Null,
+    /// `true` / `false` only: YAML 1.1 words such as `yes` or `on` stay strings.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string (TOML datetimes are kept as their text).
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in file order.
+    Map(Vec<(Key, Node)>),
+}
+
+impl Value {
+    /// What the value is, for messages: "a string", "a mapping", …
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+impl Node {
+    /// A node without a known position (used for defaults).
+    pub fn null() -> Self {
+        Self { value: Value::Null, span: Span::default(), expanded: false }
+    }
+
+    /// An empty mapping without a known position.
+    pub fn empty_map() -> Self {
+        Self { value: Value::Map(Vec::new()), span: Span::default(), expanded: false }
+    }
+
+    /// The mapping entries, if this is a mapping.
+    pub fn as_map(&self) -> Option<&[(Key, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value under `key`, if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+    }
+
+    /// Converts to JSON (for plugin configs handed over as `serde_json::Value`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => {
+                J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
+
+/// The format of a configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `phlo.yaml` / `phlo.yml`.
+    Yaml,
+    /// `phlo.toml`.
+    Toml,
+}
+
+/// Parses a file into a [`Node`] tree. Duplicate keys are all reported, each naming
+/// where the key was first defined.
+///
+/// # Errors
+/// Syntax errors (`PHLO-E002`) and duplicate keys (`PHLO-E005`), with positions.
+pub fn parse(source: &Arc<SourceFile>, format: Format) -> Result<Node, Diagnostics> {
+    let node = match format {
+        Format::Yaml => parse_yaml(source)?,
+        Format::Toml => parse_toml(source)?,
+    };
+    let mut diags = Diagnostics::new();
+    check_duplicates(source, &node, &mut diags);
+    if diags.has_errors() { Err(diags) } else { Ok(node) }
+}
+
+fn check_duplicates(source: &Arc<SourceFile>, node: &Node, diags: &mut Diagnostics) {
+    match &node.value {
+        Value::Map(entries) => {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if let Some((first, _)) = entries[..i].iter().find(|(p, _)| p.name == k.name) {
+                    diags.push(
+                        Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{}`", k.name))
+                            .at(source, k.span)
+                            .with_label("defined again here")
+                            .with_note(format!(
+                                "first defined at {}:{}:{}",
+                                source.path.display(),
+                                first.span.line,
+                                first.span.col
+                            ))
+                            .with_help("remove one of the two entries or merge them"),
+                    );
+                }
+                check_duplicates(source, v, diags);
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|n| check_duplicates(source, n, diags)),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- YAML (serde-saphyr)
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    // `yes`, `on`, `y` stay strings; only `true` / `false` are booleans.
+    o.strict_booleans = true;
+    // Duplicates reach our visitor, which records both positions for one report.
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    o.with_snippet = false;
+    o.no_schema = false;
+    o
+}
+
+fn parse_yaml(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
+    if source.text.trim().is_empty() {
+        return Ok(Node { value: Value::Map(Vec::new()), span: Span::new(1, 1, 1), expanded: false });
+    }
+    match serde_saphyr::from_str_with_options::<Option<YamlNode>>(&source.text, yaml_options()) {
+        Ok(Some(n)) => Ok(n.0),
+        Ok(None) => Ok(Node { value: Value::Map(Vec::new()), span: Span::new(1, 1, 1), expanded: false }),
+        Err(e) => {
+            let span = e
+                .location()
+                .map(|l| Span::new(l.line() as u32, l.column() as u32, 1))
+                .unwrap_or_default();
+            let message = first_line(&e.to_string());
+            Err(Diagnostic::error(Code::Syntax, format!("invalid YAML: {message}"))
+                .at(source, span)
+                .with_help("fix the YAML syntax at this position (indentation, quoting, `:` after keys)")
+                .into())
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or(s).trim();
+    // serde-saphyr may prefix the position; we render our own.
+    match line.rfind(" at line ") {
+        Some(i) if i > 0 => line[..i].to_string(),
+        _ => line.to_string(),
+    }
+}
+
+struct YamlNode(Node);
+
+fn span_of(l: serde_saphyr::Location, len: usize) -> Span {
+    Span::new(l.line() as u32, l.column() as u32, len.max(1) as u32)
+}
+
+impl<'de> Deserialize<'de> for YamlNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<RawValue>::deserialize(d)?;
+        let len = match &spanned.value.0 {
+            Value::Str(s) => s.chars().count(),
+            Value::Int(i) => i.to_string().len(),
+            Value::Bool(b) => b.to_string().len(),
+            _ => 1,
+        };
+        Ok(YamlNode(Node { value: spanned.value.0, span: span_of(spanned.referenced, len), expanded: false }))
+    }
+}
+
+struct YamlKey(Key);
+
+impl<'de> Deserialize<'de> for YamlKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<RawValue>::deserialize(d)?;
+        let name = match spanned.value.0 {
+            Value::Str(s) => s,
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Null => String::from("null"),
+            Value::Seq(_) | Value::Map(_) => {
+                return Err(de::Error::custom("a mapping key must be a plain scalar"));
+            }
+        };
+        let span = span_of(spanned.referenced, name.chars().count());
+        Ok(YamlKey(Key { name, span }))
+    }
+}
+
+struct RawValue(Value);
+
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Null))
+    }
+    fn visit_none<E>(self) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
+        RawValue::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Int(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
+        i64::try_from(v)
+            .map(|i| RawValue(Value::Int(i)))
+            .map_err(|_| E::custom(format!("integer {v} is too large")))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Float(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Str(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
+        Ok(RawValue(Value::Str(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(YamlNode(n)) = seq.next_element()? {
+            items.push(n);
+        }
+        Ok(RawValue(Value::Seq(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(YamlKey(k)) = map.next_key()? {
+            let YamlNode(v) = map.next_value()?;
+            entries.push((k, v));
+        }
+        Ok(RawValue(Value::Map(entries)))
+    }
+}
+
+// ---------------------------------------------------------------- TOML
+
+fn parse_toml(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
+    match toml::de::DeTable::parse(&source.text) {
+        Ok(table) => {
+            let span = toml_span(source, &table.span());
+            Ok(Node { value: toml_table(source, table.get_ref()), span, expanded: false })
+        }
+        Err(e) => {
+            let span = e.span().map(|r| toml_span(source, &r)).unwrap_or_default();
+            Err(Diagnostic::error(Code::Syntax, format!("invalid TOML: {}", e.message().trim()))
+                .at(source, span)
+                .with_help("fix the TOML syntax at this position")
+                .into())
+        }
+    }
+}
+
+fn toml_span(source: &SourceFile, range: &std::ops::Range<usize>) -> Span {
+    let (line, col) = source.line_col(range.start);
+    let text = source.text.get(range.clone()).unwrap_or("");
+    let len = text.lines().next().unwrap_or("").chars().count();
+    Span::new(line, col, len.max(1) as u32)
+}
+
+fn toml_table(source: &SourceFile, table: &toml::de::DeTable<'_>) -> Value {
+    Value::Map(
+        table
+            .iter()
+            .map(|(k, v)| {
+                let key = Key { name: k.get_ref().to_string(), span: toml_span(source, &k.span()) };
+                (key, toml_node(source, v))
+            })
+            .collect(),
+    )
+}
+
+fn toml_node(source: &SourceFile, v: &toml::Spanned<toml::de::DeValue<'_>>) -> Node {
+    use toml::de::DeValue;
+    let span = toml_span(source, &v.span());
+    let value = match v.get_ref() {
+        DeValue::String(s) => Value::Str(s.to_string()),
+        DeValue::Integer(i) => {
+            let text = i.as_str().replace('_', "");
+            let digits = text.trim_start_matches(['+', '-']);
+            let neg = text.starts_with('-');
+            let parsed = match i.radix() {
+                10 => text.parse::<i64>().ok(),
+                r => {
+                    let body = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
+                    i64::from_str_radix(body, r).ok().map(|x| if neg { -x } else { x })
+                }
+            };
+            parsed.map_or_else(|| Value::Str(text.clone()), Value::Int)
+        }
+        DeValue::Float(f) => {
+            let text = f.as_str().replace('_', "");
+            match text.as_str() {
+                "inf" | "+inf" => Value::Float(f64::INFINITY),
+                "-inf" => Value::Float(f64::NEG_INFINITY),
+                "nan" | "+nan" | "-nan" => Value::Float(f64::NAN),
+                t => t.parse::<f64>().map_or_else(|_| Value::Str(text.clone()), Value::Float),
+            }
+        }
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::Str(d.to_string()),
+        DeValue::Array(items) => Value::Seq(items.iter().map(|i| toml_node(source, i)).collect()),
+        DeValue::Table(t) => toml_table(source, t),
+    };
+    Node { value, span, expanded: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Result<Node, Diagnostics> {
+        parse(&SourceFile::new("phlo.yaml", text), Format::Yaml)
+    }
+
+    #[test]
+    fn yaml_values_and_positions() {
+        let n = yaml("name: shop\nplugins:\n  strict: true\n  deny: [a, b]\nn: 3\nf: 1.5\nx: ~\n").unwrap();
+        let name = n.get("name").unwrap();
+        assert_eq!(name.value, Value::Str("shop".into()));
+        assert_eq!((name.span.line, name.span.col), (1, 7));
+        let strict = n.get("plugins").unwrap().get("strict").unwrap();
+        assert_eq!(strict.value, Value::Bool(true));
+        assert_eq!((strict.span.line, strict.span.col), (3, 11));
+        assert_eq!(n.get("n").unwrap().value, Value::Int(3));
+        assert_eq!(n.get("f").unwrap().value, Value::Float(1.5));
+        assert_eq!(n.get("x").unwrap().value, Value::Null);
+        let keys: Vec<_> = n.as_map().unwrap().iter().map(|(k, _)| (k.name.as_str(), k.span.line, k.span.col)).collect();
+        assert_eq!(keys[1], ("plugins", 2, 1));
+    }
+
+    #[test]
+    fn yaml_booleans_are_strict() {
+        let n = yaml("a: yes\nb: on\nc: 'true'\nd: false\n").unwrap();
+        assert_eq!(n.get("a").unwrap().value, Value::Str("yes".into()));
+        assert_eq!(n.get("b").unwrap().value, Value::Str("on".into()));
+        assert_eq!(n.get("c").unwrap().value, Value::Str("true".into()));
+        assert_eq!(n.get("d").unwrap().value, Value::Bool(false));
+    }
+
+    #[test]
+    fn yaml_duplicates_are_all_reported() {
+        let e = yaml("a: 1\nb: 2\na: 3\nm:\n  x: 1\n  x: 2\n").unwrap_err();
+        let v: Vec<_> = e.iter().map(|d| (d.code, d.location.as_ref().unwrap().span.line)).collect();
+        assert_eq!(v, vec![(Code::DuplicateKey, 3), (Code::DuplicateKey, 6)]);
+        assert!(e.iter().next().unwrap().notes[0].contains("phlo.yaml:1:1"));
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_a_position() {
+        let e = yaml("a: [1, 2\nb: 3\n").unwrap_err();
+        let d = e.iter().next().unwrap();
+        assert_eq!(d.code, Code::Syntax);
+        assert!(d.location.as_ref().unwrap().span.is_known(), "{d:?}");
+    }
+
+    #[test]
+    fn empty_yaml_is_an_empty_map() {
+        assert_eq!(yaml("").unwrap().as_map().unwrap().len(), 0);
+        assert_eq!(yaml("# only a comment\n").unwrap().as_map().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn toml_values_and_positions() {
+        let src = SourceFile::new("phlo.toml", "name = \"shop\"\n[plugins]\nstrict = true\ndeny = [\"a\"]\n[x]\nn = 0x10\nf = 2.5\n");
+        let n = parse(&src, Format::Toml).unwrap();
+        let strict = n.get("plugins").unwrap().get("strict").unwrap();
+        assert_eq!(strict.value, Value::Bool(true));
+        assert_eq!((strict.span.line, strict.span.col), (3, 10));
+        assert_eq!(n.get("x").unwrap().get("n").unwrap().value, Value::Int(16));
+        assert_eq!(n.get("x").unwrap().get("f").unwrap().value, Value::Float(2.5));
+    }
+
+    #[test]
+    fn toml_syntax_error_has_a_position() {
+        let src = SourceFile::new("phlo.toml", "name = \n");
+        let e = parse(&src, Format::Toml).unwrap_err();
+        let d = e.iter().next().unwrap();
+        assert_eq!(d.code, Code::Syntax);
+        assert_eq!(d.location.as_ref().unwrap().span.line, 1);
+    }
+}

@@ -1,0 +1,702 @@
+//! The registry: every provider of this process, built once, constructed lazily.
+//!
+//! * Deterministic: entries are sorted by (kind, name, crate) — `inventory`'s order changes
+//!   between builds.
+//! * A duplicate name within a kind is an error naming both crates.
+//! * `plugins.allow` / `plugins.deny` filter by name; deny wins.
+//! * A factory that errors or panics is recorded and the rest load; with `strict` the
+//!   first such failure is returned as an error.
+//! * [`RegistryBuilder`] registers providers by hand (tests, embedders) with the same checks.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use phlo_core::plugin::{Factory, PluginContext, PluginDescriptor, PluginError, PluginKind, Registry, ResourceProvider};
+//! struct Mem;
+//! impl ResourceProvider for Mem {}
+//! fn mem(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> { Ok(Arc::new(Mem)) }
+//!
+//! let registry = Registry::builder()
+//!     .register(PluginDescriptor::new("mem", "my-crate", Factory::Resource(mem)))
+//!     .build()
+//!     .unwrap();
+//! assert!(registry.is_available(PluginKind::ResourceProvider, "mem"));
+//! assert!(registry.get_or_create(PluginKind::ResourceProvider, "mem").is_ok());
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+use super::{AssetType, Instance, PluginContext, PluginDescriptor, PluginError, PluginKind, compiled_descriptors};
+use crate::capability::resolver::ProviderIndexError;
+use crate::capability::{Capability, CapabilityResolver, ProviderEntry, Requirement, RequirementError, is_snake_case};
+use crate::config::Node;
+use crate::diagnostic::{Code, Diagnostic, SourceFile};
+
+/// Which plugins a project lets in.
+#[derive(Debug, Clone, Default)]
+pub struct PluginFilter {
+    /// When set, only these plugin names are enabled.
+    pub allow: Option<Vec<String>>,
+    /// These plugin names are disabled (wins over `allow`).
+    pub deny: Vec<String>,
+    /// A failing factory is an error instead of a recorded failure.
+    pub strict: bool,
+}
+
+impl PluginFilter {
+    /// Why `name` is disabled, or `None` when it is enabled.
+    pub fn disabled_reason(&self, name: &str) -> Option<&'static str> {
+        if self.deny.iter().any(|d| d == name) {
+            Some("listed in plugins.deny")
+        } else if self.allow.as_ref().is_some_and(|a| !a.iter().any(|x| x == name)) {
+            Some("not listed in plugins.allow")
+        } else {
+            None
+        }
+    }
+}
+
+/// A problem with the set of registered plugins.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two plugins of one kind share a name.
+    #[error("two {kind} plugins are named `{name}`: one in crate `{}`, one in crate `{}`", crates[0], crates[1])]
+    DuplicateName {
+        /// The kind.
+        kind: PluginKind,
+        /// The shared name.
+        name: String,
+        /// Both crates, sorted.
+        crates: [String; 2],
+    },
+    /// A plugin name that is not lower snake_case.
+    #[error("plugin name `{name}` (crate `{crate_name}`) is not lower snake_case")]
+    BadName {
+        /// The name.
+        name: String,
+        /// The crate.
+        crate_name: String,
+    },
+    /// A `requires` / `optional` / `provides` entry that does not parse.
+    #[error("plugin `{plugin}` (crate `{crate_name}`) declares a malformed capability in `{field}`: {error}")]
+    MalformedCapability {
+        /// The plugin.
+        plugin: String,
+        /// Its crate.
+        crate_name: String,
+        /// `requires`, `optional` or `provides`.
+        field: &'static str,
+        /// What is wrong.
+        error: RequirementError,
+    },
+    /// Two enabled plugins provide the same capability, or one provides a malformed one.
+    #[error("{0}")]
+    Capability(ProviderIndexError),
+    /// Two asset providers offer the same asset type.
+    #[error("asset type `{name}` is offered by two plugins: `{}` and `{}`", plugins[0], plugins[1])]
+    DuplicateAssetType {
+        /// The type name.
+        name: String,
+        /// Both plugins, sorted.
+        plugins: [String; 2],
+    },
+    /// A plugin that is not an asset provider declares asset types.
+    #[error("plugin `{plugin}` is a {kind} but declares asset types; only asset providers can")]
+    AssetTypesOnWrongKind {
+        /// The plugin.
+        plugin: String,
+        /// Its kind.
+        kind: PluginKind,
+    },
+    /// No plugin of that kind and name.
+    #[error("no {kind} named `{name}`")]
+    NotFound {
+        /// The kind.
+        kind: PluginKind,
+        /// The name.
+        name: String,
+    },
+    /// The plugin is disabled by `plugins.allow` / `plugins.deny`.
+    #[error("{kind} `{name}` is disabled ({reason})")]
+    Disabled {
+        /// The kind.
+        kind: PluginKind,
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The plugin's factory failed or panicked.
+    #[error("{kind} `{name}` (crate `{crate_name}`) failed to load: {error}")]
+    Failed {
+        /// The kind.
+        kind: PluginKind,
+        /// The name.
+        name: String,
+        /// The crate.
+        crate_name: String,
+        /// What went wrong.
+        error: PluginError,
+    },
+}
+
+impl RegistryError {
+    /// The diagnostic for this error.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let (code, help) = match self {
+            RegistryError::DuplicateName { .. } => {
+                (Code::DuplicatePlugin, "rename one of them, or build without one of the two crates (disable its cargo feature)")
+            }
+            RegistryError::BadName { .. } => (Code::DuplicatePlugin, "plugin names are lower snake_case: a-z, 0-9, `_`"),
+            RegistryError::MalformedCapability { .. } => {
+                (Code::MalformedRequirement, "write capabilities as `type` or `type:name`, both lower snake_case")
+            }
+            RegistryError::Capability(ProviderIndexError::Duplicate { .. }) => {
+                (Code::DuplicatePlugin, "disable one of the two with `plugins.deny` in phlo.yaml")
+            }
+            RegistryError::Capability(ProviderIndexError::Malformed { .. }) => {
+                (Code::MalformedRequirement, "write capabilities as `type:name`, both lower snake_case")
+            }
+            RegistryError::DuplicateAssetType { .. } => {
+                (Code::DuplicatePlugin, "disable one of the two with `plugins.deny` in phlo.yaml")
+            }
+            RegistryError::AssetTypesOnWrongKind { .. } => {
+                (Code::DuplicatePlugin, "move the asset types to an asset provider's descriptor")
+            }
+            RegistryError::NotFound { .. } => (Code::UnknownPlugin, "see `phlo plugins list` for what is compiled in"),
+            RegistryError::Disabled { .. } => (Code::UnknownPlugin, "remove it from `plugins.deny` or add it to `plugins.allow`"),
+            RegistryError::Failed { .. } => {
+                (Code::PluginFailed, "fix the plugin's configuration, or disable it with `plugins.deny` in phlo.yaml")
+            }
+        };
+        let mut d = Diagnostic::error(code, self.to_string()).with_help(help);
+        if let RegistryError::Failed { error: PluginError::Config(diags), .. } = self
+            && let Some(first) = diags.iter().next()
+        {
+            d = Diagnostic::error(code, format!("{}", self.head()))
+                .at_location(first.location.clone())
+                .with_help(first.help.clone().unwrap_or_else(|| help.to_string()))
+                .with_note(first.message.clone());
+        }
+        d
+    }
+
+    fn head(&self) -> String {
+        match self {
+            RegistryError::Failed { kind, name, crate_name, .. } => {
+                format!("{kind} `{name}` (crate `{crate_name}`) failed to load: invalid configuration")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+enum Desc {
+    Static(&'static PluginDescriptor),
+    Owned(Box<PluginDescriptor>),
+}
+
+impl Deref for Desc {
+    type Target = PluginDescriptor;
+    fn deref(&self) -> &PluginDescriptor {
+        match self {
+            Desc::Static(d) => d,
+            Desc::Owned(d) => d,
+        }
+    }
+}
+
+/// The state of one entry, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum PluginStatus {
+    /// Disabled by the project's allow/deny lists.
+    Disabled(String),
+    /// Enabled; not constructed yet.
+    NotLoaded,
+    /// Constructed.
+    Loaded,
+    /// Its factory failed or panicked.
+    Failed(String),
+}
+
+/// One registered provider.
+pub struct PluginEntry {
+    desc: Desc,
+    disabled: Option<&'static str>,
+    context: PluginContext,
+    instance: OnceLock<Result<Instance, PluginError>>,
+}
+
+impl std::fmt::Debug for PluginEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEntry")
+            .field("name", &self.desc.name)
+            .field("kind", &self.desc.kind())
+            .field("crate", &self.desc.crate_name)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl PluginEntry {
+    /// The descriptor.
+    pub fn descriptor(&self) -> &PluginDescriptor {
+        &self.desc
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        self.desc.name
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> PluginKind {
+        self.desc.kind()
+    }
+
+    /// Whether allow/deny let it in.
+    pub fn is_enabled(&self) -> bool {
+        self.disabled.is_none()
+    }
+
+    /// Where it stands now.
+    pub fn status(&self) -> PluginStatus {
+        if let Some(r) = self.disabled {
+            return PluginStatus::Disabled(r.to_string());
+        }
+        match self.instance.get() {
+            None => PluginStatus::NotLoaded,
+            Some(Ok(_)) => PluginStatus::Loaded,
+            Some(Err(e)) => PluginStatus::Failed(e.to_string()),
+        }
+    }
+
+    fn create(&self) -> &Result<Instance, PluginError> {
+        self.instance.get_or_init(|| {
+            match catch_unwind(AssertUnwindSafe(|| self.desc.factory.create(&self.context))) {
+                Ok(r) => r,
+                Err(payload) => {
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| String::from("(non-text panic payload)"));
+                    Err(PluginError::Panicked(msg))
+                }
+            }
+        })
+    }
+
+    fn failure(&self, error: &PluginError) -> RegistryError {
+        RegistryError::Failed {
+            kind: self.kind(),
+            name: self.desc.name.to_string(),
+            crate_name: self.desc.crate_name.to_string(),
+            error: error.clone(),
+        }
+    }
+}
+
+/// Registers providers and checks them; [`Registry::builder`] makes one.
+#[derive(Default)]
+pub struct RegistryBuilder {
+    descs: Vec<Desc>,
+    filter: PluginFilter,
+    project_dir: PathBuf,
+    configs: HashMap<(PluginKind, String), Node>,
+    source: Option<Arc<SourceFile>>,
+}
+
+impl std::fmt::Debug for RegistryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryBuilder").field("plugins", &self.descs.len()).finish_non_exhaustive()
+    }
+}
+
+impl RegistryBuilder {
+    /// Adds every descriptor compiled into this binary.
+    #[must_use]
+    pub fn with_compiled(mut self) -> Self {
+        self.descs.extend(compiled_descriptors().into_iter().map(Desc::Static));
+        self
+    }
+
+    /// Adds a descriptor by hand.
+    #[must_use]
+    pub fn register(mut self, descriptor: PluginDescriptor) -> Self {
+        self.descs.push(Desc::Owned(Box::new(descriptor)));
+        self
+    }
+
+    /// Adds a `'static` descriptor by hand.
+    #[must_use]
+    pub fn register_static(mut self, descriptor: &'static PluginDescriptor) -> Self {
+        self.descs.push(Desc::Static(descriptor));
+        self
+    }
+
+    /// Sets the allow/deny/strict filter.
+    #[must_use]
+    pub fn filter(mut self, filter: PluginFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Sets the project directory handed to factories.
+    #[must_use]
+    pub fn project_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.project_dir = dir.into();
+        self
+    }
+
+    /// Hands a plugin its config section.
+    #[must_use]
+    pub fn plugin_config(mut self, kind: PluginKind, name: &str, node: Node) -> Self {
+        self.configs.insert((kind, name.to_string()), node);
+        self
+    }
+
+    /// The file config sections came from.
+    #[must_use]
+    pub fn source(mut self, source: Arc<SourceFile>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Checks and freezes the registry.
+    ///
+    /// # Errors
+    /// Every problem found: duplicate names (naming both crates), malformed names or
+    /// capabilities, capabilities or asset types provided twice.
+    pub fn build(mut self) -> Result<Registry, Vec<RegistryError>> {
+        self.descs.sort_by(|a, b| (a.kind(), a.name, a.crate_name).cmp(&(b.kind(), b.name, b.crate_name)));
+        let mut errors = Vec::new();
+        for pair in self.descs.windows(2) {
+            if pair[0].kind() == pair[1].kind() && pair[0].name == pair[1].name {
+                errors.push(RegistryError::DuplicateName {
+                    kind: pair[0].kind(),
+                    name: pair[0].name.to_string(),
+                    crates: [pair[0].crate_name.to_string(), pair[1].crate_name.to_string()],
+                });
+            }
+        }
+        for d in &self.descs {
+            if !is_snake_case(d.name) {
+                errors.push(RegistryError::BadName { name: d.name.to_string(), crate_name: d.crate_name.to_string() });
+            }
+            for (field, list) in
+                [("requires", d.metadata.requires), ("optional", d.metadata.optional), ("provides", d.metadata.provides)]
+            {
+                for s in list {
+                    let parsed = if field == "provides" { Capability::parse(s).map(drop) } else { Requirement::parse(s).map(drop) };
+                    if let Err(error) = parsed {
+                        errors.push(RegistryError::MalformedCapability {
+                            plugin: d.name.to_string(),
+                            crate_name: d.crate_name.to_string(),
+                            field,
+                            error,
+                        });
+                    }
+                }
+            }
+            if !d.asset_types.is_empty() && d.kind() != PluginKind::AssetProvider {
+                errors.push(RegistryError::AssetTypesOnWrongKind { plugin: d.name.to_string(), kind: d.kind() });
+            }
+        }
+
+        let entries: Vec<PluginEntry> = self
+            .descs
+            .into_iter()
+            .map(|desc| {
+                let config = self.configs.remove(&(desc.kind(), desc.name.to_string()));
+                PluginEntry {
+                    disabled: self.filter.disabled_reason(desc.name),
+                    context: PluginContext {
+                        name: desc.name.to_string(),
+                        project_dir: self.project_dir.clone(),
+                        config,
+                        source: self.source.clone(),
+                    },
+                    desc,
+                    instance: OnceLock::new(),
+                }
+            })
+            .collect();
+
+        let mut asset_types: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.is_enabled()) {
+            for t in e.desc.asset_types {
+                if let Some(&j) = asset_types.get(t.name) {
+                    let mut plugins = [entries[j].desc.name.to_string(), e.desc.name.to_string()];
+                    plugins.sort();
+                    errors.push(RegistryError::DuplicateAssetType { name: t.name.to_string(), plugins });
+                } else {
+                    asset_types.insert(t.name, i);
+                }
+            }
+        }
+
+        let providers = entries
+            .iter()
+            .filter(|e| e.is_enabled())
+            .flat_map(|e| e.desc.metadata.provides.iter().map(|c| ProviderEntry::new(*c, e.desc.name)));
+        let resolver = match CapabilityResolver::new(providers) {
+            Ok(r) => r,
+            Err(e) => {
+                // malformed entries were already reported above
+                if matches!(e, ProviderIndexError::Duplicate { .. }) {
+                    errors.push(RegistryError::Capability(e));
+                }
+                CapabilityResolver::default()
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let index = entries.iter().enumerate().map(|(i, e)| ((e.kind(), e.desc.name.to_string()), i)).collect();
+        Ok(Registry { entries, index, asset_types, resolver, strict: self.filter.strict })
+    }
+}
+
+/// The frozen set of providers of one process or project.
+pub struct Registry {
+    entries: Vec<PluginEntry>,
+    index: HashMap<(PluginKind, String), usize>,
+    asset_types: BTreeMap<&'static str, usize>,
+    resolver: CapabilityResolver,
+    strict: bool,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("entries", &self.entries).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Starts a registry by hand.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// Every entry, sorted by (kind, name, crate), disabled ones included.
+    pub fn list(&self) -> &[PluginEntry] {
+        &self.entries
+    }
+
+    /// The entry of that kind and name.
+    pub fn get(&self, kind: PluginKind, name: &str) -> Option<&PluginEntry> {
+        // A String key lookup without allocating: scan the (small, sorted) list.
+        self.index.get(&(kind, name.to_string())).map(|&i| &self.entries[i])
+    }
+
+    /// Entries with this name, of any kind.
+    pub fn find(&self, name: &str) -> impl Iterator<Item = &PluginEntry> {
+        self.entries.iter().filter(move |e| e.desc.name == name)
+    }
+
+    /// Whether the plugin exists, is enabled, and has not failed to construct.
+    pub fn is_available(&self, kind: PluginKind, name: &str) -> bool {
+        self.get(kind, name)
+            .is_some_and(|e| e.is_enabled() && !matches!(e.instance.get(), Some(Err(_))))
+    }
+
+    /// The shared instance, constructed on first use.
+    ///
+    /// # Errors
+    /// Not found, disabled, or the factory failed (the failure is remembered).
+    pub fn get_or_create(&self, kind: PluginKind, name: &str) -> Result<Instance, RegistryError> {
+        let entry = self.get(kind, name).ok_or_else(|| RegistryError::NotFound { kind, name: name.to_string() })?;
+        if let Some(reason) = entry.disabled {
+            return Err(RegistryError::Disabled { kind, name: name.to_string(), reason });
+        }
+        entry.create().clone().map_err(|e| entry.failure(&e))
+    }
+
+    /// Constructs every enabled plugin. Failures are recorded and returned; the rest load.
+    ///
+    /// # Errors
+    /// In strict mode, the first failure.
+    pub fn load_all(&self) -> Result<Vec<RegistryError>, RegistryError> {
+        let mut failures = Vec::new();
+        for e in self.entries.iter().filter(|e| e.is_enabled()) {
+            if let Err(err) = e.create() {
+                let f = e.failure(err);
+                if self.strict {
+                    return Err(f);
+                }
+                failures.push(f);
+            }
+        }
+        Ok(failures)
+    }
+
+    /// Whether factory failures are errors.
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
+    /// The resolver over every enabled provider's capabilities.
+    pub fn resolver(&self) -> &CapabilityResolver {
+        &self.resolver
+    }
+
+    /// The enabled asset type with this name and the plugin that offers it.
+    pub fn asset_type(&self, name: &str) -> Option<(&AssetType, &PluginEntry)> {
+        let &i = self.asset_types.get(name)?;
+        let e = &self.entries[i];
+        e.desc.asset_types.iter().find(|t| t.name == name).map(|t| (t, e))
+    }
+
+    /// Names of the enabled asset types, sorted.
+    pub fn asset_type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.asset_types.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{AssetProvider, Factory, PluginMetadata, ResourceProvider};
+
+    struct Noop;
+    impl ResourceProvider for Noop {}
+    impl AssetProvider for Noop {}
+
+    fn ok(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
+        Ok(Arc::new(Noop))
+    }
+    fn fails(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
+        Err(PluginError::msg("cannot open the warehouse"))
+    }
+    fn panics(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
+        panic!("boom in factory")
+    }
+    fn assets(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
+        Ok(Arc::new(Noop))
+    }
+
+    fn res(name: &'static str, krate: &'static str, f: fn(&PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError>) -> PluginDescriptor {
+        PluginDescriptor::new(name, krate, Factory::Resource(f))
+    }
+
+    #[test]
+    fn duplicate_names_in_a_kind_name_both_crates() {
+        let errs = Registry::builder()
+            .register(res("store", "crate-b", ok))
+            .register(res("store", "crate-a", ok))
+            .register(PluginDescriptor::new("store", "crate-c", Factory::Asset(assets)))
+            .build()
+            .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0].to_string(),
+            "two resource_provider plugins are named `store`: one in crate `crate-a`, one in crate `crate-b`"
+        );
+        assert_eq!(errs[0].to_diagnostic().code, Code::DuplicatePlugin);
+    }
+
+    #[test]
+    fn failing_and_panicking_factories_are_recorded_and_the_rest_load() {
+        let r = Registry::builder()
+            .register(res("good", "c", ok))
+            .register(res("bad", "c", fails))
+            .register(res("wild", "c", panics))
+            .build()
+            .unwrap();
+        let failures = r.load_all().unwrap();
+        let names: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        assert_eq!(names, [
+            "resource_provider `bad` (crate `c`) failed to load: cannot open the warehouse",
+            "resource_provider `wild` (crate `c`) failed to load: panicked: boom in factory",
+        ]);
+        assert!(r.is_available(PluginKind::ResourceProvider, "good"));
+        assert!(!r.is_available(PluginKind::ResourceProvider, "wild"));
+        assert_eq!(r.get(PluginKind::ResourceProvider, "good").unwrap().status(), PluginStatus::Loaded);
+        // the failure is remembered, the factory is not run again
+        assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "wild"), Err(RegistryError::Failed { .. })));
+    }
+
+    #[test]
+    fn strict_mode_turns_a_failure_into_an_error() {
+        let r = Registry::builder()
+            .register(res("good", "c", ok))
+            .register(res("wild", "c", panics))
+            .filter(PluginFilter { strict: true, ..Default::default() })
+            .build()
+            .unwrap();
+        let e = r.load_all().unwrap_err();
+        assert!(e.to_string().contains("panicked: boom in factory"));
+        assert_eq!(e.to_diagnostic().code, Code::PluginFailed);
+    }
+
+    #[test]
+    fn deny_wins_over_allow() {
+        let filter = PluginFilter {
+            allow: Some(vec!["a".into(), "b".into()]),
+            deny: vec!["b".into()],
+            strict: false,
+        };
+        let r = Registry::builder()
+            .register(res("a", "c", ok))
+            .register(res("b", "c", ok))
+            .register(res("z", "c", ok))
+            .filter(filter)
+            .build()
+            .unwrap();
+        assert!(r.is_available(PluginKind::ResourceProvider, "a"));
+        assert!(!r.is_available(PluginKind::ResourceProvider, "b"));
+        assert!(!r.is_available(PluginKind::ResourceProvider, "z"));
+        assert_eq!(
+            r.get(PluginKind::ResourceProvider, "b").unwrap().status(),
+            PluginStatus::Disabled("listed in plugins.deny".into())
+        );
+        assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "z"), Err(RegistryError::Disabled { .. })));
+        assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "nope"), Err(RegistryError::NotFound { .. })));
+    }
+
+    #[test]
+    fn instances_are_shared_singletons() {
+        let r = Registry::builder().register(res("a", "c", ok)).build().unwrap();
+        let (Instance::Resource(x), Instance::Resource(y)) = (
+            r.get_or_create(PluginKind::ResourceProvider, "a").unwrap(),
+            r.get_or_create(PluginKind::ResourceProvider, "a").unwrap(),
+        ) else {
+            panic!("wrong kind")
+        };
+        assert!(Arc::ptr_eq(&x, &y));
+    }
+
+    #[test]
+    fn malformed_metadata_and_duplicate_capabilities_are_errors() {
+        let errs = Registry::builder()
+            .register(res("a", "c", ok).with_metadata(PluginMetadata::new("1", "").requires(&["Table-Store:"])))
+            .register(res("b", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
+            .register(res("d", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
+            .register(res("Bad-Name", "c", ok))
+            .build()
+            .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("malformed capability in `requires`")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("`x:y` is provided by two plugins: `b` and `d`")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("`Bad-Name`")), "{text:?}");
+    }
+
+    #[test]
+    fn denying_one_of_two_providers_settles_a_duplicate_capability() {
+        let r = Registry::builder()
+            .register(res("b", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
+            .register(res("d", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
+            .filter(PluginFilter { deny: vec!["d".into()], ..Default::default() })
+            .build()
+            .unwrap();
+        assert_eq!(r.resolver().providers_of("x"), ["x:y"]);
+    }
+}

@@ -1,0 +1,665 @@
+//! Loading a project: every phase, every diagnostic, before anything runs.
+//!
+//! parse → expand → shape (see [`crate::config`]) → registry (allow/deny/strict, duplicate
+//! names) → plugin configs → construct plugins → assets → capability resolution →
+//! readiness. Each phase adds to one [`Diagnostics`]; a phase that cannot run without the
+//! previous one's result stops the load, everything else goes on.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::capability::resolver::{ENV_DEFAULTS, PreparedInputs, parse_env_defaults};
+use crate::capability::{Requirement, ResolutionInputs, ResolutionReport};
+use crate::config::{self, AssetDecl, Format, ProjectConfig, Spanned};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::plugin::{
+    AssetTypeContext, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry,
+    RegistryBuilder, compiled_descriptors,
+};
+use crate::spec::AssetSpec;
+
+/// Which cargo feature of the `phlo` package adds which plugins. The facade owns the list
+/// (it is the one place that knows the features); errors use it to say what to enable.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureHint {
+    /// The cargo feature, e.g. `plugin-echo`.
+    pub feature: &'static str,
+    /// Plugin names the feature adds.
+    pub plugins: &'static [&'static str],
+    /// Capabilities the feature adds.
+    pub capabilities: &'static [&'static str],
+    /// Asset types the feature adds.
+    pub asset_types: &'static [&'static str],
+}
+
+/// How to load a project.
+pub struct LoadOptions {
+    /// Run tags (`phlo/capability/<type>=<name>` picks providers).
+    pub run_tags: BTreeMap<String, String>,
+    /// Reads environment variables (for `${VAR}` and `PHLO_DEFAULT_CAPABILITIES`).
+    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    /// What each cargo feature adds.
+    pub feature_hints: &'static [FeatureHint],
+    /// Fail when the directory has no project file (otherwise: an empty project).
+    pub require_file: bool,
+    /// Registers providers; defaults to every compiled one.
+    pub registry: fn(RegistryBuilder) -> RegistryBuilder,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            run_tags: BTreeMap::new(),
+            env: Box::new(|name| std::env::var(name).ok()),
+            feature_hints: &[],
+            require_file: true,
+            registry: RegistryBuilder::with_compiled,
+        }
+    }
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions").field("run_tags", &self.run_tags).finish_non_exhaustive()
+    }
+}
+
+/// An asset of the project and who defined it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectAsset {
+    /// The spec.
+    pub spec: AssetSpec,
+    /// The plugin that defined it (for declarative assets: the plugin offering the type).
+    pub provider: String,
+    /// The asset type, for declarative assets.
+    pub asset_type: Option<String>,
+}
+
+/// Whether a plugin can be used, and why not.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginReadiness {
+    /// The plugin.
+    pub name: String,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// Enabled, constructed, and every required capability resolves to a ready provider.
+    pub ready: bool,
+    /// Required capabilities that do not resolve (or resolve to a provider that is not ready).
+    pub missing: Vec<String>,
+    /// Why it is not ready, in words.
+    pub reason: Option<String>,
+}
+
+/// A loaded, checked project.
+#[derive(Debug)]
+pub struct Project {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// The project file.
+    pub config: ProjectConfig,
+    /// The providers.
+    pub registry: Registry,
+    /// Every asset, sorted by key.
+    pub assets: Vec<ProjectAsset>,
+    /// Every requirement and its binding.
+    pub report: ResolutionReport,
+    /// Readiness per enabled plugin, in registry order.
+    pub readiness: Vec<PluginReadiness>,
+    /// Everything found, sorted.
+    pub diagnostics: Diagnostics,
+}
+
+impl Project {
+    /// Loads the project in `dir`.
+    ///
+    /// # Errors
+    /// When a phase that the rest depends on fails (the file cannot be parsed, the
+    /// registry is inconsistent): all diagnostics found so far.
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Project, Diagnostics> {
+        let mut diags = Diagnostics::new();
+
+        // Phase 1–3: the file.
+        let config = match config::find_project_file(dir) {
+            Ok((path, format)) => read_config(&display_path(&path), format, options, &mut diags)?,
+            Err(d) if options.require_file => return Err(d.into()),
+            Err(_) => ProjectConfig::empty(display_path(&dir.join("phlo.yaml"))),
+        };
+        let source = Arc::clone(&config.source);
+
+        // Phase 4: the registry.
+        let mut builder = (options.registry)(Registry::builder())
+            .filter(filter_of(&config))
+            .project_dir(dir)
+            .source(Arc::clone(&source));
+        for (key, node) in &config.resources {
+            builder = builder.plugin_config(PluginKind::ResourceProvider, &key.name, node.clone());
+        }
+        for h in &config.hooks {
+            builder = builder.plugin_config(PluginKind::HookProvider, &h.name.name, h.config.clone());
+        }
+        let registry = match builder.build() {
+            Ok(r) => r,
+            Err(errors) => {
+                diags.extend(errors.iter().map(|e| e.to_diagnostic()));
+                diags.sort();
+                return Err(diags);
+            }
+        };
+        check_allow_deny(&config, &registry, &mut diags);
+
+        // Phase 5: plugin config sections.
+        check_plugin_sections(&config, &registry, options.feature_hints, &mut diags);
+
+        // Phase 6: construct.
+        match registry.load_all() {
+            Ok(failures) => {
+                for f in failures {
+                    let mut d = f.to_diagnostic();
+                    d.severity = crate::diagnostic::Severity::Warning;
+                    diags.push(d.with_note("the plugin is skipped; set `plugins.strict: true` to make this an error"));
+                }
+            }
+            Err(e) => diags.push(e.to_diagnostic()),
+        }
+
+        // Phase 7: assets.
+        let assets = collect_assets(&config, &registry, dir, &mut diags);
+
+        // Phase 8–9: capabilities and readiness.
+        let mut inputs = ResolutionInputs {
+            run_tags: options.run_tags.clone(),
+            config_defaults: config.capabilities.defaults.clone(),
+            source: Some(Arc::clone(&source)),
+            feature_hints: options
+                .feature_hints
+                .iter()
+                .flat_map(|h| h.capabilities.iter().map(|c| ((*c).to_string(), h.feature.to_string())))
+                .collect(),
+            ..ResolutionInputs::default()
+        };
+        if let Some(text) = (options.env)(ENV_DEFAULTS).filter(|t| !t.trim().is_empty()) {
+            match parse_env_defaults(&text) {
+                Ok(m) => inputs.env_defaults = m,
+                Err(d) => diags.push(d),
+            }
+        }
+        let prepared = inputs.prepare();
+        let (report, readiness) = resolve_all(&config, &registry, &assets, &prepared, &mut diags);
+
+        diags.sort();
+        Ok(Project { dir: dir.to_path_buf(), config, registry, assets, report, readiness, diagnostics: diags })
+    }
+
+    /// The readiness row of a plugin.
+    pub fn readiness_of(&self, kind: PluginKind, name: &str) -> Option<&PluginReadiness> {
+        self.readiness.iter().find(|r| r.kind == kind && r.name == name)
+    }
+}
+
+fn display_path(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+fn read_config(path: &Path, format: Format, options: &LoadOptions, diags: &mut Diagnostics) -> Result<ProjectConfig, Diagnostics> {
+    let descriptors = compiled_descriptors();
+    let no_expand = |section: &str, entry: &str, field: &str| -> bool {
+        let fields: &[&str] = match section {
+            "assets" => descriptors
+                .iter()
+                .flat_map(|d| d.asset_types.iter())
+                .find(|t| t.name == entry)
+                .map_or(&[], |t| t.config.no_expand),
+            "resources" | "hooks" => {
+                let kind = if section == "resources" { PluginKind::ResourceProvider } else { PluginKind::HookProvider };
+                descriptors
+                    .iter()
+                    .find(|d| d.kind() == kind && d.name == entry)
+                    .and_then(|d| d.config)
+                    .map_or(&[], |c| c.no_expand)
+            }
+            _ => &[],
+        };
+        fields.contains(&field)
+    };
+    let (config, found) = config::read_file(path, format, &*options.env, &no_expand).map_err(Diagnostics::from)?;
+    diags.extend(found);
+    config.ok_or_else(|| std::mem::take(diags))
+}
+
+fn filter_of(config: &ProjectConfig) -> PluginFilter {
+    let names = |v: &[Spanned<String>]| v.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
+    PluginFilter {
+        allow: config.plugins.allow.as_deref().map(names),
+        deny: names(&config.plugins.deny),
+        strict: config.plugins.strict,
+    }
+}
+
+fn check_allow_deny(config: &ProjectConfig, registry: &Registry, diags: &mut Diagnostics) {
+    let source = &config.source;
+    let known: BTreeSet<&str> = registry.list().iter().map(PluginEntry::name).collect();
+    let allow = config.plugins.allow.as_deref().unwrap_or_default();
+    for (list, name) in [(allow, "allow"), (config.plugins.deny.as_slice(), "deny")] {
+        for item in list {
+            if !known.contains(item.value.as_str()) {
+                let help = match did_you_mean(&item.value, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "see `phlo plugins list` for the compiled plugins".to_string(),
+                };
+                diags.push(
+                    Diagnostic::warning(Code::UnknownPlugin, format!("`plugins.{name}` names `{}`, which is not compiled in", item.value))
+                        .at(source, item.span)
+                        .with_help(help),
+                );
+            }
+        }
+    }
+    for d in &config.plugins.deny {
+        if let Some(a) = allow.iter().find(|a| a.value == d.value) {
+            diags.push(
+                Diagnostic::warning(Code::AllowDenyConflict, format!("plugin `{}` is both allowed and denied; deny wins", d.value))
+                    .at(source, d.span)
+                    .with_note(format!("allowed at {}:{}:{}", source.path.display(), a.span.line, a.span.col))
+                    .with_help("remove it from one of the two lists"),
+            );
+        }
+    }
+}
+
+fn feature_for(hints: &[FeatureHint], pick: impl Fn(&FeatureHint) -> bool) -> Option<&'static str> {
+    hints.iter().find(|h| pick(h)).map(|h| h.feature)
+}
+
+fn unknown_entry(
+    source: &Arc<SourceFile>,
+    span: crate::diagnostic::Span,
+    what: &str,
+    name: &str,
+    candidates: &[&str],
+    feature: Option<&str>,
+) -> Diagnostic {
+    let mut help = match did_you_mean(name, candidates.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if candidates.is_empty() => format!("no {what} is compiled in"),
+        None => format!("compiled-in {what}s: {}", candidates.join(", ")),
+    };
+    if let Some(f) = feature {
+        help = format!("enable the cargo feature `{f}` (cargo build --features {f}); {help}");
+    }
+    Diagnostic::error(Code::UnknownPlugin, format!("unknown {what} `{name}`")).at(source, span).with_help(help)
+}
+
+fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[FeatureHint], diags: &mut Diagnostics) {
+    let source = &config.source;
+    let names_of = |kind: PluginKind| -> Vec<&str> {
+        registry.list().iter().filter(|e| e.kind() == kind && e.is_enabled()).map(PluginEntry::name).collect()
+    };
+    let sections = config
+        .resources
+        .iter()
+        .map(|(k, n)| (PluginKind::ResourceProvider, "resource provider", k, n, &[][..]))
+        .chain(config.hooks.iter().map(|h| (PluginKind::HookProvider, "hook", &h.name, &h.config, config::HOOK_COMMON_KEYS)));
+    for (kind, what, key, node, extra) in sections {
+        let entry = registry.get(kind, &key.name).filter(|e| e.is_enabled());
+        match entry {
+            None => {
+                let feature = feature_for(hints, |h| h.plugins.contains(&key.name.as_str()));
+                diags.push(unknown_entry(source, key.span, what, &key.name, &names_of(kind), feature));
+            }
+            Some(e) => match e.descriptor().config {
+                Some(spec) => {
+                    if let Err(d) = (spec.check)(node, source, extra) {
+                        diags.extend(d);
+                    }
+                }
+                None => {
+                    if node.as_map().is_some_and(|m| !m.is_empty()) {
+                        diags.push(
+                            Diagnostic::error(Code::UnknownKey, format!("{what} `{}` takes no configuration", key.name))
+                                .at(source, key.span)
+                                .with_help("remove the keys under it"),
+                        );
+                    }
+                }
+            },
+        }
+    }
+    for a in &config.assets {
+        let Some(t) = &a.common.asset_type else { continue };
+        match registry.asset_type(&t.value) {
+            Some((at, _)) => {
+                if let Err(d) = (at.config.check)(&a.config, source, config::ASSET_COMMON_KEYS) {
+                    diags.extend(d);
+                }
+            }
+            None => {
+                let types: Vec<&str> = registry.asset_type_names().collect();
+                let feature = feature_for(hints, |h| h.asset_types.contains(&t.value.as_str()));
+                diags.push(unknown_entry(source, t.span, "asset type", &t.value, &types, feature));
+            }
+        }
+    }
+}
+
+fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags: &mut Diagnostics) -> Vec<ProjectAsset> {
+    let mut assets: Vec<ProjectAsset> = Vec::new();
+    for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
+        let Ok(Instance::Asset(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
+        let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.assets()))
+            .unwrap_or_else(|_| Err(PluginError::Panicked("while listing assets".into())));
+        match listed {
+            Ok(specs) => assets.extend(specs.into_iter().map(|spec| ProjectAsset {
+                spec,
+                provider: e.name().to_string(),
+                asset_type: None,
+            })),
+            Err(err) => diags.push(
+                Diagnostic::error(Code::PluginFailed, format!("asset provider `{}` failed to list its assets: {err}", e.name()))
+                    .with_help("fix the plugin, or disable it with `plugins.deny`"),
+            ),
+        }
+    }
+    let mut spans: HashMap<String, crate::diagnostic::Span> = HashMap::new();
+    for decl in &config.assets {
+        spans.insert(decl.key.name.clone(), decl.key.span);
+        if let Some(a) = declarative_asset(decl, config, registry, dir, diags) {
+            assets.push(a);
+        }
+    }
+    assets.sort_by(|a, b| (&a.spec.key, &a.provider).cmp(&(&b.spec.key, &b.provider)));
+    for pair in assets.windows(2) {
+        if pair[0].spec.key == pair[1].spec.key {
+            let key = &pair[0].spec.key;
+            let mut d = Diagnostic::error(
+                Code::DuplicateAsset,
+                format!("asset `{key}` is defined twice: by `{}` and by `{}`", pair[0].provider, pair[1].provider),
+            )
+            .with_help("rename one of them, or disable one provider with `plugins.deny`");
+            if let Some(span) = spans.get(key) {
+                d = d.at(&config.source, *span);
+            }
+            diags.push(d);
+        }
+    }
+    assets.dedup_by(|b, a| a.spec.key == b.spec.key);
+    assets
+}
+
+fn declarative_asset(
+    decl: &AssetDecl,
+    config: &ProjectConfig,
+    registry: &Registry,
+    dir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<ProjectAsset> {
+    let c = &decl.common;
+    let (mut spec, provider, type_name) = if c.external && c.asset_type.is_none() {
+        (AssetSpec::new(&decl.key.name), String::from("phlo.yaml"), None)
+    } else {
+        let t = c.asset_type.as_ref()?;
+        let (at, entry) = registry.asset_type(&t.value)?;
+        let ctx = AssetTypeContext {
+            key: decl.key.name.clone(),
+            project_dir: dir.to_path_buf(),
+            config: decl.config.clone(),
+            source: Arc::clone(&config.source),
+        };
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (at.build)(&ctx)))
+            .unwrap_or_else(|_| Err(PluginError::Panicked(format!("asset type `{}` panicked", at.name))));
+        match built {
+            Ok(mut spec) => {
+                spec.key.clone_from(&decl.key.name);
+                spec.kind = at.kind;
+                spec.requires.extend(at.requires.iter().map(|r| (*r).to_string()));
+                (spec, entry.name().to_string(), Some(at.name.to_string()))
+            }
+            Err(PluginError::Config(d)) => {
+                diags.extend(d);
+                return None;
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(Code::PluginFailed, format!("asset type `{}` could not build `{}`: {e}", at.name, decl.key.name))
+                        .at(&config.source, decl.key.span),
+                );
+                return None;
+            }
+        }
+    };
+    if let Some(k) = c.kind {
+        spec.kind = k;
+    }
+    spec.deps.extend(c.deps.iter().map(|d| d.value.clone()));
+    if c.group.is_some() {
+        spec.group.clone_from(&c.group);
+    }
+    if c.description.is_some() {
+        spec.description.clone_from(&c.description);
+    }
+    spec.tags.extend(c.tags.clone());
+    spec.metadata.extend(c.metadata.clone());
+    spec.requires.extend(c.requires.iter().map(|r| r.value.clone()));
+    spec.capability_overrides.extend(c.capability_overrides.clone());
+    spec.external = c.external;
+    if c.code_version.is_some() {
+        spec.code_version.clone_from(&c.code_version);
+    }
+    Some(ProjectAsset { spec, provider, asset_type: type_name })
+}
+
+struct Requirer<'a> {
+    label: String,
+    plugin: Option<(PluginKind, &'a str)>,
+    requirements: Vec<(Requirement, bool)>,
+    overrides: Option<&'a BTreeMap<String, Spanned<String>>>,
+}
+
+fn resolve_all(
+    config: &ProjectConfig,
+    registry: &Registry,
+    assets: &[ProjectAsset],
+    prepared: &PreparedInputs,
+    diags: &mut Diagnostics,
+) -> (ResolutionReport, Vec<PluginReadiness>) {
+    let resolver = registry.resolver();
+    let mut requirers: Vec<Requirer<'_>> = Vec::new();
+    for e in registry.list().iter().filter(|e| e.is_enabled()) {
+        let m = &e.descriptor().metadata;
+        let reqs = m
+            .requires
+            .iter()
+            .map(|r| (r, false))
+            .chain(m.optional.iter().map(|r| (r, true)))
+            .filter_map(|(r, opt)| Requirement::parse(r).ok().map(|q| (q.optional(opt), opt)))
+            .collect();
+        requirers.push(Requirer {
+            label: format!("plugin {}", e.name()),
+            plugin: Some((e.kind(), e.name())),
+            requirements: reqs,
+            overrides: None,
+        });
+    }
+    for a in assets {
+        let mut reqs = Vec::new();
+        for r in &a.spec.requires {
+            match Requirement::parse(r) {
+                Ok(q) => reqs.push((q, false)),
+                // phlo.yaml requirements were reported with their position while reading
+                Err(e) if a.asset_type.is_none() => diags.push(
+                    Diagnostic::error(Code::MalformedRequirement, format!("asset `{}` (from `{}`): {e}", a.spec.key, a.provider))
+                        .with_help("write requirements as `type` or `type:name`, both lower snake_case"),
+                ),
+                Err(_) => {}
+            }
+        }
+        reqs.sort();
+        reqs.dedup();
+        requirers.push(Requirer {
+            label: format!("asset {}", a.spec.key),
+            plugin: None,
+            requirements: reqs,
+            overrides: Some(&a.spec.capability_overrides),
+        });
+    }
+
+    // Resolve everything once.
+    let mut report = ResolutionReport::default();
+    let mut pending: Vec<(Option<(PluginKind, &str)>, Diagnostic)> = Vec::new();
+    let mut bindings: Vec<Vec<Result<(PluginKind, &str), String>>> = Vec::new();
+    for r in &requirers {
+        let mut row = Vec::new();
+        for (q, _) in &r.requirements {
+            let result = resolver.resolve(q, r.overrides, prepared);
+            report.record(q, &r.label, &result, prepared);
+            row.push(match &result {
+                Ok(b) => Ok((PluginKind::ResourceProvider, b.plugin)),
+                Err(e) => Err(e.to_string()),
+            });
+            if let Err(e) = result {
+                let d = e.to_diagnostic(&r.label, q.is_optional(), prepared);
+                // a plugin's own requirement is an error only if the project uses the plugin
+                if r.plugin.is_none() || q.is_optional() {
+                    diags.push(d);
+                } else {
+                    pending.push((r.plugin, d));
+                }
+            }
+        }
+        bindings.push(row);
+    }
+    report.sort();
+
+    // The plugin that provides a capability (providers are looked up by plugin name of any kind).
+    let provider_kind = |name: &str| -> Option<PluginKind> {
+        registry.find(name).find(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty()).map(PluginEntry::kind)
+    };
+
+    // Readiness: a fixpoint over "constructed and every required binding is ready".
+    let index: HashMap<(PluginKind, &str), usize> =
+        requirers.iter().enumerate().filter_map(|(i, r)| r.plugin.map(|p| (p, i))).collect();
+    let mut ready: Vec<bool> = requirers
+        .iter()
+        .map(|r| r.plugin.is_none_or(|(k, n)| registry.is_available(k, n)))
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in 0..requirers.len() {
+            if !ready[i] || requirers[i].plugin.is_none() {
+                continue;
+            }
+            let ok = requirers[i].requirements.iter().zip(&bindings[i]).all(|((q, opt), b)| {
+                *opt || q.is_optional()
+                    || match b {
+                        Ok((_, p)) => provider_kind(p).and_then(|k| index.get(&(k, *p))).is_none_or(|&j| ready[j]),
+                        Err(_) => false,
+                    }
+            });
+            if !ok {
+                ready[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    // Which plugins are used: asset providers with assets, enabled hooks, the chosen adapter,
+    // and whatever a used requirer is bound to.
+    let mut used: BTreeSet<(PluginKind, &str)> = BTreeSet::new();
+    for a in assets {
+        if let Some(k) = provider_kind_of_asset(registry, &a.provider) {
+            used.insert((k, a.provider.as_str()));
+        }
+    }
+    for h in &config.hooks {
+        if h.common.enabled {
+            used.insert((PluginKind::HookProvider, h.name.name.as_str()));
+        }
+    }
+    for e in registry.list().iter().filter(|e| e.is_enabled() && e.kind() == PluginKind::HookProvider) {
+        used.insert((e.kind(), e.name()));
+    }
+    let mut queue: Vec<usize> = requirers.iter().enumerate().filter(|(_, r)| r.plugin.is_none()).map(|(i, _)| i).collect();
+    queue.extend(used.iter().filter_map(|p| index.get(p).copied()));
+    let mut seen: BTreeSet<usize> = queue.iter().copied().collect();
+    while let Some(i) = queue.pop() {
+        for b in bindings[i].iter().flatten() {
+            let p = b.1;
+            if let Some(k) = provider_kind(p) {
+                used.insert((k, p));
+                if let Some(&j) = index.get(&(k, p))
+                    && seen.insert(j)
+                {
+                    queue.push(j);
+                }
+            }
+        }
+    }
+
+    for (plugin, mut d) in pending {
+        if let Some((kind, name)) = plugin
+            && !used.contains(&(kind, name))
+        {
+            d.severity = crate::diagnostic::Severity::Warning;
+            d = d.with_note(format!("so {kind} `{name}` is not ready; nothing in this project uses it"));
+        }
+        diags.push(d);
+    }
+
+    let mut readiness = Vec::new();
+    for (i, r) in requirers.iter().enumerate() {
+        let mut missing = Vec::new();
+        let mut reasons = Vec::new();
+        if let Some((kind, name)) = r.plugin
+            && let Some(crate::plugin::PluginStatus::Failed(why)) = registry.get(kind, name).map(PluginEntry::status)
+        {
+            reasons.push(format!("failed to load: {why}"));
+        }
+        for ((q, opt), b) in r.requirements.iter().zip(&bindings[i]) {
+            if *opt {
+                continue;
+            }
+            match b {
+                Err(e) => {
+                    missing.push(q.to_string());
+                    reasons.push(e.clone());
+                }
+                Ok((_, p)) => {
+                    if let Some(k) = provider_kind(p)
+                        && let Some(&j) = index.get(&(k, *p))
+                        && !ready[j]
+                    {
+                        missing.push(q.to_string());
+                        let why = format!("`{q}` is bound to plugin `{p}`, which is not ready");
+                        let used_here = r.plugin.is_none_or(|p| used.contains(&p));
+                        let d = Diagnostic::error(Code::PluginNotReady, format!("{} requires {why}", r.label))
+                            .with_help(format!("see `phlo plugins info {p}` for what it is missing"));
+                        diags.push(if used_here { d } else { Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d } });
+                        reasons.push(why);
+                    }
+                }
+            }
+        }
+        if let Some((kind, name)) = r.plugin {
+            readiness.push(PluginReadiness {
+                name: name.to_string(),
+                kind,
+                ready: ready[i],
+                missing,
+                reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            });
+        }
+    }
+    (report, readiness)
+}
+
+fn provider_kind_of_asset(registry: &Registry, provider: &str) -> Option<PluginKind> {
+    registry.get(PluginKind::AssetProvider, provider).map(|_| PluginKind::AssetProvider)
+}
