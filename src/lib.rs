@@ -1,1 +1,98 @@
+//! phlo: a compile-time plugin core for data pipelines.
+//!
+//! This facade is the one file that knows which plugin crates exist: each is an optional
+//! dependency behind a cargo feature and is linked by one `use … as _;` line below. (A
+//! crate nothing references is not linked, and its `inventory::submit!` registrations
+//! silently vanish; the `unused_crate_dependencies` guard and the test at the bottom keep
+//! the list honest.)
+//!
+//! The command line lives in [`cli`]; libraries embedding phlo use [`phlo_core`] and
+//! [`load_options`].
+#![cfg_attr(not(test), deny(unused_crate_dependencies))]
 
+pub mod cli;
+
+pub use phlo_core;
+use phlo_core::project::{FeatureHint, LoadOptions};
+
+// ---- the link list: one line per plugin crate ----
+#[cfg(feature = "plugin-echo")]
+use phlo_plugin_echo as _;
+
+/// What each plugin feature of this package adds, for "enable feature X" hints. Keep it in
+/// step with the link list above (the tests check both directions).
+pub const FEATURES: &[FeatureHint] = &[FeatureHint {
+    feature: "plugin-echo",
+    plugins: &["echo", "echo_store"],
+    capabilities: &["echo_store:echo"],
+    asset_types: &["echo"],
+}];
+
+/// Whether a plugin feature of this package is compiled in.
+pub const fn feature_enabled(feature: &str) -> bool {
+    match feature.as_bytes() {
+        b"plugin-echo" => cfg!(feature = "plugin-echo"),
+        _ => false,
+    }
+}
+
+/// Options for [`phlo_core::project::Project::load`] with this build's feature hints.
+pub fn load_options() -> LoadOptions {
+    LoadOptions { feature_hints: FEATURES, ..LoadOptions::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn compiled() -> BTreeSet<&'static str> {
+        phlo_core::plugin::compiled_descriptors().iter().map(|d| d.name).collect()
+    }
+
+    /// Every compiled plugin crate registered the plugins its feature promises, and a
+    /// feature that is off contributes nothing.
+    #[test]
+    fn every_compiled_plugin_crate_registered_its_descriptors() {
+        let names = compiled();
+        for hint in FEATURES {
+            for plugin in hint.plugins {
+                assert_eq!(
+                    names.contains(plugin),
+                    feature_enabled(hint.feature),
+                    "plugin `{plugin}` of feature `{}`",
+                    hint.feature
+                );
+            }
+        }
+    }
+
+    /// Every compiled descriptor belongs to some feature's list.
+    #[test]
+    fn the_feature_table_covers_every_compiled_plugin() {
+        let listed: BTreeSet<&str> = FEATURES.iter().flat_map(|h| h.plugins.iter().copied()).collect();
+        for name in compiled() {
+            assert!(listed.contains(name), "plugin `{name}` is missing from FEATURES");
+        }
+    }
+
+    /// The capabilities and asset types a feature promises are the ones its plugins declare.
+    #[test]
+    fn feature_hints_match_the_descriptors() {
+        let descriptors = phlo_core::plugin::compiled_descriptors();
+        for hint in FEATURES.iter().filter(|h| feature_enabled(h.feature)) {
+            let mine: Vec<_> = descriptors.iter().filter(|d| hint.plugins.contains(&d.name)).collect();
+            let caps: BTreeSet<&str> = mine.iter().flat_map(|d| d.metadata.provides.iter().copied()).collect();
+            let types: BTreeSet<&str> = mine.iter().flat_map(|d| d.asset_types.iter().map(|t| t.name)).collect();
+            assert_eq!(caps, hint.capabilities.iter().copied().collect(), "{}", hint.feature);
+            assert_eq!(types, hint.asset_types.iter().copied().collect(), "{}", hint.feature);
+        }
+    }
+
+    #[cfg(not(feature = "plugin-echo"))]
+    #[test]
+    fn echo_is_absent_without_its_feature() {
+        assert!(!compiled().contains("echo"));
+    }
+}

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `phlo` command.
+
+fn main() -> std::process::ExitCode {
+    phlo::cli::main()
+}

@@ -366,7 +366,7 @@ fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags
         }
     }
     let mut spans: HashMap<String, crate::diagnostic::Span> = HashMap::new();
-    for decl in &config.assets {
+    for decl in config.assets.iter().filter(|d| d.valid) {
         spans.insert(decl.key.name.clone(), decl.key.span);
         if let Some(a) = declarative_asset(decl, config, registry, dir, diags) {
             assets.push(a);
@@ -510,7 +510,9 @@ fn resolve_all(
 
     // Resolve everything once.
     let mut report = ResolutionReport::default();
-    let mut pending: Vec<(Option<(PluginKind, &str)>, Diagnostic)> = Vec::new();
+    // one diagnostic per distinct failure, naming everyone it affects
+    type Who<'a> = (String, Option<(PluginKind, &'a str)>);
+    let mut failures: Vec<(crate::capability::ResolveError, bool, Vec<Who<'_>>)> = Vec::new();
     let mut bindings: Vec<Vec<Result<(PluginKind, &str), String>>> = Vec::new();
     for r in &requirers {
         let mut row = Vec::new();
@@ -522,12 +524,9 @@ fn resolve_all(
                 Err(e) => Err(e.to_string()),
             });
             if let Err(e) = result {
-                let d = e.to_diagnostic(&r.label, q.is_optional(), prepared);
-                // a plugin's own requirement is an error only if the project uses the plugin
-                if r.plugin.is_none() || q.is_optional() {
-                    diags.push(d);
-                } else {
-                    pending.push((r.plugin, d));
+                match failures.iter_mut().find(|(fe, opt, _)| *fe == e && *opt == q.is_optional()) {
+                    Some((_, _, who)) => who.push((r.label.clone(), r.plugin)),
+                    None => failures.push((e, q.is_optional(), vec![(r.label.clone(), r.plugin)])),
                 }
             }
         }
@@ -603,12 +602,19 @@ fn resolve_all(
         }
     }
 
-    for (plugin, mut d) in pending {
-        if let Some((kind, name)) = plugin
-            && !used.contains(&(kind, name))
-        {
+    for (e, optional, who) in failures {
+        // a plugin's own requirement is an error only if the project uses the plugin
+        let matters = who.iter().any(|(_, p)| p.is_none_or(|p| used.contains(&p)));
+        let labels: Vec<&str> = who.iter().map(|(l, _)| l.as_str()).collect();
+        let by = if labels.len() > 3 {
+            format!("{}, and {} more", labels[..3].join(", "), labels.len() - 3)
+        } else {
+            labels.join(", ")
+        };
+        let mut d = e.to_diagnostic(&by, optional, prepared);
+        if !matters {
             d.severity = crate::diagnostic::Severity::Warning;
-            d = d.with_note(format!("so {kind} `{name}` is not ready; nothing in this project uses it"));
+            d = d.with_note("so the plugin is not ready; nothing in this project uses it");
         }
         diags.push(d);
     }

@@ -174,6 +174,9 @@ pub struct AssetDecl {
     pub timeout: Option<Duration>,
     /// The type-specific keys.
     pub config: Node,
+    /// False when the common keys had errors (already reported): the type-specific keys are
+    /// still checked, but no asset is built from the entry.
+    pub valid: bool,
 }
 
 /// `executor:` — how runs execute.
@@ -365,10 +368,7 @@ pub fn read_str(
                 }
                 "assets" => {
                     for (name, node) in map_entries(value, &source, "assets")? {
-                        match read_asset(name, node, &source) {
-                            Ok(a) => config.assets.push(a),
-                            Err(d) => diags.extend(d),
-                        }
+                        config.assets.extend(read_asset(name, node, &source, diags));
                     }
                 }
                 "schedules" => {
@@ -436,9 +436,30 @@ fn split_common<C: serde::de::DeserializeOwned>(
     Ok((c, rest_node))
 }
 
-fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>) -> Result<AssetDecl, Diagnostics> {
-    let (common, config) = split_common::<AssetCommon>(node, source, ASSET_COMMON_KEYS)?;
-    let mut diags = Diagnostics::new();
+fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<AssetDecl> {
+    let (common, config) = match split_common::<AssetCommon>(node, source, ASSET_COMMON_KEYS) {
+        Ok(parts) => parts,
+        Err(d) => {
+            diags.extend(d);
+            // keep the type so its own keys are still checked in the same pass
+            let asset_type = node.get("type").and_then(|t| Some(Spanned { value: t.as_str()?.to_string(), span: t.span }));
+            let rest = node
+                .as_map()
+                .unwrap_or_default()
+                .iter()
+                .filter(|(k, _)| !ASSET_COMMON_KEYS.contains(&k.name.as_str()))
+                .cloned()
+                .collect();
+            return Some(AssetDecl {
+                key: key.clone(),
+                common: AssetCommon { asset_type, ..AssetCommon::default() },
+                timeout: None,
+                config: Node { value: Value::Map(rest), span: node.span, expanded: false },
+                valid: false,
+            });
+        }
+    };
+    let before = diags.len();
     if common.asset_type.is_none() && !common.external {
         diags.push(
             Diagnostic::error(Code::InvalidValue, format!("asset `{}` has no `type`", key.name))
@@ -460,10 +481,8 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>) -> Result<AssetD
         },
         None => None,
     };
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    Ok(AssetDecl { key: key.clone(), common, timeout, config })
+    let valid = diags.len() == before;
+    Some(AssetDecl { key: key.clone(), common, timeout, config, valid })
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h`, `1d` (or a bare number of seconds).

@@ -1,0 +1,134 @@
+//! The `phlo` command line: clap parses, one module per verb renders. No logic a library
+//! user would need lives here.
+
+mod capabilities;
+mod plugins;
+mod render;
+mod schema;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use phlo_core::diagnostic::{Code, Diagnostic, Diagnostics};
+use phlo_core::project::{LoadOptions, Project};
+
+/// phlo — a plugin core for data pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "phlo", version, about, long_about = None)]
+pub struct Cli {
+    /// Project directory (holding phlo.yaml or phlo.toml); the current directory by default.
+    #[arg(long, global = true, value_name = "DIR")]
+    project: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect compiled plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Show how every capability requirement resolves, and why.
+    Capabilities(capabilities::Args),
+    /// Check the project file, plugins and capability resolution; report every problem.
+    Validate(validate::Args),
+    /// Print the JSON Schema of phlo.yaml, including every compiled plugin's config.
+    Schema(schema::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// List compiled plugins with what they provide and whether they are ready.
+    List(plugins::ListArgs),
+    /// Show everything about one plugin.
+    Info(plugins::InfoArgs),
+}
+
+/// What a verb hands back: the exit code and the diagnostics to print on stderr.
+pub(crate) struct Outcome {
+    code: u8,
+    diagnostics: Diagnostics,
+}
+
+impl Outcome {
+    fn ok() -> Self {
+        Self { code: 0, diagnostics: Diagnostics::new() }
+    }
+
+    fn from_diagnostics(diagnostics: Diagnostics) -> Self {
+        Self { code: u8::try_from(diagnostics.exit_code()).unwrap_or(1), diagnostics }
+    }
+}
+
+/// Runs the command line and returns the process exit code (ARCHITECTURE §9).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let outcome = std::panic::catch_unwind(|| run(&cli)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Outcome {
+            code: 1,
+            diagnostics: Diagnostic::error(Code::Internal, format!("internal error: {msg}"))
+                .with_help("this is a bug in phlo; please report it with the command you ran")
+                .into(),
+        }
+    });
+    let mut stderr = std::io::stderr().lock();
+    let _ = render::write_diagnostics(&mut stderr, &outcome.diagnostics);
+    let _ = stderr.flush();
+    ExitCode::from(outcome.code)
+}
+
+fn run(cli: &Cli) -> Outcome {
+    let dir = cli.project.clone().unwrap_or_else(|| PathBuf::from("."));
+    let mut out = std::io::stdout().lock();
+    let result = match &cli.command {
+        Command::Plugins(PluginsCommand::List(a)) => plugins::list(&dir, a, &mut out),
+        Command::Plugins(PluginsCommand::Info(a)) => plugins::info(&dir, a, &mut out),
+        Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
+        Command::Validate(a) => validate::run(&dir, a, &mut out),
+        Command::Schema(a) => schema::run(&dir, a, &mut out),
+    };
+    let _ = out.flush();
+    result.unwrap_or_else(|e| match e.kind() {
+        // the reader went away (`phlo … | head`): nothing left to say
+        std::io::ErrorKind::BrokenPipe => Outcome::ok(),
+        _ => Outcome {
+        code: 1,
+            diagnostics: Diagnostic::error(Code::Internal, format!("cannot write output: {e}")).into(),
+        },
+    })
+}
+
+/// Loads the project for a verb. `require_file`: whether a missing project file is an error.
+fn load(dir: &Path, require_file: bool, run_tags: BTreeMap<String, String>) -> Result<Project, Outcome> {
+    let options = LoadOptions { require_file, run_tags, ..crate::load_options() };
+    Project::load(dir, &options).map_err(Outcome::from_diagnostics)
+}
+
+/// Parses `k=v` for `--tag`.
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE (e.g. phlo/capability/table_store=sqlite)")),
+    }
+}
+
+fn write_json<W: Write>(out: &mut W, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}

@@ -1,0 +1,64 @@
+//! `phlo validate [--json]`: every phase, every diagnostic, the exit code of the worst.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::render::JsonDiagnostic;
+use super::{Outcome, load, write_json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Print a JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    ok: bool,
+    exit_code: i32,
+    project: String,
+    assets: usize,
+    plugins: usize,
+    requirements: usize,
+    diagnostics: Vec<JsonDiagnostic>,
+}
+
+pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
+    let (project, diagnostics) = match load(dir, true, Default::default()) {
+        Ok(mut p) => {
+            let d = std::mem::take(&mut p.diagnostics);
+            (Some(p), d)
+        }
+        Err(o) => (None, o.diagnostics),
+    };
+    let code = diagnostics.exit_code();
+    if args.json {
+        let report = Report {
+            ok: code == 0,
+            exit_code: code,
+            project: project.as_ref().map(|p| p.config.source.path.display().to_string()).unwrap_or_default(),
+            assets: project.as_ref().map_or(0, |p| p.assets.len()),
+            plugins: project.as_ref().map_or(0, |p| p.registry.list().iter().filter(|e| e.is_enabled()).count()),
+            requirements: project.as_ref().map_or(0, |p| p.report.rows.len()),
+            diagnostics: diagnostics.iter().map(JsonDiagnostic::from).collect(),
+        };
+        write_json(out, &report)?;
+        return Ok(Outcome { code: u8::try_from(code).unwrap_or(1), diagnostics: Default::default() });
+    }
+    if let (Some(p), 0) = (&project, code) {
+        let warnings = diagnostics.len();
+        writeln!(
+            out,
+            "{}: ok — {} assets, {} plugins, {} requirements resolved{}",
+            p.config.source.path.display(),
+            p.assets.len(),
+            p.registry.list().iter().filter(|e| e.is_enabled()).count(),
+            p.report.rows.iter().filter(|r| r.resolved_to.is_some()).count(),
+            if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }
+        )?;
+    }
+    Ok(Outcome::from_diagnostics(diagnostics))
+}
