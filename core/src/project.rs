@@ -199,11 +199,16 @@ impl Project {
     }
 }
 
+/// The path as a user should read it: relative to the working directory when inside it,
+/// without `./`.
 fn display_path(path: &Path) -> PathBuf {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
+    let path = if path.is_absolute() {
+        std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+    } else {
+        None
+    }
+    .unwrap_or_else(|| path.to_path_buf());
+    path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
 fn read_config(path: &Path, format: Format, options: &LoadOptions, diags: &mut Diagnostics) -> Result<ProjectConfig, Diagnostics> {
@@ -420,7 +425,10 @@ fn declarative_asset(
                 (spec, entry.name().to_string(), Some(at.name.to_string()))
             }
             Err(PluginError::Config(d)) => {
-                diags.extend(d);
+                // the config check phase read the same keys; report only what it did not
+                let key = |x: &Diagnostic| (x.code, x.message.clone(), x.location.as_ref().map(|l| l.span));
+                let seen: Vec<_> = diags.iter().map(key).collect();
+                diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
                 return None;
             }
             Err(e) => {

@@ -1,0 +1,223 @@
+//! The `phlo` binary, run as a user would: exit codes, stdout, rendered diagnostics.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::fixture;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn phlo_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::cargo_bin("phlo").unwrap();
+    cmd.current_dir(dir).args(args).env("NO_COLOR", "1").env_remove("PHLO_DEFAULT_CAPABILITIES");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn phlo(fixture_name: &str, args: &[&str]) -> Run {
+    phlo_in(&fixture(fixture_name), args, &[])
+}
+
+fn json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
+}
+
+/// Every bad input renders located diagnostics with a code, and exits with the right code.
+#[test]
+fn bad_inputs_render_diagnostics() {
+    for (name, code) in [
+        ("yaml-syntax", 2),
+        ("toml-syntax", 2),
+        ("unknown-keys", 2),
+        ("wrong-types", 2),
+        ("duplicate-keys", 2),
+        ("malformed-requirements", 3),
+        ("missing-default-provider", 3),
+        ("undefined-env", 2),
+        ("both-files", 2),
+        ("plugin-config", 3),
+    ] {
+        let run = phlo(name, &["validate"]);
+        assert_eq!(run.code, code, "{name}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+        insta::assert_snapshot!(name, format!("exit code: {}\n\n{}", run.code, run.stderr));
+    }
+}
+
+#[test]
+fn a_valid_project_validates() {
+    let run = phlo("ok", &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 2 plugins, 6 requirements resolved");
+    let run = phlo("ok-toml", &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("phlo.toml: ok — 4 assets"), "{}", run.stdout);
+}
+
+#[test]
+fn validate_json_lists_every_diagnostic() {
+    let run = phlo("unknown-keys", &["validate", "--json"]);
+    assert_eq!(run.code, 2);
+    let v = json(&run);
+    assert_eq!(v["ok"], false);
+    let diags = v["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.len(), 6, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "PHLO-E003");
+    assert_eq!(diags[0]["file"], "phlo.yaml");
+    assert_eq!((diags[0]["line"].as_u64(), diags[0]["column"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(diags[0]["help"], "did you mean `name`?");
+}
+
+#[test]
+fn plugins_list_json_rows() {
+    let run = phlo("ok", &["plugins", "list", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = json(&run);
+    let rows = rows.as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "echo_store"]);
+    let echo = &rows[0];
+    for field in ["name", "kind", "version", "crate", "provides", "requires", "ready", "missing"] {
+        assert!(echo.get(field).is_some(), "missing field {field}");
+    }
+    assert_eq!(echo["kind"], "asset_provider");
+    assert_eq!(echo["crate"], "phlo-plugin-echo");
+    assert_eq!(echo["requires"], serde_json::json!(["echo_store"]));
+    assert_eq!(echo["ready"], true);
+    assert_eq!(rows[1]["provides"], serde_json::json!(["echo_store:echo"]));
+}
+
+#[test]
+fn plugins_list_works_without_a_project_and_filters_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = phlo_in(dir.path(), &["plugins", "list"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("NAME"), "{}", run.stdout);
+    assert!(run.stdout.contains("echo_store  resource_provider"), "{}", run.stdout);
+    let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource_provider", "--json"], &[]);
+    assert_eq!(json(&run).as_array().unwrap().len(), 1);
+    let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("kinds are asset_provider"), "{}", run.stderr);
+}
+
+#[test]
+fn denied_plugins_are_listed_as_disabled_and_their_users_fail() {
+    let run = phlo("allow-and-deny", &["plugins", "list", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = json(&run);
+    assert_eq!(rows[0]["name"], "echo");
+    assert_eq!(rows[0]["enabled"], false);
+    assert_eq!(rows[0]["status"]["reason"], "listed in plugins.deny");
+    let run = phlo("allow-and-deny", &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!("allow-and-deny", run.stderr);
+}
+
+#[test]
+fn plugins_info() {
+    let run = phlo("ok", &["plugins", "info", "echo"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("echo (asset_provider)"), "{}", run.stdout);
+    assert!(run.stdout.contains("asset type `echo` config:"), "{}", run.stdout);
+    assert!(run.stdout.contains("rows: integer (default 10)"), "{}", run.stdout);
+    let run = phlo("ok", &["plugins", "info", "echo_store", "--json"]);
+    let v = json(&run);
+    assert_eq!(v["provides"], serde_json::json!(["echo_store:echo"]));
+    assert!(v["config_schema"]["properties"]["capacity"].is_object());
+    let run = phlo("ok", &["plugins", "info", "echo_stor"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("did you mean `echo_store`?"), "{}", run.stderr);
+}
+
+#[test]
+fn capabilities_report() {
+    let run = phlo("ok", &["capabilities", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = json(&run);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for field in ["requirement", "required_by", "resolved_to", "rule", "error"] {
+        assert!(rows[0].get(field).is_some(), "missing field {field}");
+    }
+    let row = rows.iter().find(|r| r["required_by"] == "asset demo.rows").unwrap();
+    assert_eq!(row["resolved_to"], "echo_store:echo");
+    assert_eq!(row["rule"], "config_default");
+    assert!(row["explanation"].as_str().unwrap().contains("phlo.yaml:4:17"), "{row}");
+
+    let run = phlo("ok", &["capabilities", "--explain"]);
+    insta::assert_snapshot!("capabilities-explain", run.stdout);
+}
+
+#[test]
+fn capability_precedence_through_the_cli() {
+    let dir = fixture("ok");
+    // env beats phlo.yaml
+    let run = phlo_in(&dir, &["capabilities", "--json"], &[("PHLO_DEFAULT_CAPABILITIES", r#"{"echo_store":"echo"}"#)]);
+    assert_eq!(json(&run)[0]["rule"], "env_default");
+    // a run tag beats env, and naming an absent provider is an error, not a fallback
+    let run = phlo_in(
+        &dir,
+        &["capabilities", "--tag", "phlo/capability/echo_store=iceberg"],
+        &[("PHLO_DEFAULT_CAPABILITIES", r#"{"echo_store":"echo"}"#)],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("run tag `phlo/capability/echo_store` names `iceberg`"), "{}", run.stderr);
+    assert!(run.stdout.contains("UNRESOLVED"), "{}", run.stdout);
+    // malformed env is a config error
+    let run = phlo_in(&dir, &["validate"], &[("PHLO_DEFAULT_CAPABILITIES", "table_store=sqlite")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("PHLO-E026"), "{}", run.stderr);
+    // a malformed --tag is a usage error
+    let run = phlo_in(&dir, &["capabilities", "--tag", "nonsense"], &[]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn env_expansion_with_defaults() {
+    let run = phlo("undefined-env", &["validate"]);
+    assert!(run.stderr.contains("`PHLO_TEST_UNSET_NAME` is not set"), "{}", run.stderr);
+    let run = phlo_in(&fixture("undefined-env"), &["validate"], &[("PHLO_TEST_UNSET_NAME", "set")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn schema_includes_every_compiled_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = phlo_in(dir.path(), &["schema"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    assert!(v["properties"]["resources"]["properties"]["echo_store"]["properties"]["capacity"].is_object(), "{v:#}");
+    let variants = v["properties"]["assets"]["additionalProperties"]["anyOf"].as_array().unwrap();
+    let echo = variants.iter().find(|s| s["properties"]["type"]["const"] == "echo").unwrap();
+    assert!(echo["properties"]["rows"].is_object());
+    assert!(echo["properties"]["deps"].is_object());
+    assert!(v["$defs"]["PluginsSection"]["properties"]["strict"].is_object(), "{v:#}");
+}
+
+#[test]
+fn usage_errors_and_missing_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("error[PHLO-E001]: no phlo.yaml, phlo.yml or phlo.toml"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["frobnicate"], &[]);
+    assert_eq!(run.code, 2);
+    let run = phlo_in(dir.path(), &["--version"], &[]);
+    assert_eq!(run.code, 0);
+    let run = phlo_in(dir.path(), &["--project", "does/not/exist", "validate"], &[]);
+    assert_eq!(run.code, 2);
+}

@@ -1,0 +1,14 @@
+//! Cross-crate integration tests and CLI end-to-end tests, in one binary.
+
+// Link the facade, and with it every plugin crate its features enable.
+use phlo as _;
+
+mod cli;
+mod project;
+
+use std::path::PathBuf;
+
+/// A fixture project directory under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
