@@ -23,18 +23,11 @@ use phlo_plugin_echo as _;
 /// step with the link list above (the tests check both directions).
 pub const FEATURES: &[FeatureHint] = &[FeatureHint {
     feature: "plugin-echo",
+    enabled: cfg!(feature = "plugin-echo"),
     plugins: &["echo", "echo_store"],
     capabilities: &["echo_store:echo"],
     asset_types: &["echo"],
 }];
-
-/// Whether a plugin feature of this package is compiled in.
-pub const fn feature_enabled(feature: &str) -> bool {
-    match feature.as_bytes() {
-        b"plugin-echo" => cfg!(feature = "plugin-echo"),
-        _ => false,
-    }
-}
 
 /// Options for [`phlo_core::project::Project::load`] with this build's feature hints.
 pub fn load_options() -> LoadOptions {
@@ -58,12 +51,7 @@ mod tests {
         let names = compiled();
         for hint in FEATURES {
             for plugin in hint.plugins {
-                assert_eq!(
-                    names.contains(plugin),
-                    feature_enabled(hint.feature),
-                    "plugin `{plugin}` of feature `{}`",
-                    hint.feature
-                );
+                assert_eq!(names.contains(plugin), hint.enabled, "plugin `{plugin}` of feature `{}`", hint.feature);
             }
         }
     }
@@ -81,7 +69,7 @@ mod tests {
     #[test]
     fn feature_hints_match_the_descriptors() {
         let descriptors = phlo_core::plugin::compiled_descriptors();
-        for hint in FEATURES.iter().filter(|h| feature_enabled(h.feature)) {
+        for hint in FEATURES.iter().filter(|h| h.enabled) {
             let mine: Vec<_> = descriptors.iter().filter(|d| hint.plugins.contains(&d.name)).collect();
             let caps: BTreeSet<&str> = mine.iter().flat_map(|d| d.metadata.provides.iter().copied()).collect();
             let types: BTreeSet<&str> = mine.iter().flat_map(|d| d.asset_types.iter().map(|t| t.name)).collect();

@@ -168,6 +168,8 @@ codes! {
     PluginFailed = "PHLO-E011", Plugin;
     /// A plugin is named in both `plugins.allow` and `plugins.deny`.
     AllowDenyConflict = "PHLO-W012", Config;
+    /// `plugins.allow` or `plugins.deny` names a plugin that is not compiled in.
+    UnknownPluginName = "PHLO-W013", Config;
     /// A requirement string is malformed.
     MalformedRequirement = "PHLO-E020", Plugin;
     /// No provider offers a required capability.

@@ -16,8 +16,8 @@ use crate::capability::{Requirement, ResolutionInputs, ResolutionReport};
 use crate::config::{self, AssetDecl, Format, ProjectConfig, Spanned};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
 use crate::plugin::{
-    AssetTypeContext, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry,
-    RegistryBuilder, compiled_descriptors,
+    AssetTypeContext, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry, RegistryBuilder,
+    compiled_descriptors,
 };
 use crate::spec::AssetSpec;
 
@@ -27,6 +27,9 @@ use crate::spec::AssetSpec;
 pub struct FeatureHint {
     /// The cargo feature, e.g. `plugin-echo`.
     pub feature: &'static str,
+    /// Whether this build has it on (`cfg!(feature = "…")`); only features that are off are
+    /// suggested.
+    pub enabled: bool,
     /// Plugin names the feature adds.
     pub plugins: &'static [&'static str],
     /// Capabilities the feature adds.
@@ -35,12 +38,15 @@ pub struct FeatureHint {
     pub asset_types: &'static [&'static str],
 }
 
+/// Reads an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// How to load a project.
 pub struct LoadOptions {
     /// Run tags (`phlo/capability/<type>=<name>` picks providers).
     pub run_tags: BTreeMap<String, String>,
     /// Reads environment variables (for `${VAR}` and `PHLO_DEFAULT_CAPABILITIES`).
-    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    pub env: EnvLookup,
     /// What each cargo feature adds.
     pub feature_hints: &'static [FeatureHint],
     /// Fail when the directory has no project file (otherwise: an empty project).
@@ -157,6 +163,12 @@ impl Project {
         match registry.load_all() {
             Ok(failures) => {
                 for f in failures {
+                    // a config the check phase already reported needs no second report
+                    if let crate::plugin::RegistryError::Failed { error: PluginError::Config(_), .. } = &f
+                        && diags.has_errors()
+                    {
+                        continue;
+                    }
                     let mut d = f.to_diagnostic();
                     d.severity = crate::diagnostic::Severity::Warning;
                     diags.push(d.with_note("the plugin is skipped; set `plugins.strict: true` to make this an error"));
@@ -176,6 +188,7 @@ impl Project {
             feature_hints: options
                 .feature_hints
                 .iter()
+                .filter(|h| !h.enabled)
                 .flat_map(|h| h.capabilities.iter().map(|c| ((*c).to_string(), h.feature.to_string())))
                 .collect(),
             ..ResolutionInputs::default()
@@ -211,26 +224,31 @@ fn display_path(path: &Path) -> PathBuf {
     path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
 }
 
-fn read_config(path: &Path, format: Format, options: &LoadOptions, diags: &mut Diagnostics) -> Result<ProjectConfig, Diagnostics> {
+fn read_config(
+    path: &Path,
+    format: Format,
+    options: &LoadOptions,
+    diags: &mut Diagnostics,
+) -> Result<ProjectConfig, Diagnostics> {
     let descriptors = compiled_descriptors();
+    // A section whose plugin is not compiled in is left unexpanded: which of its fields are
+    // no-expand is unknown, and the section is reported as unknown anyway.
     let no_expand = |section: &str, entry: &str, field: &str| -> bool {
-        let fields: &[&str] = match section {
+        match section {
             "assets" => descriptors
                 .iter()
                 .flat_map(|d| d.asset_types.iter())
                 .find(|t| t.name == entry)
-                .map_or(&[], |t| t.config.no_expand),
+                .map_or(!config::ASSET_COMMON_KEYS.contains(&field), |t| t.config.no_expand.contains(&field)),
             "resources" | "hooks" => {
                 let kind = if section == "resources" { PluginKind::ResourceProvider } else { PluginKind::HookProvider };
                 descriptors
                     .iter()
                     .find(|d| d.kind() == kind && d.name == entry)
-                    .and_then(|d| d.config)
-                    .map_or(&[], |c| c.no_expand)
+                    .is_none_or(|d| d.config.is_some_and(|c| c.no_expand.contains(&field)))
             }
-            _ => &[],
-        };
-        fields.contains(&field)
+            _ => false,
+        }
     };
     let (config, found) = config::read_file(path, format, &*options.env, &no_expand).map_err(Diagnostics::from)?;
     diags.extend(found);
@@ -258,9 +276,12 @@ fn check_allow_deny(config: &ProjectConfig, registry: &Registry, diags: &mut Dia
                     None => "see `phlo plugins list` for the compiled plugins".to_string(),
                 };
                 diags.push(
-                    Diagnostic::warning(Code::UnknownPlugin, format!("`plugins.{name}` names `{}`, which is not compiled in", item.value))
-                        .at(source, item.span)
-                        .with_help(help),
+                    Diagnostic::warning(
+                        Code::UnknownPluginName,
+                        format!("`plugins.{name}` names `{}`, which is not compiled in", item.value),
+                    )
+                    .at(source, item.span)
+                    .with_help(help),
                 );
             }
         }
@@ -268,17 +289,20 @@ fn check_allow_deny(config: &ProjectConfig, registry: &Registry, diags: &mut Dia
     for d in &config.plugins.deny {
         if let Some(a) = allow.iter().find(|a| a.value == d.value) {
             diags.push(
-                Diagnostic::warning(Code::AllowDenyConflict, format!("plugin `{}` is both allowed and denied; deny wins", d.value))
-                    .at(source, d.span)
-                    .with_note(format!("allowed at {}:{}:{}", source.path.display(), a.span.line, a.span.col))
-                    .with_help("remove it from one of the two lists"),
+                Diagnostic::warning(
+                    Code::AllowDenyConflict,
+                    format!("plugin `{}` is both allowed and denied; deny wins", d.value),
+                )
+                .at(source, d.span)
+                .with_note(format!("allowed at {}:{}:{}", source.path.display(), a.span.line, a.span.col))
+                .with_help("remove it from one of the two lists"),
             );
         }
     }
 }
 
 fn feature_for(hints: &[FeatureHint], pick: impl Fn(&FeatureHint) -> bool) -> Option<&'static str> {
-    hints.iter().find(|h| pick(h)).map(|h| h.feature)
+    hints.iter().find(|h| !h.enabled && pick(h)).map(|h| h.feature)
 }
 
 fn unknown_entry(
@@ -305,11 +329,13 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
     let names_of = |kind: PluginKind| -> Vec<&str> {
         registry.list().iter().filter(|e| e.kind() == kind && e.is_enabled()).map(PluginEntry::name).collect()
     };
-    let sections = config
-        .resources
-        .iter()
-        .map(|(k, n)| (PluginKind::ResourceProvider, "resource provider", k, n, &[][..]))
-        .chain(config.hooks.iter().map(|h| (PluginKind::HookProvider, "hook", &h.name, &h.config, config::HOOK_COMMON_KEYS)));
+    let sections =
+        config.resources.iter().map(|(k, n)| (PluginKind::ResourceProvider, "resource provider", k, n, &[][..])).chain(
+            config
+                .hooks
+                .iter()
+                .map(|h| (PluginKind::HookProvider, "hook", &h.name, &h.config, config::HOOK_COMMON_KEYS)),
+        );
     for (kind, what, key, node, extra) in sections {
         let entry = registry.get(kind, &key.name).filter(|e| e.is_enabled());
         match entry {
@@ -326,9 +352,12 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
                 None => {
                     if node.as_map().is_some_and(|m| !m.is_empty()) {
                         diags.push(
-                            Diagnostic::error(Code::UnknownKey, format!("{what} `{}` takes no configuration", key.name))
-                                .at(source, key.span)
-                                .with_help("remove the keys under it"),
+                            Diagnostic::error(
+                                Code::UnknownKey,
+                                format!("{what} `{}` takes no configuration", key.name),
+                            )
+                            .at(source, key.span)
+                            .with_help("remove the keys under it"),
                         );
                     }
                 }
@@ -352,7 +381,12 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
     }
 }
 
-fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags: &mut Diagnostics) -> Vec<ProjectAsset> {
+fn collect_assets(
+    config: &ProjectConfig,
+    registry: &Registry,
+    dir: &Path,
+    diags: &mut Diagnostics,
+) -> Vec<ProjectAsset> {
     let mut assets: Vec<ProjectAsset> = Vec::new();
     for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
         let Ok(Instance::Asset(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
@@ -365,8 +399,11 @@ fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags
                 asset_type: None,
             })),
             Err(err) => diags.push(
-                Diagnostic::error(Code::PluginFailed, format!("asset provider `{}` failed to list its assets: {err}", e.name()))
-                    .with_help("fix the plugin, or disable it with `plugins.deny`"),
+                Diagnostic::error(
+                    Code::PluginFailed,
+                    format!("asset provider `{}` failed to list its assets: {err}", e.name()),
+                )
+                .with_help("fix the plugin, or disable it with `plugins.deny`"),
             ),
         }
     }
@@ -433,8 +470,11 @@ fn declarative_asset(
             }
             Err(e) => {
                 diags.push(
-                    Diagnostic::error(Code::PluginFailed, format!("asset type `{}` could not build `{}`: {e}", at.name, decl.key.name))
-                        .at(&config.source, decl.key.span),
+                    Diagnostic::error(
+                        Code::PluginFailed,
+                        format!("asset type `{}` could not build `{}`: {e}", at.name, decl.key.name),
+                    )
+                    .at(&config.source, decl.key.span),
                 );
                 return None;
             }
@@ -500,8 +540,11 @@ fn resolve_all(
                 Ok(q) => reqs.push((q, false)),
                 // phlo.yaml requirements were reported with their position while reading
                 Err(e) if a.asset_type.is_none() => diags.push(
-                    Diagnostic::error(Code::MalformedRequirement, format!("asset `{}` (from `{}`): {e}", a.spec.key, a.provider))
-                        .with_help("write requirements as `type` or `type:name`, both lower snake_case"),
+                    Diagnostic::error(
+                        Code::MalformedRequirement,
+                        format!("asset `{}` (from `{}`): {e}", a.spec.key, a.provider),
+                    )
+                    .with_help("write requirements as `type` or `type:name`, both lower snake_case"),
                 ),
                 Err(_) => {}
             }
@@ -544,16 +587,17 @@ fn resolve_all(
 
     // The plugin that provides a capability (providers are looked up by plugin name of any kind).
     let provider_kind = |name: &str| -> Option<PluginKind> {
-        registry.find(name).find(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty()).map(PluginEntry::kind)
+        registry
+            .find(name)
+            .find(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty())
+            .map(PluginEntry::kind)
     };
 
     // Readiness: a fixpoint over "constructed and every required binding is ready".
     let index: HashMap<(PluginKind, &str), usize> =
         requirers.iter().enumerate().filter_map(|(i, r)| r.plugin.map(|p| (p, i))).collect();
-    let mut ready: Vec<bool> = requirers
-        .iter()
-        .map(|r| r.plugin.is_none_or(|(k, n)| registry.is_available(k, n)))
-        .collect();
+    let mut ready: Vec<bool> =
+        requirers.iter().map(|r| r.plugin.is_none_or(|(k, n)| registry.is_available(k, n))).collect();
     loop {
         let mut changed = false;
         for i in 0..requirers.len() {
@@ -593,7 +637,8 @@ fn resolve_all(
     for e in registry.list().iter().filter(|e| e.is_enabled() && e.kind() == PluginKind::HookProvider) {
         used.insert((e.kind(), e.name()));
     }
-    let mut queue: Vec<usize> = requirers.iter().enumerate().filter(|(_, r)| r.plugin.is_none()).map(|(i, _)| i).collect();
+    let mut queue: Vec<usize> =
+        requirers.iter().enumerate().filter(|(_, r)| r.plugin.is_none()).map(|(i, _)| i).collect();
     queue.extend(used.iter().filter_map(|p| index.get(p).copied()));
     let mut seen: BTreeSet<usize> = queue.iter().copied().collect();
     while let Some(i) = queue.pop() {
@@ -628,6 +673,8 @@ fn resolve_all(
     }
 
     let mut readiness = Vec::new();
+    // provider that is not ready → (who is bound to it, whether any of them is used)
+    let mut chained: BTreeMap<&str, (Vec<String>, bool)> = BTreeMap::new();
     for (i, r) in requirers.iter().enumerate() {
         let mut missing = Vec::new();
         let mut reasons = Vec::new();
@@ -651,12 +698,11 @@ fn resolve_all(
                         && !ready[j]
                     {
                         missing.push(q.to_string());
-                        let why = format!("`{q}` is bound to plugin `{p}`, which is not ready");
                         let used_here = r.plugin.is_none_or(|p| used.contains(&p));
-                        let d = Diagnostic::error(Code::PluginNotReady, format!("{} requires {why}", r.label))
-                            .with_help(format!("see `phlo plugins info {p}` for what it is missing"));
-                        diags.push(if used_here { d } else { Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d } });
-                        reasons.push(why);
+                        let entry = chained.entry(*p).or_default();
+                        entry.0.push(r.label.clone());
+                        entry.1 |= used_here;
+                        reasons.push(format!("`{q}` is bound to plugin `{p}`, which is not ready"));
                     }
                 }
             }
@@ -670,6 +716,14 @@ fn resolve_all(
                 reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
             });
         }
+    }
+    for (p, (who, matters)) in chained {
+        let d = Diagnostic::error(
+            Code::PluginNotReady,
+            format!("plugin `{p}` is not ready, so what is bound to it cannot use it: {}", who.join(", ")),
+        )
+        .with_help(format!("see `phlo plugins info {p}` for what it is missing"));
+        diags.push(if matters { d } else { Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d } });
     }
     (report, readiness)
 }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use crate::config::{
-    AssetCommon, CapabilitiesSection, ExecutorSection, HookCommon, PluginsSection, ScheduleSection,
-};
+use crate::config::{AssetCommon, CapabilitiesSection, ExecutorSection, HookCommon, PluginsSection, ScheduleSection};
 use crate::plugin::{PluginKind, Registry};
 
 /// The shape of a project file, before plugins add their sections.
@@ -72,7 +70,8 @@ fn merge_objects(a: &Value, b: &Value) -> Value {
 
 /// The JSON Schema of a project file for this registry's enabled plugins.
 pub fn project_schema(registry: &Registry) -> Value {
-    let base = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<ProjectFile>();
+    let base =
+        schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<ProjectFile>();
     let mut root = base.to_value();
     let mut defs = root.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
     root["title"] = json!("phlo project file (phlo.yaml / phlo.toml)");
@@ -85,7 +84,7 @@ pub fn project_schema(registry: &Registry) -> Value {
     let mut asset_variants = Vec::new();
     for e in registry.list().iter().filter(|e| e.is_enabled()) {
         let d = e.descriptor();
-        let config = d.config.map(|c| hoist(&mut defs, (c.schema)())).unwrap_or_else(|| json!({"type": "object"}));
+        let config = d.config.map_or_else(|| json!({"type": "object"}), |c| hoist(&mut defs, (c.schema)()));
         match e.kind() {
             PluginKind::ResourceProvider => {
                 let mut s = merge_objects(&json!({}), &config);

@@ -57,6 +57,10 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     }
     // Only resolution problems matter here; `phlo validate` reports the rest.
     let mut diags = Diagnostics::new();
-    diags.extend(project.diagnostics.into_iter().filter(|d| d.code.as_str() >= "PHLO-E020" && d.code.as_str() < "PHLO-E030" || d.code.as_str() == "PHLO-W025"));
+    diags.extend(
+        project.diagnostics.into_iter().filter(|d| {
+            d.code.as_str() >= "PHLO-E020" && d.code.as_str() < "PHLO-E030" || d.code.as_str() == "PHLO-W025"
+        }),
+    );
     Ok(Outcome::from_diagnostics(diags))
 }

@@ -108,7 +108,7 @@ fn run(cli: &Cli) -> Outcome {
         // the reader went away (`phlo … | head`): nothing left to say
         std::io::ErrorKind::BrokenPipe => Outcome::ok(),
         _ => Outcome {
-        code: 1,
+            code: 1,
             diagnostics: Diagnostic::error(Code::Internal, format!("cannot write output: {e}")).into(),
         },
     })

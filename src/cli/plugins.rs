@@ -184,7 +184,11 @@ pub(crate) fn info<W: Write>(dir: &Path, args: &InfoArgs, out: &mut W) -> io::Re
                 license: d.metadata.license,
                 tags: strings(d.metadata.tags),
                 config_schema: d.config.map(|c| (c.schema)().to_value()),
-                asset_type_schemas: d.asset_types.iter().map(|t| (t.name.to_string(), (t.config.schema)().to_value())).collect(),
+                asset_type_schemas: d
+                    .asset_types
+                    .iter()
+                    .map(|t| (t.name.to_string(), (t.config.schema)().to_value()))
+                    .collect(),
             }
         })
         .collect();
@@ -245,7 +249,7 @@ fn write_info<W: Write>(out: &mut W, info: &Info) -> io::Result<()> {
 fn write_schema_fields<W: Write>(out: &mut W, schema: &serde_json::Value) -> io::Result<()> {
     let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { return Ok(()) };
     for (name, p) in props {
-        let ty = p.get("type").map(|t| t.to_string().replace('"', "")).unwrap_or_else(|| String::from("value"));
+        let ty = p.get("type").map_or_else(|| String::from("value"), |t| t.to_string().replace('"', ""));
         let default = p.get("default").map(|d| format!(" (default {d})")).unwrap_or_default();
         let desc = p.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ");
         writeln!(out, "    {name}: {ty}{default}  {desc}")?;

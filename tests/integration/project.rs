@@ -25,7 +25,10 @@ fn exploding(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError
 struct Shop;
 impl AssetProvider for Shop {
     fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(vec![AssetSpec::new("shop.orders").with_requirement("table_store"), AssetSpec::new("shop.revenue").with_dep("shop.orders")])
+        Ok(vec![
+            AssetSpec::new("shop.orders").with_requirement("table_store"),
+            AssetSpec::new("shop.revenue").with_dep("shop.orders"),
+        ])
     }
 }
 fn shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
@@ -43,7 +46,11 @@ fn two_stores(b: RegistryBuilder) -> RegistryBuilder {
         .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
 }
 
-fn project(yaml: &str, registry: fn(RegistryBuilder) -> RegistryBuilder, strict_env: bool) -> (tempfile::TempDir, Result<Project, phlo_core::diagnostic::Diagnostics>) {
+fn project(
+    yaml: &str,
+    registry: fn(RegistryBuilder) -> RegistryBuilder,
+    strict_env: bool,
+) -> (tempfile::TempDir, Result<Project, phlo_core::diagnostic::Diagnostics>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("phlo.yaml"), yaml).unwrap();
     let options = LoadOptions {
@@ -65,9 +72,16 @@ fn two_providers_and_no_default_is_ambiguous_and_says_how_to_settle_it() {
     let p = p.unwrap();
     assert_eq!(codes(&p), [(Code::AmbiguousCapability, Severity::Error)]);
     let d = p.diagnostics.iter().next().unwrap();
-    assert!(d.message.contains("`table_store` is offered by 2 providers (table_store:a, table_store:b)"), "{}", d.message);
+    assert!(
+        d.message.contains("`table_store` is offered by 2 providers (table_store:a, table_store:b)"),
+        "{}",
+        d.message
+    );
     assert!(d.message.contains("required by asset shop.orders"), "{}", d.message);
-    assert_eq!(d.help.as_deref(), Some("choose one in phlo.yaml:\n  capabilities:\n    defaults:\n      table_store: a"));
+    assert_eq!(
+        d.help.as_deref(),
+        Some("choose one in phlo.yaml:\n  capabilities:\n    defaults:\n      table_store: a")
+    );
     assert_eq!(p.diagnostics.exit_code(), 3);
 }
 
@@ -94,20 +108,30 @@ fn an_asset_override_beats_the_project_default() {
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
     let row = &p.report.rows[0];
-    assert_eq!((row.resolved_to.as_deref(), row.rule.map(|r| r.as_str())), (Some("table_store:a"), Some("asset_override")));
+    assert_eq!(
+        (row.resolved_to.as_deref(), row.rule.map(|r| r.as_str())),
+        (Some("table_store:a"), Some("asset_override"))
+    );
 }
 
 #[test]
 fn a_panicking_factory_is_recorded_and_what_uses_it_fails() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(PluginDescriptor::new("wild", "test-plugins", Factory::Resource(exploding))
-            .with_metadata(PluginMetadata::new("1", "").provides(&["table_store:wild"])))
-            .register(res("calm", &["queue:calm"]))
-            .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+        b.register(
+            PluginDescriptor::new("wild", "test-plugins", Factory::Resource(exploding))
+                .with_metadata(PluginMetadata::new("1", "").provides(&["table_store:wild"])),
+        )
+        .register(res("calm", &["queue:calm"]))
+        .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
-    assert_eq!(codes(&p), [(Code::PluginFailed, Severity::Warning), (Code::PluginNotReady, Severity::Error)], "{}", p.diagnostics);
+    assert_eq!(
+        codes(&p),
+        [(Code::PluginFailed, Severity::Warning), (Code::PluginNotReady, Severity::Error)],
+        "{}",
+        p.diagnostics
+    );
     assert!(p.diagnostics.to_string().contains("panicked: the warehouse exploded"));
     assert!(p.readiness_of(PluginKind::ResourceProvider, "calm").unwrap().ready);
     assert!(!p.readiness_of(PluginKind::ResourceProvider, "wild").unwrap().ready);
@@ -121,8 +145,11 @@ fn a_panicking_factory_is_recorded_and_what_uses_it_fails() {
 #[test]
 fn duplicate_plugin_names_name_both_crates() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(res("store", &["table_store:a"]))
-            .register(PluginDescriptor::new("store", "other-crate", Factory::Resource(store)))
+        b.register(res("store", &["table_store:a"])).register(PluginDescriptor::new(
+            "store",
+            "other-crate",
+            Factory::Resource(store),
+        ))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let diags = p.unwrap_err();
@@ -141,8 +168,10 @@ fn requires_is_enforced() {
         )
         .register(res("mem", &["table_store:mem"]))
         // a store nobody uses, which needs something missing: only a warning
-        .register(PluginDescriptor::new("idle", "test-plugins", Factory::Resource(store))
-            .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["secrets:idle"])))
+        .register(
+            PluginDescriptor::new("idle", "test-plugins", Factory::Resource(store))
+                .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["secrets:idle"])),
+        )
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
@@ -168,14 +197,19 @@ fn requires_is_enforced() {
 #[test]
 fn readiness_propagates_through_bindings() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(PluginDescriptor::new("base", "test-plugins", Factory::Resource(store))
-            .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["table_store:base"])))
-            .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+        b.register(
+            PluginDescriptor::new("base", "test-plugins", Factory::Resource(store))
+                .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["table_store:base"])),
+        )
+        .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
     let text = p.diagnostics.to_string();
-    assert!(text.contains("asset shop.orders requires `table_store` is bound to plugin `base`, which is not ready"), "{text}");
+    assert!(
+        text.contains("plugin `base` is not ready, so what is bound to it cannot use it: asset shop.orders"),
+        "{text}"
+    );
     assert!(text.contains("no provider offers `vault` (required by plugin base)"), "{text}");
     assert_eq!(p.diagnostics.exit_code(), 3);
 }
@@ -194,11 +228,7 @@ fn plugin_config_sections_are_checked_against_the_plugin() {
 
 #[test]
 fn the_compiled_echo_plugin_loads_through_inventory() {
-    let (_d, p) = project(
-        "assets:\n  x:\n    type: echo\n    rows: 2\n",
-        RegistryBuilder::with_compiled,
-        true,
-    );
+    let (_d, p) = project("assets:\n  x:\n    type: echo\n    rows: 2\n", RegistryBuilder::with_compiled, true);
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
     let keys: Vec<&str> = p.assets.iter().map(|a| a.spec.key.as_str()).collect();

@@ -20,8 +20,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 pub use resolver::{
-    Binding, CapabilityResolver, ProviderEntry, RequirementRow, ResolutionInputs, ResolutionReport, ResolveError,
-    Rule,
+    Binding, CapabilityResolver, ProviderEntry, RequirementRow, ResolutionInputs, ResolutionReport, ResolveError, Rule,
 };
 
 /// Why a capability or requirement string is malformed.
@@ -67,11 +66,8 @@ pub fn is_snake_case(s: &str) -> bool {
 }
 
 fn snake_suggestion(s: &str) -> Option<String> {
-    let fixed: String = s
-        .trim()
-        .chars()
-        .map(|c| if c == '-' || c == ' ' || c == '.' { '_' } else { c.to_ascii_lowercase() })
-        .collect();
+    let fixed: String =
+        s.trim().chars().map(|c| if c == '-' || c == ' ' || c == '.' { '_' } else { c.to_ascii_lowercase() }).collect();
     is_snake_case(&fixed).then_some(fixed)
 }
 

@@ -249,7 +249,7 @@ impl CapabilityResolver {
                 .map_err(|error| ProviderIndexError::Malformed { plugin: p.plugin.clone(), error })?;
             let list = by_type.entry(cap.cap_type().to_string()).or_default();
             if let Some(existing) = list.iter().find(|e| e.name == cap.name()) {
-                let mut plugins = [existing.plugin.clone(), p.plugin.clone()];
+                let mut plugins = [existing.plugin.clone(), p.plugin];
                 plugins.sort();
                 return Err(ProviderIndexError::Duplicate { capability: cap.to_string(), plugins });
             }
@@ -417,9 +417,13 @@ impl ResolveError {
                 }
                 let names = available.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
                 d = match (feature, available.is_empty()) {
-                    (Some(f), _) => d.with_help(format!("enable the cargo feature `{f}`, or pick a provider that exists")),
+                    (Some(f), _) => {
+                        d.with_help(format!("enable the cargo feature `{f}`, or pick a provider that exists"))
+                    }
                     (None, false) => d.with_help(format!("providers of `{cap_type}` that exist: {names}")),
-                    (None, true) => d.with_help(format!("no plugin provides any `{cap_type}`; remove the setting or add a plugin that does")),
+                    (None, true) => d.with_help(format!(
+                        "no plugin provides any `{cap_type}`; remove the setting or add a plugin that does"
+                    )),
                 };
             }
         }
@@ -616,7 +620,11 @@ mod tests {
         let e = r.resolve(&req("lake"), None, &p).unwrap_err();
         assert_eq!(
             e,
-            ResolveError::Missing { requirement: "lake".into(), available: vec![], feature: Some("plugin-iceberg".into()) }
+            ResolveError::Missing {
+                requirement: "lake".into(),
+                available: vec![],
+                feature: Some("plugin-iceberg".into())
+            }
         );
         let e = r.resolve(&req("table_store:duckdb"), None, &p).unwrap_err();
         let d = e.to_diagnostic("asset a", false, &p);
@@ -627,7 +635,8 @@ mod tests {
 
     #[test]
     fn duplicate_and_malformed_providers_are_errors() {
-        let e = CapabilityResolver::new([ProviderEntry::new("a:b", "p2"), ProviderEntry::new("a:b", "p1")]).unwrap_err();
+        let e =
+            CapabilityResolver::new([ProviderEntry::new("a:b", "p2"), ProviderEntry::new("a:b", "p1")]).unwrap_err();
         assert_eq!(e.to_string(), "`a:b` is provided by two plugins: `p1` and `p2`");
         assert!(CapabilityResolver::new([ProviderEntry::new("a", "p")]).is_err());
     }

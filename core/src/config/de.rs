@@ -69,8 +69,9 @@ impl de::Error for NodeError {
     }
 }
 
-/// Reads `T` from `node`. Every unknown key is reported (with a did-you-mean over the
-/// struct's fields and `extra_keys`); the first type error stops the read.
+/// Reads `T` from `node`. Every unknown key and every wrongly typed value is reported
+/// (the read goes on with a placeholder after each); an error a type's own `Deserialize`
+/// returns (a missing required key, a custom check) stops that struct.
 ///
 /// # Errors
 /// All problems found, as diagnostics pointing into `source`.
@@ -79,25 +80,30 @@ pub fn from_node<T: DeserializeOwned>(
     source: &Arc<SourceFile>,
     extra_keys: &[&str],
 ) -> Result<T, Diagnostics> {
-    let unknown = RefCell::new(Vec::new());
-    let ctx = Ctx { unknown: &unknown, extra_keys, depth: 0 };
+    let errors = RefCell::new(Vec::new());
+    let ctx = Ctx { errors: &errors, extra_keys, depth: 0 };
     let result = T::deserialize(NodeDe { node, ctx: &ctx });
-    let mut diags = Diagnostics::new();
-    for e in unknown.into_inner() {
-        diags.push(e.into_diagnostic(source));
-    }
+    let mut found = errors.into_inner();
     match result {
-        Ok(v) if diags.is_empty() => Ok(v),
-        Ok(_) => Err(diags),
-        Err(e) => {
-            diags.push(e.into_diagnostic(source));
-            Err(diags)
-        }
+        Ok(v) if found.is_empty() => return Ok(v),
+        Ok(_) => {}
+        Err(e) if e.code == Code::Internal && e.message.is_empty() => {} // already recorded
+        Err(e) => found.push(e),
     }
+    found.sort_by_key(|e| e.span);
+    found.dedup();
+    let mut diags = Diagnostics::new();
+    diags.extend(found.into_iter().map(|e| e.into_diagnostic(source)));
+    Err(diags)
+}
+
+/// An error that was recorded already: it stops the read without being reported twice.
+fn reported() -> NodeError {
+    NodeError { code: Code::Internal, message: String::new(), span: Span::default(), help: None }
 }
 
 struct Ctx<'a> {
-    unknown: &'a RefCell<Vec<NodeError>>,
+    errors: &'a RefCell<Vec<NodeError>>,
     /// Extra did-you-mean candidates for the outermost struct (e.g. the common asset keys).
     extra_keys: &'a [&'a str],
     depth: usize,
@@ -105,7 +111,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn child(&self) -> Ctx<'_> {
-        Ctx { unknown: self.unknown, extra_keys: self.extra_keys, depth: self.depth + 1 }
+        Ctx { errors: self.errors, extra_keys: self.extra_keys, depth: self.depth + 1 }
+    }
+
+    fn record(&self, e: NodeError) {
+        self.errors.borrow_mut().push(e);
     }
 }
 
@@ -124,17 +134,20 @@ impl NodeDe<'_, '_> {
         })
     }
 
-    fn type_error(&self, expected: &str) -> NodeError {
-        let found = match &self.node.value {
+    fn found(&self) -> String {
+        match &self.node.value {
             Value::Str(s) => format!("the string `{s}`"),
             Value::Int(i) => format!("the integer {i}"),
             Value::Float(f) => format!("the number {f}"),
             Value::Bool(b) => format!("the boolean {b}"),
             v => v.describe().to_string(),
-        };
+        }
+    }
+
+    fn type_error(&self, expected: &str) -> NodeError {
         NodeError {
             code: Code::InvalidValue,
-            message: format!("expected {expected}, found {found}"),
+            message: format!("expected {expected}, found {}", self.found()),
             span: self.node.span,
             help: None,
         }
@@ -142,23 +155,23 @@ impl NodeDe<'_, '_> {
 
     /// Numbers and booleans that came from `${VAR}` expansion are strings; read them as
     /// the type the field asks for.
-    fn expanded_scalar(&self) -> Option<Value> {
+    fn scalar(&self) -> Value {
         match &self.node.value {
             Value::Str(s) if self.node.expanded => {
                 let s = s.trim();
                 if s == "true" || s == "false" {
-                    Some(Value::Bool(s == "true"))
+                    Value::Bool(s == "true")
                 } else if let Ok(i) = s.parse::<i64>() {
-                    Some(Value::Int(i))
+                    Value::Int(i)
                 } else {
-                    s.parse::<f64>().ok().map(Value::Float)
+                    s.parse::<f64>().map_or_else(|_| self.node.value.clone(), Value::Float)
                 }
             }
-            _ => None,
+            v => v.clone(),
         }
     }
 
-    fn visit_scalar<'de, V: Visitor<'de>>(&self, value: &Value, visitor: V) -> Result<V::Value, NodeError> {
+    fn visit_value<'de, V: Visitor<'de>>(&self, value: &Value, visitor: V) -> Result<V::Value, NodeError> {
         match value {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(*b),
@@ -166,30 +179,69 @@ impl NodeDe<'_, '_> {
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_str(s),
             Value::Seq(items) => visitor.visit_seq(SeqDe { items: items.iter(), ctx: self.ctx }),
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries: entries.iter(),
-                value: None,
-                fields: None,
-                ctx: self.ctx,
-            }),
+            Value::Map(entries) => {
+                visitor.visit_map(MapDe { entries: entries.iter(), value: None, fields: None, ctx: self.ctx })
+            }
         }
     }
 
-    fn number<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
-        let r = match (&self.node.value, self.expanded_scalar()) {
-            (_, Some(v @ (Value::Int(_) | Value::Float(_)))) => self.visit_scalar(&v, visitor),
-            (Value::Int(_) | Value::Float(_), _) => self.visit_scalar(&self.node.value, visitor),
-            _ => Err(self.type_error("a number")),
+    /// An integer in `[min, max]`; otherwise the error is recorded and 0 stands in.
+    fn integer<'de, V: Visitor<'de>>(self, min: i128, max: i128, visitor: V) -> Result<V::Value, NodeError> {
+        let ok = match self.scalar() {
+            Value::Int(i) if i128::from(i) >= min && i128::from(i) <= max => Some(i),
+            Value::Int(_) => {
+                let range = if min == 0 && max >= i128::from(u32::MAX) {
+                    String::from("a non-negative integer")
+                } else {
+                    format!("an integer from {min} to {max}")
+                };
+                let mut e = self.type_error(&range);
+                e.message = format!("{} is out of range: expected {range}", self.found());
+                self.ctx.record(e);
+                None
+            }
+            _ => {
+                self.ctx.record(self.type_error("an integer"));
+                None
+            }
+        };
+        let r = match ok {
+            Some(i) if min < 0 => visitor.visit_i64(i),
+            Some(i) => visitor.visit_u64(i as u64),
+            None if min < 0 => visitor.visit_i64(0),
+            None => visitor.visit_u64(0),
         };
         self.locate(r)
+    }
+
+    fn float<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+        let r = match self.scalar() {
+            Value::Int(i) => visitor.visit_f64(i as f64),
+            Value::Float(f) => visitor.visit_f64(f),
+            _ => {
+                self.ctx.record(self.type_error("a number"));
+                visitor.visit_f64(0.0)
+            }
+        };
+        self.locate(r)
+    }
+
+    fn empty_map<'de, V: Visitor<'de>>(
+        &self,
+        visitor: V,
+        fields: Option<&'static [&'static str]>,
+    ) -> Result<V::Value, NodeError> {
+        visitor.visit_map(MapDe { entries: [].iter(), value: None, fields, ctx: self.ctx })
     }
 }
 
 const BOOLISH: &[&str] = &["yes", "no", "on", "off", "y", "n", "True", "False", "TRUE", "FALSE", "Yes", "No"];
 
-macro_rules! numbers {
-    ($($m:ident)*) => {$(
-        fn $m<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> { self.number(visitor) }
+macro_rules! integers {
+    ($($m:ident: $t:ty)*) => {$(
+        fn $m<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+            self.integer(i128::from(<$t>::MIN), i128::from(<$t>::MAX), visitor)
+        }
     )*};
 }
 
@@ -197,34 +249,55 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
     type Error = NodeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
-        let r = self.visit_scalar(&self.node.value, visitor);
+        let r = self.visit_value(&self.node.value, visitor);
         self.locate(r)
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
-        let value = self.expanded_scalar().unwrap_or_else(|| self.node.value.clone());
-        match value {
+        match self.scalar() {
             Value::Bool(b) => self.locate(visitor.visit_bool(b)),
-            Value::Str(s) if BOOLISH.contains(&s.as_str()) => {
+            other => {
                 let mut e = self.type_error("a boolean (`true` or `false`)");
-                e.help = Some(format!(
-                    "phlo reads booleans strictly: write `{}` instead of `{s}`",
-                    matches!(s.to_ascii_lowercase().as_str(), "yes" | "on" | "y" | "true")
-                ));
-                Err(e)
+                if let Value::Str(s) = other
+                    && BOOLISH.contains(&s.as_str())
+                {
+                    e.help = Some(format!(
+                        "phlo reads booleans strictly: write `{}` instead of `{s}`",
+                        matches!(s.to_ascii_lowercase().as_str(), "yes" | "on" | "y" | "true")
+                    ));
+                }
+                self.ctx.record(e);
+                visitor.visit_bool(false)
             }
-            _ => Err(self.type_error("a boolean (`true` or `false`)")),
         }
     }
 
-    numbers!(deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
-             deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
-             deserialize_f32 deserialize_f64);
+    integers!(deserialize_i8: i8 deserialize_i16: i16 deserialize_i32: i32 deserialize_i64: i64
+              deserialize_u8: u8 deserialize_u16: u16 deserialize_u32: u32 deserialize_u64: u64);
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+        self.integer(i128::from(i64::MIN), i128::from(i64::MAX), visitor)
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+        self.integer(0, i128::from(i64::MAX), visitor)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+        self.float(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
+        self.float(visitor)
+    }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
         match &self.node.value {
             Value::Str(s) => self.locate(visitor.visit_str(s)),
-            _ => Err(self.type_error("a string")),
+            _ => {
+                self.ctx.record(self.type_error("a string"));
+                visitor.visit_str("")
+            }
         }
     }
 
@@ -243,14 +316,25 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, NodeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, NodeError> {
         visitor.visit_newtype_struct(self)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
         match &self.node.value {
             Value::Seq(_) => self.deserialize_any(visitor),
-            _ => Err(self.type_error("a list")),
+            _ => {
+                let mut e = self.type_error("a list");
+                if matches!(self.node.value, Value::Str(_)) {
+                    e.help = Some(format!("write a list: `[{}]`", self.node.as_str().unwrap_or_default()));
+                }
+                self.ctx.record(e);
+                visitor.visit_seq(SeqDe { items: [].iter(), ctx: self.ctx })
+            }
         }
     }
 
@@ -270,13 +354,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
         match &self.node.value {
             Value::Map(_) => self.deserialize_any(visitor),
-            Value::Null => self.locate(visitor.visit_map(MapDe {
-                entries: [].iter(),
-                value: None,
-                fields: None,
-                ctx: self.ctx,
-            })),
-            _ => Err(self.type_error("a mapping")),
+            Value::Null => self.locate(self.empty_map(visitor, None)),
+            _ => {
+                self.ctx.record(self.type_error("a mapping"));
+                self.empty_map(visitor, None)
+            }
         }
     }
 
@@ -293,14 +375,12 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
             Value::Map(entries) => entries.as_slice(),
             // An empty section (`plugins:` with nothing under it) reads as all defaults.
             Value::Null => &[],
-            _ => return Err(self.type_error("a mapping")),
+            _ => {
+                self.ctx.record(self.type_error("a mapping"));
+                return Err(reported());
+            }
         };
-        let r = visitor.visit_map(MapDe {
-            entries: entries.iter(),
-            value: None,
-            fields: Some(fields),
-            ctx: self.ctx,
-        });
+        let r = visitor.visit_map(MapDe { entries: entries.iter(), value: None, fields: Some(fields), ctx: self.ctx });
         self.locate(r)
     }
 
@@ -311,22 +391,28 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
         visitor: V,
     ) -> Result<V::Value, NodeError> {
         let r = match &self.node.value {
-            Value::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()),
+            Value::Str(s) if variants.contains(&s.as_str()) => visitor.visit_enum(s.as_str().into_deserializer()),
+            Value::Str(s) => {
+                let help = did_you_mean(s, variants.iter().copied()).map(|x| format!("did you mean `{x}`?"));
+                self.ctx.record(NodeError {
+                    code: Code::InvalidValue,
+                    message: format!("unknown value `{s}`, expected one of {}", list(variants)),
+                    span: self.node.span,
+                    help,
+                });
+                // the first variant stands in (a unit variant for every enum phlo reads this way)
+                let first: serde::de::value::StrDeserializer<'_, NodeError> = variants[0].into_deserializer();
+                return visitor.visit_enum(first).map_err(|_| reported());
+            }
             Value::Map(entries) if entries.len() == 1 => {
                 visitor.visit_enum(EnumDe { key: &entries[0].0, value: &entries[0].1, ctx: self.ctx })
             }
-            _ => Err(self.type_error(&format!("one of {}", list(variants)))),
-        };
-        self.locate(r).map_err(|mut e| {
-            if e.message.starts_with("unknown variant") {
-                let found = self.node.as_str().unwrap_or_default();
-                e.message = format!("unknown value `{found}`, expected one of {}", list(variants));
-                if let Some(s) = did_you_mean(found, variants.iter().copied()) {
-                    e.help = Some(format!("did you mean `{s}`?"));
-                }
+            _ => {
+                self.ctx.record(self.type_error(&format!("one of {}", list(variants))));
+                return Err(reported());
             }
-            e
-        })
+        };
+        self.locate(r)
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, NodeError> {
@@ -400,7 +486,7 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("expected one of {}", list(fields)),
                 };
-                self.ctx.unknown.borrow_mut().push(NodeError {
+                self.ctx.record(NodeError {
                     code: Code::UnknownKey,
                     message: format!("unknown key `{}`", key.name),
                     span: key.span,
@@ -460,7 +546,11 @@ impl<'de> de::VariantAccess<'de> for EnumDe<'_, '_> {
         NodeDe { node: self.value, ctx: &self.ctx.child() }.deserialize_seq(visitor)
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, NodeError> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, NodeError> {
         NodeDe { node: self.value, ctx: &self.ctx.child() }.deserialize_struct("", fields, visitor)
     }
 }
@@ -635,15 +725,24 @@ mod tests {
     #[test]
     fn type_errors_point_at_the_value() {
         let e = errors("rows: many\n");
-        assert!(e[0].contains("phlo.yaml:1:7") && e[0].contains("expected a number"), "{e:?}");
+        assert!(e[0].contains("phlo.yaml:1:7") && e[0].contains("expected an integer"), "{e:?}");
         let e = errors("rows: -1\n");
-        assert!(e[0].contains("phlo.yaml:1:7"), "{e:?}");
+        assert!(e[0].contains("phlo.yaml:1:7") && e[0].contains("out of range"), "{e:?}");
         let e = errors("strict: yes\n");
         assert!(e[0].contains("phlo.yaml:1:9") && e[0].contains("write `true`"), "{e:?}");
         let e = errors("level: warning\n");
         assert!(e[0].contains("unknown value `warning`") && e[0].contains("did you mean `warn`"), "{e:?}");
         let e = errors("tags: [a]\n");
         assert!(e[0].contains("expected a mapping"), "{e:?}");
+    }
+
+    #[test]
+    fn every_type_error_is_reported_not_just_the_first() {
+        let e = errors("name: [x]\nstrict: on\nrows: -3\nlevel: loud\ntags: [a]\ndeps: p\n");
+        assert_eq!(e.len(), 6, "{e:#?}");
+        for (i, line) in e.iter().enumerate() {
+            assert!(line.contains(&format!("phlo.yaml:{}:", i + 1)), "{line}");
+        }
     }
 
     #[test]

@@ -257,11 +257,8 @@ impl ProjectConfig {
 /// # Errors
 /// `PHLO-E001` when there is none, or when both a YAML and a TOML file exist.
 pub fn find_project_file(dir: &Path) -> Result<(PathBuf, Format), Diagnostic> {
-    let found: Vec<(PathBuf, Format)> = PROJECT_FILES
-        .iter()
-        .map(|(n, f)| (dir.join(n), *f))
-        .filter(|(p, _)| p.is_file())
-        .collect();
+    let found: Vec<(PathBuf, Format)> =
+        PROJECT_FILES.iter().map(|(n, f)| (dir.join(n), *f)).filter(|(p, _)| p.is_file()).collect();
     match found.as_slice() {
         [] => Err(Diagnostic::error(
             Code::ProjectFile,
@@ -319,9 +316,12 @@ pub fn read_str(
     let mut diags = Diagnostics::new();
     let Some(_) = root.as_map() else {
         diags.push(
-            Diagnostic::error(Code::InvalidValue, format!("the project file must be a mapping, found {}", root.value.describe()))
-                .at(&source, root.span)
-                .with_help("start the file with top-level keys such as `name:` and `assets:`"),
+            Diagnostic::error(
+                Code::InvalidValue,
+                format!("the project file must be a mapping, found {}", root.value.describe()),
+            )
+            .at(&source, root.span)
+            .with_help("start the file with top-level keys such as `name:` and `assets:`"),
         );
         return (None, diags);
     };
@@ -330,11 +330,7 @@ pub fn read_str(
     let asset_types: BTreeMap<String, String> = root
         .get("assets")
         .and_then(Node::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.name.clone(), v.get("type")?.as_str()?.to_string())))
-                .collect()
-        })
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.name.clone(), v.get("type")?.as_str()?.to_string()))).collect())
         .unwrap_or_default();
     let skip = |path: &[&str]| match path {
         [section @ ("resources" | "hooks"), entry, field, ..] => no_expand(section, entry, field),
@@ -407,10 +403,12 @@ fn map_entries<'n>(node: &'n Node, source: &Arc<SourceFile>, section: &str) -> R
     match &node.value {
         Value::Map(m) => Ok(m),
         Value::Null => Ok(&[]),
-        v => Err(Diagnostic::error(Code::InvalidValue, format!("`{section}` must be a mapping, found {}", v.describe()))
-            .at(source, node.span)
-            .with_help(format!("write `{section}:` followed by indented `name: …` entries"))
-            .into()),
+        v => {
+            Err(Diagnostic::error(Code::InvalidValue, format!("`{section}` must be a mapping, found {}", v.describe()))
+                .at(source, node.span)
+                .with_help(format!("write `{section}:` followed by indented `name: …` entries"))
+                .into())
+        }
     }
 }
 
@@ -429,7 +427,8 @@ fn split_common<C: serde::de::DeserializeOwned>(
                 .into());
         }
     };
-    let (common, rest): (Vec<_>, Vec<_>) = entries.iter().cloned().partition(|(k, _)| common_keys.contains(&k.name.as_str()));
+    let (common, rest): (Vec<_>, Vec<_>) =
+        entries.iter().cloned().partition(|(k, _)| common_keys.contains(&k.name.as_str()));
     let common_node = Node { value: Value::Map(common), span: node.span, expanded: false };
     let rest_node = Node { value: Value::Map(rest), span: node.span, expanded: false };
     let c = from_node::<C>(&common_node, source, &[])?;
@@ -441,8 +440,15 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
         Ok(parts) => parts,
         Err(d) => {
             diags.extend(d);
+            if let Some(t) = node.get("timeout")
+                && let Some(text) = t.as_str()
+                && parse_duration(text).is_none()
+            {
+                diags.push(bad_duration(source, text, t.span));
+            }
             // keep the type so its own keys are still checked in the same pass
-            let asset_type = node.get("type").and_then(|t| Some(Spanned { value: t.as_str()?.to_string(), span: t.span }));
+            let asset_type =
+                node.get("type").and_then(|t| Some(Spanned { value: t.as_str()?.to_string(), span: t.span }));
             let rest = node
                 .as_map()
                 .unwrap_or_default()
@@ -471,11 +477,7 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
         Some(t) => match parse_duration(&t.value) {
             Some(d) => Some(d),
             None => {
-                diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("`{}` is not a duration", t.value))
-                        .at(source, t.span)
-                        .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`"),
-                );
+                diags.push(bad_duration(source, &t.value, t.span));
                 None
             }
         },
@@ -483,6 +485,12 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
     };
     let valid = diags.len() == before;
     Some(AssetDecl { key: key.clone(), common, timeout, config, valid })
+}
+
+fn bad_duration(source: &Arc<SourceFile>, text: &str, span: crate::diagnostic::Span) -> Diagnostic {
+    Diagnostic::error(Code::InvalidValue, format!("`{text}` is not a duration"))
+        .at(source, span)
+        .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
 }
 
 /// Parses `500ms`, `30s`, `5m`, `2h`, `1d` (or a bare number of seconds).
@@ -507,13 +515,18 @@ fn check_capability_names(config: &ProjectConfig, diags: &mut Diagnostics) {
     let source = &config.source;
     for (t, v) in &config.capabilities.defaults {
         if let Err(e) = Requirement::of_type(t) {
-            diags.push(Diagnostic::error(Code::MalformedRequirement, format!("capabilities.defaults: {e}")).at(source, v.span));
+            diags.push(
+                Diagnostic::error(Code::MalformedRequirement, format!("capabilities.defaults: {e}")).at(source, v.span),
+            );
         }
         if !is_snake_case(&v.value) {
             diags.push(
-                Diagnostic::error(Code::MalformedRequirement, format!("provider name `{}` is not lower snake_case", v.value))
-                    .at(source, v.span)
-                    .with_help("provider names are a-z, 0-9 and `_`, e.g. `sqlite`"),
+                Diagnostic::error(
+                    Code::MalformedRequirement,
+                    format!("provider name `{}` is not lower snake_case", v.value),
+                )
+                .at(source, v.span)
+                .with_help("provider names are a-z, 0-9 and `_`, e.g. `sqlite`"),
             );
         }
     }

@@ -108,9 +108,7 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => {
-                J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
-            }
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
         }
     }
 }
@@ -186,10 +184,7 @@ fn parse_yaml(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
         Ok(Some(n)) => Ok(n.0),
         Ok(None) => Ok(Node { value: Value::Map(Vec::new()), span: Span::new(1, 1, 1), expanded: false }),
         Err(e) => {
-            let span = e
-                .location()
-                .map(|l| Span::new(l.line() as u32, l.column() as u32, 1))
-                .unwrap_or_default();
+            let span = e.location().map(|l| Span::new(l.line() as u32, l.column() as u32, 1)).unwrap_or_default();
             let message = first_line(&e.to_string());
             Err(Diagnostic::error(Code::Syntax, format!("invalid YAML: {message}"))
                 .at(source, span)
@@ -279,9 +274,7 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawValue(Value::Int(v)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        i64::try_from(v)
-            .map(|i| RawValue(Value::Int(i)))
-            .map_err(|_| E::custom(format!("integer {v} is too large")))
+        i64::try_from(v).map(|i| RawValue(Value::Int(i))).map_err(|_| E::custom(format!("integer {v} is too large")))
     }
     fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
         Ok(RawValue(Value::Float(v)))
@@ -401,7 +394,8 @@ mod tests {
         assert_eq!(n.get("n").unwrap().value, Value::Int(3));
         assert_eq!(n.get("f").unwrap().value, Value::Float(1.5));
         assert_eq!(n.get("x").unwrap().value, Value::Null);
-        let keys: Vec<_> = n.as_map().unwrap().iter().map(|(k, _)| (k.name.as_str(), k.span.line, k.span.col)).collect();
+        let keys: Vec<_> =
+            n.as_map().unwrap().iter().map(|(k, _)| (k.name.as_str(), k.span.line, k.span.col)).collect();
         assert_eq!(keys[1], ("plugins", 2, 1));
     }
 
@@ -438,7 +432,10 @@ mod tests {
 
     #[test]
     fn toml_values_and_positions() {
-        let src = SourceFile::new("phlo.toml", "name = \"shop\"\n[plugins]\nstrict = true\ndeny = [\"a\"]\n[x]\nn = 0x10\nf = 2.5\n");
+        let src = SourceFile::new(
+            "phlo.toml",
+            "name = \"shop\"\n[plugins]\nstrict = true\ndeny = [\"a\"]\n[x]\nn = 0x10\nf = 2.5\n",
+        );
         let n = parse(&src, Format::Toml).unwrap();
         let strict = n.get("plugins").unwrap().get("strict").unwrap();
         assert_eq!(strict.value, Value::Bool(true));

@@ -167,6 +167,9 @@ impl PluginMetadata {
     }
 }
 
+/// Reads a config section as its typed config: the section, its file, keys allowed beside it.
+pub type ConfigCheck = fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>;
+
 /// A typed config section: its JSON Schema, a checker that reads it with positions, and
 /// the fields that `${VAR}` expansion must leave alone.
 #[derive(Clone, Copy)]
@@ -175,7 +178,7 @@ pub struct ConfigSpec {
     pub schema: fn() -> schemars::Schema,
     /// Reads the section as the typed config; `extra_keys` are other keys allowed beside it
     /// (used for did-you-mean).
-    pub check: fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>,
+    pub check: ConfigCheck,
     /// Top-level fields of the section that are never `${}`-expanded.
     pub no_expand: &'static [&'static str],
 }
@@ -455,14 +458,7 @@ pub struct PluginDescriptor {
 impl PluginDescriptor {
     /// A descriptor with empty metadata, no config and no asset types.
     pub const fn new(name: &'static str, crate_name: &'static str, factory: Factory) -> Self {
-        Self {
-            name,
-            crate_name,
-            metadata: PluginMetadata::new("0.0.0", ""),
-            config: None,
-            asset_types: &[],
-            factory,
-        }
+        Self { name, crate_name, metadata: PluginMetadata::new("0.0.0", ""), config: None, asset_types: &[], factory }
     }
 
     /// Sets the metadata.

@@ -150,10 +150,13 @@ impl RegistryError {
     /// The diagnostic for this error.
     pub fn to_diagnostic(&self) -> Diagnostic {
         let (code, help) = match self {
-            RegistryError::DuplicateName { .. } => {
-                (Code::DuplicatePlugin, "rename one of them, or build without one of the two crates (disable its cargo feature)")
+            RegistryError::DuplicateName { .. } => (
+                Code::DuplicatePlugin,
+                "rename one of them, or build without one of the two crates (disable its cargo feature)",
+            ),
+            RegistryError::BadName { .. } => {
+                (Code::DuplicatePlugin, "plugin names are lower snake_case: a-z, 0-9, `_`")
             }
-            RegistryError::BadName { .. } => (Code::DuplicatePlugin, "plugin names are lower snake_case: a-z, 0-9, `_`"),
             RegistryError::MalformedCapability { .. } => {
                 (Code::MalformedRequirement, "write capabilities as `type` or `type:name`, both lower snake_case")
             }
@@ -170,7 +173,9 @@ impl RegistryError {
                 (Code::DuplicatePlugin, "move the asset types to an asset provider's descriptor")
             }
             RegistryError::NotFound { .. } => (Code::UnknownPlugin, "see `phlo plugins list` for what is compiled in"),
-            RegistryError::Disabled { .. } => (Code::UnknownPlugin, "remove it from `plugins.deny` or add it to `plugins.allow`"),
+            RegistryError::Disabled { .. } => {
+                (Code::UnknownPlugin, "remove it from `plugins.deny` or add it to `plugins.allow`")
+            }
             RegistryError::Failed { .. } => {
                 (Code::PluginFailed, "fix the plugin's configuration, or disable it with `plugins.deny` in phlo.yaml")
             }
@@ -179,7 +184,7 @@ impl RegistryError {
         if let RegistryError::Failed { error: PluginError::Config(diags), .. } = self
             && let Some(first) = diags.iter().next()
         {
-            d = Diagnostic::error(code, format!("{}", self.head()))
+            d = Diagnostic::error(code, self.head())
                 .at_location(first.location.clone())
                 .with_help(first.help.clone().unwrap_or_else(|| help.to_string()))
                 .with_note(first.message.clone());
@@ -279,17 +284,15 @@ impl PluginEntry {
     }
 
     fn create(&self) -> &Result<Instance, PluginError> {
-        self.instance.get_or_init(|| {
-            match catch_unwind(AssertUnwindSafe(|| self.desc.factory.create(&self.context))) {
-                Ok(r) => r,
-                Err(payload) => {
-                    let msg = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| String::from("(non-text panic payload)"));
-                    Err(PluginError::Panicked(msg))
-                }
+        self.instance.get_or_init(|| match catch_unwind(AssertUnwindSafe(|| self.desc.factory.create(&self.context))) {
+            Ok(r) => r,
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| String::from("(non-text panic payload)"));
+                Err(PluginError::Panicked(msg))
             }
         })
     }
@@ -391,11 +394,17 @@ impl RegistryBuilder {
             if !is_snake_case(d.name) {
                 errors.push(RegistryError::BadName { name: d.name.to_string(), crate_name: d.crate_name.to_string() });
             }
-            for (field, list) in
-                [("requires", d.metadata.requires), ("optional", d.metadata.optional), ("provides", d.metadata.provides)]
-            {
+            for (field, list) in [
+                ("requires", d.metadata.requires),
+                ("optional", d.metadata.optional),
+                ("provides", d.metadata.provides),
+            ] {
                 for s in list {
-                    let parsed = if field == "provides" { Capability::parse(s).map(drop) } else { Requirement::parse(s).map(drop) };
+                    let parsed = if field == "provides" {
+                        Capability::parse(s).map(drop)
+                    } else {
+                        Requirement::parse(s).map(drop)
+                    };
                     if let Err(error) = parsed {
                         errors.push(RegistryError::MalformedCapability {
                             plugin: d.name.to_string(),
@@ -504,8 +513,7 @@ impl Registry {
 
     /// Whether the plugin exists, is enabled, and has not failed to construct.
     pub fn is_available(&self, kind: PluginKind, name: &str) -> bool {
-        self.get(kind, name)
-            .is_some_and(|e| e.is_enabled() && !matches!(e.instance.get(), Some(Err(_))))
+        self.get(kind, name).is_some_and(|e| e.is_enabled() && !matches!(e.instance.get(), Some(Err(_))))
     }
 
     /// The shared instance, constructed on first use.
@@ -583,7 +591,11 @@ mod tests {
         Ok(Arc::new(Noop))
     }
 
-    fn res(name: &'static str, krate: &'static str, f: fn(&PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError>) -> PluginDescriptor {
+    fn res(
+        name: &'static str,
+        krate: &'static str,
+        f: fn(&PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError>,
+    ) -> PluginDescriptor {
         PluginDescriptor::new(name, krate, Factory::Resource(f))
     }
 
@@ -613,10 +625,13 @@ mod tests {
             .unwrap();
         let failures = r.load_all().unwrap();
         let names: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        assert_eq!(names, [
-            "resource_provider `bad` (crate `c`) failed to load: cannot open the warehouse",
-            "resource_provider `wild` (crate `c`) failed to load: panicked: boom in factory",
-        ]);
+        assert_eq!(
+            names,
+            [
+                "resource_provider `bad` (crate `c`) failed to load: cannot open the warehouse",
+                "resource_provider `wild` (crate `c`) failed to load: panicked: boom in factory",
+            ]
+        );
         assert!(r.is_available(PluginKind::ResourceProvider, "good"));
         assert!(!r.is_available(PluginKind::ResourceProvider, "wild"));
         assert_eq!(r.get(PluginKind::ResourceProvider, "good").unwrap().status(), PluginStatus::Loaded);
@@ -639,11 +654,7 @@ mod tests {
 
     #[test]
     fn deny_wins_over_allow() {
-        let filter = PluginFilter {
-            allow: Some(vec!["a".into(), "b".into()]),
-            deny: vec!["b".into()],
-            strict: false,
-        };
+        let filter = PluginFilter { allow: Some(vec!["a".into(), "b".into()]), deny: vec!["b".into()], strict: false };
         let r = Registry::builder()
             .register(res("a", "c", ok))
             .register(res("b", "c", ok))

@@ -302,7 +302,8 @@ mod tests {
 
     #[test]
     fn the_echo_type_builds_a_spec_from_typed_config() {
-        let spec = build("assets:\n  demo.rows:\n    type: echo\n    rows: 3\n    seed: 7\n    template: '${n}'\n").unwrap();
+        let spec =
+            build("assets:\n  demo.rows:\n    type: echo\n    rows: 3\n    seed: 7\n    template: '${n}'\n").unwrap();
         assert_eq!(spec.key, "demo.rows");
         assert_eq!(spec.metadata["rows"], 3);
         assert_eq!(spec.metadata["seed"], 7);
