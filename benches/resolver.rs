@@ -70,12 +70,13 @@ fn bench(c: &mut Criterion) {
         });
     });
 
+    let by: std::sync::Arc<str> = std::sync::Arc::from("asset bench");
     c.bench_function("resolve 1000 requirements / 100 providers, with report", |b| {
         b.iter(|| {
             let mut report = ResolutionReport::default();
             for r in &reqs {
                 let result = resolver.resolve(black_box(r), Some(&overrides), &prepared);
-                report.record(r, "asset bench", &result, &prepared);
+                report.record(r, &by, &result, &prepared);
             }
             report
         });

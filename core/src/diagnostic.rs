@@ -449,6 +449,14 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../docs/errors.md");
+        for c in Code::ALL {
+            assert!(doc.contains(&format!("## {} ", c.as_str())), "{c} has no section in docs/errors.md");
+        }
+    }
+
+    #[test]
     fn suggestions() {
         assert_eq!(did_you_mean("nmae", ["name", "plugins"]), Some("name"));
         assert_eq!(did_you_mean("zzz", ["name", "plugins"]), None);

@@ -502,7 +502,7 @@ fn declarative_asset(
 }
 
 struct Requirer<'a> {
-    label: String,
+    label: Arc<str>,
     plugin: Option<(PluginKind, &'a str)>,
     requirements: Vec<(Requirement, bool)>,
     overrides: Option<&'a BTreeMap<String, Spanned<String>>>,
@@ -527,7 +527,7 @@ fn resolve_all(
             .filter_map(|(r, opt)| Requirement::parse(r).ok().map(|q| (q.optional(opt), opt)))
             .collect();
         requirers.push(Requirer {
-            label: format!("plugin {}", e.name()),
+            label: Arc::from(format!("plugin {}", e.name())),
             plugin: Some((e.kind(), e.name())),
             requirements: reqs,
             overrides: None,
@@ -552,7 +552,7 @@ fn resolve_all(
         reqs.sort();
         reqs.dedup();
         requirers.push(Requirer {
-            label: format!("asset {}", a.spec.key),
+            label: Arc::from(format!("asset {}", a.spec.key)),
             plugin: None,
             requirements: reqs,
             overrides: Some(&a.spec.capability_overrides),
@@ -576,8 +576,8 @@ fn resolve_all(
             });
             if let Err(e) = result {
                 match failures.iter_mut().find(|(fe, opt, _)| *fe == e && *opt == q.is_optional()) {
-                    Some((_, _, who)) => who.push((r.label.clone(), r.plugin)),
-                    None => failures.push((e, q.is_optional(), vec![(r.label.clone(), r.plugin)])),
+                    Some((_, _, who)) => who.push((r.label.to_string(), r.plugin)),
+                    None => failures.push((e, q.is_optional(), vec![(r.label.to_string(), r.plugin)])),
                 }
             }
         }
@@ -700,7 +700,7 @@ fn resolve_all(
                         missing.push(q.to_string());
                         let used_here = r.plugin.is_none_or(|p| used.contains(&p));
                         let entry = chained.entry(*p).or_default();
-                        entry.0.push(r.label.clone());
+                        entry.0.push(r.label.to_string());
                         entry.1 |= used_here;
                         reasons.push(format!("`{q}` is bound to plugin `{p}`, which is not ready"));
                     }

@@ -43,13 +43,13 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             let req = if r.optional { format!("{} (optional)", r.requirement) } else { r.requirement.clone() };
             let mut cells = vec![
                 req,
-                r.required_by.clone(),
-                r.resolved_to.clone().unwrap_or_else(|| String::from("UNRESOLVED")),
-                r.provider.clone().unwrap_or_else(|| String::from("-")),
+                r.required_by.to_string(),
+                r.resolved_to.as_deref().unwrap_or("UNRESOLVED").to_string(),
+                r.provider.as_deref().unwrap_or("-").to_string(),
                 r.rule.map_or_else(|| String::from("-"), |x| x.to_string()),
             ];
             if args.explain {
-                cells.push(r.error.clone().unwrap_or_else(|| r.explanation.clone()));
+                cells.push(r.error.clone().unwrap_or_else(|| r.explanation()));
             }
             t.row(cells);
         }

@@ -90,7 +90,7 @@ fn a_default_settles_the_ambiguity() {
     let (_d, p) = project("capabilities:\n  defaults:\n    table_store: b\n", two_stores, true);
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
-    let row = &p.report.rows.iter().find(|r| r.required_by == "asset shop.orders").unwrap();
+    let row = &p.report.rows.iter().find(|r| &*r.required_by == "asset shop.orders").unwrap();
     assert_eq!(row.resolved_to.as_deref(), Some("table_store:b"));
     assert_eq!(row.provider.as_deref(), Some("mem_b"));
 }

@@ -25,6 +25,8 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -127,11 +129,18 @@ struct Choice {
     span: Span,
 }
 
+/// What the tags and defaults say about one capability type.
+#[derive(Debug, Clone, Default)]
+struct Choices {
+    tag: Option<Choice>,
+    default: Option<Choice>,
+}
+
 /// [`ResolutionInputs`] merged into one lookup per type, done once per project.
 #[derive(Debug, Clone, Default)]
 pub struct PreparedInputs {
-    tags: HashMap<String, Choice>,
-    defaults: HashMap<String, Choice>,
+    choices: FxHashMap<String, Choices>,
+    written_at: FxHashMap<String, Arc<str>>,
     source: Option<Arc<SourceFile>>,
     hints: HashMap<String, String>,
 }
@@ -139,22 +148,31 @@ pub struct PreparedInputs {
 impl ResolutionInputs {
     /// Merges the inputs for fast lookups: env defaults win over project defaults.
     pub fn prepare(&self) -> PreparedInputs {
-        let mut tags = HashMap::new();
+        let mut choices: FxHashMap<String, Choices> = FxHashMap::default();
         for (k, v) in &self.run_tags {
             if let Some(t) = k.strip_prefix(RUN_TAG_PREFIX) {
-                tags.insert(t.to_string(), Choice { name: v.clone(), rule: Rule::RunTag, span: Span::default() });
+                choices.entry(t.to_string()).or_default().tag =
+                    Some(Choice { name: v.clone(), rule: Rule::RunTag, span: Span::default() });
             }
         }
-        let mut defaults = HashMap::new();
         for (t, v) in &self.config_defaults {
-            defaults.insert(t.clone(), Choice { name: v.value.clone(), rule: Rule::ConfigDefault, span: v.span });
+            choices.entry(t.clone()).or_default().default =
+                Some(Choice { name: v.value.clone(), rule: Rule::ConfigDefault, span: v.span });
+        }
+        // "where it was written", once per type instead of once per requirement
+        let mut written_at = FxHashMap::default();
+        if let Some(src) = &self.source {
+            for (t, v) in self.config_defaults.iter().filter(|(_, v)| v.span.is_known()) {
+                written_at.insert(t.clone(), Arc::from(Location { source: Arc::clone(src), span: v.span }.display()));
+            }
         }
         for (t, v) in &self.env_defaults {
-            defaults.insert(t.clone(), Choice { name: v.clone(), rule: Rule::EnvDefault, span: Span::default() });
+            choices.entry(t.clone()).or_default().default =
+                Some(Choice { name: v.clone(), rule: Rule::EnvDefault, span: Span::default() });
         }
         PreparedInputs {
-            tags,
-            defaults,
+            choices,
+            written_at,
             source: self.source.clone(),
             hints: self.feature_hints.iter().cloned().collect(),
         }
@@ -162,7 +180,7 @@ impl ResolutionInputs {
 }
 
 /// A resolved requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Binding<'r> {
     /// The capability type.
     pub cap_type: &'r str,
@@ -172,6 +190,18 @@ pub struct Binding<'r> {
     pub plugin: &'r str,
     /// The rule that decided.
     pub rule: Rule,
+    provided: &'r Provided,
+}
+
+impl<'r> Binding<'r> {
+    fn new(cap_type: &'r str, p: &'r Provided, rule: Rule) -> Self {
+        Binding { cap_type, name: &p.name, plugin: &p.plugin, rule, provided: p }
+    }
+
+    /// `type:name` of the chosen provider.
+    pub fn capability(&self) -> &'r str {
+        &self.provided.capability
+    }
 }
 
 /// A requirement that did not resolve.
@@ -226,15 +256,17 @@ fn origin(rule: Rule, cap_type: &str) -> String {
 
 #[derive(Debug, Clone)]
 struct Provided {
-    name: String,
-    plugin: String,
+    name: Arc<str>,
+    plugin: Arc<str>,
+    /// `type:name`, built once.
+    capability: Arc<str>,
 }
 
 /// Binds requirements to providers. Built once from every provider's `provides`.
 #[derive(Debug, Clone, Default)]
 pub struct CapabilityResolver {
     /// type → providers sorted by name (registration order never matters).
-    by_type: HashMap<String, Vec<Provided>>,
+    by_type: FxHashMap<String, Vec<Provided>>,
 }
 
 impl CapabilityResolver {
@@ -243,17 +275,21 @@ impl CapabilityResolver {
     /// # Errors
     /// A malformed `provides` string, or the same capability provided twice (naming both plugins).
     pub fn new(providers: impl IntoIterator<Item = ProviderEntry>) -> Result<Self, ProviderIndexError> {
-        let mut by_type: HashMap<String, Vec<Provided>> = HashMap::new();
+        let mut by_type: FxHashMap<String, Vec<Provided>> = FxHashMap::default();
         for p in providers {
             let cap = Capability::parse(&p.capability)
                 .map_err(|error| ProviderIndexError::Malformed { plugin: p.plugin.clone(), error })?;
             let list = by_type.entry(cap.cap_type().to_string()).or_default();
-            if let Some(existing) = list.iter().find(|e| e.name == cap.name()) {
-                let mut plugins = [existing.plugin.clone(), p.plugin];
+            if let Some(existing) = list.iter().find(|e| &*e.name == cap.name()) {
+                let mut plugins = [existing.plugin.to_string(), p.plugin];
                 plugins.sort();
                 return Err(ProviderIndexError::Duplicate { capability: cap.to_string(), plugins });
             }
-            list.push(Provided { name: cap.name().to_string(), plugin: p.plugin });
+            list.push(Provided {
+                name: Arc::from(cap.name()),
+                plugin: Arc::from(p.plugin.as_str()),
+                capability: Arc::from(cap.to_string().as_str()),
+            });
         }
         for list in by_type.values_mut() {
             list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -278,11 +314,11 @@ impl CapabilityResolver {
 
     fn find<'r>(&'r self, cap_type: &str, name: &str) -> Option<(&'r str, &'r Provided)> {
         let (t, list) = self.by_type.get_key_value(cap_type)?;
-        list.binary_search_by(|p| p.name.as_str().cmp(name)).ok().map(|i| (t.as_str(), &list[i]))
+        find_in(list, name).map(|p| (t.as_str(), p))
     }
 
     fn available_names(&self, cap_type: &str) -> Vec<String> {
-        self.by_type.get(cap_type).map(|l| l.iter().map(|p| p.name.clone()).collect()).unwrap_or_default()
+        self.by_type.get(cap_type).map(|l| l.iter().map(|p| p.name.to_string()).collect()).unwrap_or_default()
     }
 
     /// Resolves one requirement. `overrides` are the asset's `capability_overrides`.
@@ -298,7 +334,7 @@ impl CapabilityResolver {
         let cap_type = req.cap_type();
         if let Some(name) = req.name() {
             return match self.find(cap_type, name) {
-                Some((t, p)) => Ok(Binding { cap_type: t, name: &p.name, plugin: &p.plugin, rule: Rule::Explicit }),
+                Some((t, p)) => Ok(Binding::new(t, p, Rule::Explicit)),
                 None => Err(ResolveError::Missing {
                     requirement: req.to_string(),
                     available: self.providers_of(cap_type),
@@ -306,29 +342,29 @@ impl CapabilityResolver {
                 }),
             };
         }
-        let override_choice = overrides.and_then(|o| o.get(cap_type)).map(|v| Choice {
-            name: v.value.clone(),
-            rule: Rule::AssetOverride,
-            span: v.span,
-        });
-        let choice = inputs.tags.get(cap_type).or(override_choice.as_ref()).or_else(|| inputs.defaults.get(cap_type));
-        if let Some(choice) = choice {
-            return match self.find(cap_type, &choice.name) {
-                Some((t, p)) => Ok(Binding { cap_type: t, name: &p.name, plugin: &p.plugin, rule: choice.rule }),
+        let providers = self.by_type.get_key_value(cap_type);
+        let choices = inputs.choices.get(cap_type);
+        let override_choice = overrides.filter(|o| !o.is_empty()).and_then(|o| o.get(cap_type));
+        let choice = match (choices.and_then(|c| c.tag.as_ref()), override_choice) {
+            (Some(tag), _) => Some((tag.name.as_str(), tag.rule, tag.span)),
+            (None, Some(o)) => Some((o.value.as_str(), Rule::AssetOverride, o.span)),
+            (None, None) => choices.and_then(|c| c.default.as_ref()).map(|d| (d.name.as_str(), d.rule, d.span)),
+        };
+        if let Some((name, rule, span)) = choice {
+            return match providers.and_then(|(t, list)| find_in(list, name).map(|p| (t, p))) {
+                Some((t, p)) => Ok(Binding::new(t, p, rule)),
                 None => Err(ResolveError::UnknownProvider {
                     cap_type: cap_type.to_string(),
-                    name: choice.name.clone(),
-                    rule: choice.rule,
-                    span: choice.span,
+                    name: name.to_string(),
+                    rule,
+                    span,
                     available: self.available_names(cap_type),
-                    feature: inputs.hints.get(&format!("{cap_type}:{}", choice.name)).cloned(),
+                    feature: inputs.hints.get(&format!("{cap_type}:{name}")).cloned(),
                 }),
             };
         }
-        match self.by_type.get_key_value(cap_type) {
-            Some((t, list)) if list.len() == 1 => {
-                Ok(Binding { cap_type: t, name: &list[0].name, plugin: &list[0].plugin, rule: Rule::SoleProvider })
-            }
+        match providers {
+            Some((t, list)) if list.len() == 1 => Ok(Binding::new(t, &list[0], Rule::SoleProvider)),
             Some((_, list)) if list.len() > 1 => Err(ResolveError::Ambiguous {
                 cap_type: cap_type.to_string(),
                 candidates: list.iter().map(|p| format!("{cap_type}:{}", p.name)).collect(),
@@ -346,6 +382,11 @@ impl CapabilityResolver {
             }
         }
     }
+}
+
+fn find_in<'r>(list: &'r [Provided], name: &str) -> Option<&'r Provided> {
+    // lists are short (a handful of providers per type): a scan beats a binary search
+    list.iter().find(|p| &*p.name == name)
 }
 
 /// A problem with the providers themselves.
@@ -432,24 +473,70 @@ impl ResolveError {
 }
 
 /// One row of a [`ResolutionReport`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RequirementRow {
     /// The requirement as written.
     pub requirement: String,
     /// Who asked (`plugin echo`, `asset raw.orders`).
-    pub required_by: String,
+    pub required_by: Arc<str>,
     /// Whether it is optional.
     pub optional: bool,
     /// `type:name` it bound to, or `None`.
-    pub resolved_to: Option<String>,
+    pub resolved_to: Option<Arc<str>>,
     /// The providing plugin.
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// The rule that decided.
     pub rule: Option<Rule>,
-    /// A human explanation of the decision.
-    pub explanation: String,
     /// The error, when it did not resolve.
     pub error: Option<String>,
+    /// Where a `capabilities.defaults` entry that decided was written.
+    written_at: Option<Arc<str>>,
+}
+
+impl RequirementRow {
+    /// The decision in words (built on demand: reports are cheap to make).
+    pub fn explanation(&self) -> String {
+        let (Some(cap), Some(rule)) = (&self.resolved_to, self.rule) else { return String::from("unresolved") };
+        let (t, n) = cap.split_once(':').unwrap_or((cap, ""));
+        match rule {
+            Rule::Explicit => format!("the requirement names `{cap}`"),
+            Rule::RunTag => format!("run tag `{RUN_TAG_PREFIX}{t}={n}`"),
+            Rule::AssetOverride => format!("the asset's `capability_overrides.{t}`"),
+            Rule::EnvDefault => format!("`{ENV_DEFAULTS}` sets `{t}` to `{n}`"),
+            Rule::ConfigDefault => match &self.written_at {
+                Some(at) => format!("`capabilities.defaults.{t}: {n}` ({at})"),
+                None => format!("`capabilities.defaults.{t}: {n}`"),
+            },
+            Rule::SoleProvider => format!("`{cap}` is the only provider of `{t}`"),
+        }
+    }
+}
+
+impl Serialize for RequirementRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            requirement: &'a str,
+            required_by: &'a str,
+            optional: bool,
+            resolved_to: Option<&'a str>,
+            provider: Option<&'a str>,
+            rule: Option<Rule>,
+            explanation: String,
+            error: Option<&'a str>,
+        }
+        Row {
+            requirement: &self.requirement,
+            required_by: &self.required_by,
+            optional: self.optional,
+            resolved_to: self.resolved_to.as_deref(),
+            provider: self.provider.as_deref(),
+            rule: self.rule,
+            explanation: self.explanation(),
+            error: self.error.as_deref(),
+        }
+        .serialize(s)
+    }
 }
 
 /// Every requirement of a project with its binding and the reason for it.
@@ -464,30 +551,34 @@ impl ResolutionReport {
     pub fn record(
         &mut self,
         req: &Requirement,
-        required_by: &str,
+        required_by: &Arc<str>,
         result: &Result<Binding<'_>, ResolveError>,
         inputs: &PreparedInputs,
     ) {
         let row = match result {
             Ok(b) => RequirementRow {
                 requirement: req.to_string(),
-                required_by: required_by.to_string(),
+                required_by: Arc::clone(required_by),
                 optional: req.is_optional(),
-                resolved_to: Some(format!("{}:{}", b.cap_type, b.name)),
-                provider: Some(b.plugin.to_string()),
+                resolved_to: Some(Arc::clone(&b.provided.capability)),
+                provider: Some(Arc::clone(&b.provided.plugin)),
                 rule: Some(b.rule),
-                explanation: explain(b, inputs),
                 error: None,
+                written_at: if b.rule == Rule::ConfigDefault {
+                    inputs.written_at.get(b.cap_type).cloned()
+                } else {
+                    None
+                },
             },
             Err(e) => RequirementRow {
                 requirement: req.to_string(),
-                required_by: required_by.to_string(),
+                required_by: Arc::clone(required_by),
                 optional: req.is_optional(),
                 resolved_to: None,
                 provider: None,
                 rule: None,
-                explanation: String::from("unresolved"),
                 error: Some(e.to_string()),
+                written_at: None,
             },
         };
         self.rows.push(row);
@@ -496,29 +587,6 @@ impl ResolutionReport {
     /// Sorts rows for stable output.
     pub fn sort(&mut self) {
         self.rows.sort_by(|a, b| (&a.required_by, &a.requirement).cmp(&(&b.required_by, &b.requirement)));
-    }
-}
-
-fn explain(b: &Binding<'_>, inputs: &PreparedInputs) -> String {
-    let cap = format!("{}:{}", b.cap_type, b.name);
-    match b.rule {
-        Rule::Explicit => format!("the requirement names `{cap}`"),
-        Rule::RunTag => format!("run tag `{RUN_TAG_PREFIX}{}={}`", b.cap_type, b.name),
-        Rule::AssetOverride => format!("the asset's `capability_overrides.{}`", b.cap_type),
-        Rule::EnvDefault => format!("`{ENV_DEFAULTS}` sets `{}` to `{}`", b.cap_type, b.name),
-        Rule::ConfigDefault => {
-            let at = inputs
-                .defaults
-                .get(b.cap_type)
-                .filter(|c| c.span.is_known())
-                .and_then(|c| {
-                    inputs.source.as_ref().map(|s| Location { source: Arc::clone(s), span: c.span }.display())
-                })
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default();
-            format!("`capabilities.defaults.{}: {}`{at}", b.cap_type, b.name)
-        }
-        Rule::SoleProvider => format!("`{cap}` is the only provider of `{}`", b.cap_type),
     }
 }
 
@@ -665,7 +733,8 @@ mod tests {
                 let p = ResolutionInputs::default().prepare();
                 for r in ["t", "t:a", "t:b", "u"] {
                     let r = req(r);
-                    prop_assert_eq!(a.resolve(&r, None, &p), b.resolve(&r, None, &p));
+                    let (x, y) = (a.resolve(&r, None, &p), b.resolve(&r, None, &p));
+                    prop_assert_eq!(x.as_ref().map(|b| (b.capability(), b.plugin, b.rule)).map_err(Clone::clone), y.as_ref().map(|b| (b.capability(), b.plugin, b.rule)).map_err(Clone::clone));
                 }
             }
         }
