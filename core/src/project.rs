@@ -364,6 +364,19 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
             },
         }
     }
+    if let Some(adapter) = &config.executor.adapter
+        && registry.get(PluginKind::OrchestratorAdapter, &adapter.value).is_none_or(|e| !e.is_enabled())
+    {
+        let feature = feature_for(hints, |h| h.plugins.contains(&adapter.value.as_str()));
+        diags.push(unknown_entry(
+            source,
+            adapter.span,
+            "orchestrator adapter",
+            &adapter.value,
+            &names_of(PluginKind::OrchestratorAdapter),
+            feature,
+        ));
+    }
     for a in &config.assets {
         let Some(t) = &a.common.asset_type else { continue };
         match registry.asset_type(&t.value) {

@@ -219,9 +219,10 @@ fn plugin_config_sections_are_checked_against_the_plugin() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
         b.register(res("mem", &["table_store:mem"]))
     }
-    let (_d, p) = project("resources:\n  mem:\n    anything: 1\n  nope: {}\n", reg, true);
+    let (_d, p) = project("resources:\n  mem:\n    anything: 1\n  nope: {}\nexecutor:\n  adapter: dagstr\n", reg, true);
     let p = p.unwrap();
     let text = p.diagnostics.to_string();
+    assert!(text.contains("phlo.yaml:6:12: [PHLO-E007] unknown orchestrator adapter `dagstr`"), "{text}");
     assert!(text.contains("resource provider `mem` takes no configuration"), "{text}");
     assert!(text.contains("unknown resource provider `nope`"), "{text}");
 }
