@@ -186,6 +186,16 @@ codes! {
     InvalidEnvDefaults = "PHLO-E026", Config;
     /// Two assets share a key.
     DuplicateAsset = "PHLO-E030", Plugin;
+    /// An asset depends on a key nobody defines.
+    UnknownDep = "PHLO-E031", Plugin;
+    /// The assets' dependencies form a cycle.
+    Cycle = "PHLO-E032", Plugin;
+    /// A partition definition or key is not valid.
+    InvalidPartitions = "PHLO-E033", Plugin;
+    /// A selection does not parse, or names an asset that does not exist.
+    SelectionSyntax = "PHLO-E040", Config;
+    /// A selection matches no asset.
+    SelectionEmpty = "PHLO-E041", Config;
 }
 
 impl Code {

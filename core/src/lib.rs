@@ -3,7 +3,8 @@
 //! * [`plugin`] — descriptors, kinds, metadata and the registry built from `inventory`;
 //! * [`capability`] — capabilities, requirements and the resolver with its report;
 //! * [`config`] — the `phlo.yaml` / `phlo.toml` model, env expansion, typed plugin configs;
-//! * [`spec`] — asset specs;
+//! * [`spec`] — asset specs, partitions, retry policies, checks, run functions;
+//! * [`graph`] — the asset graph and the selection language;
 //! * [`project`] — loading a project through every phase;
 //! * [`diagnostic`] — errors with a location, a fix and a stable code.
 //!
@@ -12,6 +13,7 @@
 pub mod capability;
 pub mod config;
 pub mod diagnostic;
+pub mod graph;
 pub mod plugin;
 pub mod project;
 pub mod schema;

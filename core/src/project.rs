@@ -15,6 +15,7 @@ use crate::capability::resolver::{ENV_DEFAULTS, PreparedInputs, parse_env_defaul
 use crate::capability::{Requirement, ResolutionInputs, ResolutionReport};
 use crate::config::{self, AssetDecl, Format, ProjectConfig, Spanned};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::graph::{AssetGraph, AssetNode, GraphError};
 use crate::plugin::{
     AssetTypeContext, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry, RegistryBuilder,
     compiled_descriptors,
@@ -73,17 +74,6 @@ impl std::fmt::Debug for LoadOptions {
     }
 }
 
-/// An asset of the project and who defined it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectAsset {
-    /// The spec.
-    pub spec: AssetSpec,
-    /// The plugin that defined it (for declarative assets: the plugin offering the type).
-    pub provider: String,
-    /// The asset type, for declarative assets.
-    pub asset_type: Option<String>,
-}
-
 /// Whether a plugin can be used, and why not.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginReadiness {
@@ -108,8 +98,8 @@ pub struct Project {
     pub config: ProjectConfig,
     /// The providers.
     pub registry: Registry,
-    /// Every asset, sorted by key.
-    pub assets: Vec<ProjectAsset>,
+    /// Every asset and the edges between them.
+    pub graph: AssetGraph,
     /// Every requirement and its binding.
     pub report: ResolutionReport,
     /// Readiness per enabled plugin, in registry order.
@@ -178,7 +168,7 @@ impl Project {
         }
 
         // Phase 7: assets.
-        let assets = collect_assets(&config, &registry, dir, &mut diags);
+        let graph = collect_assets(&config, &registry, dir, &mut diags);
 
         // Phase 8–9: capabilities and readiness.
         let mut inputs = ResolutionInputs {
@@ -200,10 +190,10 @@ impl Project {
             }
         }
         let prepared = inputs.prepare();
-        let (report, readiness) = resolve_all(&config, &registry, &assets, &prepared, &mut diags);
+        let (report, readiness) = resolve_all(&config, &registry, graph.nodes(), &prepared, &mut diags);
 
         diags.sort();
-        Ok(Project { dir: dir.to_path_buf(), config, registry, assets, report, readiness, diagnostics: diags })
+        Ok(Project { dir: dir.to_path_buf(), config, registry, graph, report, readiness, diagnostics: diags })
     }
 
     /// The readiness row of a plugin.
@@ -394,23 +384,14 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
     }
 }
 
-fn collect_assets(
-    config: &ProjectConfig,
-    registry: &Registry,
-    dir: &Path,
-    diags: &mut Diagnostics,
-) -> Vec<ProjectAsset> {
-    let mut assets: Vec<ProjectAsset> = Vec::new();
+fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags: &mut Diagnostics) -> AssetGraph {
+    let mut assets: Vec<AssetNode> = Vec::new();
     for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
         let Ok(Instance::Asset(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
         let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.assets()))
             .unwrap_or_else(|_| Err(PluginError::Panicked("while listing assets".into())));
         match listed {
-            Ok(specs) => assets.extend(specs.into_iter().map(|spec| ProjectAsset {
-                spec,
-                provider: e.name().to_string(),
-                asset_type: None,
-            })),
+            Ok(specs) => assets.extend(specs.into_iter().map(|spec| AssetNode::new(spec, e.name()))),
             Err(err) => diags.push(
                 Diagnostic::error(
                     Code::PluginFailed,
@@ -420,30 +401,30 @@ fn collect_assets(
             ),
         }
     }
-    let mut spans: HashMap<String, crate::diagnostic::Span> = HashMap::new();
+    let mut decls: HashMap<&str, &AssetDecl> = HashMap::new();
     for decl in config.assets.iter().filter(|d| d.valid) {
-        spans.insert(decl.key.name.clone(), decl.key.span);
+        decls.insert(decl.key.name.as_str(), decl);
         if let Some(a) = declarative_asset(decl, config, registry, dir, diags) {
             assets.push(a);
         }
     }
-    assets.sort_by(|a, b| (&a.spec.key, &a.provider).cmp(&(&b.spec.key, &b.provider)));
-    for pair in assets.windows(2) {
-        if pair[0].spec.key == pair[1].spec.key {
-            let key = &pair[0].spec.key;
-            let mut d = Diagnostic::error(
-                Code::DuplicateAsset,
-                format!("asset `{key}` is defined twice: by `{}` and by `{}`", pair[0].provider, pair[1].provider),
-            )
-            .with_help("rename one of them, or disable one provider with `plugins.deny`");
-            if let Some(span) = spans.get(key) {
-                d = d.at(&config.source, *span);
-            }
-            diags.push(d);
+    let (graph, errors) = AssetGraph::build(assets);
+    for e in errors {
+        // point into phlo.yaml where the asset is declared there
+        let span = match &e {
+            GraphError::DuplicateKey { key, .. } => decls.get(key.as_str()).map(|d| d.key.span),
+            GraphError::UnknownDep { asset, dep, .. } => decls
+                .get(asset.as_str())
+                .map(|d| d.common.deps.iter().find(|x| &x.value == dep).map_or(d.key.span, |x| x.span)),
+            GraphError::Cycle { path } => path.iter().find_map(|k| decls.get(k.as_str()).map(|d| d.key.span)),
+        };
+        let mut d = e.to_diagnostic();
+        if let Some(span) = span {
+            d = d.at(&config.source, span);
         }
+        diags.push(d);
     }
-    assets.dedup_by(|b, a| a.spec.key == b.spec.key);
-    assets
+    graph
 }
 
 fn declarative_asset(
@@ -452,7 +433,7 @@ fn declarative_asset(
     registry: &Registry,
     dir: &Path,
     diags: &mut Diagnostics,
-) -> Option<ProjectAsset> {
+) -> Option<AssetNode> {
     let c = &decl.common;
     let (mut spec, provider, type_name) = if c.external && c.asset_type.is_none() {
         (AssetSpec::new(&decl.key.name), String::from("phlo.yaml"), None)
@@ -511,7 +492,17 @@ fn declarative_asset(
     if c.code_version.is_some() {
         spec.code_version.clone_from(&c.code_version);
     }
-    Some(ProjectAsset { spec, provider, asset_type: type_name })
+    if decl.partitions.is_partitioned() {
+        spec.partitions = decl.partitions.clone();
+    }
+    if let Some(r) = decl.retry {
+        spec.retry = r;
+    }
+    if decl.timeout.is_some() {
+        spec.timeout = decl.timeout;
+    }
+    spec.checks.extend(decl.checks.iter().cloned());
+    Some(AssetNode { spec, provider, asset_type: type_name })
 }
 
 struct Requirer<'a> {
@@ -524,7 +515,7 @@ struct Requirer<'a> {
 fn resolve_all(
     config: &ProjectConfig,
     registry: &Registry,
-    assets: &[ProjectAsset],
+    assets: &[AssetNode],
     prepared: &PreparedInputs,
     diags: &mut Diagnostics,
 ) -> (ResolutionReport, Vec<PluginReadiness>) {

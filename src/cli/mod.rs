@@ -1,6 +1,7 @@
 //! The `phlo` command line: clap parses, one module per verb renders. No logic a library
 //! user would need lives here.
 
+mod assets;
 mod capabilities;
 mod plugins;
 mod render;
@@ -33,12 +34,23 @@ enum Command {
     /// Inspect compiled plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Inspect the project's assets and their graph.
+    #[command(subcommand)]
+    Assets(AssetsCommand),
     /// Show how every capability requirement resolves, and why.
     Capabilities(capabilities::Args),
     /// Check the project file, plugins and capability resolution; report every problem.
     Validate(validate::Args),
     /// Print the JSON Schema of phlo.yaml, including every compiled plugin's config.
     Schema(schema::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum AssetsCommand {
+    /// List assets: key, kind, group, deps, partitions, provider.
+    List(assets::ListArgs),
+    /// Print the asset graph as Mermaid, DOT or JSON.
+    Graph(assets::GraphArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +111,8 @@ fn run(cli: &Cli) -> Outcome {
     let result = match &cli.command {
         Command::Plugins(PluginsCommand::List(a)) => plugins::list(&dir, a, &mut out),
         Command::Plugins(PluginsCommand::Info(a)) => plugins::info(&dir, a, &mut out),
+        Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
+        Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
@@ -115,7 +129,7 @@ fn run(cli: &Cli) -> Outcome {
 }
 
 /// Loads the project for a verb. `require_file`: whether a missing project file is an error.
-fn load(dir: &Path, require_file: bool, run_tags: BTreeMap<String, String>) -> Result<Project, Outcome> {
+pub(crate) fn load(dir: &Path, require_file: bool, run_tags: BTreeMap<String, String>) -> Result<Project, Outcome> {
     let options = LoadOptions { require_file, run_tags, ..crate::load_options() };
     Project::load(dir, &options).map_err(Outcome::from_diagnostics)
 }

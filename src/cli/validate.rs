@@ -40,7 +40,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             ok: code == 0,
             exit_code: code,
             project: project.as_ref().map(|p| p.config.source.path.display().to_string()).unwrap_or_default(),
-            assets: project.as_ref().map_or(0, |p| p.assets.len()),
+            assets: project.as_ref().map_or(0, |p| p.graph.len()),
             plugins: project.as_ref().map_or(0, |p| p.registry.list().iter().filter(|e| e.is_enabled()).count()),
             requirements: project.as_ref().map_or(0, |p| p.report.rows.len()),
             diagnostics: diagnostics.iter().map(JsonDiagnostic::from).collect(),
@@ -54,7 +54,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             out,
             "{}: ok — {} assets, {} plugins, {} requirements resolved{}",
             p.config.source.path.display(),
-            p.assets.len(),
+            p.graph.len(),
             p.registry.list().iter().filter(|e| e.is_enabled()).count(),
             p.report.rows.iter().filter(|r| r.resolved_to.is_some()).count(),
             if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }

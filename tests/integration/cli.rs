@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use crate::fixture;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn phlo_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub fn phlo_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::cargo_bin("phlo").unwrap();
     cmd.current_dir(dir).args(args).env("NO_COLOR", "1").env_remove("PHLO_DEFAULT_CAPABILITIES");
     for (k, v) in env {
@@ -27,11 +27,11 @@ fn phlo_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
-fn phlo(fixture_name: &str, args: &[&str]) -> Run {
+pub fn phlo(fixture_name: &str, args: &[&str]) -> Run {
     phlo_in(&fixture(fixture_name), args, &[])
 }
 
-fn json(run: &Run) -> Value {
+pub fn json(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
 }
 

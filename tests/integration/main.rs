@@ -4,6 +4,7 @@
 use phlo as _;
 
 mod cli;
+mod graph;
 mod project;
 
 use std::path::PathBuf;

@@ -232,9 +232,9 @@ fn the_compiled_echo_plugin_loads_through_inventory() {
     let (_d, p) = project("assets:\n  x:\n    type: echo\n    rows: 2\n", RegistryBuilder::with_compiled, true);
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
-    let keys: Vec<&str> = p.assets.iter().map(|a| a.spec.key.as_str()).collect();
+    let keys: Vec<&str> = p.graph.nodes().iter().map(|a| a.spec.key.as_str()).collect();
     assert_eq!(keys, ["echo.greetings", "echo.numbers", "echo.summary", "x"]);
-    let x = p.assets.iter().find(|a| a.spec.key == "x").unwrap();
+    let x = p.graph.nodes().iter().find(|a| a.spec.key == "x").unwrap();
     assert_eq!((x.provider.as_str(), x.asset_type.as_deref()), ("echo", Some("echo")));
     assert_eq!(x.spec.requires, ["echo_store"]);
     let _ = Path::new(".");

@@ -404,6 +404,17 @@ impl<'de> Deserializer<'de> for NodeDe<'_, '_> {
                 let first: serde::de::value::StrDeserializer<'_, NodeError> = variants[0].into_deserializer();
                 return visitor.visit_enum(first).map_err(|_| reported());
             }
+            Value::Map(entries) if entries.len() == 1 && !variants.contains(&entries[0].0.name.as_str()) => {
+                let key = &entries[0].0;
+                let help = did_you_mean(&key.name, variants.iter().copied()).map(|x| format!("did you mean `{x}`?"));
+                self.ctx.record(NodeError {
+                    code: Code::UnknownKey,
+                    message: format!("unknown key `{}`, expected one of {}", key.name, list(variants)),
+                    span: key.span,
+                    help,
+                });
+                return Err(reported());
+            }
             Value::Map(entries) if entries.len() == 1 => {
                 visitor.visit_enum(EnumDe { key: &entries[0].0, value: &entries[0].1, ctx: self.ctx })
             }

@@ -126,14 +126,16 @@ pub struct AssetCommon {
     pub tags: BTreeMap<String, String>,
     /// Static metadata.
     pub metadata: BTreeMap<String, serde_json::Value>,
-    /// Partitioning of the asset.
-    pub partitions: Option<serde_json::Value>,
-    /// How many times a failed run is retried.
-    pub retries: Option<u32>,
+    /// Partitioning of the asset: `daily: {start: 2024-01-01}` (also `hourly`, `weekly`,
+    /// `monthly`, with optional `end` and `timezone`) or `static: [eu, us]`.
+    pub partitions: Option<Spanned<PartitionsConfig>>,
+    /// Retries after a failed attempt: a count (`3`) or a policy
+    /// (`{max: 3, delay: 10s, backoff: exponential, jitter: 0.1, max_delay: 5m}`).
+    pub retries: Option<RetriesConfig>,
     /// Longest a run may take, e.g. `30s`, `5m`, `1h`.
     pub timeout: Option<Spanned<String>>,
-    /// Quality checks run after the asset.
-    pub checks: Vec<serde_json::Value>,
+    /// Quality checks run after the asset: `{type: not_null, column: id, severity: warn}`.
+    pub checks: Vec<serde_json::Map<String, serde_json::Value>>,
     /// Produced outside phlo: other assets may depend on it; it never runs.
     pub external: bool,
     /// Extra capability requirements (`type` or `type:name`).
@@ -143,6 +145,115 @@ pub struct AssetCommon {
     /// Version of the code that produces it.
     pub code_version: Option<String>,
 }
+
+/// `partitions:` of an asset.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionsConfig {
+    /// One partition per hour.
+    Hourly(TimeWindowConfig),
+    /// One partition per day.
+    Daily(TimeWindowConfig),
+    /// One partition per 7 days from `start`.
+    Weekly(TimeWindowConfig),
+    /// One partition per calendar month.
+    Monthly(TimeWindowConfig),
+    /// A fixed list of keys.
+    Static(Vec<String>),
+}
+
+/// The window settings of time partitions.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindowConfig {
+    /// First window's start: `2024-01-01` or `2024-01-01T06:00`.
+    pub start: Spanned<String>,
+    /// Exclusive end; omit for windows up to now.
+    #[serde(default)]
+    pub end: Option<Spanned<String>>,
+    /// IANA timezone of the windows (UTC when omitted).
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+}
+
+/// `retries:` of an asset: a count or a full policy.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RetriesConfig {
+    /// Retries after the first attempt, without delay.
+    Count(u32),
+    /// A full policy.
+    Policy(RetryConfig),
+}
+
+/// A full retry policy.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first attempt.
+    pub max: u32,
+    /// Base delay before a retry, e.g. `10s`.
+    #[serde(default)]
+    pub delay: Option<Spanned<String>>,
+    /// `fixed`, `linear` or `exponential`.
+    #[serde(default)]
+    pub backoff: crate::spec::Backoff,
+    /// Random spread as a fraction of the delay (0.0–1.0).
+    #[serde(default)]
+    pub jitter: f64,
+    /// Upper bound on any delay, e.g. `5m`.
+    #[serde(default)]
+    pub max_delay: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RetriesConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RetriesConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of retries or a retry policy mapping")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RetriesConfig, E> {
+                u32::try_from(v).map(RetriesConfig::Count).map_err(|_| E::custom(format!("{v} retries is too many")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RetriesConfig, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("retries must not be negative, found {v}")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RetriesConfig, A::Error> {
+                RetryConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RetriesConfig::Policy)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The keys every check entry has beside its kind's own settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckCommon {
+    /// The check kind (`not_null`, `unique`, `accepted_values`, `range`, `row_count`, `freshness`, `sql`).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Unique among the asset's checks; defaults to the kind and its column.
+    pub name: Option<String>,
+    /// `info`, `warn` or `error` (default).
+    pub severity: Option<crate::spec::Severity>,
+    /// Whether a failure gates downstream assets (default: true for `error` checks).
+    pub blocking: Option<bool>,
+    /// What the check is for.
+    pub description: Option<String>,
+    /// Passes with at most this many violating rows (default 0).
+    pub max_violations: Option<u64>,
+    /// Passes with at most this fraction of violating rows (0.0–1.0).
+    pub max_rate: Option<f64>,
+}
+
+/// Keys of [`CheckCommon`].
+pub const CHECK_COMMON_KEYS: &[&str] =
+    &["type", "name", "severity", "blocking", "description", "max_violations", "max_rate"];
 
 /// Keys of [`AssetCommon`].
 pub const ASSET_COMMON_KEYS: &[&str] = &[
@@ -172,6 +283,12 @@ pub struct AssetDecl {
     pub common: AssetCommon,
     /// Parsed `timeout`.
     pub timeout: Option<Duration>,
+    /// Parsed `partitions`.
+    pub partitions: crate::spec::PartitionSpec,
+    /// Parsed `retries`.
+    pub retry: Option<crate::spec::RetryPolicy>,
+    /// Parsed `checks`.
+    pub checks: Vec<crate::spec::CheckSpec>,
     /// The type-specific keys.
     pub config: Node,
     /// False when the common keys had errors (already reported): the type-specific keys are
@@ -460,6 +577,9 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
                 key: key.clone(),
                 common: AssetCommon { asset_type, ..AssetCommon::default() },
                 timeout: None,
+                partitions: crate::spec::PartitionSpec::None,
+                retry: None,
+                checks: Vec::new(),
                 config: Node { value: Value::Map(rest), span: node.span, expanded: false },
                 valid: false,
             });
@@ -483,8 +603,163 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
         },
         None => None,
     };
+    let partitions = match &common.partitions {
+        Some(p) => read_partitions(p, source, diags),
+        None => crate::spec::PartitionSpec::None,
+    };
+    let retry = common.retries.as_ref().and_then(|r| read_retry(r, source, diags));
+    let checks = node.get("checks").map(|c| read_checks(&key.name, c, source, diags)).unwrap_or_default();
     let valid = diags.len() == before;
-    Some(AssetDecl { key: key.clone(), common, timeout, config, valid })
+    Some(AssetDecl { key: key.clone(), common, timeout, partitions, retry, checks, config, valid })
+}
+
+fn read_partitions(
+    p: &Spanned<PartitionsConfig>,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> crate::spec::PartitionSpec {
+    use crate::spec::partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
+    let (granularity, w) = match &p.value {
+        PartitionsConfig::Hourly(w) => (Granularity::Hourly, w),
+        PartitionsConfig::Daily(w) => (Granularity::Daily, w),
+        PartitionsConfig::Weekly(w) => (Granularity::Weekly, w),
+        PartitionsConfig::Monthly(w) => (Granularity::Monthly, w),
+        PartitionsConfig::Static(keys) => {
+            return PartitionSpec::static_keys(keys.clone()).unwrap_or_else(|e| {
+                diags.push(Diagnostic::error(Code::InvalidPartitions, e.to_string()).at(source, p.span));
+                PartitionSpec::None
+            });
+        }
+    };
+    let result = TimePartitions::new(
+        granularity,
+        &w.start.value,
+        w.end.as_ref().map(|e| e.value.as_str()),
+        w.timezone.as_ref().map(|t| t.value.as_str()),
+    );
+    match result {
+        Ok(t) => PartitionSpec::Time(t),
+        Err(e) => {
+            let (span, help) = match &e {
+                PartitionError::BadTimezone(_) => {
+                    (w.timezone.as_ref().map_or(p.span, |t| t.span), "use an IANA name such as `UTC` or `Europe/Paris`")
+                }
+                PartitionError::EndBeforeStart { .. } => {
+                    (w.end.as_ref().map_or(p.span, |t| t.span), "the end is exclusive and must come after the start")
+                }
+                PartitionError::BadDate { value, .. } if w.end.as_ref().is_some_and(|x| &x.value == value) => {
+                    (w.end.as_ref().map_or(p.span, |t| t.span), "write the date as `2024-01-31`")
+                }
+                PartitionError::Unaligned { .. } => (w.start.span, "start on a window boundary, e.g. `2024-01-01`"),
+                _ => (w.start.span, "write the start as `2024-01-31` (or `2024-01-31T06:00` for hourly)"),
+            };
+            diags.push(Diagnostic::error(Code::InvalidPartitions, e.to_string()).at(source, span).with_help(help));
+            PartitionSpec::None
+        }
+    }
+}
+
+fn read_retry(
+    r: &RetriesConfig,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<crate::spec::RetryPolicy> {
+    use crate::spec::RetryPolicy;
+    match r {
+        RetriesConfig::Count(n) => Some(RetryPolicy::new(*n)),
+        RetriesConfig::Policy(p) => {
+            let mut policy = RetryPolicy::new(p.max).with_backoff(p.backoff).with_jitter(p.jitter);
+            let mut ok = true;
+            for (field, value) in [("delay", &p.delay), ("max_delay", &p.max_delay)] {
+                let Some(v) = value else { continue };
+                match parse_duration(&v.value) {
+                    Some(d) if field == "delay" => policy = policy.with_delay(d),
+                    Some(d) => policy = policy.with_max_delay(d),
+                    None => {
+                        diags.push(bad_duration(source, &v.value, v.span));
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(policy)
+        }
+    }
+}
+
+fn read_checks(
+    asset: &str,
+    node: &Node,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Vec<crate::spec::CheckSpec> {
+    use crate::spec::{CheckSpec, Severity, Threshold};
+    let Some(items) = (match &node.value {
+        Value::Seq(items) => Some(items),
+        _ => None,
+    }) else {
+        return Vec::new(); // the type error was reported while reading the common keys
+    };
+    let mut out: Vec<CheckSpec> = Vec::new();
+    for item in items {
+        let (common, rest) = match split_common::<CheckCommon>(item, source, CHECK_COMMON_KEYS) {
+            Ok(parts) => parts,
+            Err(d) => {
+                diags.extend(d);
+                continue;
+            }
+        };
+        let Some(kind) = common.kind.clone() else {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("a check of asset `{asset}` has no `type`"))
+                    .at(source, item.span)
+                    .with_help("add `type: not_null` (or `unique`, `accepted_values`, `range`, `row_count`, `freshness`, `sql`)"),
+            );
+            continue;
+        };
+        let column = rest.get("column").and_then(Node::as_str);
+        let name = common.name.clone().unwrap_or_else(|| match column {
+            Some(c) => format!("{kind}_{c}"),
+            None => kind.clone(),
+        });
+        if out.iter().any(|c| c.name == name) {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("asset `{asset}` has two checks named `{name}`"))
+                    .at(source, item.span)
+                    .with_help("give one of them a `name:`"),
+            );
+            continue;
+        }
+        let threshold = match (common.max_violations, common.max_rate) {
+            (Some(_), Some(_)) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, "a check takes `max_violations` or `max_rate`, not both")
+                        .at(source, item.span),
+                );
+                continue;
+            }
+            (_, Some(r)) if !(0.0..=1.0).contains(&r) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`max_rate: {r}` is not between 0 and 1"))
+                        .at(source, item.span),
+                );
+                continue;
+            }
+            (_, Some(r)) => Threshold::MaxRate(r),
+            (Some(m), None) => Threshold::MaxViolations(m),
+            (None, None) => Threshold::default(),
+        };
+        let severity = common.severity.unwrap_or(Severity::Error);
+        out.push(CheckSpec {
+            name,
+            kind,
+            severity,
+            blocking: common.blocking.unwrap_or(severity == Severity::Error),
+            threshold,
+            description: common.description,
+            config: rest.to_json(),
+        });
+    }
+    out
 }
 
 fn bad_duration(source: &Arc<SourceFile>, text: &str, span: crate::diagnostic::Span) -> Diagnostic {

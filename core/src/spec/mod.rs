@@ -12,10 +12,21 @@
 //! assert_eq!(spec.deps, ["staging.orders"]);
 //! ```
 
+pub mod check;
+pub mod partition;
+pub mod retry;
+pub mod run;
+
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use check::{CheckOutcome, CheckResult, CheckSpec, Severity, Threshold};
+pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
+pub use retry::{Backoff, RetryPolicy};
+pub use run::{AssetRun, BoxFuture, MaterializeResult, RunContext, RunError, RunFn};
 
 use crate::config::Spanned;
 
@@ -47,7 +58,7 @@ impl AssetKind {
 }
 
 /// One asset: a table, file or model that phlo materializes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AssetSpec {
     /// Dotted key, e.g. `raw.orders`.
     pub key: String,
@@ -71,6 +82,17 @@ pub struct AssetSpec {
     pub external: bool,
     /// Version of the code that produces it.
     pub code_version: Option<String>,
+    /// How the asset is partitioned.
+    pub partitions: PartitionSpec,
+    /// Materializes it (none for external assets and for specs only listed).
+    #[serde(skip)]
+    pub run: Option<RunFn>,
+    /// Longest one attempt may take.
+    pub timeout: Option<Duration>,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+    /// Quality checks run after it.
+    pub checks: Vec<CheckSpec>,
 }
 
 impl AssetSpec {
@@ -118,6 +140,48 @@ impl AssetSpec {
     #[must_use]
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the run function.
+    #[must_use]
+    pub fn with_run(mut self, run: impl AssetRun + 'static) -> Self {
+        self.run = Some(RunFn(std::sync::Arc::new(run)));
+        self
+    }
+
+    /// Sets the partitions.
+    #[must_use]
+    pub fn with_partitions(mut self, partitions: PartitionSpec) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the per-attempt timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Adds a check.
+    #[must_use]
+    pub fn with_check(mut self, check: CheckSpec) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// Marks the asset external: produced outside phlo, never run.
+    #[must_use]
+    pub fn external(mut self) -> Self {
+        self.external = true;
         self
     }
 

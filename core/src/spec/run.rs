@@ -1,0 +1,138 @@
+//! The function that materializes an asset, and what it returns.
+//!
+//! A run function is any `Fn(RunContext) -> impl Future<Output = Result<MaterializeResult,
+//! RunError>>`; libraries stay runtime-agnostic (the executor owns the tokio runtime).
+//!
+//! ```
+//! use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
+//! let spec = AssetSpec::new("raw.orders").with_run(|ctx: RunContext| async move {
+//!     if ctx.partition.as_deref() == Some("1999-12-31") {
+//!         return Err(RunError::permanent("no data before 2000"));
+//!     }
+//!     Ok(MaterializeResult::new().with_row_count(42))
+//! });
+//! assert!(spec.run.is_some());
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a run function knows about the work it is asked to do.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunContext {
+    /// The run this attempt belongs to.
+    pub run_id: String,
+    /// The asset key.
+    pub asset: String,
+    /// The partition, for partitioned assets.
+    pub partition: Option<String>,
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub attempt: u32,
+    /// The run's tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl RunContext {
+    /// A context for one attempt.
+    pub fn new(run_id: impl Into<String>, asset: impl Into<String>, partition: Option<String>, attempt: u32) -> Self {
+        Self { run_id: run_id.into(), asset: asset.into(), partition, attempt, tags: BTreeMap::new() }
+    }
+}
+
+/// Why a run failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    /// What happened.
+    pub message: String,
+    /// Whether the retry policy may try again (`false`: "do not retry").
+    pub retryable: bool,
+}
+
+impl RunError {
+    /// A failure the retry policy may retry.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: true }
+    }
+
+    /// A failure that retrying cannot fix (bad input, a missing file).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { message: message.into(), retryable: false }
+    }
+}
+
+/// What a successful run reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MaterializeResult {
+    /// Metadata about what was produced (`row_count`, paths, …).
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// A version of the data, when the asset can tell (a hash, a snapshot id).
+    pub data_version: Option<String>,
+}
+
+impl MaterializeResult {
+    /// An empty result.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the row count.
+    #[must_use]
+    pub fn with_row_count(self, rows: u64) -> Self {
+        self.with_metadata("row_count", rows)
+    }
+
+    /// Adds a metadata entry.
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the data version.
+    #[must_use]
+    pub fn with_data_version(mut self, version: impl Into<String>) -> Self {
+        self.data_version = Some(version.into());
+        self
+    }
+
+    /// The row count, when recorded.
+    pub fn row_count(&self) -> Option<u64> {
+        self.metadata.get("row_count").and_then(serde_json::Value::as_u64)
+    }
+}
+
+/// Materializes an asset.
+pub trait AssetRun: Send + Sync {
+    /// Runs one attempt.
+    fn run(&self, ctx: RunContext) -> BoxFuture<'static, Result<MaterializeResult, RunError>>;
+}
+
+impl<F, Fut> AssetRun for F
+where
+    F: Fn(RunContext) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<MaterializeResult, RunError>> + Send + 'static,
+{
+    fn run(&self, ctx: RunContext) -> BoxFuture<'static, Result<MaterializeResult, RunError>> {
+        Box::pin(self(ctx))
+    }
+}
+
+/// A shared run function.
+#[derive(Clone)]
+pub struct RunFn(pub Arc<dyn AssetRun>);
+
+impl fmt::Debug for RunFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RunFn")
+    }
+}

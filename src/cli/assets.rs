@@ -1,0 +1,208 @@
+//! `phlo assets list` and `phlo assets graph`.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::path::Path;
+
+use phlo_core::diagnostic::Diagnostics;
+use phlo_core::graph::{AssetGraph, Selection};
+use phlo_core::project::Project;
+use serde::Serialize;
+
+use super::render::{Table, join_or_dash};
+use super::{Outcome, load, write_json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// Only these assets (selection language, e.g. `+marts.revenue`, `tag:pii`, `raw.*`).
+    #[arg(long, short = 's', value_name = "SEL")]
+    select: Option<String>,
+    /// Print JSON rows instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// A Mermaid flowchart (renders on GitHub and in most Markdown viewers).
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+    /// `{nodes, edges}` as JSON.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GraphArgs {
+    /// Only these assets and the edges between them.
+    #[arg(long, short = 's', value_name = "SEL")]
+    select: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    format: GraphFormat,
+}
+
+/// Loads the project and applies `--select`; stops on selection errors.
+fn selected(dir: &Path, select: Option<&str>) -> Result<(Project, Vec<u32>), Outcome> {
+    let project = load(dir, false, Default::default())?;
+    let chosen = match select {
+        None => (0..project.graph.len() as u32).collect(),
+        Some(text) => match Selection::parse(text).and_then(|s| s.select(&project.graph)) {
+            Ok(v) => v,
+            Err(e) => return Err(Outcome::from_diagnostics(e.to_diagnostic(text).into())),
+        },
+    };
+    Ok((project, chosen))
+}
+
+/// Errors of the project (warnings are `phlo validate`'s business).
+fn errors_of(project: &Project) -> Outcome {
+    let mut d = Diagnostics::new();
+    d.extend(project.diagnostics.iter().filter(|d| d.is_error()).cloned());
+    Outcome::from_diagnostics(d)
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    key: &'a str,
+    group: Option<&'a str>,
+    kind: &'static str,
+    deps: &'a [String],
+    partitions: String,
+    provider: &'a str,
+    asset_type: Option<&'a str>,
+    description: Option<&'a str>,
+    external: bool,
+    tags: &'a std::collections::BTreeMap<String, String>,
+    requires: &'a [String],
+    checks: Vec<&'a str>,
+}
+
+pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Result<Outcome> {
+    let (project, chosen) = match selected(dir, args.select.as_deref()) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let rows: Vec<Row<'_>> = chosen
+        .iter()
+        .map(|&i| {
+            let n = project.graph.node(i);
+            Row {
+                key: &n.spec.key,
+                group: n.spec.group.as_deref(),
+                kind: n.spec.kind.as_str(),
+                deps: &n.spec.deps,
+                partitions: n.spec.partitions.to_string(),
+                provider: &n.provider,
+                asset_type: n.asset_type.as_deref(),
+                description: n.spec.description.as_deref(),
+                external: n.spec.external,
+                tags: &n.spec.tags,
+                requires: &n.spec.requires,
+                checks: n.spec.checks.iter().map(|c| c.name.as_str()).collect(),
+            }
+        })
+        .collect();
+    if args.json {
+        write_json(out, &rows)?;
+    } else if rows.is_empty() {
+        writeln!(out, "the project has no assets")?;
+    } else {
+        let mut t = Table::new(vec!["KEY", "KIND", "GROUP", "DEPS", "PARTITIONS", "PROVIDER"]);
+        for r in &rows {
+            t.row(vec![
+                r.key.to_string(),
+                if r.external { String::from("external") } else { r.kind.to_string() },
+                r.group.unwrap_or("-").to_string(),
+                join_or_dash(r.deps),
+                r.partitions.clone(),
+                r.provider.to_string(),
+            ]);
+        }
+        t.write(out)?;
+    }
+    Ok(errors_of(&project))
+}
+
+pub(crate) fn graph<W: Write>(dir: &Path, args: &GraphArgs, out: &mut W) -> io::Result<Outcome> {
+    let (project, chosen) = match selected(dir, args.select.as_deref()) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let g = &project.graph;
+    let inside: BTreeSet<u32> = chosen.iter().copied().collect();
+    let mut edges: Vec<(u32, u32)> = g.edges().filter(|(a, b)| inside.contains(a) && inside.contains(b)).collect();
+    edges.sort_unstable();
+    match args.format {
+        GraphFormat::Mermaid => write_mermaid(out, g, &chosen, &edges)?,
+        GraphFormat::Dot => write_dot(out, g, &chosen, &edges)?,
+        GraphFormat::Json => {
+            #[derive(Serialize)]
+            struct Node<'a> {
+                key: &'a str,
+                kind: &'static str,
+                group: Option<&'a str>,
+                provider: &'a str,
+                external: bool,
+            }
+            #[derive(Serialize)]
+            struct Edge<'a> {
+                from: &'a str,
+                to: &'a str,
+            }
+            #[derive(Serialize)]
+            struct Doc<'a> {
+                nodes: Vec<Node<'a>>,
+                edges: Vec<Edge<'a>>,
+            }
+            let doc = Doc {
+                nodes: chosen
+                    .iter()
+                    .map(|&i| {
+                        let n = g.node(i);
+                        Node {
+                            key: &n.spec.key,
+                            kind: n.spec.kind.as_str(),
+                            group: n.spec.group.as_deref(),
+                            provider: &n.provider,
+                            external: n.spec.external,
+                        }
+                    })
+                    .collect(),
+                edges: edges.iter().map(|&(a, b)| Edge { from: g.key(a), to: g.key(b) }).collect(),
+            };
+            write_json(out, &doc)?;
+        }
+    }
+    Ok(errors_of(&project))
+}
+
+fn write_mermaid<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[(u32, u32)]) -> io::Result<()> {
+    writeln!(out, "flowchart LR")?;
+    for &i in nodes {
+        let n = g.node(i);
+        let label = n.spec.key.replace('"', "#quot;");
+        let shape = if n.spec.external { format!("n{i}[/\"{label}\"/]") } else { format!("n{i}[\"{label}\"]") };
+        writeln!(out, "    {shape}")?;
+    }
+    for (a, b) in edges {
+        writeln!(out, "    n{a} --> n{b}")?;
+    }
+    Ok(())
+}
+
+fn write_dot<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[(u32, u32)]) -> io::Result<()> {
+    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    writeln!(out, "digraph assets {{")?;
+    writeln!(out, "    rankdir=LR;")?;
+    writeln!(out, "    node [shape=box];")?;
+    for &i in nodes {
+        let n = g.node(i);
+        let style = if n.spec.external { " [style=dashed]" } else { "" };
+        writeln!(out, "    {}{style};", quote(&n.spec.key))?;
+    }
+    for &(a, b) in edges {
+        writeln!(out, "    {} -> {};", quote(g.key(a)), quote(g.key(b)))?;
+    }
+    writeln!(out, "}}")
+}
