@@ -450,7 +450,7 @@ fn declarative_asset(
             .unwrap_or_else(|_| Err(PluginError::Panicked(format!("asset type `{}` panicked", at.name))));
         match built {
             Ok(mut spec) => {
-                spec.key.clone_from(&decl.key.name);
+                spec.key = decl.key.name.as_str().into();
                 spec.kind = at.kind;
                 spec.requires.extend(at.requires.iter().map(|r| (*r).to_string()));
                 (spec, entry.name().to_string(), Some(at.name.to_string()))
@@ -477,7 +477,7 @@ fn declarative_asset(
     if let Some(k) = c.kind {
         spec.kind = k;
     }
-    spec.deps.extend(c.deps.iter().map(|d| d.value.clone()));
+    spec.deps.extend(c.deps.iter().map(|d| d.value.as_str().into()));
     if c.group.is_some() {
         spec.group.clone_from(&c.group);
     }
@@ -502,7 +502,7 @@ fn declarative_asset(
         spec.timeout = decl.timeout;
     }
     spec.checks.extend(decl.checks.iter().cloned());
-    Some(AssetNode { spec, provider, asset_type: type_name })
+    Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
 }
 
 struct Requirer<'a> {
@@ -630,7 +630,7 @@ fn resolve_all(
     let mut used: BTreeSet<(PluginKind, &str)> = BTreeSet::new();
     for a in assets {
         if let Some(k) = provider_kind_of_asset(registry, &a.provider) {
-            used.insert((k, a.provider.as_str()));
+            used.insert((k, &*a.provider));
         }
     }
     for h in &config.hooks {

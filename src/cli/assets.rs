@@ -67,7 +67,7 @@ struct Row<'a> {
     key: &'a str,
     group: Option<&'a str>,
     kind: &'static str,
-    deps: &'a [String],
+    deps: &'a [phlo_core::spec::AssetKey],
     partitions: String,
     provider: &'a str,
     asset_type: Option<&'a str>,
@@ -114,7 +114,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
                 r.key.to_string(),
                 if r.external { String::from("external") } else { r.kind.to_string() },
                 r.group.unwrap_or("-").to_string(),
-                join_or_dash(r.deps),
+                join_or_dash(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>()),
                 r.partitions.clone(),
                 r.provider.to_string(),
             ]);

@@ -235,7 +235,31 @@ fn the_compiled_echo_plugin_loads_through_inventory() {
     let keys: Vec<&str> = p.graph.nodes().iter().map(|a| a.spec.key.as_str()).collect();
     assert_eq!(keys, ["echo.greetings", "echo.numbers", "echo.summary", "x"]);
     let x = p.graph.nodes().iter().find(|a| a.spec.key == "x").unwrap();
-    assert_eq!((x.provider.as_str(), x.asset_type.as_deref()), ("echo", Some("echo")));
+    assert_eq!((&*x.provider, x.asset_type.as_deref()), ("echo", Some("echo")));
     assert_eq!(x.spec.requires, ["echo_store"]);
     let _ = Path::new(".");
+}
+
+struct OtherShop;
+impl AssetProvider for OtherShop {
+    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
+        Ok(vec![AssetSpec::new("shop.orders")])
+    }
+}
+fn other_shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
+    Ok(Arc::new(OtherShop))
+}
+
+#[test]
+fn the_same_key_from_two_plugins_names_both() {
+    fn reg(b: RegistryBuilder) -> RegistryBuilder {
+        b.register(res("mem", &["table_store:mem"]))
+            .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+            .register(PluginDescriptor::new("other_shop", "test-plugins", Factory::Asset(other_shop)))
+    }
+    let (_d, p) = project("name: t\n", reg, true);
+    let p = p.unwrap();
+    let d = p.diagnostics.iter().find(|d| d.code == Code::DuplicateAsset).expect("a duplicate error");
+    assert_eq!(d.message, "asset `shop.orders` is defined twice: by `other_shop` and by `shop`");
+    assert_eq!(p.diagnostics.exit_code(), 3);
 }

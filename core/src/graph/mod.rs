@@ -23,6 +23,7 @@ pub mod select;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use petgraph::Direction;
@@ -41,15 +42,15 @@ pub struct AssetNode {
     /// The spec.
     pub spec: AssetSpec,
     /// The plugin that defined it (for declarative assets: the plugin offering the type;
-    /// `phlo.yaml` for external assets declared there).
-    pub provider: String,
+    /// `phlo.yaml` for external assets declared there). Shared by all its assets.
+    pub provider: Arc<str>,
     /// The asset type, for declarative assets.
-    pub asset_type: Option<String>,
+    pub asset_type: Option<Arc<str>>,
 }
 
 impl AssetNode {
     /// A node for a spec from `provider`.
-    pub fn new(spec: AssetSpec, provider: impl Into<String>) -> Self {
+    pub fn new(spec: AssetSpec, provider: impl Into<Arc<str>>) -> Self {
         Self { spec, provider: provider.into(), asset_type: None }
     }
 
@@ -58,7 +59,7 @@ impl AssetNode {
     pub fn origin(&self) -> String {
         match &self.asset_type {
             Some(t) => format!("phlo.yaml (type {t})"),
-            None => self.provider.clone(),
+            None => self.provider.to_string(),
         }
     }
 }
@@ -148,7 +149,7 @@ impl AssetGraph {
         for read in 0..nodes.len() {
             if write > 0 && nodes[write - 1].spec.key == nodes[read].spec.key {
                 errors.push(GraphError::DuplicateKey {
-                    key: nodes[read].spec.key.clone(),
+                    key: nodes[read].spec.key.to_string(),
                     providers: [nodes[write - 1].origin(), nodes[read].origin()],
                 });
             } else {
@@ -180,7 +181,7 @@ impl AssetGraph {
                         graph.add_edge(NodeIndex::new(j as usize), NodeIndex::new(i), ());
                     }
                     Some(_) => {}
-                    None => unknown.push((i, dep.clone())),
+                    None => unknown.push((i, dep.to_string())),
                 }
             }
         }
@@ -191,7 +192,7 @@ impl AssetGraph {
                 None
             };
             errors.push(GraphError::UnknownDep {
-                asset: nodes[i].spec.key.clone(),
+                asset: nodes[i].spec.key.to_string(),
                 provider: nodes[i].origin(),
                 dep,
                 suggestion,
@@ -246,7 +247,7 @@ impl AssetGraph {
                 }
                 self.cycle_through(start, &members)
             };
-            out.push(path.into_iter().map(|v| self.nodes[v.index()].spec.key.clone()).collect());
+            out.push(path.into_iter().map(|v| self.nodes[v.index()].spec.key.to_string()).collect());
         }
         out.sort();
         out

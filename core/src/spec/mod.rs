@@ -57,11 +57,15 @@ impl AssetKind {
     }
 }
 
+/// An asset key such as `raw.orders`: a string that keeps up to 24 bytes inline, so most
+/// keys and deps need no allocation of their own.
+pub type AssetKey = compact_str::CompactString;
+
 /// One asset: a table, file or model that phlo materializes.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AssetSpec {
     /// Dotted key, e.g. `raw.orders`.
-    pub key: String,
+    pub key: AssetKey,
     /// Group for display and selection (`group:x`).
     pub group: Option<String>,
     /// What the asset holds.
@@ -73,7 +77,7 @@ pub struct AssetSpec {
     /// Static metadata shown in listings.
     pub metadata: BTreeMap<String, serde_json::Value>,
     /// Keys of the assets this one reads.
-    pub deps: Vec<String>,
+    pub deps: Vec<AssetKey>,
     /// Capability requirements (`type` or `type:name`), checked before anything runs.
     pub requires: Vec<String>,
     /// Per-asset provider choices: capability type → provider name.
@@ -97,7 +101,7 @@ pub struct AssetSpec {
 
 impl AssetSpec {
     /// A spec with a key and defaults for everything else.
-    pub fn new(key: impl Into<String>) -> Self {
+    pub fn new(key: impl Into<AssetKey>) -> Self {
         Self { key: key.into(), ..Self::default() }
     }
 
@@ -124,7 +128,7 @@ impl AssetSpec {
 
     /// Adds a dependency.
     #[must_use]
-    pub fn with_dep(mut self, key: impl Into<String>) -> Self {
+    pub fn with_dep(mut self, key: impl Into<AssetKey>) -> Self {
         self.deps.push(key.into());
         self
     }
