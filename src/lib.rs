@@ -16,18 +16,38 @@ pub use phlo_core;
 use phlo_core::project::{FeatureHint, LoadOptions};
 
 // ---- the link list: one line per plugin crate ----
+#[cfg(feature = "hook-console")]
+use phlo_hook_console as _;
+#[cfg(feature = "hook-jsonl")]
+use phlo_hook_jsonl as _;
 #[cfg(feature = "plugin-echo")]
 use phlo_plugin_echo as _;
 
 /// What each plugin feature of this package adds, for "enable feature X" hints. Keep it in
 /// step with the link list above (the tests check both directions).
-pub const FEATURES: &[FeatureHint] = &[FeatureHint {
-    feature: "plugin-echo",
-    enabled: cfg!(feature = "plugin-echo"),
-    plugins: &["echo", "echo_store"],
-    capabilities: &["echo_store:echo"],
-    asset_types: &["echo"],
-}];
+pub const FEATURES: &[FeatureHint] = &[
+    FeatureHint {
+        feature: "plugin-echo",
+        enabled: cfg!(feature = "plugin-echo"),
+        plugins: &["echo", "echo_store"],
+        capabilities: &["echo_store:echo"],
+        asset_types: &["echo"],
+    },
+    FeatureHint {
+        feature: "hook-console",
+        enabled: cfg!(feature = "hook-console"),
+        plugins: &["console"],
+        capabilities: &[],
+        asset_types: &[],
+    },
+    FeatureHint {
+        feature: "hook-jsonl",
+        enabled: cfg!(feature = "hook-jsonl"),
+        plugins: &["jsonl"],
+        capabilities: &[],
+        asset_types: &[],
+    },
+];
 
 /// Options for [`phlo_core::project::Project::load`] with this build's feature hints.
 pub fn load_options() -> LoadOptions {

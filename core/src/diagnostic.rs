@@ -196,6 +196,8 @@ codes! {
     SelectionSyntax = "PHLO-E040", Config;
     /// A selection matches no asset.
     SelectionEmpty = "PHLO-E041", Config;
+    /// Hooks cannot be set up (duplicate names, a selection filter that does not resolve).
+    HookSetup = "PHLO-E050", Plugin;
 }
 
 impl Code {

@@ -5,6 +5,7 @@
 //! * [`config`] — the `phlo.yaml` / `phlo.toml` model, env expansion, typed plugin configs;
 //! * [`spec`] — asset specs, partitions, retry policies, checks, run functions;
 //! * [`graph`] — the asset graph and the selection language;
+//! * [`hooks`] — lifecycle events and the hook bus;
 //! * [`project`] — loading a project through every phase;
 //! * [`diagnostic`] — errors with a location, a fix and a stable code.
 //!
@@ -14,6 +15,7 @@ pub mod capability;
 pub mod config;
 pub mod diagnostic;
 pub mod graph;
+pub mod hooks;
 pub mod plugin;
 pub mod project;
 pub mod schema;

@@ -3,6 +3,7 @@
 
 mod assets;
 mod capabilities;
+mod hooks;
 mod plugins;
 mod render;
 mod schema;
@@ -37,6 +38,9 @@ enum Command {
     /// Inspect the project's assets and their graph.
     #[command(subcommand)]
     Assets(AssetsCommand),
+    /// Inspect the hook bus.
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// Show how every capability requirement resolves, and why.
     Capabilities(capabilities::Args),
     /// Check the project file, plugins and capability resolution; report every problem.
@@ -51,6 +55,12 @@ enum AssetsCommand {
     List(assets::ListArgs),
     /// Print the asset graph as Mermaid, DOT or JSON.
     Graph(assets::GraphArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum HooksCommand {
+    /// The effective hook table: for each event type, its handlers in run order.
+    List(hooks::ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +96,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    init_tracing();
     let outcome = std::panic::catch_unwind(|| run(&cli)).unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
@@ -105,6 +116,29 @@ pub fn main() -> ExitCode {
     ExitCode::from(outcome.code)
 }
 
+/// Log lines (the `console` hook's among them) go to stderr; `PHLO_LOG` sets the level
+/// (`error`, `warn`, `info` — the default —, `debug`, `trace`, `off`).
+fn init_tracing() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match std::env::var("PHLO_LOG").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "off" => LevelFilter::OFF,
+        "error" => LevelFilter::ERROR,
+        "warn" | "warning" => LevelFilter::WARN,
+        "debug" => LevelFilter::DEBUG,
+        "trace" => LevelFilter::TRACE,
+        _ => LevelFilter::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .try_init();
+}
+
 fn run(cli: &Cli) -> Outcome {
     let dir = cli.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut out = std::io::stdout().lock();
@@ -113,6 +147,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Plugins(PluginsCommand::Info(a)) => plugins::info(&dir, a, &mut out),
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
+        Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),

@@ -5,6 +5,7 @@ use phlo as _;
 
 mod cli;
 mod graph;
+mod hooks;
 mod project;
 
 use std::path::PathBuf;

@@ -361,7 +361,11 @@ pub trait QualityCheckProvider: Send + Sync {
 }
 
 /// Subscribes hooks to lifecycle events.
-pub trait HookProvider: Send + Sync {}
+pub trait HookProvider: Send + Sync {
+    /// The hooks to register (the bus sets their plugin name; phlo.yaml may override their
+    /// priority and failure policy).
+    fn hooks(&self) -> Vec<crate::hooks::HookRegistration>;
+}
 
 /// Executes the asset graph.
 pub trait OrchestratorAdapter: Send + Sync {}
