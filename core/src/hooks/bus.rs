@@ -302,22 +302,22 @@ impl HookBusBuilder {
                 let set = keys.get_or_insert_with(FxHashSet::default);
                 set.extend(picked.iter().map(|&i| graph.node(i).spec.key.clone()));
             }
-            entries.push(Arc::new(Entry {
+            entries.push(Entry {
                 plugin: Arc::clone(&r.plugin),
                 name: Arc::clone(&r.name),
                 policy: r.policy,
                 assets: keys,
                 tags: r.filter.tags.clone().into_boxed_slice(),
                 handler: Arc::clone(&r.handler),
-            }));
+            });
         }
-        let mut tables: Vec<Box<[Arc<Entry>]>> = Vec::with_capacity(EventType::COUNT);
+        let mut tables: Vec<Box<[Entry]>> = Vec::with_capacity(EventType::COUNT);
         for t in EventType::ALL {
-            let table: Vec<Arc<Entry>> = regs
+            let table: Vec<Entry> = regs
                 .iter()
                 .zip(&entries)
                 .filter(|(r, _)| r.filter.event_types.is_empty() || r.filter.event_types.contains(t))
-                .map(|(_, e)| Arc::clone(e))
+                .map(|(_, e)| e.clone())
                 .collect();
             tables.push(table.into_boxed_slice());
         }
@@ -335,6 +335,7 @@ impl HookBusBuilder {
     }
 }
 
+#[derive(Clone)]
 struct Entry {
     plugin: Arc<str>,
     name: Arc<str>,
@@ -362,7 +363,7 @@ thread_local! {
 
 /// The frozen bus.
 pub struct HookBus {
-    tables: Vec<Box<[Arc<Entry>]>>,
+    tables: Vec<Box<[Entry]>>,
     registrations: Vec<HookRegistration>,
     sender: async_broadcast::Sender<Arc<Event>>,
     inactive: async_broadcast::InactiveReceiver<Arc<Event>>,
@@ -406,7 +407,7 @@ impl HookBus {
     pub fn emit(&self, event: &Arc<Event>) -> Result<(), HookError> {
         let table = &self.tables[event.event_type as usize];
         if !table.is_empty() {
-            self.dispatch(table, event)?;
+            self.dispatch(table, event).map_err(|e| *e)?;
         }
         if self.subscribers.load(Ordering::Relaxed) > 0 {
             // overflow mode: never waits; the oldest event is dropped for laggards
@@ -423,18 +424,27 @@ impl HookBus {
         self.emit(&Arc::new(event))
     }
 
-    fn dispatch(&self, table: &[Arc<Entry>], event: &Event) -> Result<(), HookError> {
-        let depth = DEPTH.with(Cell::get);
-        if depth >= self.max_depth {
-            return Err(HookError::TooDeep { event: event.event_type, depth: depth + 1, limit: self.max_depth });
-        }
-        DEPTH.with(|d| d.set(depth + 1));
-        let result = self.run_handlers(table, event);
-        DEPTH.with(|d| d.set(depth));
-        result
+    /// Errors are boxed here: the common path returns one pointer, not a wide enum.
+    #[inline]
+    fn dispatch(&self, table: &[Entry], event: &Event) -> Result<(), Box<HookError>> {
+        DEPTH.with(|d| {
+            let depth = d.get();
+            if depth >= self.max_depth {
+                return Err(Box::new(HookError::TooDeep {
+                    event: event.event_type,
+                    depth: depth + 1,
+                    limit: self.max_depth,
+                }));
+            }
+            d.set(depth + 1);
+            let result = self.run_handlers(table, event);
+            d.set(depth);
+            result
+        })
     }
 
-    fn run_handlers(&self, table: &[Arc<Entry>], event: &Event) -> Result<(), HookError> {
+    #[inline]
+    fn run_handlers(&self, table: &[Entry], event: &Event) -> Result<(), Box<HookError>> {
         for entry in table {
             if !entry.accepts(event) {
                 continue;
@@ -454,17 +464,18 @@ impl HookBus {
             let source: Arc<dyn StdError + Send + Sync> = Arc::from(failure);
             self.report_failure(entry, event, &source);
             if entry.policy == FailurePolicy::Raise {
-                return Err(HookError::Raised {
+                return Err(Box::new(HookError::Raised {
                     plugin: entry.plugin.to_string(),
                     hook: entry.name.to_string(),
                     event: event.event_type,
                     source,
-                });
+                }));
             }
         }
         Ok(())
     }
 
+    #[cold]
     fn report_failure(&self, entry: &Entry, event: &Event, error: &Arc<dyn StdError + Send + Sync>) {
         match entry.policy {
             FailurePolicy::Ignore => {}
