@@ -389,7 +389,7 @@ fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags
     for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
         let Ok(Instance::Asset(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
         let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.assets()))
-            .unwrap_or_else(|_| Err(PluginError::Panicked("while listing assets".into())));
+            .unwrap_or_else(|payload| Err(PluginError::Panicked(crate::plugin::panic_message(payload.as_ref()))));
         match listed {
             Ok(specs) => assets.extend(specs.into_iter().map(|spec| AssetNode::new(spec, e.name()))),
             Err(err) => diags.push(
@@ -447,7 +447,7 @@ fn declarative_asset(
             source: Arc::clone(&config.source),
         };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (at.build)(&ctx)))
-            .unwrap_or_else(|_| Err(PluginError::Panicked(format!("asset type `{}` panicked", at.name))));
+            .unwrap_or_else(|payload| Err(PluginError::Panicked(crate::plugin::panic_message(payload.as_ref()))));
         match built {
             Ok(mut spec) => {
                 spec.key = decl.key.name.as_str().into();

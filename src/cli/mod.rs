@@ -98,11 +98,7 @@ pub fn main() -> ExitCode {
     };
     init_tracing();
     let outcome = std::panic::catch_unwind(|| run(&cli)).unwrap_or_else(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let msg = phlo_core::plugin::panic_message(payload.as_ref());
         Outcome {
             code: 1,
             diagnostics: Diagnostic::error(Code::Internal, format!("internal error: {msg}"))

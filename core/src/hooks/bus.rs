@@ -452,14 +452,7 @@ impl HookBus {
             let failure: HookFailure = match catch_unwind(AssertUnwindSafe(|| entry.handler.on_event(event))) {
                 Ok(Ok(())) => continue,
                 Ok(Err(e)) => e,
-                Err(payload) => {
-                    let msg = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| String::from("(non-text panic payload)"));
-                    Box::new(PanicError(msg))
-                }
+                Err(payload) => Box::new(PanicError(crate::plugin::panic_message(payload.as_ref()))),
             };
             let source: Arc<dyn StdError + Send + Sync> = Arc::from(failure);
             self.report_failure(entry, event, &source);

@@ -500,6 +500,15 @@ macro_rules! submit_plugin {
     };
 }
 
+/// The text of a caught panic (`panic!("…")` payloads are `&str` or `String`).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| String::from("(non-text panic payload)"))
+}
+
 /// Every descriptor linked into this binary, in an order that does not depend on the build.
 pub fn compiled_descriptors() -> Vec<&'static PluginDescriptor> {
     let mut v: Vec<&'static PluginDescriptor> = inventory::iter::<PluginDescriptor>.into_iter().collect();

@@ -286,14 +286,7 @@ impl PluginEntry {
     fn create(&self) -> &Result<Instance, PluginError> {
         self.instance.get_or_init(|| match catch_unwind(AssertUnwindSafe(|| self.desc.factory.create(&self.context))) {
             Ok(r) => r,
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| String::from("(non-text panic payload)"));
-                Err(PluginError::Panicked(msg))
-            }
+            Err(payload) => Err(PluginError::Panicked(super::panic_message(payload.as_ref()))),
         })
     }
 

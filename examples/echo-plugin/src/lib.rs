@@ -248,16 +248,21 @@ mod tests {
         assert_eq!(assets[2].deps, ["echo.greetings", "echo.numbers"]);
     }
 
-    #[test]
-    fn the_store_serves_its_capability_and_honours_capacity() {
-        let src = SourceFile::new("phlo.yaml", "capacity: 2\n");
+    /// A registry with the store configured by `yaml` (its `resources.echo_store` section).
+    fn store_registry(yaml: &str) -> Registry {
+        let src = SourceFile::new("phlo.yaml", yaml);
         let node = phlo_core::config::node::parse(&src, Format::Yaml).unwrap();
-        let r = Registry::builder()
+        Registry::builder()
             .register(ECHO_STORE_PROVIDER)
             .plugin_config(PluginKind::ResourceProvider, "echo_store", node)
             .source(src)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_store_serves_its_capability_and_honours_capacity() {
+        let r = store_registry("capacity: 2\n");
         let Instance::Resource(p) = r.get_or_create(PluginKind::ResourceProvider, "echo_store").unwrap() else {
             panic!()
         };
@@ -271,14 +276,7 @@ mod tests {
 
     #[test]
     fn a_bad_store_config_fails_the_factory_with_a_position() {
-        let src = SourceFile::new("phlo.yaml", "capacty: 2\n");
-        let node = phlo_core::config::node::parse(&src, Format::Yaml).unwrap();
-        let r = Registry::builder()
-            .register(ECHO_STORE_PROVIDER)
-            .plugin_config(PluginKind::ResourceProvider, "echo_store", node)
-            .source(src)
-            .build()
-            .unwrap();
+        let r = store_registry("capacty: 2\n");
         let e = r.get_or_create(PluginKind::ResourceProvider, "echo_store").unwrap_err();
         let d = e.to_diagnostic();
         assert_eq!(d.location.unwrap().display(), "phlo.yaml:1:1");
