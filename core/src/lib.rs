@@ -18,6 +18,7 @@ pub mod graph;
 pub mod hooks;
 pub mod plugin;
 pub mod project;
+pub mod schedule;
 pub mod schema;
 pub mod spec;
 

@@ -6,6 +6,7 @@ mod capabilities;
 mod hooks;
 mod plugins;
 mod render;
+mod schedule;
 mod schema;
 mod validate;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Inspect the hook bus.
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// Inspect the project's schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Show how every capability requirement resolves, and why.
     Capabilities(capabilities::Args),
     /// Check the project file, plugins and capability resolution; report every problem.
@@ -55,6 +59,12 @@ enum AssetsCommand {
     List(assets::ListArgs),
     /// Print the asset graph as Mermaid, DOT or JSON.
     Graph(assets::GraphArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// List schedules with their next fire times.
+    List(schedule::ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +154,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
         Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),
+        Command::Schedule(ScheduleCommand::List(a)) => schedule::list(&dir, a, &mut out),
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),

@@ -221,3 +221,37 @@ fn usage_errors_and_missing_projects() {
     let run = phlo_in(dir.path(), &["--project", "does/not/exist", "validate"], &[]);
     assert_eq!(run.code, 2);
 }
+
+#[test]
+fn schedule_list_shows_next_fire_times_and_bad_lines_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "schedules:\n  weekdays:\n    cron: '30 6 * * 1-5'\n    timezone: Europe/Paris\n  off:\n    cron: '@hourly'\n    enabled: false\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["schedule", "list", "--json", "--next", "5"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = json(&run);
+    let weekdays = rows.as_array().unwrap().iter().find(|r| r["name"] == "weekdays").unwrap();
+    let next: Vec<&str> = weekdays["next"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(next.len(), 5);
+    for t in &next {
+        let day = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        use chrono::{Datelike, Timelike};
+        assert!(day.weekday().number_from_monday() <= 5, "{t} is not Monday to Friday");
+        assert_eq!((day.hour(), day.minute()), (6, 30), "{t}");
+    }
+    let off = rows.as_array().unwrap().iter().find(|r| r["name"] == "off").unwrap();
+    assert_eq!(off["next"], serde_json::json!([]));
+
+    std::fs::write(dir.path().join("phlo.yaml"), "schedules:\n  bad:\n    cron: '0 6 * * 8'\n").unwrap();
+    let run = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("error[PHLO-E034]: the day-of-week field `8` is not valid: 8 is outside 0–7"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("phlo.yaml:3:11"), "{}", run.stderr);
+}

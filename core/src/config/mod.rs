@@ -314,10 +314,10 @@ pub struct ScheduleSection {
     pub cron: Spanned<String>,
     /// Which assets a tick runs (selection language); all when omitted.
     #[serde(default)]
-    pub select: Option<String>,
+    pub select: Option<Spanned<String>>,
     /// IANA timezone of the cron line; UTC when omitted.
     #[serde(default)]
-    pub timezone: Option<String>,
+    pub timezone: Option<Spanned<String>>,
     /// Partition to run, e.g. `{date}` for the tick's day.
     #[serde(default)]
     pub partition: Option<String>,
@@ -488,6 +488,7 @@ pub fn read_str(
                     for (name, node) in map_entries(value, &source, "schedules")? {
                         match from_node::<ScheduleSection>(node, &source, &[]) {
                             Ok(s) => {
+                                check_schedule(&s, &source, diags);
                                 config.schedules.insert(name.name.clone(), s);
                             }
                             Err(d) => diags.extend(d),
@@ -762,6 +763,33 @@ fn read_checks(
     out
 }
 
+fn check_schedule(s: &ScheduleSection, source: &Arc<SourceFile>, diags: &mut Diagnostics) {
+    use crate::schedule::{CronError, CronSchedule};
+    if let Err(e) = CronSchedule::parse(&s.cron.value, s.timezone.as_ref().map(|t| t.value.as_str())) {
+        let (span, help) = match &e {
+            CronError::Timezone(_) => (
+                s.timezone.as_ref().map_or(s.cron.span, |t| t.span),
+                "use an IANA name such as `UTC` or `Europe/Paris`",
+            ),
+            _ => (
+                s.cron.span,
+                "write 5 fields — minute hour day-of-month month day-of-week — e.g. `30 6 * * 1-5`, or @hourly/@daily/@weekly/@monthly",
+            ),
+        };
+        diags.push(Diagnostic::error(Code::InvalidSchedule, e.to_string()).at(source, span).with_help(help));
+    }
+    if let Some(sel) = &s.select
+        && let Err(e) = crate::graph::Selection::parse(&sel.value)
+    {
+        let at = if e.column > 0 { format!(" (column {} of the selection)", e.column) } else { String::new() };
+        let mut d = Diagnostic::error(Code::SelectionSyntax, format!("{e}{at}")).at(source, sel.span);
+        if let Some(h) = e.help {
+            d = d.with_help(h);
+        }
+        diags.push(d);
+    }
+}
+
 fn bad_duration(source: &Arc<SourceFile>, text: &str, span: crate::diagnostic::Span) -> Diagnostic {
     Diagnostic::error(Code::InvalidValue, format!("`{text}` is not a duration"))
         .at(source, span)
@@ -847,6 +875,13 @@ mod tests {
         assert_eq!(a.config.get("sql").unwrap().as_str(), Some("select '${NOT_EXPANDED}'"));
         assert_eq!(c.executor.concurrency, Some(4));
         assert_eq!(c.schedules["nightly"].cron.value, "0 2 * * *");
+        let m = messages(
+            "schedules:\n  a:\n    cron: '0 25 * * *'\n  b:\n    cron: '@daily'\n    timezone: Mars/Base\n  c:\n    cron: '@daily'\n    select: 'raw.* and'\n",
+        );
+        assert_eq!(m.len(), 3, "{m:#?}");
+        assert!(m[0].contains("phlo.yaml:3:11") && m[0].contains("hour field"), "{m:#?}");
+        assert!(m[1].contains("phlo.yaml:6:15") && m[1].contains("Mars/Base"), "{m:#?}");
+        assert!(m[2].contains("phlo.yaml:9:13") && m[2].contains("column 10"), "{m:#?}");
     }
 
     #[test]

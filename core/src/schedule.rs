@@ -1,0 +1,305 @@
+//! Cron schedules with crontab semantics.
+//!
+//! The `cron` crate reads 6–7 fields (with seconds) and numbers weekdays from 1 = Sunday;
+//! users write crontab lines. This wrapper takes the standard 5 fields (minute, hour,
+//! day of month, month, day of week) and the `@daily`-style macros, with crontab's
+//! meaning: weekday 0 and 7 are Sunday, 1–5 Monday to Friday, and when both the day of
+//! month and the day of week are restricted a day matching *either* fires.
+//!
+//! ```
+//! use phlo_core::schedule::CronSchedule;
+//! use chrono::{TimeZone, Utc};
+//! let weekdays = CronSchedule::parse("30 6 * * 1-5", None).unwrap();
+//! let saturday = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+//! let next = weekdays.next_after(saturday).unwrap();
+//! assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 23, 6, 30, 0).unwrap()); // Monday
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::spec::partition::parse_timezone;
+
+/// Why a cron line is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CronError {
+    /// Not 5 fields.
+    #[error("`{line}` has {found} field(s); a cron line has 5: minute hour day-of-month month day-of-week")]
+    FieldCount {
+        /// The line.
+        line: String,
+        /// How many fields it has.
+        found: usize,
+    },
+    /// A field that does not parse or is out of range.
+    #[error("the {field} field `{value}` is not valid: {reason}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// Its text.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A macro phlo does not know (`@reboot` makes no sense for a schedule).
+    #[error("`{0}` is not a schedule macro (use @hourly, @daily, @weekly, @monthly or @yearly)")]
+    Macro(String),
+    /// An unknown timezone.
+    #[error("{0}")]
+    Timezone(String),
+}
+
+struct FieldSpec {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, names: &[] };
+const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, names: &[] };
+const DOM: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[] };
+const MONTH: FieldSpec = FieldSpec {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+};
+/// Crontab weekdays: 0–7 with 0 and 7 both Sunday.
+const DOW: FieldSpec =
+    FieldSpec { name: "day-of-week", min: 0, max: 7, names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] };
+const DAY_NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+impl FieldSpec {
+    fn value(&self, text: &str, whole: &str) -> Result<u32, CronError> {
+        let err = |reason: String| CronError::Field { field: self.name, value: whole.to_string(), reason };
+        let upper = text.to_ascii_uppercase();
+        if let Some(i) = self.names.iter().position(|n| *n == upper) {
+            // names are 0-based for weekdays, 1-based for months
+            return Ok(if self.min == 0 { i as u32 } else { i as u32 + 1 });
+        }
+        let n: u32 = text.parse().map_err(|_| {
+            if self.names.is_empty() {
+                err(format!("`{text}` is not a number"))
+            } else {
+                err(format!("`{text}` is not a number or a name ({})", self.names.join(", ")))
+            }
+        })?;
+        if n < self.min || n > self.max {
+            return Err(err(format!("{n} is outside {}–{}", self.min, self.max)));
+        }
+        Ok(n)
+    }
+
+    /// The values the field selects; `*` (and `*/n`) cover the whole range (0–6 for weekdays).
+    fn expand(&self, field: &str) -> Result<BTreeSet<u32>, CronError> {
+        let err = |reason: String| CronError::Field { field: self.name, value: field.to_string(), reason };
+        let top = if self.name == DOW.name { 6 } else { self.max };
+        let mut out = BTreeSet::new();
+        for item in field.split(',') {
+            let (range, step) = match item.split_once('/') {
+                Some((r, s)) => {
+                    let step: u32 = s.parse().map_err(|_| err(format!("step `{s}` is not a number")))?;
+                    if step == 0 {
+                        return Err(err(String::from("a step of 0 never advances")));
+                    }
+                    (r, step)
+                }
+                None => (item, 1),
+            };
+            let (lo, hi) = if range == "*" {
+                (self.min, top)
+            } else if let Some((a, b)) = range.split_once('-') {
+                let (a, b) = (self.value(a, field)?, self.value(b, field)?);
+                if a > b {
+                    return Err(err(format!("the range `{range}` runs backwards")));
+                }
+                (a, b)
+            } else if range.is_empty() {
+                return Err(err(String::from("an empty list item")));
+            } else {
+                let v = self.value(range, field)?;
+                (v, if item.contains('/') { top } else { v })
+            };
+            out.extend((lo..=hi).step_by(step as usize));
+        }
+        Ok(out)
+    }
+}
+
+/// A crontab line in a timezone.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    line: String,
+    timezone: Tz,
+    /// One schedule, or two when day-of-month and day-of-week are both restricted (either fires).
+    schedules: Vec<cron::Schedule>,
+}
+
+impl fmt::Display for CronSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+fn macro_line(m: &str) -> Result<&'static str, CronError> {
+    Ok(match m {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other => return Err(CronError::Macro(other.to_string())),
+    })
+}
+
+impl CronSchedule {
+    /// Parses a 5-field crontab line (or `@daily`, …) in `timezone` (UTC when `None`).
+    ///
+    /// # Errors
+    /// A [`CronError`] naming the field at fault.
+    pub fn parse(line: &str, timezone: Option<&str>) -> Result<Self, CronError> {
+        let timezone =
+            timezone.map_or(Ok(Tz::UTC), |t| parse_timezone(t).map_err(|e| CronError::Timezone(e.to_string())))?;
+        let trimmed = line.trim();
+        let expanded = if trimmed.starts_with('@') { macro_line(trimmed)? } else { trimmed };
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        let [minute, hour, dom, month, dow] = fields.as_slice() else {
+            return Err(CronError::FieldCount { line: trimmed.to_string(), found: fields.len() });
+        };
+        for (spec, f) in [(&MINUTE, minute), (&HOUR, hour), (&DOM, dom), (&MONTH, month)] {
+            spec.expand(f)?;
+        }
+        let days: BTreeSet<u32> = DOW.expand(dow)?.into_iter().map(|d| d % 7).collect();
+        let dow_text = if *dow == "*" {
+            String::from("*")
+        } else {
+            days.iter().map(|d| DAY_NAMES[*d as usize]).collect::<Vec<_>>().join(",")
+        };
+        let build = |dom: &str, dow: &str| -> Result<cron::Schedule, CronError> {
+            cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}")).map_err(|e| CronError::Field {
+                field: "line",
+                value: trimmed.to_string(),
+                reason: {
+                    let m = e.to_string();
+                    if m.trim().is_empty() { String::from("the cron parser rejected it") } else { m }
+                },
+            })
+        };
+        let schedules = if *dom != "*" && *dow != "*" {
+            // crontab: a day matching either restriction fires
+            vec![build(dom, "*")?, build("*", &dow_text)?]
+        } else {
+            vec![build(dom, &dow_text)?]
+        };
+        Ok(Self { line: trimmed.to_string(), timezone, schedules })
+    }
+
+    /// The timezone the line is read in.
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// The first fire time strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = t.with_timezone(&self.timezone);
+        self.schedules.iter().filter_map(|s| s.after(&local).next()).min().map(|d| d.with_timezone(&Utc))
+    }
+
+    /// The next `n` fire times after `t`.
+    pub fn upcoming(&self, t: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = t;
+        while out.len() < n {
+            let Some(next) = self.next_after(at) else { break };
+            out.push(next);
+            at = next;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Datelike, TimeZone, Timelike, Weekday};
+
+    use super::*;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn weekdays_of(line: &str) -> Vec<Weekday> {
+        let s = CronSchedule::parse(line, None).unwrap();
+        // a week starting on Sunday 2026-11-22
+        s.upcoming(at(2026, 11, 21, 23, 59), 7)
+            .into_iter()
+            .take_while(|t| *t < at(2026, 11, 29, 0, 0))
+            .map(|t| t.weekday())
+            .collect()
+    }
+
+    /// Numeric weekdays mean what they mean in crontab.
+    #[test]
+    fn weekday_table() {
+        use Weekday::*;
+        for (line, want) in [
+            ("0 0 * * 0", vec![Sun]),
+            ("0 0 * * 7", vec![Sun]),
+            ("0 0 * * 1", vec![Mon]),
+            ("0 0 * * 1-5", vec![Mon, Tue, Wed, Thu, Fri]),
+            ("0 0 * * 5-7", vec![Sun, Fri, Sat]),
+            ("0 0 * * 6,0", vec![Sun, Sat]),
+            ("0 0 * * SAT,SUN", vec![Sun, Sat]),
+            ("0 0 * * mon-wed", vec![Mon, Tue, Wed]),
+            ("0 0 * * */2", vec![Sun, Tue, Thu, Sat]),
+            ("0 0 * * *", vec![Sun, Mon, Tue, Wed, Thu, Fri, Sat]),
+        ] {
+            assert_eq!(weekdays_of(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn fields_macros_and_timezones() {
+        let s = CronSchedule::parse("*/15 9-17 * * *", None).unwrap();
+        assert_eq!(s.next_after(at(2026, 1, 1, 8, 59)).unwrap(), at(2026, 1, 1, 9, 0));
+        assert_eq!(s.next_after(at(2026, 1, 1, 9, 0)).unwrap(), at(2026, 1, 1, 9, 15));
+        let d = CronSchedule::parse("@daily", None).unwrap();
+        assert_eq!(d.next_after(at(2026, 1, 1, 8, 0)).unwrap(), at(2026, 1, 2, 0, 0));
+        let paris = CronSchedule::parse("0 6 * * *", Some("Europe/Paris")).unwrap();
+        let next = paris.next_after(at(2026, 1, 1, 0, 0)).unwrap();
+        assert_eq!((next.hour(), next.minute()), (5, 0)); // 06:00 CET
+        let m = CronSchedule::parse("0 0 1 jan,jul *", None).unwrap();
+        assert_eq!(m.next_after(at(2026, 2, 1, 0, 0)).unwrap(), at(2026, 7, 1, 0, 0));
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week() {
+        // the 13th, or any Friday
+        let s = CronSchedule::parse("0 0 13 * 5", None).unwrap();
+        let days: Vec<u32> = s.upcoming(at(2026, 11, 1, 0, 0), 4).iter().map(|t| t.day()).collect();
+        assert_eq!(days, [6, 13, 20, 27]);
+    }
+
+    #[test]
+    fn bad_lines_name_the_field() {
+        let e = |l: &str| CronSchedule::parse(l, None).unwrap_err().to_string();
+        assert!(e("0 6 * *").contains("has 4 field(s)"), "{}", e("0 6 * *"));
+        assert!(e("0 0 0 0 0 0").contains("has 6 field(s)"));
+        assert!(e("60 * * * *").contains("minute field `60`") && e("60 * * * *").contains("outside 0–59"));
+        assert!(e("0 24 * * *").contains("hour field"));
+        assert!(e("0 0 32 * *").contains("day-of-month field"));
+        assert!(e("0 0 * 13 *").contains("month field"));
+        assert!(e("0 0 * * 8").contains("day-of-week field `8`"));
+        assert!(e("0 0 * * FUNDAY").contains("not a number or a name"));
+        assert!(e("0 0 * * 5-1").contains("runs backwards"));
+        assert!(e("*/0 * * * *").contains("step of 0"));
+        assert!(e("@reboot").contains("not a schedule macro"));
+        assert!(CronSchedule::parse("0 0 * * *", Some("Moon/Base")).is_err());
+    }
+}
