@@ -16,6 +16,8 @@ pub use phlo_core;
 use phlo_core::project::{FeatureHint, LoadOptions};
 
 // ---- the link list: one line per plugin crate ----
+#[cfg(feature = "adapter-local")]
+use phlo_adapter_local as _;
 #[cfg(feature = "hook-console")]
 use phlo_hook_console as _;
 #[cfg(feature = "hook-jsonl")]
@@ -26,6 +28,13 @@ use phlo_plugin_echo as _;
 /// What each plugin feature of this package adds, for "enable feature X" hints. Keep it in
 /// step with the link list above (the tests check both directions).
 pub const FEATURES: &[FeatureHint] = &[
+    FeatureHint {
+        feature: "adapter-local",
+        enabled: cfg!(feature = "adapter-local"),
+        plugins: &["local"],
+        capabilities: &[],
+        asset_types: &[],
+    },
     FeatureHint {
         feature: "plugin-echo",
         enabled: cfg!(feature = "plugin-echo"),

@@ -6,6 +6,7 @@
 //! * [`spec`] — asset specs, partitions, retry policies, checks, run functions;
 //! * [`graph`] — the asset graph and the selection language;
 //! * [`hooks`] — lifecycle events and the hook bus;
+//! * [`execution`] — run requests and reports, cancellation;
 //! * [`project`] — loading a project through every phase;
 //! * [`diagnostic`] — errors with a location, a fix and a stable code.
 //!
@@ -14,6 +15,7 @@
 pub mod capability;
 pub mod config;
 pub mod diagnostic;
+pub mod execution;
 pub mod graph;
 pub mod hooks;
 pub mod plugin;

@@ -6,6 +6,7 @@ mod capabilities;
 mod hooks;
 mod plugins;
 mod render;
+mod run;
 mod schedule;
 mod schema;
 mod validate;
@@ -33,6 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Materialize assets: the whole graph, a selection, a partition or a range of them.
+    Run(run::Args),
     /// Inspect compiled plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -137,7 +140,7 @@ fn init_tracing() {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LineWriter(Vec::new()))
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .without_time()
         .with_target(false)
@@ -145,10 +148,36 @@ fn init_tracing() {
         .try_init();
 }
 
+/// Buffers one log line and prints it on stderr, around the progress bar when one is drawn.
+struct LineWriter(Vec<u8>);
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(&self.0);
+        };
+        match run::PROGRESS.get() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
 fn run(cli: &Cli) -> Outcome {
     let dir = cli.project.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut out = std::io::stdout().lock();
     let result = match &cli.command {
+        Command::Run(a) => run::run(&dir, a, &mut out),
         Command::Plugins(PluginsCommand::List(a)) => plugins::list(&dir, a, &mut out),
         Command::Plugins(PluginsCommand::Info(a)) => plugins::info(&dir, a, &mut out),
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),

@@ -61,7 +61,7 @@ fn bad_inputs_render_diagnostics() {
 fn a_valid_project_validates() {
     let run = phlo("ok", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 4 plugins, 6 requirements resolved");
+    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 5 plugins, 6 requirements resolved");
     let run = phlo("ok-toml", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("phlo.toml: ok — 4 assets"), "{}", run.stdout);
@@ -88,7 +88,7 @@ fn plugins_list_json_rows() {
     let rows = json(&run);
     let rows = rows.as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "echo_store", "console", "jsonl"]);
+    assert_eq!(names, ["echo", "echo_store", "console", "jsonl", "local"]);
     let echo = &rows[0];
     for field in ["name", "kind", "version", "crate", "provides", "requires", "ready", "missing"] {
         assert!(echo.get(field).is_some(), "missing field {field}");

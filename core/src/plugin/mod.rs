@@ -352,12 +352,19 @@ pub trait ResourceProvider: Send + Sync {
     }
 }
 
-/// Supplies quality-check kinds.
+/// Supplies quality-check kinds and runs them.
 pub trait QualityCheckProvider: Send + Sync {
     /// The check kinds this provider runs (`not_null`, `unique`, …).
-    fn check_kinds(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
+    fn check_kinds(&self) -> Vec<&'static str>;
+
+    /// Runs one check of one of its kinds after the asset materialized. `ctx` carries the
+    /// asset's resolved resources (e.g. its `query_engine`). A check that cannot be
+    /// evaluated returns [`crate::spec::CheckResult::could_not_run`], never a failure.
+    fn run_check(
+        &self,
+        spec: &crate::spec::CheckSpec,
+        ctx: crate::spec::RunContext,
+    ) -> crate::spec::BoxFuture<'static, crate::spec::CheckResult>;
 }
 
 /// Subscribes hooks to lifecycle events.
@@ -368,7 +375,14 @@ pub trait HookProvider: Send + Sync {
 }
 
 /// Executes the asset graph.
-pub trait OrchestratorAdapter: Send + Sync {}
+pub trait OrchestratorAdapter: Send + Sync {
+    /// Runs a prepared request to the end (or until it is cancelled), emitting every
+    /// lifecycle event on the request's bus.
+    fn execute(
+        &self,
+        request: crate::execution::RunRequest,
+    ) -> crate::spec::BoxFuture<'static, crate::execution::RunReport>;
+}
 
 /// Builds a provider. The variant decides the plugin's kind.
 #[derive(Clone, Copy)]

@@ -39,12 +39,27 @@ pub struct RunContext {
     pub attempt: u32,
     /// The run's tags.
     pub tags: BTreeMap<String, String>,
+    /// The asset's resolved capabilities: capability type → resource.
+    pub resources: Arc<BTreeMap<String, crate::plugin::Resource>>,
+    /// Set when the run is cancelled: long work should check it and stop.
+    pub cancel: crate::execution::CancelToken,
 }
 
 impl RunContext {
     /// A context for one attempt.
     pub fn new(run_id: impl Into<String>, asset: impl Into<String>, partition: Option<String>, attempt: u32) -> Self {
-        Self { run_id: run_id.into(), asset: asset.into(), partition, attempt, tags: BTreeMap::new() }
+        Self { run_id: run_id.into(), asset: asset.into(), partition, attempt, ..Self::default() }
+    }
+
+    /// The resource bound to capability type `cap_type` for this asset, as `T` (the type the
+    /// provider serves, e.g. `EchoStore` or `Arc<dyn QueryEngine>`).
+    pub fn resource<T: std::any::Any + Send + Sync>(&self, cap_type: &str) -> Option<Arc<T>> {
+        self.resources.get(cap_type).and_then(|r| Arc::clone(r).downcast::<T>().ok())
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 

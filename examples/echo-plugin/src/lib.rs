@@ -26,7 +26,7 @@ use phlo_core::plugin::{
     AssetProvider, AssetType, AssetTypeContext, ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError,
     PluginMetadata, Resource, ResourceProvider,
 };
-use phlo_core::spec::{AssetKind, AssetSpec};
+use phlo_core::spec::{AssetKind, AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -155,6 +155,23 @@ pub fn generate(config: &EchoAssetConfig) -> Vec<String> {
         .collect()
 }
 
+/// The store bound to this asset's `echo_store` requirement.
+fn store(ctx: &RunContext) -> Result<Arc<EchoStore>, RunError> {
+    ctx.resource::<EchoStore>("echo_store")
+        .ok_or_else(|| RunError::permanent("no `echo_store` resource is bound to this asset"))
+}
+
+/// Stores `rows` as the asset's table and reports the row count.
+fn materialize(ctx: &RunContext, rows: Vec<String>) -> Result<MaterializeResult, RunError> {
+    let n = rows.len() as u64;
+    let table = match &ctx.partition {
+        Some(p) => format!("{}[{p}]", ctx.asset),
+        None => ctx.asset.clone(),
+    };
+    store(ctx)?.put(&table, rows).map_err(|e| RunError::permanent(e.to_string()))?;
+    Ok(MaterializeResult::new().with_row_count(n))
+}
+
 fn build_echo(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let config: EchoAssetConfig = ctx.config()?;
     if config.rows > MAX_ROWS {
@@ -163,11 +180,17 @@ fn build_echo(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
             format!("use at most {MAX_ROWS} rows"),
         ));
     }
-    Ok(AssetSpec::new(&ctx.key)
+    let description = format!("{} echoed rows (seed {})", config.rows, config.seed);
+    let (rows, seed) = (config.rows, config.seed);
+    Ok(AssetSpec::new(ctx.key.as_str())
         .with_group("echo")
-        .with_description(format!("{} echoed rows (seed {})", config.rows, config.seed))
-        .with_metadata("rows", config.rows)
-        .with_metadata("seed", config.seed))
+        .with_description(description)
+        .with_metadata("rows", rows)
+        .with_metadata("seed", seed)
+        .with_run(move |run: RunContext| {
+            let config = config.clone();
+            async move { materialize(&run, generate(&config)) }
+        }))
 }
 
 const ECHO_TYPE: AssetType = AssetType {
@@ -188,19 +211,39 @@ impl AssetProvider for EchoAssets {
                 .with_kind(AssetKind::Ingestion)
                 .with_group("echo")
                 .with_description("A few greetings")
-                .with_requirement("echo_store"),
+                .with_requirement("echo_store")
+                .with_run(|ctx: RunContext| async move {
+                    materialize(&ctx, ["hello", "bonjour", "hola", "hallo"].map(String::from).to_vec())
+                }),
             AssetSpec::new("echo.numbers")
                 .with_kind(AssetKind::Ingestion)
                 .with_group("echo")
                 .with_description("Numbers 1 to 100")
-                .with_requirement("echo_store"),
+                .with_requirement("echo_store")
+                .with_run(
+                    |ctx: RunContext| async move { materialize(&ctx, (1..=100).map(|n| n.to_string()).collect()) },
+                ),
             AssetSpec::new("echo.summary")
                 .with_kind(AssetKind::Transform)
                 .with_group("echo")
                 .with_description("One line per upstream table")
                 .with_dep("echo.greetings")
                 .with_dep("echo.numbers")
-                .with_requirement("echo_store"),
+                .with_requirement("echo_store")
+                .with_run(|ctx: RunContext| async move {
+                    let s = store(&ctx)?;
+                    let lines = ["echo.greetings", "echo.numbers"]
+                        .iter()
+                        .map(|t| {
+                            let n = s
+                                .get(t)
+                                .map(|rows| rows.len())
+                                .ok_or_else(|| RunError::new(format!("`{t}` is not materialized")))?;
+                            Ok(format!("{t}: {n} rows"))
+                        })
+                        .collect::<Result<Vec<_>, RunError>>()?;
+                    materialize(&ctx, lines)
+                }),
         ])
     }
 }

@@ -1,0 +1,468 @@
+//! The executor: drives the [`Scheduler`] on tokio with bounded concurrency, runs each
+//! asset with its retry policy and timeout, runs its checks, and emits the lifecycle
+//! events in order: `run.start`; per asset `<kind>.start`, `quality.result`…,
+//! `lineage.edges`, `<kind>.end` (or `asset.skipped`); `run.end`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
+use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
+use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
+use tokio::task::JoinSet;
+
+use crate::scheduler::Scheduler;
+
+/// One unit of work: an asset, or one partition of it.
+#[derive(Debug, Clone)]
+struct Node {
+    asset: u32,
+    partition: Option<String>,
+}
+
+/// What a node's task reports back.
+struct Finished {
+    node: usize,
+    status: AssetStatus,
+    attempts: u32,
+    duration: Duration,
+    error: Option<String>,
+    metadata: BTreeMap<String, serde_json::Value>,
+    checks: Vec<CheckResult>,
+    /// A blocking check failed: downstream is gated as if the asset failed.
+    blocked: bool,
+}
+
+/// splitmix64: a small seeded generator, so retry jitter can be reproduced.
+fn splitmix(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn seed_for(seed: u64, key: &str, partition: Option<&str>) -> u64 {
+    let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain(partition.unwrap_or("").bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+fn start_payload(kind: AssetKind) -> EventPayload {
+    match kind {
+        AssetKind::Ingestion => EventPayload::IngestionStart(AssetEvent::default()),
+        AssetKind::Publish => EventPayload::PublishStart(AssetEvent::default()),
+        AssetKind::Transform | AssetKind::Other => EventPayload::TransformStart(AssetEvent::default()),
+    }
+}
+
+fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
+    match kind {
+        AssetKind::Ingestion => EventPayload::IngestionEnd(e),
+        AssetKind::Publish => EventPayload::PublishEnd(e),
+        AssetKind::Transform | AssetKind::Other => EventPayload::TransformEnd(e),
+    }
+}
+
+struct Shared {
+    req: RunRequest,
+}
+
+impl Shared {
+    fn correlation(&self, spec: &AssetSpec, partition: Option<&str>, attempt: u32) -> Correlation {
+        let mut c = Correlation::run(self.req.run_id.clone()).with_asset(spec.key.clone()).with_attempt(attempt);
+        if let Some(p) = partition {
+            c = c.with_partition(p);
+        }
+        c
+    }
+
+    fn emit(&self, payload: EventPayload, correlation: Correlation, spec: Option<&AssetSpec>) -> Result<(), HookError> {
+        let mut tags = self.req.tags.clone();
+        if let Some(s) = spec {
+            tags.extend(s.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.req.bus.emit_event(Event::new(payload, correlation).with_tags(tags))
+    }
+}
+
+/// Runs a request to the end.
+pub async fn execute(req: RunRequest) -> RunReport {
+    let started_at = chrono::Utc::now();
+    let t0 = Instant::now();
+    let graph = Arc::clone(&req.graph);
+
+    // Nodes: every selected, non-external asset, once or per partition.
+    let order: Vec<u32> = graph.topological_order().map(<[u32]>::to_vec).unwrap_or_default();
+    let mut position = vec![0u64; graph.len()];
+    for (p, &i) in order.iter().enumerate() {
+        position[i as usize] = p as u64;
+    }
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut by_asset: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
+    let mut selected = req.selected.clone();
+    selected.sort_by_key(|&i| position[i as usize]);
+    for &a in &selected {
+        let spec = &graph.node(a).spec;
+        if spec.external {
+            continue;
+        }
+        let keys: Vec<Option<String>> = match (&req.partitions, spec.partitions.is_partitioned()) {
+            (_, false) | (None, true) => vec![None],
+            (Some(PartitionRequest::Key(k)), true) => vec![Some(k.clone())],
+            (Some(PartitionRequest::Range(x, y)), true) => {
+                spec.partitions.range(x, y).unwrap_or_default().into_iter().map(Some).collect()
+            }
+        };
+        for k in keys {
+            by_asset[a as usize].push(nodes.len());
+            nodes.push(Node { asset: a, partition: k });
+        }
+    }
+    let rank: Vec<u64> = nodes.iter().enumerate().map(|(i, n)| (position[n.asset as usize] << 24) | i as u64).collect();
+    let mut edges = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let spec = &graph.node(n.asset).spec;
+        for dep in graph.deps_of(n.asset) {
+            let dep_spec = &graph.node(dep).spec;
+            let candidates = &by_asset[dep as usize];
+            // identity mapping between assets partitioned alike; otherwise all of the dep
+            let same = dep_spec.partitions == spec.partitions && n.partition.is_some();
+            for &d in candidates {
+                if !same || nodes[d].partition == n.partition {
+                    edges.push((d, i));
+                }
+            }
+        }
+    }
+    let mut scheduler = Scheduler::new(rank, &edges);
+    let shared = Arc::new(Shared { req });
+    let mut outcomes: Vec<AssetOutcome> = Vec::new();
+    let mut check_rows: Vec<CheckRow> = Vec::new();
+    let mut failed_run = false;
+
+    let run_correlation = Correlation::run(shared.req.run_id.clone());
+    let run_start = EventPayload::RunStart(RunEvent {
+        selection: shared.req.selection.clone(),
+        assets: nodes.len(),
+        ..RunEvent::default()
+    });
+    if let Err(e) = shared.emit(run_start, run_correlation.clone(), None) {
+        // a `raise` hook on run.start fails the run before anything starts
+        for i in scheduler.cancel_pending() {
+            outcomes.push(outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, Some(e.to_string())));
+        }
+        failed_run = true;
+    }
+
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut cancelled = false;
+    loop {
+        if !cancelled && shared.req.cancel.is_cancelled() {
+            cancelled = true;
+            for i in scheduler.cancel_pending() {
+                outcomes.push(outcome(
+                    &graph,
+                    &nodes[i],
+                    AssetStatus::Cancelled,
+                    0,
+                    Duration::ZERO,
+                    Some("the run was cancelled".into()),
+                ));
+            }
+        }
+        while !cancelled && scheduler.running() < shared.req.concurrency {
+            let Some(i) = scheduler.start_next() else { break };
+            let s = Arc::clone(&shared);
+            let node = nodes[i].clone();
+            tasks.spawn(async move { run_node(s, i, node).await });
+        }
+        if scheduler.is_done() && tasks.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            j = tasks.join_next() => j,
+            () = shared.req.cancel.cancelled(), if !cancelled => continue,
+        };
+        let Some(joined) = joined else { break };
+        let f = match joined {
+            Ok(f) => f,
+            Err(e) => {
+                // a task panicked outside the guarded run function: treat as an internal failure
+                tracing_free_log(&format!("internal error in a task: {e}"));
+                continue;
+            }
+        };
+        let node = &nodes[f.node];
+        for r in &f.checks {
+            check_rows.push(CheckRow {
+                asset: r.asset.clone(),
+                partition: node.partition.clone(),
+                name: r.check.clone(),
+                passed: r.passed(),
+                outcome: match &r.outcome {
+                    CheckOutcome::Passed => "passed".into(),
+                    CheckOutcome::Failed => "failed".into(),
+                    CheckOutcome::CouldNotRun(_) => "could_not_run".into(),
+                },
+                severity: r.severity,
+                blocking: r.blocking,
+                violations: r.violations,
+                total: r.total,
+            });
+        }
+        let key = graph.key(node.asset).to_string();
+        match f.status {
+            AssetStatus::Succeeded if !f.blocked => scheduler.succeed(f.node),
+            AssetStatus::Cancelled => scheduler.cancelled(f.node),
+            _ => {
+                let reason = if f.blocked {
+                    format!("a blocking check of `{key}` failed")
+                } else {
+                    format!("upstream asset `{key}` failed")
+                };
+                for s in scheduler.fail(f.node) {
+                    let sn = &nodes[s];
+                    let spec = &graph.node(sn.asset).spec;
+                    let c = shared.correlation(spec, sn.partition.as_deref(), 1);
+                    let payload = EventPayload::AssetSkipped {
+                        reason: reason.clone(),
+                        failed_upstream: Some(key.as_str().into()),
+                    };
+                    if let Err(e) = shared.emit(payload, c, Some(spec)) {
+                        failed_run = true;
+                        tracing_free_log(&e.to_string());
+                    }
+                    outcomes.push(outcome(&graph, sn, AssetStatus::Skipped, 0, Duration::ZERO, Some(reason.clone())));
+                }
+            }
+        }
+        outcomes.push(AssetOutcome {
+            key,
+            partition: node.partition.clone(),
+            status: f.status,
+            attempts: f.attempts,
+            duration_ms: f.duration.as_millis() as u64,
+            error: f.error,
+            metadata: f.metadata,
+        });
+    }
+
+    let count = |s: AssetStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
+    let blocked = check_rows.iter().any(|c| !c.passed && c.blocking && c.severity == phlo_core::spec::Severity::Error);
+    let status = if cancelled {
+        RunStatus::Cancelled
+    } else if failed_run || count(AssetStatus::Failed) > 0 || blocked {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    let duration_ms = t0.elapsed().as_millis() as u64;
+    let mut summary = BTreeMap::new();
+    for (name, s) in [
+        ("succeeded", AssetStatus::Succeeded),
+        ("failed", AssetStatus::Failed),
+        ("skipped", AssetStatus::Skipped),
+        ("cancelled", AssetStatus::Cancelled),
+    ] {
+        let n = count(s);
+        if n > 0 {
+            summary.insert(name.to_string(), n);
+        }
+    }
+    let end = EventPayload::RunEnd(RunEvent {
+        selection: shared.req.selection.clone(),
+        assets: nodes.len(),
+        status: Some(match status {
+            RunStatus::Succeeded => Status::Succeeded,
+            RunStatus::Failed => Status::Failed,
+            RunStatus::Cancelled => Status::Cancelled,
+        }),
+        duration_ms: Some(duration_ms),
+        summary,
+    });
+    let status = match shared.emit(end, run_correlation, None) {
+        Ok(()) => status,
+        Err(_) if status == RunStatus::Cancelled => status,
+        Err(_) => RunStatus::Failed,
+    };
+    RunReport {
+        run_id: shared.req.run_id.clone(),
+        status,
+        started_at,
+        duration_ms,
+        assets: outcomes,
+        checks: check_rows,
+    }
+}
+
+/// The executor logs through the hook bus; this is for the rare error with nowhere to go.
+fn tracing_free_log(message: &str) {
+    eprintln!("phlo: {message}");
+}
+
+fn outcome(
+    graph: &phlo_core::graph::AssetGraph,
+    node: &Node,
+    status: AssetStatus,
+    attempts: u32,
+    duration: Duration,
+    error: Option<String>,
+) -> AssetOutcome {
+    AssetOutcome {
+        key: graph.key(node.asset).to_string(),
+        partition: node.partition.clone(),
+        status,
+        attempts,
+        duration_ms: duration.as_millis() as u64,
+        error,
+        metadata: BTreeMap::new(),
+    }
+}
+
+async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
+    let graph = Arc::clone(&shared.req.graph);
+    let spec = &graph.node(node.asset).spec;
+    let partition = node.partition.as_deref();
+    let t0 = Instant::now();
+    let mut rng = seed_for(shared.req.seed, &spec.key, partition);
+    let resources = shared.req.resources.for_asset(&spec.key);
+    let finished = |status, attempts, error: Option<String>, metadata, checks, blocked| Finished {
+        node: index,
+        status,
+        attempts,
+        duration: t0.elapsed(),
+        error,
+        metadata,
+        checks,
+        blocked,
+    };
+
+    let max_attempts = spec.retry.max_retries.saturating_add(1);
+    let mut attempt = 0;
+    let result: MaterializeResult = loop {
+        attempt += 1;
+        let correlation = shared.correlation(spec, partition, attempt);
+        if let Err(e) = shared.emit(start_payload(spec.kind), correlation.clone(), Some(spec)) {
+            return finished(AssetStatus::Failed, attempt, Some(e.to_string()), BTreeMap::new(), Vec::new(), false);
+        }
+        let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
+        ctx.tags = shared.req.tags.clone();
+        ctx.resources = Arc::clone(&resources);
+        ctx.cancel = shared.req.cancel.clone();
+        let attempt_start = Instant::now();
+        let outcome: Result<MaterializeResult, RunError> = match &spec.run {
+            None => Err(RunError::permanent(format!(
+                "asset `{}` has no run function; declare it `external: true` if it is produced outside phlo",
+                spec.key
+            ))),
+            Some(run) => {
+                let fut = run.0.run(ctx);
+                match spec.timeout {
+                    Some(limit) => match tokio::time::timeout(limit, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(RunError::new(format!("timed out after {}", humanize(limit)))),
+                    },
+                    None => fut.await,
+                }
+            }
+        };
+        match outcome {
+            Ok(r) => break r,
+            Err(e) => {
+                let cancelled = shared.req.cancel.is_cancelled();
+                let retry = e.retryable && attempt < max_attempts && !cancelled;
+                let end = AssetEvent {
+                    group: spec.group.clone(),
+                    status: Some(if cancelled { Status::Cancelled } else { Status::Failed }),
+                    duration_ms: Some(attempt_start.elapsed().as_millis() as u64),
+                    error: Some(e.message.clone()),
+                    ..AssetEvent::default()
+                };
+                let emitted = shared.emit(end_payload(spec.kind, end), correlation.clone(), Some(spec));
+                if !retry {
+                    let status = if cancelled { AssetStatus::Cancelled } else { AssetStatus::Failed };
+                    let error = match emitted {
+                        Ok(()) => e.message,
+                        Err(h) => format!("{}; and {h}", e.message),
+                    };
+                    return finished(status, attempt, Some(error), BTreeMap::new(), Vec::new(), false);
+                }
+                let delay = spec.retry.delay_before(attempt, splitmix(&mut rng));
+                let log = EventPayload::TelemetryLog {
+                    level: String::from("warn"),
+                    message: format!("attempt {attempt} failed ({}); retrying in {}", e.message, humanize(delay)),
+                };
+                let _ = shared.emit(log, correlation, Some(spec));
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shared.req.cancel.cancelled() => {
+                        return finished(AssetStatus::Cancelled, attempt, Some(String::from("cancelled while waiting to retry")), BTreeMap::new(), Vec::new(), false);
+                    }
+                }
+            }
+        }
+    };
+
+    // Checks, after the asset.
+    let correlation = shared.correlation(spec, partition, attempt);
+    let mut checks = Vec::new();
+    let mut blocked = false;
+    for check in &spec.checks {
+        let provider = shared.req.quality.iter().find(|q| q.check_kinds().contains(&check.kind.as_str()));
+        let result = match provider {
+            Some(q) => {
+                let mut ctx =
+                    RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
+                ctx.resources = Arc::clone(&resources);
+                ctx.cancel = shared.req.cancel.clone();
+                q.run_check(check, ctx).await
+            }
+            None => CheckResult::could_not_run(
+                check,
+                &spec.key,
+                format!(
+                    "no quality provider runs checks of kind `{}` (enable one, e.g. the `plugin-quality` feature)",
+                    check.kind
+                ),
+            ),
+        };
+        blocked |= result.blocks();
+        let emitted = shared.emit(
+            EventPayload::QualityResult(Box::new(result.clone())),
+            correlation.clone().with_check(check.name.clone()),
+            Some(spec),
+        );
+        checks.push(result);
+        if let Err(e) = emitted {
+            return finished(AssetStatus::Failed, attempt, Some(e.to_string()), BTreeMap::new(), checks, false);
+        }
+    }
+
+    let deps: Vec<(phlo_core::spec::AssetKey, phlo_core::spec::AssetKey)> =
+        spec.deps.iter().map(|d| (d.clone(), spec.key.clone())).collect();
+    if !deps.is_empty()
+        && let Err(e) = shared.emit(EventPayload::LineageEdges { edges: deps }, correlation.clone(), Some(spec))
+    {
+        return finished(AssetStatus::Failed, attempt, Some(e.to_string()), result.metadata, checks, false);
+    }
+    let end = AssetEvent {
+        group: spec.group.clone(),
+        status: Some(Status::Succeeded),
+        duration_ms: Some(t0.elapsed().as_millis() as u64),
+        metrics: result.metadata.clone(),
+        error: None,
+    };
+    if let Err(e) = shared.emit(end_payload(spec.kind, end), correlation, Some(spec)) {
+        return finished(AssetStatus::Failed, attempt, Some(e.to_string()), result.metadata, checks, false);
+    }
+    finished(AssetStatus::Succeeded, attempt, None, result.metadata, checks, blocked)
+}
+
+fn humanize(d: Duration) -> String {
+    if d.as_millis() < 1000 { format!("{} ms", d.as_millis()) } else { format!("{:.1} s", d.as_secs_f64()) }
+}

@@ -1,0 +1,255 @@
+//! `phlo run`: prepare the run, hand it to the orchestrator adapter on a tokio runtime,
+//! show progress on a terminal, print the summary (or one JSON document).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use phlo_core::diagnostic::{Code, Diagnostic, Diagnostics};
+use phlo_core::execution::{AssetStatus, PartitionRequest, RunOptions, RunReport, RunStatus, prepare};
+use phlo_core::hooks::{EventType, Observed};
+use phlo_core::plugin::{Instance, PluginKind};
+
+use super::render::Table;
+use super::{Outcome, load, parse_tag, write_json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Only these assets (selection language).
+    #[arg(long, short = 's', value_name = "SEL")]
+    select: Option<String>,
+    /// Run partitioned assets for this partition key.
+    #[arg(long, value_name = "KEY", conflicts_with = "partition_range")]
+    partition: Option<String>,
+    /// A backfill: every partition from A to B, both included.
+    #[arg(long, value_name = "A..B")]
+    partition_range: Option<String>,
+    /// Most assets running at once (default: `executor.concurrency`, else the CPU count).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Option<u32>,
+    /// A run tag (repeatable), e.g. `phlo/capability/table_store=sqlite`.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Seed of the retry jitter, to reproduce a run's delays.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one JSON document instead of progress and a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The progress bar, when one is drawn: log lines are printed around it.
+pub(crate) static PROGRESS: OnceLock<ProgressBar> = OnceLock::new();
+
+fn partitions(args: &Args) -> Result<Option<PartitionRequest>, Outcome> {
+    if let Some(k) = &args.partition {
+        return Ok(Some(PartitionRequest::Key(k.clone())));
+    }
+    match args.partition_range.as_deref().map(|r| r.split_once("..")) {
+        None => Ok(None),
+        Some(Some((a, b))) if !a.is_empty() && !b.is_empty() => Ok(Some(PartitionRequest::Range(a.into(), b.into()))),
+        Some(_) => Err(Outcome::from_diagnostics(
+            Diagnostic::error(
+                Code::InvalidPartitions,
+                "--partition-range takes FIRST..LAST, e.g. 2024-01-01..2024-01-31",
+            )
+            .into(),
+        )),
+    }
+}
+
+pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
+    let tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
+    let project = match load(dir, true, tags.clone()) {
+        Ok(p) => p,
+        Err(o) => return Ok(o),
+    };
+    if project.diagnostics.has_errors() {
+        return Ok(Outcome::from_diagnostics(project.diagnostics));
+    }
+    let adapter_name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str()).to_string();
+    let Ok(Instance::Adapter(adapter)) = project.registry.get_or_create(PluginKind::OrchestratorAdapter, &adapter_name)
+    else {
+        return Ok(Outcome::from_diagnostics(
+            Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{adapter_name}` is not available"))
+                .with_help("build with the `adapter-local` feature (on by default), or set `executor.adapter`")
+                .into(),
+        ));
+    };
+    let partitions = match partitions(args) {
+        Ok(p) => p,
+        Err(o) => return Ok(o),
+    };
+    let options = RunOptions {
+        select: args.select.clone(),
+        partitions,
+        concurrency: args.concurrency.map(|c| c as usize),
+        tags,
+        seed: args.seed,
+    };
+    let request = match prepare(&project, &options) {
+        Ok(r) => r,
+        Err(d) => return Ok(Outcome::from_diagnostics(d)),
+    };
+    let warnings = project.diagnostics;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Outcome {
+                code: 1,
+                diagnostics: Diagnostic::error(Code::Internal, format!("cannot start the runtime: {e}")).into(),
+            });
+        }
+    };
+    let show_progress = !args.json && io::stderr().is_terminal();
+    let report = runtime.block_on(async move {
+        let cancel = request.cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+                if let Some(p) = PROGRESS.get() {
+                    p.println("cancelling: running assets are asked to stop (Ctrl-C again to abort)");
+                } else {
+                    eprintln!("cancelling: running assets are asked to stop (Ctrl-C again to abort)");
+                }
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        let total = request.selected.len() as u64;
+        let progress = show_progress.then(|| spawn_progress(&request.bus, total));
+        let report = adapter.execute(request).await;
+        if let Some(p) = progress {
+            p.abort();
+        }
+        if let Some(p) = PROGRESS.get() {
+            p.finish_and_clear();
+        }
+        report
+    });
+    if args.json {
+        write_json(out, &report)?;
+    } else {
+        write_summary(out, &report)?;
+    }
+    let code = match report.status {
+        RunStatus::Cancelled => 130,
+        _ if report.has_failures() => 4,
+        RunStatus::Failed => 4,
+        RunStatus::Succeeded => 0,
+    };
+    let mut diags = Diagnostics::new();
+    diags.extend(warnings);
+    Ok(Outcome { code, diagnostics: diags })
+}
+
+fn spawn_progress(bus: &Arc<phlo_core::hooks::HookBus>, total: u64) -> tokio::task::JoinHandle<()> {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let _ = PROGRESS.set(bar.clone());
+    let mut observer = bus.subscribe();
+    let running: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    tokio::spawn(async move {
+        let (mut failed, mut skipped) = (0u64, 0u64);
+        while let Some(o) = observer.recv().await {
+            let Observed::Event(e) = o else { continue };
+            let key = e.correlation.asset_key.as_deref().unwrap_or("").to_string();
+            let mut r = running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match e.event_type {
+                EventType::IngestionStart | EventType::TransformStart | EventType::PublishStart => {
+                    r.insert(key);
+                }
+                EventType::IngestionEnd | EventType::TransformEnd | EventType::PublishEnd => {
+                    r.remove(&key);
+                    let failed_now = matches!(
+                        &e.payload,
+                        phlo_core::hooks::EventPayload::IngestionEnd(a)
+                            | phlo_core::hooks::EventPayload::TransformEnd(a)
+                            | phlo_core::hooks::EventPayload::PublishEnd(a)
+                            if a.status != Some(phlo_core::hooks::Status::Succeeded)
+                    );
+                    failed += u64::from(failed_now);
+                    bar.inc(1);
+                }
+                EventType::AssetSkipped => {
+                    skipped += 1;
+                    bar.inc(1);
+                }
+                _ => {}
+            }
+            let current: Vec<&str> = r.iter().take(3).map(String::as_str).collect();
+            bar.set_message(format!(
+                "running {} [{}]{}{}",
+                r.len(),
+                current.join(", "),
+                if failed > 0 { format!(" · {failed} failed") } else { String::new() },
+                if skipped > 0 { format!(" · {skipped} skipped") } else { String::new() },
+            ));
+        }
+    })
+}
+
+fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
+    let mut t = Table::new(vec!["ASSET", "PARTITION", "STATUS", "ATTEMPTS", "DURATION", "NOTE"]);
+    let mut rows: Vec<_> = report.assets.iter().collect();
+    rows.sort_by(|a, b| (&a.key, &a.partition).cmp(&(&b.key, &b.partition)));
+    for a in rows {
+        let note = match (&a.error, a.metadata.get("row_count")) {
+            (Some(e), _) => e.clone(),
+            (None, Some(rows)) => format!("{rows} rows"),
+            (None, None) => String::new(),
+        };
+        t.row(vec![
+            a.key.clone(),
+            a.partition.clone().unwrap_or_else(|| String::from("-")),
+            format!("{:?}", a.status).to_lowercase(),
+            a.attempts.to_string(),
+            format!("{} ms", a.duration_ms),
+            note,
+        ]);
+    }
+    t.write(out)?;
+    if !report.checks.is_empty() {
+        writeln!(out)?;
+        let mut c = Table::new(vec!["CHECK", "ASSET", "RESULT", "SEVERITY", "BLOCKING", "VIOLATIONS"]);
+        for r in &report.checks {
+            c.row(vec![
+                r.name.clone(),
+                r.asset.clone(),
+                r.outcome.clone(),
+                format!("{:?}", r.severity).to_lowercase(),
+                r.blocking.to_string(),
+                format!("{}/{}", r.violations, r.total),
+            ]);
+        }
+        c.write(out)?;
+    }
+    let count = |s: AssetStatus| report.assets.iter().filter(|a| a.status == s).count();
+    writeln!(
+        out,
+        "\nrun {} {} in {} ms: {} succeeded, {} failed, {} skipped{}",
+        report.run_id,
+        match report.status {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "was cancelled",
+        },
+        report.duration_ms,
+        count(AssetStatus::Succeeded),
+        count(AssetStatus::Failed),
+        count(AssetStatus::Skipped),
+        match count(AssetStatus::Cancelled) {
+            0 => String::new(),
+            n => format!(", {n} cancelled"),
+        }
+    )
+}
