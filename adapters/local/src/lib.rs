@@ -39,3 +39,6 @@ pub const LOCAL: PluginDescriptor = PluginDescriptor::new("local", env!("CARGO_P
     );
 
 phlo_core::submit_plugin!(LOCAL);
+
+#[cfg(test)]
+mod tests;

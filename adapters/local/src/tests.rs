@@ -1,0 +1,355 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phlo_core::execution::{
+    AssetStatus, CancelToken, PartitionRequest, RunReport, RunRequest, RunResources, RunStatus,
+};
+use phlo_core::graph::{AssetGraph, AssetNode};
+use phlo_core::hooks::testkit::RecordingHook;
+use phlo_core::hooks::{EventPayload, EventType, FailurePolicy, HookBus, HookRegistration};
+use phlo_core::plugin::QualityCheckProvider;
+use phlo_core::spec::{
+    AssetKind, AssetSpec, Backoff, BoxFuture, CheckResult, CheckSpec, MaterializeResult, PartitionSpec, RetryPolicy,
+    RunContext, RunError, Severity, TimePartitions,
+};
+
+use crate::executor::execute;
+
+fn ok_asset(key: &str, deps: &[&str]) -> AssetSpec {
+    let mut s =
+        AssetSpec::new(key).with_run(|_ctx: RunContext| async { Ok(MaterializeResult::new().with_row_count(1)) });
+    for d in deps {
+        s = s.with_dep(*d);
+    }
+    s
+}
+
+fn failing(key: &str, deps: &[&str]) -> AssetSpec {
+    let mut s = AssetSpec::new(key).with_run(|_ctx: RunContext| async { Err(RunError::permanent("boom")) });
+    for d in deps {
+        s = s.with_dep(*d);
+    }
+    s
+}
+
+struct Setup {
+    specs: Vec<AssetSpec>,
+    concurrency: usize,
+    partitions: Option<PartitionRequest>,
+    hooks: Vec<HookRegistration>,
+    quality: Vec<Arc<dyn QualityCheckProvider>>,
+    seed: u64,
+    cancel: CancelToken,
+}
+
+impl Setup {
+    fn new(specs: Vec<AssetSpec>) -> Self {
+        Self {
+            specs,
+            concurrency: 4,
+            partitions: None,
+            hooks: Vec::new(),
+            quality: Vec::new(),
+            seed: 7,
+            cancel: CancelToken::new(),
+        }
+    }
+
+    async fn run(self) -> (RunReport, Arc<RecordingHook>) {
+        let (graph, errors) = AssetGraph::build(self.specs.into_iter().map(|s| AssetNode::new(s, "test")).collect());
+        assert!(errors.is_empty(), "{errors:?}");
+        let recorder = RecordingHook::new();
+        let mut bus = HookBus::builder();
+        bus.register(recorder.registration("test", "recorder").priority(1_000)).unwrap();
+        for h in self.hooks {
+            bus.register(h).unwrap();
+        }
+        let req = RunRequest {
+            run_id: "run-1".into(),
+            selected: (0..graph.len() as u32).collect(),
+            graph: Arc::new(graph),
+            selection: None,
+            partitions: self.partitions,
+            concurrency: self.concurrency,
+            tags: BTreeMap::new(),
+            bus: Arc::new(bus.freeze(None).unwrap()),
+            resources: Arc::new(RunResources::default()),
+            quality: self.quality,
+            cancel: self.cancel,
+            seed: self.seed,
+        };
+        (execute(req).await, recorder)
+    }
+}
+
+fn status_of(r: &RunReport, key: &str) -> AssetStatus {
+    r.assets.iter().find(|a| a.key == key).unwrap_or_else(|| panic!("no outcome for {key}")).status
+}
+
+#[tokio::test]
+async fn the_exact_event_order_of_a_small_run() {
+    let mut s = Setup::new(vec![
+        ok_asset("raw.orders", &[]).with_kind(AssetKind::Ingestion),
+        ok_asset("staging.orders", &["raw.orders"]),
+        ok_asset("publish.report", &["staging.orders"]).with_kind(AssetKind::Publish),
+    ]);
+    s.concurrency = 1;
+    let (report, rec) = s.run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(
+        rec.lines(),
+        [
+            "run.start",
+            "ingestion.start raw.orders",
+            "ingestion.end raw.orders",
+            "transform.start staging.orders",
+            "lineage.edges staging.orders",
+            "transform.end staging.orders",
+            "publish.start publish.report",
+            "lineage.edges publish.report",
+            "publish.end publish.report",
+            "run.end",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diamond_and_a_wide_graph_succeed() {
+    let mut specs = vec![ok_asset("a", &[]), ok_asset("b", &["a"]), ok_asset("c", &["a"]), ok_asset("d", &["b", "c"])];
+    specs.extend((0..50).map(|i| ok_asset(&format!("w{i:02}"), &["a"])));
+    let (report, rec) = Setup::new(specs).run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(report.assets.len(), 54);
+    let lines = rec.lines();
+    let pos = |l: &str| lines.iter().position(|x| x == l).unwrap();
+    assert!(pos("transform.end b") < pos("transform.start d") && pos("transform.end c") < pos("transform.start d"));
+}
+
+#[tokio::test]
+async fn a_failure_skips_its_downstream_naming_the_upstream() {
+    let (report, rec) =
+        Setup::new(vec![failing("a", &[]), ok_asset("b", &["a"]), ok_asset("c", &["b"]), ok_asset("other", &[])])
+            .run()
+            .await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert!(report.has_failures());
+    assert_eq!(
+        (status_of(&report, "a"), status_of(&report, "b"), status_of(&report, "c"), status_of(&report, "other")),
+        (AssetStatus::Failed, AssetStatus::Skipped, AssetStatus::Skipped, AssetStatus::Succeeded)
+    );
+    let skipped: Vec<_> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            EventPayload::AssetSkipped { failed_upstream, .. } => {
+                Some((e.correlation.asset_key.unwrap().to_string(), failed_upstream.unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, [("b".to_string(), "a".to_string()), ("c".to_string(), "a".to_string())]);
+    assert_eq!(report.assets.iter().find(|a| a.key == "a").unwrap().error.as_deref(), Some("boom"));
+}
+
+/// Fails `failures` times, then succeeds; records the (virtual) time of every attempt.
+fn flaky(key: &str, failures: u32, times: Arc<Mutex<Vec<(u32, tokio::time::Instant)>>>) -> AssetSpec {
+    let calls = Arc::new(AtomicU32::new(0));
+    AssetSpec::new(key).with_run(move |ctx: RunContext| {
+        let calls = Arc::clone(&calls);
+        let times = Arc::clone(&times);
+        async move {
+            times.lock().unwrap().push((ctx.attempt, tokio::time::Instant::now()));
+            if calls.fetch_add(1, Ordering::SeqCst) < failures {
+                Err(RunError::new("flaky"))
+            } else {
+                Ok(MaterializeResult::new())
+            }
+        }
+    })
+}
+
+async fn retry_gaps(seed: u64, jitter: f64) -> (Vec<u32>, Vec<Duration>, Vec<u32>) {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let policy =
+        RetryPolicy::new(3).with_delay(Duration::from_secs(1)).with_backoff(Backoff::Exponential).with_jitter(jitter);
+    let mut s = Setup::new(vec![flaky("f", 2, Arc::clone(&times)).with_retry(policy)]);
+    s.seed = seed;
+    let (report, rec) = s.run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(report.assets[0].attempts, 3);
+    let t = times.lock().unwrap().clone();
+    let attempts: Vec<u32> = t.iter().map(|(a, _)| *a).collect();
+    let gaps: Vec<Duration> = t.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    let start_attempts: Vec<u32> = rec
+        .events()
+        .iter()
+        .filter(|e| e.event_type == EventType::TransformStart)
+        .map(|e| e.correlation.attempt)
+        .collect();
+    (attempts, gaps, start_attempts)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_carry_attempt_numbers_and_delays_are_reproducible() {
+    let (attempts, gaps, starts) = retry_gaps(7, 0.0).await;
+    assert_eq!(attempts, [1, 2, 3]);
+    assert_eq!(starts, [1, 2, 3]);
+    assert_eq!(gaps, [Duration::from_secs(1), Duration::from_secs(2)]);
+    let a = retry_gaps(42, 0.5).await.1;
+    let b = retry_gaps(42, 0.5).await.1;
+    let c = retry_gaps(43, 0.5).await.1;
+    assert_eq!(a, b, "the same seed gives the same delays");
+    assert_ne!(a, c);
+    assert!(a.iter().zip([1.0, 2.0]).all(|(g, base)| (g.as_secs_f64() - base).abs() <= base * 0.5 + 1e-3));
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_not_retried() {
+    let (report, _) = Setup::new(vec![failing("a", &[]).with_retry(RetryPolicy::new(5))]).run().await;
+    assert_eq!(report.assets[0].attempts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_fails_the_attempt() {
+    let slow = AssetSpec::new("slow")
+        .with_run(|_ctx: RunContext| async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(MaterializeResult::new())
+        })
+        .with_timeout(Duration::from_millis(100));
+    let (report, _) = Setup::new(vec![slow]).run().await;
+    assert_eq!(report.assets[0].status, AssetStatus::Failed);
+    assert_eq!(report.assets[0].error.as_deref(), Some("timed out after 100 ms"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_new_work_and_tells_running_assets() {
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    let waiter = AssetSpec::new("a").with_run(move |ctx: RunContext| {
+        let c = c.clone();
+        async move {
+            c.cancel(); // as Ctrl-C would
+            ctx.cancel.cancelled().await;
+            Err(RunError::new("stopped on request"))
+        }
+    });
+    let mut s = Setup::new(vec![waiter, ok_asset("b", &["a"]), ok_asset("c", &["b"])]);
+    s.cancel = cancel;
+    s.concurrency = 1;
+    let (report, rec) = s.run().await;
+    assert_eq!(report.status, RunStatus::Cancelled);
+    assert_eq!(status_of(&report, "a"), AssetStatus::Cancelled);
+    assert_eq!(status_of(&report, "b"), AssetStatus::Cancelled);
+    assert!(!rec.lines().iter().any(|l| l.starts_with("transform.start b")));
+    assert_eq!(rec.types().last(), Some(&EventType::RunEnd));
+}
+
+/// A quality provider whose `fails` kind always finds 3 violations out of 10.
+struct Quality;
+impl QualityCheckProvider for Quality {
+    fn check_kinds(&self) -> Vec<&'static str> {
+        vec!["fails"]
+    }
+    fn run_check(&self, spec: &CheckSpec, ctx: RunContext) -> BoxFuture<'static, CheckResult> {
+        let r = CheckResult::from_counts(spec, &ctx.asset, 3, 10);
+        Box::pin(async move { r })
+    }
+}
+
+#[tokio::test]
+async fn blocking_error_checks_gate_downstream_and_warn_checks_do_not() {
+    let mut warn = CheckSpec::new("soft", "fails");
+    warn.severity = Severity::Warn;
+    warn.blocking = false;
+    let hard = CheckSpec::new("hard", "fails");
+    let mut s = Setup::new(vec![
+        ok_asset("warned", &[]).with_check(warn),
+        ok_asset("after_warned", &["warned"]),
+        ok_asset("blocked", &[]).with_check(hard),
+        ok_asset("after_blocked", &["blocked"]),
+        ok_asset("unknown_kind", &[]).with_check(CheckSpec::new("mystery", "no_such_kind")),
+    ]);
+    s.quality = vec![Arc::new(Quality)];
+    let (report, rec) = s.run().await;
+    assert_eq!(status_of(&report, "after_warned"), AssetStatus::Succeeded);
+    assert_eq!(status_of(&report, "blocked"), AssetStatus::Succeeded);
+    assert_eq!(status_of(&report, "after_blocked"), AssetStatus::Skipped);
+    assert_eq!(report.status, RunStatus::Failed);
+    let outcomes: BTreeMap<String, String> =
+        report.checks.iter().map(|c| (c.name.clone(), c.outcome.clone())).collect();
+    assert_eq!(outcomes["mystery"], "could_not_run");
+    assert_eq!(outcomes["soft"], "failed");
+    assert!(rec.lines().iter().any(|l| l == "quality.result blocked"));
+}
+
+#[tokio::test]
+async fn a_partition_range_runs_one_node_per_partition() {
+    let daily = PartitionSpec::Time(
+        TimePartitions::new(phlo_core::spec::Granularity::Daily, "2024-01-01", None, None).unwrap(),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = Arc::clone(&seen);
+    let part = AssetSpec::new("raw.events").with_partitions(daily.clone()).with_run(move |ctx: RunContext| {
+        s2.lock().unwrap().push(ctx.partition.clone().unwrap());
+        async { Ok(MaterializeResult::new()) }
+    });
+    let down = ok_asset("staging.events", &["raw.events"]).with_partitions(daily);
+    let mut s = Setup::new(vec![part, down, ok_asset("unpartitioned", &[])]);
+    s.partitions = Some(PartitionRequest::Range("2024-01-02".into(), "2024-01-04".into()));
+    s.concurrency = 1;
+    let (report, rec) = s.run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(*seen.lock().unwrap(), ["2024-01-02", "2024-01-03", "2024-01-04"]);
+    assert_eq!(report.assets.len(), 7);
+    assert!(rec.lines().contains(&"transform.end staging.events [2024-01-03]".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_never_exceeded() {
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let specs: Vec<AssetSpec> = (0..24)
+        .map(|i| {
+            let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+            AssetSpec::new(format!("a{i:02}")).with_run(move |_ctx: RunContext| {
+                let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+                async move {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok(MaterializeResult::new())
+                }
+            })
+        })
+        .collect();
+    let mut s = Setup::new(specs);
+    s.concurrency = 3;
+    let (report, _) = s.run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(max.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_raise_hook_failure_fails_the_step_it_belongs_to() {
+    let hook = HookRegistration::new("guard", "no_b", |e: &phlo_core::hooks::Event| {
+        if e.correlation.asset_key.as_deref() == Some("b") { Err("b is frozen".into()) } else { Ok(()) }
+    })
+    .events([EventType::TransformStart])
+    .policy(FailurePolicy::Raise);
+    let mut s = Setup::new(vec![ok_asset("a", &[]), ok_asset("b", &["a"]), ok_asset("c", &["b"])]);
+    s.hooks.push(hook);
+    let (report, _) = s.run().await;
+    assert_eq!(status_of(&report, "b"), AssetStatus::Failed);
+    assert!(report.assets.iter().find(|a| a.key == "b").unwrap().error.as_deref().unwrap().contains("b is frozen"));
+    assert_eq!(status_of(&report, "c"), AssetStatus::Skipped);
+}
+
+#[tokio::test]
+async fn an_asset_without_a_run_function_fails_with_the_fix() {
+    let (report, _) = Setup::new(vec![AssetSpec::new("bare")]).run().await;
+    assert!(report.assets[0].error.as_deref().unwrap().contains("declare it `external: true`"));
+}
