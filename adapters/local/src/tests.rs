@@ -293,7 +293,7 @@ async fn a_partition_range_runs_one_node_per_partition() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = Arc::clone(&seen);
     let part = AssetSpec::new("raw.events").with_partitions(daily.clone()).with_run(move |ctx: RunContext| {
-        s2.lock().unwrap().push(ctx.partition.clone().unwrap());
+        s2.lock().unwrap().push(ctx.partition.unwrap());
         async { Ok(MaterializeResult::new()) }
     });
     let down = ok_asset("staging.events", &["raw.events"]).with_partitions(daily);
