@@ -255,3 +255,71 @@ fn schedule_list_shows_next_fire_times_and_bad_lines_are_located() {
     );
     assert!(run.stderr.contains("phlo.yaml:3:11"), "{}", run.stderr);
 }
+
+#[test]
+fn run_the_quickstart_json_document_and_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("../../examples/quickstart/phlo.yaml"), dir.path().join("phlo.yaml")).unwrap();
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    for field in ["run_id", "status", "started_at", "duration_ms", "assets", "checks"] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(v["status"], "succeeded");
+    let assets = v["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), 5);
+    for a in assets {
+        for field in ["key", "partition", "status", "attempts", "duration_ms", "error"] {
+            assert!(a.get(field).is_some(), "missing assets[].{field}");
+        }
+    }
+    let report = assets.iter().find(|a| a["key"] == "demo.rows").unwrap();
+    assert_eq!(report["metadata"]["row_count"], 25);
+    // the jsonl hook wrote the run's events, in order
+    let log = std::fs::read_to_string(dir.path().join(".phlo/events.jsonl")).unwrap();
+    let types: Vec<String> =
+        log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(types.first().map(String::as_str), Some("run.start"));
+    assert_eq!(types.last().map(String::as_str), Some("run.end"));
+    assert_eq!(types.iter().filter(|t| t.ends_with(".end") && *t != "run.end").count(), 5);
+    // the console hook printed lifecycle lines on stderr
+    assert!(run.stderr.contains("▶ demo.rows (ingestion)"), "{}", run.stderr);
+}
+
+#[test]
+fn run_exit_codes_selection_and_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  a.part:\n    type: echo\n    rows: 2\n    partitions:\n      daily: {start: 2024-01-01, end: 2024-02-01}\n  a.big:\n    type: echo\n    rows: 5\n\
+         resources:\n  echo_store:\n    capacity: 3\n",
+    )
+    .unwrap();
+    // a.big exceeds the store's capacity: the run fails with exit code 4
+    let run = phlo_in(dir.path(), &["run", "--select", "a.big", "--json"], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let v = json(&run);
+    assert_eq!(v["status"], "failed");
+    assert!(v["assets"][0]["error"].as_str().unwrap().contains("capacity of 3"), "{v:#}");
+    // a partitioned asset needs a partition
+    let run = phlo_in(dir.path(), &["run", "--select", "a.part"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("pass --partition KEY or --partition-range A..B"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["run", "--select", "a.part", "--partition", "2023-12-31"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run =
+        phlo_in(dir.path(), &["run", "-s", "a.part", "--partition-range", "2024-01-02..2024-01-04", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    let parts: Vec<&str> = v["assets"].as_array().unwrap().iter().map(|a| a["partition"].as_str().unwrap()).collect();
+    assert_eq!(parts, ["2024-01-02", "2024-01-03", "2024-01-04"]);
+    // selection errors are usage errors
+    let run = phlo_in(dir.path(), &["run", "--select", "nothing.*"], &[]);
+    assert_eq!(run.code, 2);
+    // a project with errors does not run
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  x:\n    type: echo\n    deps: [missing]\n").unwrap();
+    let run = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}

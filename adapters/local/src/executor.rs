@@ -139,9 +139,10 @@ pub async fn execute(req: RunRequest) -> RunReport {
             }
         }
     }
-    let mut scheduler = Scheduler::new(rank, &edges);
+    let mut scheduler = Scheduler::new(rank.clone(), &edges);
     let shared = Arc::new(Shared { req });
-    let mut outcomes: Vec<AssetOutcome> = Vec::new();
+    // (rank, outcome): sorted by rank at the end, so reports do not depend on timing
+    let mut outcomes: Vec<(u64, AssetOutcome)> = Vec::new();
     let mut check_rows: Vec<CheckRow> = Vec::new();
     let mut failed_run = false;
 
@@ -154,7 +155,10 @@ pub async fn execute(req: RunRequest) -> RunReport {
     if let Err(e) = shared.emit(run_start, run_correlation.clone(), None) {
         // a `raise` hook on run.start fails the run before anything starts
         for i in scheduler.cancel_pending() {
-            outcomes.push(outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, Some(e.to_string())));
+            outcomes.push((
+                rank[i],
+                outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, Some(e.to_string())),
+            ));
         }
         failed_run = true;
     }
@@ -165,14 +169,8 @@ pub async fn execute(req: RunRequest) -> RunReport {
         if !cancelled && shared.req.cancel.is_cancelled() {
             cancelled = true;
             for i in scheduler.cancel_pending() {
-                outcomes.push(outcome(
-                    &graph,
-                    &nodes[i],
-                    AssetStatus::Cancelled,
-                    0,
-                    Duration::ZERO,
-                    Some("the run was cancelled".into()),
-                ));
+                let why = Some(String::from("the run was cancelled"));
+                outcomes.push((rank[i], outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, why)));
             }
         }
         while !cancelled && scheduler.running() < shared.req.concurrency {
@@ -237,20 +235,28 @@ pub async fn execute(req: RunRequest) -> RunReport {
                         failed_run = true;
                         tracing_free_log(&e.to_string());
                     }
-                    outcomes.push(outcome(&graph, sn, AssetStatus::Skipped, 0, Duration::ZERO, Some(reason.clone())));
+                    outcomes.push((
+                        rank[s],
+                        outcome(&graph, sn, AssetStatus::Skipped, 0, Duration::ZERO, Some(reason.clone())),
+                    ));
                 }
             }
         }
-        outcomes.push(AssetOutcome {
-            key,
-            partition: node.partition.clone(),
-            status: f.status,
-            attempts: f.attempts,
-            duration_ms: f.duration.as_millis() as u64,
-            error: f.error,
-            metadata: f.metadata,
-        });
+        outcomes.push((
+            rank[f.node],
+            AssetOutcome {
+                key,
+                partition: node.partition.clone(),
+                status: f.status,
+                attempts: f.attempts,
+                duration_ms: f.duration.as_millis() as u64,
+                error: f.error,
+                metadata: f.metadata,
+            },
+        ));
     }
+    outcomes.sort_by_key(|(r, _)| *r);
+    let outcomes: Vec<AssetOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
     let count = |s: AssetStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
     let blocked = check_rows.iter().any(|c| !c.passed && c.blocking && c.severity == phlo_core::spec::Severity::Error);
