@@ -68,6 +68,8 @@ enum AssetsCommand {
 enum ScheduleCommand {
     /// List schedules with their next fire times.
     List(schedule::ListArgs),
+    /// Start runs on time, in the foreground (or once, now, with --once).
+    Run(schedule::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +186,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
         Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),
         Command::Schedule(ScheduleCommand::List(a)) => schedule::list(&dir, a, &mut out),
+        Command::Schedule(ScheduleCommand::Run(a)) => schedule::run(&dir, a, &mut out),
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),

@@ -84,3 +84,190 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
     d.extend(project.diagnostics.iter().filter(|x| x.is_error()).cloned());
     Ok(Outcome::from_diagnostics(d))
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Start every enabled schedule's run once, now, wait for them, and exit (for an
+    /// external scheduler or a test); without it, run in the foreground and start runs on time.
+    #[arg(long)]
+    once: bool,
+    /// Only this schedule.
+    #[arg(long, value_name = "NAME")]
+    only: Option<String>,
+}
+
+/// The partition a tick runs: `{date}` (the tick's day), `{yesterday}`, `{hour}`
+/// (`YYYY-MM-DD-HH:00`), in the schedule's timezone; other text is kept.
+pub(crate) fn partition_for(template: &str, tick: chrono::DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = tick.with_timezone(&tz);
+    let yesterday = local.date_naive().pred_opt().unwrap_or_else(|| local.date_naive());
+    template
+        .replace("{date}", &local.format("%Y-%m-%d").to_string())
+        .replace("{yesterday}", &yesterday.format("%Y-%m-%d").to_string())
+        .replace("{hour}", &local.format("%Y-%m-%d-%H:00").to_string())
+}
+
+struct Job {
+    name: String,
+    cron: CronSchedule,
+    select: Option<String>,
+    partition: Option<String>,
+}
+
+pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Result<Outcome> {
+    use phlo_core::diagnostic::{Code, Diagnostic};
+    use phlo_core::execution::{PartitionRequest, RunOptions, RunStatus, prepare};
+    use phlo_core::plugin::{Instance, PluginKind};
+
+    let project = match load(dir, true, Default::default()) {
+        Ok(p) => p,
+        Err(o) => return Ok(o),
+    };
+    if project.diagnostics.has_errors() {
+        return Ok(Outcome::from_diagnostics(project.diagnostics));
+    }
+    let mut jobs = Vec::new();
+    for (name, s) in &project.config.schedules {
+        if !s.enabled || args.only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let Ok(cron) = CronSchedule::parse(&s.cron.value, s.timezone.as_ref().map(|t| t.value.as_str())) else {
+            continue;
+        };
+        jobs.push(Job {
+            name: name.clone(),
+            cron,
+            select: s.select.as_ref().map(|x| x.value.clone()),
+            partition: s.partition.clone(),
+        });
+    }
+    if jobs.is_empty() {
+        let what = args
+            .only
+            .as_ref()
+            .map_or_else(|| String::from("no enabled schedule"), |o| format!("no enabled schedule `{o}`"));
+        return Ok(Outcome::from_diagnostics(
+            Diagnostic::error(Code::InvalidSchedule, format!("the project has {what}"))
+                .with_help("add `schedules.<name>: {cron: \"0 2 * * *\"}` to phlo.yaml (see `phlo schedule list`)")
+                .into(),
+        ));
+    }
+    let adapter_name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str()).to_string();
+    let Ok(Instance::Adapter(adapter)) = project.registry.get_or_create(PluginKind::OrchestratorAdapter, &adapter_name)
+    else {
+        return Ok(Outcome::from_diagnostics(
+            Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{adapter_name}` is not available"))
+                .into(),
+        ));
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Outcome {
+                code: 1,
+                diagnostics: Diagnostic::error(Code::Internal, format!("cannot start the runtime: {e}")).into(),
+            });
+        }
+    };
+    let project = std::sync::Arc::new(project);
+    let start_run = |job: &Job, tick: chrono::DateTime<Utc>| {
+        let options = RunOptions {
+            select: job.select.clone(),
+            partitions: job
+                .partition
+                .as_ref()
+                .map(|t| PartitionRequest::Key(partition_for(t, tick, job.cron.timezone()))),
+            tags: [(String::from("phlo/schedule"), job.name.clone())].into(),
+            ..RunOptions::default()
+        };
+        prepare(&project, &options).map(|req| adapter.execute(req))
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut failed = false;
+    runtime.block_on(async {
+        if args.once {
+            let now = Utc::now();
+            for job in &jobs {
+                match start_run(job, now) {
+                    Ok(fut) => {
+                        let report = fut.await;
+                        failed |= report.status != RunStatus::Succeeded;
+                        let status = format!("{:?}", report.status).to_lowercase();
+                        lines.push(format!("schedule {}: run {} {status}", job.name, report.run_id));
+                    }
+                    Err(d) => {
+                        failed = true;
+                        lines.push(format!("schedule {}: not started: {}", job.name, d.to_string().trim()));
+                    }
+                }
+            }
+            return;
+        }
+        // Foreground loop: sleep to the next tick; a schedule whose previous run is still
+        // going when its next tick comes is not started twice.
+        let mut running: std::collections::HashMap<String, tokio::task::JoinHandle<()>> = Default::default();
+        let mut after = Utc::now();
+        loop {
+            let Some((tick, _)) =
+                jobs.iter().filter_map(|j| j.cron.next_after(after).map(|t| (t, j))).min_by_key(|(t, _)| *t)
+            else {
+                return;
+            };
+            let wait = (tick - Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("stopping the scheduler; runs in progress are abandoned");
+                    return;
+                }
+            }
+            for job in jobs.iter().filter(|j| j.cron.next_after(after) == Some(tick)) {
+                if running.get(&job.name).is_some_and(|h| !h.is_finished()) {
+                    note(&format!("schedule {}: previous run still going at {tick}; this tick is skipped", job.name));
+                    continue;
+                }
+                match start_run(job, tick) {
+                    Ok(fut) => {
+                        let name = job.name.clone();
+                        note(&format!("schedule {name}: starting a run for the tick at {tick}"));
+                        running.insert(
+                            name.clone(),
+                            tokio::spawn(async move {
+                                let report = fut.await;
+                                note(&format!("schedule {name}: run {} {:?}", report.run_id, report.status));
+                            }),
+                        );
+                    }
+                    Err(d) => note(&format!("schedule {}: not started: {}", job.name, d.to_string().trim())),
+                }
+            }
+            after = tick;
+        }
+    });
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    Ok(Outcome { code: if failed { 4 } else { 0 }, diagnostics: Default::default() })
+}
+
+/// A line on stderr for the operator of the foreground scheduler.
+fn note(line: &str) {
+    eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn partition_templates_use_the_schedules_timezone() {
+        let tick = Utc.with_ymd_and_hms(2026, 3, 1, 23, 30, 0).unwrap();
+        let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+        assert_eq!(partition_for("{date}", tick, paris), "2026-03-02");
+        assert_eq!(partition_for("{yesterday}", tick, paris), "2026-03-01");
+        assert_eq!(partition_for("{hour}", tick, chrono_tz::Tz::UTC), "2026-03-01-23:00");
+        assert_eq!(partition_for("eu", tick, paris), "eu");
+    }
+}

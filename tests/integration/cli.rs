@@ -323,3 +323,26 @@ fn run_exit_codes_selection_and_partitions() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stdout.is_empty());
 }
+
+#[test]
+fn schedule_run_once_starts_every_schedule_now() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  d.part:\n    type: echo\n    partitions:\n      daily: {start: 2020-01-01}\nschedules:\n  daily_part:\n    cron: '@daily'\n    select: d.part\n    partition: '{yesterday}'\n  all:\n    cron: '0 6 * * 1-5'\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["schedule", "run", "--once", "--only", "daily_part"], &[("PHLO_LOG", "off")]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("schedule daily_part: run ") && run.stdout.trim_end().ends_with("succeeded"),
+        "{}",
+        run.stdout
+    );
+    let log = std::fs::read_to_string(dir.path().join(".phlo/events.jsonl")).unwrap();
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    assert!(log.contains(&format!("\"partition\":\"{yesterday}\"")), "{log}");
+    assert!(log.contains("\"phlo/schedule\":\"daily_part\""), "{log}");
+    let run = phlo_in(dir.path(), &["schedule", "run", "--once", "--only", "nope"], &[]);
+    assert_eq!(run.code, 2);
+}
