@@ -346,3 +346,13 @@ fn schedule_run_once_starts_every_schedule_now() {
     let run = phlo_in(dir.path(), &["schedule", "run", "--once", "--only", "nope"], &[]);
     assert_eq!(run.code, 2);
 }
+
+#[test]
+fn run_tags_choose_providers_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("../../examples/quickstart/phlo.yaml"), dir.path().join("phlo.yaml")).unwrap();
+    let run = phlo_in(dir.path(), &["run", "--tag", "phlo/capability/echo_store=iceberg"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("run tag `phlo/capability/echo_store` names `iceberg`"), "{}", run.stderr);
+    assert!(!dir.path().join(".phlo/events.jsonl").exists(), "nothing runs when resolution fails");
+}
