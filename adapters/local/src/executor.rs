@@ -367,13 +367,28 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 spec.key
             ))),
             Some(run) => {
-                let fut = run.0.run(ctx);
-                match spec.timeout {
-                    Some(limit) => match tokio::time::timeout(limit, fut).await {
-                        Ok(r) => r,
-                        Err(_) => Err(RunError::new(format!("timed out after {}", humanize(limit)))),
+                // its own task: a panic becomes this attempt's error, a timeout drops the work
+                let mut handle = tokio::spawn(run.0.run(ctx));
+                let joined = match spec.timeout {
+                    Some(limit) => match tokio::time::timeout(limit, &mut handle).await {
+                        Ok(j) => Some(j),
+                        Err(_) => {
+                            handle.abort();
+                            None
+                        }
                     },
-                    None => fut.await,
+                    None => Some((&mut handle).await),
+                };
+                match joined {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) if e.is_panic() => Err(RunError::permanent(format!(
+                        "the run function panicked: {}",
+                        phlo_core::plugin::panic_message(e.into_panic().as_ref())
+                    ))),
+                    Some(Err(e)) => Err(RunError::new(format!("the run function was stopped: {e}"))),
+                    None => {
+                        Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default()))))
+                    }
                 }
             }
         };

@@ -353,3 +353,16 @@ async fn an_asset_without_a_run_function_fails_with_the_fix() {
     let (report, _) = Setup::new(vec![AssetSpec::new("bare")]).run().await;
     assert!(report.assets[0].error.as_deref().unwrap().contains("declare it `external: true`"));
 }
+
+#[tokio::test]
+async fn a_panicking_run_function_fails_its_asset_only() {
+    let boom = AssetSpec::new("boom").with_run(|_ctx: RunContext| async { panic!("division by zero") });
+    let (report, _) = Setup::new(vec![boom, ok_asset("after", &["boom"]), ok_asset("other", &[])]).run().await;
+    let b = report.assets.iter().find(|a| a.key == "boom").unwrap();
+    assert_eq!(
+        (b.status, b.error.as_deref()),
+        (AssetStatus::Failed, Some("the run function panicked: division by zero"))
+    );
+    assert_eq!(status_of(&report, "after"), AssetStatus::Skipped);
+    assert_eq!(status_of(&report, "other"), AssetStatus::Succeeded);
+}
