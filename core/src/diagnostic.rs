@@ -182,6 +182,8 @@ codes! {
     PluginNotReady = "PHLO-E024", Plugin;
     /// An optional capability does not resolve.
     OptionalCapabilityMissing = "PHLO-W025", Plugin;
+    /// A check's kind is run by no enabled quality provider.
+    UnknownCheckKind = "PHLO-W027", Plugin;
     /// `PHLO_DEFAULT_CAPABILITIES` is not a JSON object of strings.
     InvalidEnvDefaults = "PHLO-E026", Config;
     /// Two assets share a key.

@@ -169,6 +169,7 @@ impl Project {
 
         // Phase 7: assets.
         let graph = collect_assets(&config, &registry, dir, &mut diags);
+        check_quality_kinds(&graph, &registry, &mut diags);
 
         // Phase 8–9: capabilities and readiness.
         let mut inputs = ResolutionInputs {
@@ -503,6 +504,38 @@ fn declarative_asset(
     }
     spec.checks.extend(decl.checks.iter().cloned());
     Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
+}
+
+/// Checks whose kind no enabled quality provider runs would only report "could not run".
+fn check_quality_kinds(graph: &AssetGraph, registry: &Registry, diags: &mut Diagnostics) {
+    let mut kinds: BTreeSet<&str> = BTreeSet::new();
+    for e in registry.list().iter().filter(|e| e.kind() == PluginKind::QualityCheckProvider && e.is_enabled()) {
+        if let Ok(Instance::Quality(q)) = registry.get_or_create(PluginKind::QualityCheckProvider, e.name()) {
+            kinds.extend(q.check_kinds());
+        }
+    }
+    let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in graph.nodes() {
+        for c in &n.spec.checks {
+            if !kinds.contains(c.kind.as_str()) {
+                missing.entry(c.kind.as_str()).or_default().push(n.spec.key.as_str());
+            }
+        }
+    }
+    for (kind, assets) in missing {
+        diags.push(
+            Diagnostic::warning(
+                Code::UnknownCheckKind,
+                format!(
+                    "no quality provider runs `{kind}` checks (on {}): they will report \"could not run\"",
+                    assets.join(", ")
+                ),
+            )
+            .with_help(
+                "enable a quality provider plugin (e.g. the `plugin-quality` feature), or fix the check's `type`",
+            ),
+        );
+    }
 }
 
 struct Requirer<'a> {

@@ -263,3 +263,45 @@ fn the_same_key_from_two_plugins_names_both() {
     assert_eq!(d.message, "asset `shop.orders` is defined twice: by `other_shop` and by `shop`");
     assert_eq!(p.diagnostics.exit_code(), 3);
 }
+
+struct CheckedShop;
+impl AssetProvider for CheckedShop {
+    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
+        Ok(vec![
+            AssetSpec::new("a").with_check(phlo_core::spec::CheckSpec::new("ids", "not_null")),
+            AssetSpec::new("b").with_check(phlo_core::spec::CheckSpec::new("odd", "no_such_kind")),
+        ])
+    }
+}
+fn checked_shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
+    Ok(Arc::new(CheckedShop))
+}
+struct NotNull;
+impl phlo_core::plugin::QualityCheckProvider for NotNull {
+    fn check_kinds(&self) -> Vec<&'static str> {
+        vec!["not_null"]
+    }
+    fn run_check(
+        &self,
+        spec: &phlo_core::spec::CheckSpec,
+        ctx: phlo_core::spec::RunContext,
+    ) -> phlo_core::spec::BoxFuture<'static, phlo_core::spec::CheckResult> {
+        let r = phlo_core::spec::CheckResult::from_counts(spec, &ctx.asset, 0, 1);
+        Box::pin(async move { r })
+    }
+}
+fn not_null(_: &PluginContext) -> Result<Arc<dyn phlo_core::plugin::QualityCheckProvider>, PluginError> {
+    Ok(Arc::new(NotNull))
+}
+
+#[test]
+fn checks_whose_kind_no_provider_runs_are_warned_about() {
+    fn reg(b: RegistryBuilder) -> RegistryBuilder {
+        b.register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(checked_shop)))
+            .register(PluginDescriptor::new("quality", "test-plugins", Factory::Quality(not_null)))
+    }
+    let (_d, p) = project("name: t\n", reg, true);
+    let p = p.unwrap();
+    assert_eq!(codes(&p), [(Code::UnknownCheckKind, Severity::Warning)], "{}", p.diagnostics);
+    assert!(p.diagnostics.to_string().contains("`no_such_kind` checks (on b)"));
+}
