@@ -24,6 +24,8 @@ use phlo_hook_console as _;
 use phlo_hook_jsonl as _;
 #[cfg(feature = "plugin-echo")]
 use phlo_plugin_echo as _;
+#[cfg(feature = "plugin-sqlite")]
+use phlo_plugin_sqlite as _;
 
 /// What each plugin feature of this package adds, for "enable feature X" hints. Keep it in
 /// step with the link list above (the tests check both directions).
@@ -41,6 +43,13 @@ pub const FEATURES: &[FeatureHint] = &[
         plugins: &["echo", "echo_store"],
         capabilities: &["echo_store:echo"],
         asset_types: &["echo"],
+    },
+    FeatureHint {
+        feature: "plugin-sqlite",
+        enabled: cfg!(feature = "plugin-sqlite"),
+        plugins: &["sqlite"],
+        capabilities: &["table_store:sqlite", "query_engine:sqlite"],
+        asset_types: &[],
     },
     FeatureHint {
         feature: "hook-console",

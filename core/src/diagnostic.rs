@@ -184,6 +184,8 @@ codes! {
     OptionalCapabilityMissing = "PHLO-W025", Plugin;
     /// A check's kind is run by no enabled quality provider.
     UnknownCheckKind = "PHLO-W027", Plugin;
+    /// `phlo validate --probe`: a resource provider's probe failed.
+    ProbeFailed = "PHLO-E028", Plugin;
     /// `PHLO_DEFAULT_CAPABILITIES` is not a JSON object of strings.
     InvalidEnvDefaults = "PHLO-E026", Config;
     /// Two assets share a key.

@@ -2,6 +2,7 @@
 //!
 //! * [`plugin`] — descriptors, kinds, metadata and the registry built from `inventory`;
 //! * [`capability`] — capabilities, requirements and the resolver with its report;
+//! * [`data`] — `TableStore` and `QueryEngine`, the capability traits for tables and SQL;
 //! * [`config`] — the `phlo.yaml` / `phlo.toml` model, env expansion, typed plugin configs;
 //! * [`spec`] — asset specs, partitions, retry policies, checks, run functions;
 //! * [`graph`] — the asset graph and the selection language;
@@ -14,6 +15,7 @@
 
 pub mod capability;
 pub mod config;
+pub mod data;
 pub mod diagnostic;
 pub mod execution;
 pub mod graph;

@@ -3,6 +3,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use phlo_core::diagnostic::{Code, Diagnostic};
+use phlo_core::plugin::{Instance, PluginKind};
 use serde::Serialize;
 
 use super::render::JsonDiagnostic;
@@ -13,6 +15,9 @@ pub(crate) struct Args {
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
+    /// Also probe every resource provider the project binds (opens connections, files).
+    #[arg(long)]
+    probe: bool,
 }
 
 #[derive(Serialize)]
@@ -27,13 +32,33 @@ struct Report {
 }
 
 pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
-    let (project, diagnostics) = match load(dir, true, Default::default()) {
+    let (project, mut diagnostics) = match load(dir, true, Default::default()) {
         Ok(mut p) => {
             let d = std::mem::take(&mut p.diagnostics);
             (Some(p), d)
         }
         Err(o) => (None, o.diagnostics),
     };
+    let mut probes = Vec::new();
+    if args.probe
+        && let Some(p) = &project
+    {
+        let providers: std::collections::BTreeSet<&str> =
+            p.report.rows.iter().filter_map(|r| r.provider.as_deref()).collect();
+        for name in providers {
+            let Ok(Instance::Resource(r)) = p.registry.get_or_create(PluginKind::ResourceProvider, name) else {
+                continue;
+            };
+            match r.probe() {
+                Ok(()) => probes.push(format!("probe OK: {name}")),
+                Err(e) => diagnostics.push(
+                    Diagnostic::error(Code::ProbeFailed, format!("probe of `{name}` failed: {e}"))
+                        .with_help(format!("check `resources.{name}` in phlo.yaml")),
+                ),
+            }
+        }
+    }
+    diagnostics.sort();
     let code = diagnostics.exit_code();
     if args.json {
         let report = Report {
@@ -47,6 +72,9 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         };
         write_json(out, &report)?;
         return Ok(Outcome { code: u8::try_from(code).unwrap_or(1), diagnostics: Default::default() });
+    }
+    for line in &probes {
+        writeln!(out, "{line}")?;
     }
     if let (Some(p), 0) = (&project, code) {
         let warnings = diagnostics.len();

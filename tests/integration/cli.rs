@@ -61,7 +61,7 @@ fn bad_inputs_render_diagnostics() {
 fn a_valid_project_validates() {
     let run = phlo("ok", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 5 plugins, 6 requirements resolved");
+    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 6 plugins, 6 requirements resolved");
     let run = phlo("ok-toml", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("phlo.toml: ok — 4 assets"), "{}", run.stdout);
@@ -88,7 +88,7 @@ fn plugins_list_json_rows() {
     let rows = json(&run);
     let rows = rows.as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "echo_store", "console", "jsonl", "local"]);
+    assert_eq!(names, ["echo", "echo_store", "sqlite", "console", "jsonl", "local"]);
     let echo = &rows[0];
     for field in ["name", "kind", "version", "crate", "provides", "requires", "ready", "missing"] {
         assert!(echo.get(field).is_some(), "missing field {field}");
@@ -108,7 +108,7 @@ fn plugins_list_works_without_a_project_and_filters_by_kind() {
     assert!(run.stdout.starts_with("NAME"), "{}", run.stdout);
     assert!(run.stdout.contains("echo_store  resource_provider"), "{}", run.stdout);
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource_provider", "--json"], &[]);
-    assert_eq!(json(&run).as_array().unwrap().len(), 1);
+    assert_eq!(json(&run).as_array().unwrap().len(), 2, "echo_store and sqlite");
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource"], &[]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("kinds are asset_provider"), "{}", run.stderr);
@@ -355,4 +355,35 @@ fn run_tags_choose_providers_at_run_time() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("run tag `phlo/capability/echo_store` names `iceberg`"), "{}", run.stderr);
     assert!(!dir.path().join(".phlo/events.jsonl").exists(), "nothing runs when resolution fails");
+}
+
+#[test]
+fn validate_probe_reaches_every_bound_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  x:\n    external: true\n    requires: [table_store, echo_store]\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["validate", "--probe"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("probe OK: sqlite") && run.stdout.contains("probe OK: echo_store"), "{}", run.stdout);
+    assert!(dir.path().join(".phlo/warehouse.db").is_file());
+
+    std::fs::write(dir.path().join("blocker"), "a file").unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "resources:\n  sqlite:\n    path: blocker/w.db\nassets:\n  x:\n    external: true\n    requires: [table_store]\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["validate", "--probe"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PHLO-E028") && run.stderr.contains("cannot create the warehouse directory"),
+        "{}",
+        run.stderr
+    );
+    // without --probe nothing is opened
+    let run = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -1,0 +1,199 @@
+//! Capability traits that cross plugin boundaries: where tables live ([`TableStore`]) and
+//! how they are queried ([`QueryEngine`]), with the typed rows both exchange.
+//!
+//! A resource provider serves them as `Arc<dyn TableStore>` / `Arc<dyn QueryEngine>`;
+//! an asset asks its run context for them:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use phlo_core::data::QueryEngine;
+//! use phlo_core::spec::RunContext;
+//! fn engine(ctx: &RunContext) -> Option<Arc<dyn QueryEngine>> {
+//!     ctx.resource::<Arc<dyn QueryEngine>>("query_engine").map(|r| Arc::clone(&*r))
+//! }
+//! ```
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// 64-bit integers.
+    Integer,
+    /// 64-bit floats.
+    Real,
+    /// UTF-8 text.
+    Text,
+    /// `true` / `false`.
+    Boolean,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A UTC timestamp, RFC 3339.
+    Timestamp,
+}
+
+impl DataType {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Integer => "integer",
+            DataType::Real => "real",
+            DataType::Text => "text",
+            DataType::Boolean => "boolean",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// One value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// No value.
+    Null,
+    /// An integer (also booleans as 0/1 in stores without booleans).
+    Int(i64),
+    /// A float.
+    Real(f64),
+    /// Text (dates and timestamps are text in their canonical form).
+    Text(String),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Null => Ok(()),
+            Cell::Int(i) => write!(f, "{i}"),
+            Cell::Real(r) => write!(f, "{r}"),
+            Cell::Text(t) => f.write_str(t),
+            Cell::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub data_type: DataType,
+    /// Whether it may hold nulls.
+    pub nullable: bool,
+}
+
+impl Column {
+    /// A nullable column.
+    pub fn new(name: impl Into<String>, data_type: DataType) -> Self {
+        Self { name: name.into(), data_type, nullable: true }
+    }
+}
+
+/// Typed rows: a schema and the values, row by row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rows {
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The values; every row has one cell per column.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Rows {
+    /// Rows with these columns and no data.
+    pub fn new(columns: Vec<Column>) -> Self {
+        Self { columns, rows: Vec::new() }
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// A row as a JSON object (for check samples and exports).
+    pub fn row_json(&self, i: usize) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (c, v) in self.columns.iter().zip(&self.rows[i]) {
+            m.insert(c.name.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// An error from a store or an engine, with the engine's own message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DataError {
+    /// What went wrong (the engine's message included).
+    pub message: String,
+}
+
+impl DataError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+/// Where tables live.
+pub trait TableStore: Send + Sync {
+    /// Creates `table` (replacing it if it exists) with `rows`, all or nothing.
+    ///
+    /// # Errors
+    /// The store refused (nothing is written).
+    fn replace(&self, table: &str, rows: &Rows) -> Result<u64, DataError>;
+
+    /// Appends `rows` to `table`, creating it when missing, all or nothing.
+    ///
+    /// # Errors
+    /// The store refused, or the columns do not match (nothing is written).
+    fn append(&self, table: &str, rows: &Rows) -> Result<u64, DataError>;
+
+    /// The columns of `table`, or `None` when it does not exist.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError>;
+
+    /// Checks connectivity cheaply.
+    ///
+    /// # Errors
+    /// What is wrong.
+    fn probe(&self) -> Result<(), DataError>;
+}
+
+/// Runs SQL.
+pub trait QueryEngine: Send + Sync {
+    /// Runs a query and returns its rows.
+    ///
+    /// # Errors
+    /// The engine's error (syntax, unknown table, …).
+    fn query(&self, sql: &str) -> Result<Rows, DataError>;
+
+    /// Runs a statement and returns the number of rows it changed.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn execute(&self, sql: &str) -> Result<u64, DataError>;
+
+    /// Checks connectivity cheaply.
+    ///
+    /// # Errors
+    /// What is wrong.
+    fn probe(&self) -> Result<(), DataError>;
+}
+
+/// Quotes an SQL identifier (`"name"`, inner quotes doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,298 @@
+//! The `sqlite` resource provider: a SQLite warehouse file serving `table_store:sqlite` and
+//! `query_engine:sqlite`. WAL mode, one writer (a mutex around one connection), opened on
+//! first use so listing or validating a project writes nothing.
+//!
+//! ```yaml
+//! resources:
+//!   sqlite:
+//!     path: .phlo/warehouse.db   # relative to the project; the default
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use phlo_core::capability::Capability;
+use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, TableStore, quote_ident};
+use phlo_core::plugin::{
+    ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, Resource, ResourceProvider,
+};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `resources.sqlite` in phlo.yaml.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file, relative to the project (created with its directories).
+    pub path: String,
+    /// How long a statement waits for a lock held by another process, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self { path: String::from(".phlo/warehouse.db"), busy_timeout_ms: 5_000 }
+    }
+}
+
+/// The warehouse: one connection, opened on first use.
+pub struct Warehouse {
+    path: PathBuf,
+    busy_timeout: Duration,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warehouse").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn err(context: &str, e: impl std::fmt::Display) -> DataError {
+    DataError::new(format!("{context}: {e}"))
+}
+
+fn sql_type(t: DataType) -> &'static str {
+    match t {
+        DataType::Integer => "INTEGER",
+        DataType::Real => "REAL",
+        DataType::Text => "TEXT",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Date => "DATE",
+        DataType::Timestamp => "TIMESTAMP",
+    }
+}
+
+fn data_type(declared: &str) -> DataType {
+    let d = declared.to_ascii_uppercase();
+    match d.as_str() {
+        "BOOLEAN" | "BOOL" => DataType::Boolean,
+        "DATE" => DataType::Date,
+        "TIMESTAMP" | "DATETIME" => DataType::Timestamp,
+        _ if d.contains("INT") => DataType::Integer,
+        _ if d.contains("REAL") || d.contains("FLOA") || d.contains("DOUB") || d.contains("NUM") => DataType::Real,
+        _ => DataType::Text,
+    }
+}
+
+fn to_value(c: &Cell) -> Value {
+    match c {
+        Cell::Null => Value::Null,
+        Cell::Int(i) => Value::Integer(*i),
+        Cell::Real(r) => Value::Real(*r),
+        Cell::Text(t) => Value::Text(t.clone()),
+        Cell::Bool(b) => Value::Integer(i64::from(*b)),
+    }
+}
+
+impl Warehouse {
+    /// A warehouse at `path` (nothing is opened yet).
+    pub fn new(path: impl Into<PathBuf>, busy_timeout: Duration) -> Self {
+        Self { path: path.into(), busy_timeout, conn: Mutex::new(None) }
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Option<Connection>>, DataError> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| err(&format!("cannot create the warehouse directory `{}`", dir.display()), e))?;
+            }
+            let c = Connection::open(&self.path)
+                .map_err(|e| err(&format!("cannot open the warehouse `{}`", self.path.display()), e))?;
+            c.busy_timeout(self.busy_timeout).map_err(|e| err("cannot set the busy timeout", e))?;
+            c.pragma_update(None, "journal_mode", "WAL").map_err(|e| err("cannot switch to WAL mode", e))?;
+            c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err("cannot set synchronous mode", e))?;
+            *guard = Some(c);
+        }
+        Ok(guard)
+    }
+
+    fn write(&self, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
+        let mut guard = self.conn()?;
+        let conn = guard.as_mut().ok_or_else(|| DataError::new("the warehouse is not open"))?;
+        let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
+        let target = quote_ident(table);
+        let columns: Vec<String> = rows
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}{}",
+                    quote_ident(&c.name),
+                    sql_type(c.data_type),
+                    if c.nullable { "" } else { " NOT NULL" }
+                )
+            })
+            .collect();
+        let staging = if replace { quote_ident(&format!("__phlo_new_{table}")) } else { target.clone() };
+        if replace {
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({});",
+                columns.join(", ")
+            ))
+            .map_err(|e| err(&format!("cannot create table `{table}`"), e))?;
+        } else {
+            tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", columns.join(", ")))
+                .map_err(|e| err(&format!("cannot create table `{table}`"), e))?;
+            let existing = describe_in(&tx, table)?.unwrap_or_default();
+            let names = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+            if names(&existing) != names(&rows.columns) {
+                return Err(DataError::new(format!(
+                    "cannot append to `{table}`: it has columns ({}), the rows have ({})",
+                    names(&existing).join(", "),
+                    names(&rows.columns).join(", ")
+                )));
+            }
+        }
+        {
+            let placeholders = vec!["?"; rows.columns.len()].join(", ");
+            let mut stmt = tx
+                .prepare(&format!("INSERT INTO {staging} VALUES ({placeholders})"))
+                .map_err(|e| err(&format!("cannot insert into `{table}`"), e))?;
+            for (i, row) in rows.rows.iter().enumerate() {
+                stmt.execute(params_from_iter(row.iter().map(to_value)))
+                    .map_err(|e| err(&format!("row {} of `{table}`", i + 1), e))?;
+            }
+        }
+        if replace {
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
+                .map_err(|e| err(&format!("cannot replace table `{table}`"), e))?;
+        }
+        tx.commit().map_err(|e| err(&format!("cannot commit `{table}`"), e))?;
+        Ok(rows.len() as u64)
+    }
+}
+
+fn describe_in(conn: &Connection, table: &str) -> Result<Option<Vec<Column>>, DataError> {
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))
+        .map_err(|e| err(&format!("cannot describe `{table}`"), e))?;
+    let cols: Vec<Column> = stmt
+        .query_map([], |r| {
+            let name: String = r.get(1)?;
+            let declared: String = r.get(2)?;
+            let notnull: i64 = r.get(3)?;
+            Ok(Column { name, data_type: data_type(&declared), nullable: notnull == 0 })
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| err(&format!("cannot describe `{table}`"), e))?;
+    Ok((!cols.is_empty()).then_some(cols))
+}
+
+impl TableStore for Warehouse {
+    fn replace(&self, table: &str, rows: &Rows) -> Result<u64, DataError> {
+        self.write(table, rows, true)
+    }
+
+    fn append(&self, table: &str, rows: &Rows) -> Result<u64, DataError> {
+        self.write(table, rows, false)
+    }
+
+    fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError> {
+        let guard = self.conn()?;
+        describe_in(guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?, table)
+    }
+
+    fn probe(&self) -> Result<(), DataError> {
+        QueryEngine::probe(self)
+    }
+}
+
+impl QueryEngine for Warehouse {
+    fn query(&self, sql: &str) -> Result<Rows, DataError> {
+        let guard = self.conn()?;
+        let conn = guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?;
+        let mut stmt = conn.prepare(sql).map_err(|e| err("SQLite", e))?;
+        let mut columns: Vec<Column> =
+            stmt.columns().map(|c| Column::new(c.name(), c.decl_type().map_or(DataType::Text, data_type))).collect();
+        let declared: Vec<bool> = stmt.columns().map(|c| c.decl_type().is_some()).collect();
+        let n = columns.len();
+        let mut out = Vec::new();
+        let mut rows = stmt.query([]).map_err(|e| err("SQLite", e))?;
+        while let Some(r) = rows.next().map_err(|e| err("SQLite", e))? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                let cell = match r.get_ref(i).map_err(|e| err("SQLite", e))? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) if columns[i].data_type == DataType::Boolean => Cell::Bool(v != 0),
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Real(v) => Cell::Real(v),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Text(format!("<{} bytes>", b.len())),
+                };
+                // expressions have no declared type: take it from the first value
+                if !declared[i] && out.is_empty() {
+                    columns[i].data_type = match &cell {
+                        Cell::Int(_) => DataType::Integer,
+                        Cell::Real(_) => DataType::Real,
+                        _ => DataType::Text,
+                    };
+                }
+                row.push(cell);
+            }
+            out.push(row);
+        }
+        Ok(Rows { columns, rows: out })
+    }
+
+    fn execute(&self, sql: &str) -> Result<u64, DataError> {
+        let guard = self.conn()?;
+        let conn = guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?;
+        conn.execute_batch(sql).map_err(|e| err("SQLite", e))?;
+        Ok(conn.changes())
+    }
+
+    fn probe(&self) -> Result<(), DataError> {
+        self.query("SELECT 1").map(drop)
+    }
+}
+
+struct Provider {
+    warehouse: Arc<Warehouse>,
+}
+
+impl ResourceProvider for Provider {
+    fn resource(&self, capability: &Capability) -> Result<Resource, PluginError> {
+        match capability.to_string().as_str() {
+            "table_store:sqlite" => Ok(Arc::new(Arc::clone(&self.warehouse) as Arc<dyn TableStore>) as Resource),
+            "query_engine:sqlite" => Ok(Arc::new(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>) as Resource),
+            other => Err(PluginError::msg(format!("the sqlite provider does not serve `{other}`"))),
+        }
+    }
+
+    fn probe(&self) -> Result<(), PluginError> {
+        QueryEngine::probe(self.warehouse.as_ref()).map_err(|e| PluginError::msg(e.to_string()))
+    }
+}
+
+fn create(ctx: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
+    let config: SqliteConfig = ctx.config()?;
+    if config.path.trim().is_empty() {
+        return Err(PluginError::with_help(
+            "`resources.sqlite.path` is empty",
+            "give a file path, e.g. `.phlo/warehouse.db`",
+        ));
+    }
+    let warehouse = Warehouse::new(ctx.project_path(&config.path), Duration::from_millis(config.busy_timeout_ms));
+    Ok(Arc::new(Provider { warehouse: Arc::new(warehouse) }))
+}
+
+/// The `sqlite` resource provider.
+pub const SQLITE: PluginDescriptor = PluginDescriptor::new("sqlite", env!("CARGO_PKG_NAME"), Factory::Resource(create))
+    .with_metadata(
+        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "A SQLite warehouse file (WAL, one writer)")
+            .author("phlo developers")
+            .license("Apache-2.0")
+            .tags(&["warehouse", "sql"])
+            .provides(&["table_store:sqlite", "query_engine:sqlite"]),
+    )
+    .with_config(ConfigSpec::of::<SqliteConfig>());
+
+phlo_core::submit_plugin!(SQLITE);
+
+#[cfg(test)]
+mod tests;

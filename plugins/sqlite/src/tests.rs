@@ -1,0 +1,108 @@
+use phlo_core::plugin::{Instance, PluginKind, Registry};
+
+use super::*;
+
+fn rows() -> Rows {
+    let mut r = Rows::new(vec![
+        Column::new("id", DataType::Integer),
+        Column::new("name", DataType::Text),
+        Column::new("amount", DataType::Real),
+        Column::new("paid", DataType::Boolean),
+        Column::new("day", DataType::Date),
+    ]);
+    r.rows.push(vec![
+        Cell::Int(1),
+        Cell::Text("ada".into()),
+        Cell::Real(9.5),
+        Cell::Bool(true),
+        Cell::Text("2024-01-01".into()),
+    ]);
+    r.rows.push(vec![Cell::Int(2), Cell::Null, Cell::Real(1.25), Cell::Bool(false), Cell::Text("2024-01-02".into())]);
+    r
+}
+
+fn warehouse(dir: &std::path::Path) -> Warehouse {
+    Warehouse::new(dir.join("nested/warehouse.db"), Duration::from_secs(1))
+}
+
+#[test]
+fn replace_describe_query_on_a_real_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    assert_eq!(w.replace("raw.orders", &rows()).unwrap(), 2);
+    assert!(dir.path().join("nested/warehouse.db").is_file());
+    let cols = w.describe("raw.orders").unwrap().unwrap();
+    let types: Vec<DataType> = cols.iter().map(|c| c.data_type).collect();
+    assert_eq!(types, [DataType::Integer, DataType::Text, DataType::Real, DataType::Boolean, DataType::Date]);
+    let q = w.query("SELECT id, name, paid, amount * 2 AS doubled FROM \"raw.orders\" ORDER BY id").unwrap();
+    assert_eq!(q.rows[0], [Cell::Int(1), Cell::Text("ada".into()), Cell::Bool(true), Cell::Real(19.0)]);
+    assert_eq!(q.rows[1][1], Cell::Null);
+    assert_eq!(q.columns[3].data_type, DataType::Real);
+    assert_eq!(w.describe("nope").unwrap(), None);
+    // the journal is in WAL mode
+    let mode = w.query("PRAGMA journal_mode").unwrap();
+    assert_eq!(mode.rows[0][0], Cell::Text("wal".into()));
+}
+
+#[test]
+fn replace_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    w.replace("t", &rows()).unwrap();
+    let mut bad = rows();
+    bad.columns[0].nullable = false;
+    bad.rows.push(vec![Cell::Null, Cell::Null, Cell::Null, Cell::Null, Cell::Null]);
+    let e = w.replace("t", &bad).unwrap_err();
+    assert!(e.message.contains("row 3 of `t`") && e.message.contains("NOT NULL"), "{e}");
+    // the old table is intact and no staging table is left
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2));
+    let tables = w.query("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+    assert_eq!(tables.rows, [vec![Cell::Text("t".into())]]);
+}
+
+#[test]
+fn append_checks_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    w.append("t", &rows()).unwrap();
+    w.append("t", &rows()).unwrap();
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(4));
+    let other = Rows::new(vec![Column::new("x", DataType::Integer)]);
+    let e = w.append("t", &other).unwrap_err();
+    assert!(e.message.contains("it has columns (id, name, amount, paid, day), the rows have (x)"), "{e}");
+}
+
+#[test]
+fn sql_errors_carry_sqlites_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    let e = w.query("SELEC 1").unwrap_err();
+    assert!(e.message.contains("syntax error"), "{e}");
+    let e = w.query("SELECT * FROM missing_table").unwrap_err();
+    assert!(e.message.contains("no such table: missing_table"), "{e}");
+}
+
+#[test]
+fn a_path_that_cannot_be_created_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocker"), "a file").unwrap();
+    let w = Warehouse::new(dir.path().join("blocker/w.db"), Duration::from_secs(1));
+    let e = QueryEngine::probe(&w).unwrap_err();
+    assert!(e.message.contains("cannot create the warehouse directory"), "{e}");
+}
+
+#[test]
+fn the_provider_serves_both_capabilities_from_one_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Registry::builder().register(SQLITE).project_dir(dir.path()).build().unwrap();
+    let Instance::Resource(p) = r.get_or_create(PluginKind::ResourceProvider, "sqlite").unwrap() else { panic!() };
+    assert!(!dir.path().join(".phlo").exists(), "nothing is opened before use");
+    let store = p.resource(&Capability::parse("table_store:sqlite").unwrap()).unwrap();
+    let store = store.downcast::<Arc<dyn TableStore>>().unwrap();
+    store.replace("t", &rows()).unwrap();
+    let engine = p.resource(&Capability::parse("query_engine:sqlite").unwrap()).unwrap();
+    let engine = engine.downcast::<Arc<dyn QueryEngine>>().unwrap();
+    assert_eq!(engine.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2));
+    p.probe().unwrap();
+    assert!(dir.path().join(".phlo/warehouse.db").is_file());
+}
