@@ -24,6 +24,8 @@ use phlo_hook_console as _;
 use phlo_hook_jsonl as _;
 #[cfg(feature = "plugin-echo")]
 use phlo_plugin_echo as _;
+#[cfg(feature = "plugin-files")]
+use phlo_plugin_files as _;
 #[cfg(feature = "plugin-sqlite")]
 use phlo_plugin_sqlite as _;
 
@@ -50,6 +52,13 @@ pub const FEATURES: &[FeatureHint] = &[
         plugins: &["sqlite"],
         capabilities: &["table_store:sqlite", "query_engine:sqlite"],
         asset_types: &[],
+    },
+    FeatureHint {
+        feature: "plugin-files",
+        enabled: cfg!(feature = "plugin-files"),
+        plugins: &["files"],
+        capabilities: &[],
+        asset_types: &["csv", "jsonl", "sql", "export", "command"],
     },
     FeatureHint {
         feature: "hook-console",

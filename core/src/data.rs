@@ -193,6 +193,12 @@ pub trait QueryEngine: Send + Sync {
     fn probe(&self) -> Result<(), DataError>;
 }
 
+/// The table an asset is stored in unless it says otherwise: its key with `.` → `_`
+/// (`raw.orders` → `raw_orders`), so SQL can name it without quoting.
+pub fn table_name(asset_key: &str) -> String {
+    asset_key.replace('.', "_")
+}
+
 /// Quotes an SQL identifier (`"name"`, inner quotes doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

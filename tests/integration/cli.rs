@@ -61,7 +61,7 @@ fn bad_inputs_render_diagnostics() {
 fn a_valid_project_validates() {
     let run = phlo("ok", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 6 plugins, 6 requirements resolved");
+    assert_eq!(run.stdout.trim(), "phlo.yaml: ok — 6 assets, 7 plugins, 6 requirements resolved");
     let run = phlo("ok-toml", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("phlo.toml: ok — 4 assets"), "{}", run.stdout);
@@ -88,7 +88,7 @@ fn plugins_list_json_rows() {
     let rows = json(&run);
     let rows = rows.as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "echo_store", "sqlite", "console", "jsonl", "local"]);
+    assert_eq!(names, ["echo", "files", "echo_store", "sqlite", "console", "jsonl", "local"]);
     let echo = &rows[0];
     for field in ["name", "kind", "version", "crate", "provides", "requires", "ready", "missing"] {
         assert!(echo.get(field).is_some(), "missing field {field}");
@@ -97,7 +97,8 @@ fn plugins_list_json_rows() {
     assert_eq!(echo["crate"], "phlo-plugin-echo");
     assert_eq!(echo["requires"], serde_json::json!(["echo_store"]));
     assert_eq!(echo["ready"], true);
-    assert_eq!(rows[1]["provides"], serde_json::json!(["echo_store:echo"]));
+    let store = rows.iter().find(|r| r["name"] == "echo_store").unwrap();
+    assert_eq!(store["provides"], serde_json::json!(["echo_store:echo"]));
 }
 
 #[test]

@@ -360,6 +360,12 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         ctx.tags = shared.req.tags.clone();
         ctx.resources = Arc::clone(&resources);
         ctx.cancel = shared.req.cancel.clone();
+        let (sink_shared, sink_correlation, sink_spec) = (Arc::clone(&shared), correlation.clone(), node.asset);
+        ctx.log_sink = Some(Arc::new(move |level: &str, message: &str| {
+            let spec = &sink_shared.req.graph.node(sink_spec).spec;
+            let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
+            let _ = sink_shared.emit(payload, sink_correlation.clone(), Some(spec));
+        }));
         let attempt_start = Instant::now();
         let outcome: Result<MaterializeResult, RunError> = match &spec.run {
             None => Err(RunError::permanent(format!(

@@ -26,7 +26,7 @@ use serde::Serialize;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a run function knows about the work it is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct RunContext {
     /// The run this attempt belongs to.
@@ -43,7 +43,12 @@ pub struct RunContext {
     pub resources: Arc<BTreeMap<String, crate::plugin::Resource>>,
     /// Set when the run is cancelled: long work should check it and stop.
     pub cancel: crate::execution::CancelToken,
+    /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
+    pub log_sink: Option<LogSink>,
 }
+
+/// Receives `(level, message)` log lines of a run function.
+pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 impl RunContext {
     /// A context for one attempt.
@@ -60,6 +65,24 @@ impl RunContext {
     /// Whether the run was cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// Logs a line as a `telemetry.log` event of this asset (`level`: debug, info, warn, error).
+    pub fn log(&self, level: &str, message: &str) {
+        if let Some(sink) = &self.log_sink {
+            sink(level, message);
+        }
+    }
+}
+
+impl fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("run_id", &self.run_id)
+            .field("asset", &self.asset)
+            .field("partition", &self.partition)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
     }
 }
 

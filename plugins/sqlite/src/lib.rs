@@ -239,11 +239,15 @@ impl QueryEngine for Warehouse {
         Ok(Rows { columns, rows: out })
     }
 
+    /// Runs the statement(s) in one transaction: all of them or none.
     fn execute(&self, sql: &str) -> Result<u64, DataError> {
-        let guard = self.conn()?;
-        let conn = guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?;
-        conn.execute_batch(sql).map_err(|e| err("SQLite", e))?;
-        Ok(conn.changes())
+        let mut guard = self.conn()?;
+        let conn = guard.as_mut().ok_or_else(|| DataError::new("the warehouse is not open"))?;
+        let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
+        tx.execute_batch(sql).map_err(|e| err("SQLite", e))?;
+        let changed = tx.changes();
+        tx.commit().map_err(|e| err("cannot commit", e))?;
+        Ok(changed)
     }
 
     fn probe(&self) -> Result<(), DataError> {

@@ -1,0 +1,216 @@
+//! `sql` models, `export` files and `command` steps.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use phlo_core::data::{Cell, QueryEngine, Rows, quote_ident, table_name};
+use phlo_core::plugin::{AssetTypeContext, PluginError};
+use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The keys of a `type: sql` asset.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// A `SELECT` whose result becomes the table. Never `${}`-expanded.
+    pub sql: String,
+    /// The table (default: the asset key with `.` → `_`).
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// The keys of a `type: export` asset.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// The file written, relative to the project (`.csv` or `.json`).
+    pub path: String,
+    /// A query to export (never `${}`-expanded) …
+    #[serde(default)]
+    pub query: Option<String>,
+    /// … or a table to export whole.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// The keys of a `type: command` asset.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    /// The program (found on `PATH` unless a path).
+    pub program: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, relative to the project (default: the project).
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+fn engine(ctx: &RunContext) -> Result<Arc<dyn QueryEngine>, RunError> {
+    ctx.resource::<Arc<dyn QueryEngine>>("query_engine")
+        .map(|r| Arc::clone(&*r))
+        .ok_or_else(|| RunError::permanent("no `query_engine` is bound to this asset"))
+}
+
+pub(crate) fn build_sql(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+    let cfg: SqlConfig = ctx.config()?;
+    let sql = cfg.sql.trim().trim_end_matches(';').to_string();
+    if sql.is_empty() {
+        return Err(PluginError::with_help("`sql` is empty", "write the SELECT whose result becomes the table"));
+    }
+    let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
+    let t = table.clone();
+    Ok(AssetSpec::new(ctx.key.as_str())
+        .with_description(format!("SQL model materialized as `{table}`"))
+        .with_metadata("table", table.as_str())
+        .with_run(move |rc: RunContext| {
+            let (sql, table) = (sql.clone(), t.clone());
+            async move {
+                let engine = engine(&rc)?;
+                let (target, staging) = (quote_ident(&table), quote_ident(&format!("__phlo_new_{table}")));
+                engine
+                    .execute(&format!(
+                        "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} AS {sql}; \
+                         DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"
+                    ))
+                    .map_err(|e| RunError::permanent(format!("the SQL of `{}` failed: {e}", rc.asset)))?;
+                let count =
+                    engine.query(&format!("SELECT count(*) FROM {target}")).map_err(|e| RunError::new(e.message))?;
+                let n = match count.rows.first().and_then(|r| r.first()) {
+                    Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                    _ => 0,
+                };
+                Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", table.as_str()))
+            }
+        }))
+}
+
+fn csv_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(rows.columns.iter().map(|c| c.name.as_str())).map_err(|e| RunError::new(e.to_string()))?;
+    for r in &rows.rows {
+        w.write_record(r.iter().map(ToString::to_string)).map_err(|e| RunError::new(e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| RunError::new(e.to_string()))
+}
+
+fn json_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
+    let objects: Vec<serde_json::Value> = (0..rows.len()).map(|i| rows.row_json(i)).collect();
+    let mut out = serde_json::to_vec_pretty(&objects).map_err(|e| RunError::new(e.to_string()))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename:
+/// readers see the old file or the new one, never half of one.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.phlo-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub(crate) fn build_export(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+    let cfg: ExportConfig = ctx.config()?;
+    let query = match (&cfg.query, &cfg.table) {
+        (Some(q), None) => q.trim().trim_end_matches(';').to_string(),
+        (None, Some(t)) => format!("SELECT * FROM {}", quote_ident(t)),
+        _ => {
+            return Err(PluginError::with_help(
+                "an export takes `query:` or `table:` (one of the two)",
+                "e.g. `table: marts_daily_revenue`",
+            ));
+        }
+    };
+    let json = match std::path::Path::new(&cfg.path).extension().and_then(|e| e.to_str()) {
+        Some("csv") => false,
+        Some("json") => true,
+        _ => {
+            return Err(PluginError::with_help(
+                format!("`{}` is neither a .csv nor a .json file", cfg.path),
+                "name the file `….csv` or `….json`",
+            ));
+        }
+    };
+    let path: PathBuf = ctx.project_dir.join(&cfg.path);
+    let display = cfg.path.clone();
+    Ok(AssetSpec::new(ctx.key.as_str())
+        .with_description(format!("exported to {}", cfg.path))
+        .with_metadata("path", cfg.path.as_str())
+        .with_run(move |rc: RunContext| {
+            let (query, path, display) = (query.clone(), path.clone(), display.clone());
+            async move {
+                let rows = engine(&rc)?
+                    .query(&query)
+                    .map_err(|e| RunError::permanent(format!("the export query of `{}` failed: {e}", rc.asset)))?;
+                let bytes = if json { json_text(&rows)? } else { csv_text(&rows)? };
+                write_atomically(&path, &bytes).map_err(|e| RunError::new(format!("cannot write `{display}`: {e}")))?;
+                Ok(MaterializeResult::new().with_row_count(rows.len() as u64).with_metadata("path", display.as_str()))
+            }
+        }))
+}
+
+/// The last lines of a program's stderr, for the error message.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub(crate) fn build_command(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+    let cfg: CommandConfig = ctx.config()?;
+    let cwd = ctx.project_dir.join(cfg.cwd.as_deref().unwrap_or("."));
+    Ok(AssetSpec::new(ctx.key.as_str()).with_description(format!("runs `{}`", cfg.program)).with_run(
+        move |rc: RunContext| {
+            let (cfg, cwd) = (cfg.clone(), cwd.clone());
+            async move {
+                let program = cfg.program.clone();
+                let output = match tokio::runtime::Handle::try_current() {
+                    Ok(h) => h
+                        .spawn_blocking(move || {
+                            std::process::Command::new(&cfg.program)
+                                .args(&cfg.args)
+                                .envs(&cfg.env)
+                                .current_dir(&cwd)
+                                .output()
+                        })
+                        .await
+                        .map_err(|e| RunError::new(e.to_string()))?,
+                    Err(_) => std::process::Command::new(&cfg.program)
+                        .args(&cfg.args)
+                        .envs(&cfg.env)
+                        .current_dir(&cwd)
+                        .output(),
+                }
+                .map_err(|e| RunError::permanent(format!("cannot start `{program}`: {e}")))?;
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                for line in stdout.lines() {
+                    rc.log("info", line);
+                }
+                if !output.status.success() {
+                    let stderr = String::from_utf8_lossy(&output.stderr);
+                    let code =
+                        output.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
+                    return Err(RunError::new(format!("`{program}` failed with {code}: {}", tail(&stderr, 5))));
+                }
+                Ok(MaterializeResult::new().with_metadata("stdout_lines", stdout.lines().count()))
+            }
+        },
+    ))
+}

@@ -1,0 +1,202 @@
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phlo_core::config::{Format, read_str};
+use phlo_core::data::{Cell, QueryEngine, TableStore};
+use phlo_core::plugin::{AssetTypeContext, PluginError, Resource};
+use phlo_core::spec::{MaterializeResult, RunContext, RunError};
+use phlo_plugin_sqlite::Warehouse;
+
+use super::TYPES;
+
+struct Env {
+    dir: tempfile::TempDir,
+    warehouse: Arc<Warehouse>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Arc::new(Warehouse::new(dir.path().join("w.db"), Duration::from_secs(1)));
+        Self { dir, warehouse, logs: Arc::default() }
+    }
+
+    fn file(&self, name: &str, text: &str) {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn ctx(&self, asset: &str) -> RunContext {
+        let mut ctx = RunContext::new("r", asset, None, 1);
+        let mut res: BTreeMap<String, Resource> = BTreeMap::new();
+        res.insert("table_store".into(), Arc::new(Arc::clone(&self.warehouse) as Arc<dyn TableStore>));
+        res.insert("query_engine".into(), Arc::new(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>));
+        ctx.resources = Arc::new(res);
+        let logs = Arc::clone(&self.logs);
+        ctx.log_sink = Some(Arc::new(move |level: &str, m: &str| logs.lock().unwrap().push(format!("{level}: {m}"))));
+        ctx
+    }
+
+    /// Builds the asset declared by `yaml` (one entry under `assets:`) and runs it.
+    async fn run(&self, yaml: &str) -> Result<MaterializeResult, RunError> {
+        let spec = self.build(yaml).unwrap_or_else(|e| panic!("build failed: {e}"));
+        let key = spec.key.to_string();
+        spec.run.expect("a run function").0.run(self.ctx(&key)).await
+    }
+
+    fn build(&self, yaml: &str) -> Result<phlo_core::spec::AssetSpec, PluginError> {
+        let (config, diags) = read_str("phlo.yaml", Format::Yaml, yaml, &|_| None, &|_, _, _| false);
+        assert!(!diags.has_errors(), "{diags}");
+        let config = config.unwrap();
+        let decl = &config.assets[0];
+        let t = decl.common.asset_type.as_ref().unwrap();
+        let at = TYPES.iter().find(|x| x.name == t.value).unwrap();
+        (at.build)(&AssetTypeContext {
+            key: decl.key.name.clone(),
+            project_dir: self.dir.path().to_path_buf(),
+            config: decl.config.clone(),
+            source: Arc::clone(&config.source),
+        })
+    }
+
+    fn query(&self, sql: &str) -> Vec<Vec<Cell>> {
+        self.warehouse.query(sql).unwrap().rows
+    }
+}
+
+fn err(r: Result<MaterializeResult, RunError>) -> RunError {
+    r.expect_err("the run should fail")
+}
+
+#[tokio::test]
+async fn csv_infers_types_and_loads_a_table() {
+    let env = Env::new();
+    env.file(
+        "data/orders.csv",
+        "id,customer,amount,paid,day\n1,ada,9.5,true,2024-01-01\n2,bob,10,false,2024-01-02\n3,,,,\n",
+    );
+    let r = env.run("assets:\n  raw.orders:\n    type: csv\n    path: data/orders.csv\n").await.unwrap();
+    assert_eq!(r.row_count(), Some(3));
+    let cols = env.warehouse.describe("raw_orders").unwrap().unwrap();
+    let types: Vec<&str> = cols.iter().map(|c| c.data_type.as_str()).collect();
+    assert_eq!(types, ["integer", "text", "real", "boolean", "date"]);
+    assert_eq!(env.query("SELECT sum(amount), count(customer) FROM raw_orders")[0], [Cell::Real(19.5), Cell::Int(2)]);
+}
+
+#[tokio::test]
+async fn csv_declared_types_append_and_a_custom_table() {
+    let env = Env::new();
+    env.file("a.csv", "id;code\n1;007\n");
+    let yaml = "assets:\n  raw.codes:\n    type: csv\n    path: a.csv\n    delimiter: ';'\n    table: codes\n    mode: append\n    columns: {code: text}\n";
+    env.run(yaml).await.unwrap();
+    env.run(yaml).await.unwrap();
+    assert_eq!(env.query("SELECT code FROM codes"), [vec![Cell::Text("007".into())], vec![Cell::Text("007".into())]]);
+}
+
+#[tokio::test]
+async fn bad_csv_files_name_the_file_line_and_column_and_write_nothing() {
+    let env = Env::new();
+    env.file("ok.csv", "id,amount\n1,2\n");
+    env.run("assets:\n  t:\n    type: csv\n    path: ok.csv\n").await.unwrap();
+
+    env.file("ragged.csv", "id,amount\n1,2\n3\n");
+    let e = err(env.run("assets:\n  t:\n    type: csv\n    path: ragged.csv\n").await);
+    assert_eq!(e.message, "ragged.csv:3: the row has 1 field(s), the header has 2");
+    assert!(!e.retryable);
+
+    env.file("bad_number.csv", "id,amount\n1,2\n2,two\n");
+    let e =
+        err(env.run("assets:\n  t:\n    type: csv\n    path: bad_number.csv\n    columns: {amount: integer}\n").await);
+    assert_eq!(e.message, "bad_number.csv:3:2: `two` is not a valid integer for column `amount`");
+
+    env.file("empty.csv", "");
+    let e = err(env.run("assets:\n  t:\n    type: csv\n    path: empty.csv\n").await);
+    assert!(e.message.contains("`empty.csv` is empty"), "{}", e.message);
+
+    let e = err(env.run("assets:\n  t:\n    type: csv\n    path: missing.csv\n").await);
+    assert!(e.message.starts_with("cannot read `missing.csv`"), "{}", e.message);
+
+    // the table written by the good load is untouched
+    assert_eq!(env.query("SELECT * FROM t"), [vec![Cell::Int(1), Cell::Int(2)]]);
+}
+
+#[tokio::test]
+async fn jsonl_loads_objects_and_reports_bad_lines() {
+    let env = Env::new();
+    env.file("e.jsonl", "{\"id\": 1, \"kind\": \"click\", \"v\": 1.5}\n\n{\"id\": 2, \"kind\": \"view\"}\n");
+    let r = env.run("assets:\n  raw.events:\n    type: jsonl\n    path: e.jsonl\n").await.unwrap();
+    assert_eq!(r.row_count(), Some(2));
+    assert_eq!(
+        env.query("SELECT id, kind, v FROM raw_events WHERE id = 2")[0],
+        [Cell::Int(2), Cell::Text("view".into()), Cell::Null]
+    );
+    env.file("bad.jsonl", "{\"id\": 1}\n{\"id\": \n");
+    let e = err(env.run("assets:\n  raw.events:\n    type: jsonl\n    path: bad.jsonl\n").await);
+    assert!(e.message.starts_with("bad.jsonl:2:"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn sql_models_materialize_and_report_sqlites_errors() {
+    let env = Env::new();
+    env.file("o.csv", "id,amount\n1,2\n2,3\n");
+    env.run("assets:\n  raw.o:\n    type: csv\n    path: o.csv\n").await.unwrap();
+    let r = env
+        .run("assets:\n  marts.total:\n    type: sql\n    sql: SELECT sum(amount) AS total FROM raw_o;\n")
+        .await
+        .unwrap();
+    assert_eq!(r.row_count(), Some(1));
+    assert_eq!(env.query("SELECT total FROM marts_total")[0], [Cell::Int(5)]);
+
+    let e = err(env.run("assets:\n  marts.bad:\n    type: sql\n    sql: SELEC 1\n").await);
+    assert!(e.message.contains("the SQL of `marts.bad` failed") && e.message.contains("syntax error"), "{}", e.message);
+    let e = err(env.run("assets:\n  marts.bad:\n    type: sql\n    sql: SELECT * FROM nowhere\n").await);
+    assert!(e.message.contains("no such table: nowhere"), "{}", e.message);
+    // a failed model leaves the previous table in place and no staging table behind
+    assert_eq!(env.query("SELECT count(*) FROM sqlite_master WHERE name LIKE '__phlo_new_%'")[0], [Cell::Int(0)]);
+}
+
+#[tokio::test]
+async fn exports_write_csv_and_json_atomically() {
+    let env = Env::new();
+    env.file("o.csv", "id,amount\n1,2.5\n2,3\n");
+    env.run("assets:\n  raw.o:\n    type: csv\n    path: o.csv\n").await.unwrap();
+    env.run("assets:\n  publish.o:\n    type: export\n    path: out/o.csv\n    table: raw_o\n").await.unwrap();
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("out/o.csv")).unwrap(), "id,amount\n1,2.5\n2,3\n");
+    env.run(
+        "assets:\n  publish.j:\n    type: export\n    path: out/o.json\n    query: SELECT id FROM raw_o WHERE id > 1\n",
+    )
+    .await
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.dir.path().join("out/o.json")).unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!([{"id": 2}]));
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path().join("out"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("phlo-tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    assert!(env.build("assets:\n  p:\n    type: export\n    path: out/o.xlsx\n    table: raw_o\n").is_err());
+    assert!(env.build("assets:\n  p:\n    type: export\n    path: out/o.csv\n").is_err());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn commands_log_stdout_and_fail_with_the_stderr_tail() {
+    let env = Env::new();
+    let r = env
+        .run("assets:\n  ops.hello:\n    type: command\n    program: sh\n    args: ['-c', 'echo one; echo two; echo \"$GREETING\"']\n    env: {GREETING: hi}\n")
+        .await
+        .unwrap();
+    assert_eq!(r.metadata["stdout_lines"], 3);
+    assert_eq!(*env.logs.lock().unwrap(), ["info: one", "info: two", "info: hi"]);
+    let e = err(env
+        .run("assets:\n  ops.fail:\n    type: command\n    program: sh\n    args: ['-c', 'echo oops >&2; exit 3']\n")
+        .await);
+    assert_eq!(e.message, "`sh` failed with exit code 3: oops");
+    let e = err(env.run("assets:\n  ops.none:\n    type: command\n    program: definitely-not-a-program-phlo\n").await);
+    assert!(e.message.starts_with("cannot start `definitely-not-a-program-phlo`"), "{}", e.message);
+}
