@@ -26,6 +26,8 @@ use phlo_hook_jsonl as _;
 use phlo_plugin_echo as _;
 #[cfg(feature = "plugin-files")]
 use phlo_plugin_files as _;
+#[cfg(feature = "plugin-quality")]
+use phlo_plugin_quality as _;
 #[cfg(feature = "plugin-sqlite")]
 use phlo_plugin_sqlite as _;
 
@@ -59,6 +61,13 @@ pub const FEATURES: &[FeatureHint] = &[
         plugins: &["files"],
         capabilities: &[],
         asset_types: &["csv", "jsonl", "sql", "export", "command"],
+    },
+    FeatureHint {
+        feature: "plugin-quality",
+        enabled: cfg!(feature = "plugin-quality"),
+        plugins: &["quality"],
+        capabilities: &[],
+        asset_types: &[],
     },
     FeatureHint {
         feature: "hook-console",

@@ -503,6 +503,19 @@ fn declarative_asset(
         spec.timeout = decl.timeout;
     }
     spec.checks.extend(decl.checks.iter().cloned());
+    if !spec.checks.is_empty() {
+        // checks query the asset's table: they need its query engine, and its table name
+        if !spec.requires.iter().any(|r| r == "query_engine" || r.starts_with("query_engine:")) {
+            spec.requires.push(String::from("query_engine"));
+        }
+        if let Some(table) = spec.metadata.get("table").and_then(serde_json::Value::as_str).map(str::to_string) {
+            for c in &mut spec.checks {
+                if let serde_json::Value::Object(m) = &mut c.config {
+                    m.entry("table").or_insert_with(|| serde_json::Value::String(table.clone()));
+                }
+            }
+        }
+    }
     Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
 }
 

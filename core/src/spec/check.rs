@@ -136,6 +136,8 @@ pub struct CheckResult {
 
 /// Most sample rows a result keeps.
 pub const MAX_SAMPLES: usize = 5;
+/// [`MAX_SAMPLES`] for SQL `LIMIT` clauses.
+pub const MAX_SAMPLES_SQL: u32 = 5;
 
 impl CheckResult {
     /// A result from counts: passes or fails by the spec's threshold.

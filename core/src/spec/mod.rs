@@ -23,7 +23,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use check::{CheckOutcome, CheckResult, CheckSpec, Severity, Threshold};
+pub use check::{CheckOutcome, CheckResult, CheckSpec, MAX_SAMPLES, MAX_SAMPLES_SQL, Severity, Threshold};
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::{AssetRun, BoxFuture, MaterializeResult, RunContext, RunError, RunFn};

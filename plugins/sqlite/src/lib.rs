@@ -17,6 +17,7 @@ use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, Tabl
 use phlo_core::plugin::{
     ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, Resource, ResourceProvider,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use schemars::JsonSchema;
@@ -104,6 +105,10 @@ impl Warehouse {
             let c = Connection::open(&self.path)
                 .map_err(|e| err(&format!("cannot open the warehouse `{}`", self.path.display()), e))?;
             c.busy_timeout(self.busy_timeout).map_err(|e| err("cannot set the busy timeout", e))?;
+            // "x" is an identifier, never a string: a misspelt column is an error, not a constant
+            for flag in [DbConfig::SQLITE_DBCONFIG_DQS_DML, DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
+                c.set_db_config(flag, false).map_err(|e| err("cannot configure SQLite", e))?;
+            }
             c.pragma_update(None, "journal_mode", "WAL").map_err(|e| err("cannot switch to WAL mode", e))?;
             c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err("cannot set synchronous mode", e))?;
             *guard = Some(c);
