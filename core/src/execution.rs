@@ -276,7 +276,11 @@ pub fn prepare(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
             continue;
         }
         let check = match &options.partitions {
-            None => Err(String::from("it is partitioned; pass --partition KEY or --partition-range A..B")),
+            // without --partition a run takes each partitioned asset's latest partition
+            None if spec.partitions.latest(Utc::now()).is_none() => {
+                Err(String::from("none of its partitions has begun yet; pass --partition KEY"))
+            }
+            None => Ok(()),
             Some(PartitionRequest::Key(k)) => spec.partitions.check_key(k).map_err(|e| e.to_string()),
             Some(PartitionRequest::Range(a, b)) => spec.partitions.range(a, b).map(drop).map_err(|e| e.to_string()),
         };

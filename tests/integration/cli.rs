@@ -318,10 +318,10 @@ fn run_exit_codes_selection_and_partitions() {
     let v = json(&run);
     assert_eq!(v["status"], "failed");
     assert!(v["assets"][0]["error"].as_str().unwrap().contains("capacity of 3"), "{v:#}");
-    // a partitioned asset needs a partition
-    let run = phlo_in(dir.path(), &["run", "--select", "a.part"], &[]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("pass --partition KEY or --partition-range A..B"), "{}", run.stderr);
+    // without --partition a partitioned asset runs its latest partition
+    let run = phlo_in(dir.path(), &["run", "--select", "a.part", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run)["assets"][0]["partition"], "2024-01-31");
     let run = phlo_in(dir.path(), &["run", "--select", "a.part", "--partition", "2023-12-31"], &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     let run =

@@ -112,7 +112,8 @@ pub async fn execute(req: RunRequest) -> RunReport {
             continue;
         }
         let keys: Vec<Option<String>> = match (&req.partitions, spec.partitions.is_partitioned()) {
-            (_, false) | (None, true) => vec![None],
+            (_, false) => vec![None],
+            (None, true) => vec![spec.partitions.latest(chrono::Utc::now())],
             (Some(PartitionRequest::Key(k)), true) => vec![Some(k.clone())],
             (Some(PartitionRequest::Range(x, y)), true) => {
                 spec.partitions.range(x, y).unwrap_or_default().into_iter().map(Some).collect()

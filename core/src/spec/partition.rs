@@ -312,6 +312,15 @@ impl PartitionSpec {
         !matches!(self, PartitionSpec::None)
     }
 
+    /// The latest partition that has begun at `now` (the last static key for static lists).
+    pub fn latest(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        match self {
+            PartitionSpec::None => None,
+            PartitionSpec::Time(t) => t.keys(now).pop(),
+            PartitionSpec::Static { keys } => keys.last().cloned(),
+        }
+    }
+
     /// Checks that `key` is one of the partitions.
     ///
     /// # Errors

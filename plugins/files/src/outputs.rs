@@ -15,7 +15,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConfig {
-    /// A `SELECT` whose result becomes the table. Never `${}`-expanded.
+    /// A `SELECT` whose result becomes the table. Never `${}`-expanded. For a partitioned
+    /// asset, `{partition}` is replaced by the partition key and the rows land tagged with a
+    /// `partition_key` column (re-running a partition replaces its rows).
     pub sql: String,
     /// The table (default: the asset key with `.` → `_`).
     #[serde(default)]
@@ -74,15 +76,36 @@ pub(crate) fn build_sql(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError
             let (sql, table) = (sql.clone(), t.clone());
             async move {
                 let engine = engine(&rc)?;
-                let (target, staging) = (quote_ident(&table), quote_ident(&format!("__phlo_new_{table}")));
-                engine
-                    .execute(&format!(
-                        "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} AS {sql}; \
-                         DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"
-                    ))
-                    .map_err(|e| RunError::permanent(format!("the SQL of `{}` failed: {e}", rc.asset)))?;
-                let count =
-                    engine.query(&format!("SELECT count(*) FROM {target}")).map_err(|e| RunError::new(e.message))?;
+                let target = quote_ident(&table);
+                let fail = |e: phlo_core::data::DataError| RunError::permanent(format!("the SQL of `{}` failed: {e}", rc.asset));
+                let where_clause = match &rc.partition {
+                    // a partitioned model replaces its partition's rows, tagged `partition_key`
+                    Some(p) => {
+                        let key = p.replace('\'', "''");
+                        let body = sql.replace("{partition}", &key);
+                        engine
+                            .execute(&format!(
+                                "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS partition_key, * FROM ({body}) WHERE 0; \
+                                 DELETE FROM {target} WHERE partition_key = '{key}'; \
+                                 INSERT INTO {target} SELECT '{key}' AS partition_key, * FROM ({body});"
+                            ))
+                            .map_err(fail)?;
+                        format!(" WHERE partition_key = '{key}'")
+                    }
+                    None => {
+                        let staging = quote_ident(&format!("__phlo_new_{table}"));
+                        engine
+                            .execute(&format!(
+                                "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} AS {sql}; \
+                                 DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"
+                            ))
+                            .map_err(fail)?;
+                        String::new()
+                    }
+                };
+                let count = engine
+                    .query(&format!("SELECT count(*) FROM {target}{where_clause}"))
+                    .map_err(|e| RunError::new(e.message))?;
                 let n = match count.rows.first().and_then(|r| r.first()) {
                     Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
                     _ => 0,

@@ -200,3 +200,24 @@ async fn commands_log_stdout_and_fail_with_the_stderr_tail() {
     let e = err(env.run("assets:\n  ops.none:\n    type: command\n    program: definitely-not-a-program-phlo\n").await);
     assert!(e.message.starts_with("cannot start `definitely-not-a-program-phlo`"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn partitioned_sql_models_replace_their_partition_only() {
+    let env = Env::new();
+    env.file("o.csv", "id,day,amount\n1,2024-01-01,2\n2,2024-01-01,3\n3,2024-01-02,4\n");
+    env.run("assets:\n  raw.o:\n    type: csv\n    path: o.csv\n").await.unwrap();
+    let spec = env
+        .build("assets:\n  daily.total:\n    type: sql\n    sql: SELECT day, sum(amount) AS total FROM raw_o WHERE day = '{partition}' GROUP BY day\n")
+        .unwrap();
+    let run = spec.run.unwrap();
+    for day in ["2024-01-01", "2024-01-02", "2024-01-01"] {
+        let mut ctx = env.ctx("daily.total");
+        ctx.partition = Some(day.to_string());
+        let r = run.0.run(ctx).await.unwrap();
+        assert_eq!(r.row_count(), Some(1));
+    }
+    assert_eq!(
+        env.query("SELECT partition_key, total FROM daily_total ORDER BY partition_key"),
+        [vec![Cell::Text("2024-01-01".into()), Cell::Int(5)], vec![Cell::Text("2024-01-02".into()), Cell::Int(4)]]
+    );
+}
