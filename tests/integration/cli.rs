@@ -275,7 +275,7 @@ fn schedule_list_shows_next_fire_times_and_bad_lines_are_located() {
 #[test]
 fn run_the_quickstart_json_document_and_event_log() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("../../examples/quickstart/phlo.yaml"), dir.path().join("phlo.yaml")).unwrap();
+    crate::quickstart::copy_quickstart(dir.path());
     let run = phlo_in(dir.path(), &["run", "--json"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = json(&run);
@@ -284,7 +284,7 @@ fn run_the_quickstart_json_document_and_event_log() {
     }
     assert_eq!(v["status"], "succeeded");
     let assets = v["assets"].as_array().unwrap();
-    assert_eq!(assets.len(), 5);
+    assert_eq!(assets.len(), 12);
     for a in assets {
         for field in ["key", "partition", "status", "attempts", "duration_ms", "error"] {
             assert!(a.get(field).is_some(), "missing assets[].{field}");
@@ -298,7 +298,8 @@ fn run_the_quickstart_json_document_and_event_log() {
         log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
     assert_eq!(types.first().map(String::as_str), Some("run.start"));
     assert_eq!(types.last().map(String::as_str), Some("run.end"));
-    assert_eq!(types.iter().filter(|t| t.ends_with(".end") && *t != "run.end").count(), 5);
+    assert_eq!(types.iter().filter(|t| t.ends_with(".end") && *t != "run.end").count(), 12);
+    assert!(types.iter().any(|t| t == "quality.result") && types.iter().any(|t| t == "lineage.edges"));
     // the console hook printed lifecycle lines on stderr
     assert!(run.stderr.contains("▶ demo.rows (ingestion)"), "{}", run.stderr);
 }

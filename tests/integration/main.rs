@@ -7,6 +7,7 @@ mod cli;
 mod graph;
 mod hooks;
 mod project;
+mod quickstart;
 
 use std::path::PathBuf;
 
