@@ -79,7 +79,7 @@ fn sql_errors_carry_sqlites_message() {
     let e = w.query("SELEC 1").unwrap_err();
     assert!(e.message.contains("syntax error"), "{e}");
     let e = w.query("SELECT \"misspelt\" FROM sqlite_master").unwrap_err();
-    assert!(e.message.contains("no such column: misspelt"), "{e}");
+    assert!(e.message.contains("no such column: \"misspelt\""), "{e}");
     let e = w.query("SELECT * FROM missing_table").unwrap_err();
     assert!(e.message.contains("no such table: missing_table"), "{e}");
 }
