@@ -167,11 +167,28 @@ impl Candidates {
         if v.is_empty() {
             return;
         }
-        self.int &= v.parse::<i64>().is_ok();
-        self.real &= v.parse::<f64>().is_ok_and(f64::is_finite);
-        self.boolean &= v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
-        self.date &= NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
-        self.timestamp &= DateTime::parse_from_rfc3339(v).is_ok();
+        // a candidate once ruled out is never tested again; an integer is a real, a date not
+        if self.int {
+            self.int = v.parse::<i64>().is_ok();
+            if self.int {
+                self.boolean = false;
+                self.date = false;
+                self.timestamp = false;
+                return;
+            }
+        }
+        if self.real {
+            self.real = v.parse::<f64>().is_ok_and(f64::is_finite);
+        }
+        if self.boolean {
+            self.boolean = v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
+        }
+        if self.date {
+            self.date = iso_date(v).is_some();
+        }
+        if self.timestamp {
+            self.timestamp = DateTime::parse_from_rfc3339(v).is_ok();
+        }
     }
 
     fn pick(self, seen_any: bool) -> DataType {
@@ -187,6 +204,18 @@ impl Candidates {
     }
 }
 
+/// A `YYYY-MM-DD` date, checked without a format parser (this runs once per value).
+fn iso_date(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+}
+
 fn convert(v: &str, t: DataType) -> Option<Cell> {
     if v.is_empty() {
         return Some(Cell::Null);
@@ -199,7 +228,10 @@ fn convert(v: &str, t: DataType) -> Option<Cell> {
             "false" => Cell::Bool(false),
             _ => return None,
         },
-        DataType::Date => Cell::Text(NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?.format("%Y-%m-%d").to_string()),
+        DataType::Date => {
+            iso_date(v)?;
+            Cell::Text(v.to_string())
+        }
         DataType::Timestamp => Cell::Text(DateTime::parse_from_rfc3339(v).ok()?.to_utc().to_rfc3339()),
         DataType::Text => Cell::Text(v.to_string()),
     })
@@ -233,8 +265,12 @@ fn record_error(display: &str, e: &csv::Error) -> RunError {
 }
 
 /// Reads a CSV file: a first pass infers the types of undeclared columns, a second
-/// converts. Any bad row is an error naming `file:line:column`.
-pub(crate) fn read_csv(
+/// converts. Any bad row is an error naming `file:line:column` (`display` is the path as
+/// the user wrote it).
+///
+/// # Errors
+/// A missing, empty or malformed file, or a value that does not fit its column's type.
+pub fn read_csv(
     path: &Path,
     display: &str,
     delimiter: u8,

@@ -22,7 +22,7 @@ use phlo_core::plugin::{
 };
 use phlo_core::spec::AssetKind;
 
-pub use ingest::{CsvConfig, JsonlConfig, Mode};
+pub use ingest::{CsvConfig, JsonlConfig, Mode, read_csv};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 
 struct Files;

@@ -17,8 +17,9 @@ use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, Tabl
 use phlo_core::plugin::{
     ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, Resource, ResourceProvider,
 };
+use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -79,13 +80,18 @@ fn data_type(declared: &str) -> DataType {
     }
 }
 
-fn to_value(c: &Cell) -> Value {
-    match c {
-        Cell::Null => Value::Null,
-        Cell::Int(i) => Value::Integer(*i),
-        Cell::Real(r) => Value::Real(*r),
-        Cell::Text(t) => Value::Text(t.clone()),
-        Cell::Bool(b) => Value::Integer(i64::from(*b)),
+/// Binds a cell without copying its text.
+struct Bind<'a>(&'a Cell);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Cell::Null => ValueRef::Null,
+            Cell::Int(i) => ValueRef::Integer(*i),
+            Cell::Real(r) => ValueRef::Real(*r),
+            Cell::Text(t) => ValueRef::Text(t.as_bytes()),
+            Cell::Bool(b) => ValueRef::Integer(i64::from(*b)),
+        }))
     }
 }
 
@@ -159,7 +165,7 @@ impl Warehouse {
                 .prepare(&format!("INSERT INTO {staging} VALUES ({placeholders})"))
                 .map_err(|e| err(&format!("cannot insert into `{table}`"), e))?;
             for (i, row) in rows.rows.iter().enumerate() {
-                stmt.execute(params_from_iter(row.iter().map(to_value)))
+                stmt.execute(params_from_iter(row.iter().map(Bind)))
                     .map_err(|e| err(&format!("row {} of `{table}`", i + 1), e))?;
             }
         }
