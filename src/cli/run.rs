@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use phlo_core::diagnostic::{Code, Diagnostic, Diagnostics};
 use phlo_core::execution::{AssetStatus, PartitionRequest, RunOptions, RunReport, RunStatus, prepare};
 use phlo_core::hooks::{EventType, Observed};
-use phlo_core::plugin::{Instance, PluginKind};
+use phlo_core::plugin::{Instance, OrchestratorAdapter, PluginKind};
 
 use super::render::Table;
 use super::{Outcome, load, parse_tag, write_json};
@@ -61,6 +61,27 @@ fn partitions(args: &Args) -> Result<Option<PartitionRequest>, Outcome> {
     }
 }
 
+/// The project's orchestrator adapter (`executor.adapter`, else `local`).
+pub(crate) fn adapter_of(project: &phlo_core::project::Project) -> Result<Arc<dyn OrchestratorAdapter>, Outcome> {
+    let name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str());
+    match project.registry.get_or_create(PluginKind::OrchestratorAdapter, name) {
+        Ok(Instance::Adapter(a)) => Ok(a),
+        _ => Err(Outcome::from_diagnostics(
+            Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{name}` is not available"))
+                .with_help("build with the `adapter-local` feature (on by default), or set `executor.adapter`")
+                .into(),
+        )),
+    }
+}
+
+/// The tokio runtime runs belong to (the binary owns it, per ARCHITECTURE §1).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Outcome {
+        code: 1,
+        diagnostics: Diagnostic::error(Code::Internal, format!("cannot start the runtime: {e}")).into(),
+    })
+}
+
 pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
     let tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
     let project = match load(dir, true, tags.clone()) {
@@ -70,14 +91,9 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     if project.diagnostics.has_errors() {
         return Ok(Outcome::from_diagnostics(project.diagnostics));
     }
-    let adapter_name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str()).to_string();
-    let Ok(Instance::Adapter(adapter)) = project.registry.get_or_create(PluginKind::OrchestratorAdapter, &adapter_name)
-    else {
-        return Ok(Outcome::from_diagnostics(
-            Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{adapter_name}` is not available"))
-                .with_help("build with the `adapter-local` feature (on by default), or set `executor.adapter`")
-                .into(),
-        ));
+    let adapter = match adapter_of(&project) {
+        Ok(a) => a,
+        Err(o) => return Ok(o),
     };
     let partitions = match partitions(args) {
         Ok(p) => p,
@@ -95,14 +111,9 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
     let warnings = project.diagnostics;
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(Outcome {
-                code: 1,
-                diagnostics: Diagnostic::error(Code::Internal, format!("cannot start the runtime: {e}")).into(),
-            });
-        }
+        Err(o) => return Ok(o),
     };
     let show_progress = !args.json && io::stderr().is_terminal();
     let report = runtime.block_on(async move {

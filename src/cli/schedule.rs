@@ -117,7 +117,6 @@ struct Job {
 pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Result<Outcome> {
     use phlo_core::diagnostic::{Code, Diagnostic};
     use phlo_core::execution::{PartitionRequest, RunOptions, RunStatus, prepare};
-    use phlo_core::plugin::{Instance, PluginKind};
 
     let project = match load(dir, true, Default::default()) {
         Ok(p) => p,
@@ -152,22 +151,13 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
                 .into(),
         ));
     }
-    let adapter_name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str()).to_string();
-    let Ok(Instance::Adapter(adapter)) = project.registry.get_or_create(PluginKind::OrchestratorAdapter, &adapter_name)
-    else {
-        return Ok(Outcome::from_diagnostics(
-            Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{adapter_name}` is not available"))
-                .into(),
-        ));
+    let adapter = match super::run::adapter_of(&project) {
+        Ok(a) => a,
+        Err(o) => return Ok(o),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match super::run::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(Outcome {
-                code: 1,
-                diagnostics: Diagnostic::error(Code::Internal, format!("cannot start the runtime: {e}")).into(),
-            });
-        }
+        Err(o) => return Ok(o),
     };
     let project = std::sync::Arc::new(project);
     let start_run = |job: &Job, tick: chrono::DateTime<Utc>| {
