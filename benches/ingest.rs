@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("quickstart");
     g.sample_size(20);
-    g.bench_function("phlo run (whole process, 12 assets, 13 checks)", |b| {
+    g.bench_function("phlo run (whole process, 12 assets, 14 checks)", |b| {
         b.iter(|| {
             let out = Command::new(env!("CARGO_BIN_EXE_phlo"))
                 .args(["run", "--json"])
