@@ -404,3 +404,43 @@ fn validate_probe_reaches_every_bound_resource() {
     let run = phlo_in(dir.path(), &["validate"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// Ctrl-C as a user presses it: the running command is stopped, nothing new starts, the run
+/// ends `cancelled` with exit code 130.
+#[cfg(unix)]
+#[test]
+fn sigint_cancels_a_run() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['30']\n  ops.after:\n    type: command\n    program: 'true'\n    deps: [ops.slow]\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(["run", "--json"])
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "the run did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "cancelled");
+    let status_of = |k: &str| v["assets"].as_array().unwrap().iter().find(|a| a["key"] == k).unwrap()["status"].clone();
+    assert_eq!(status_of("ops.slow"), "cancelled");
+    assert_eq!(status_of("ops.after"), "cancelled");
+}

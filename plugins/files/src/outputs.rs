@@ -196,6 +196,52 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Runs the program to its end — or kills it when the run is cancelled. Returns the
+/// output and whether it was cancelled.
+fn run_program(
+    cfg: &CommandConfig,
+    cwd: &std::path::Path,
+    cancel: &phlo_core::execution::CancelToken,
+) -> std::io::Result<(std::process::Output, bool)> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(&cfg.program)
+        .args(&cfg.args)
+        .envs(&cfg.env)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // drain both pipes while waiting, so a chatty program never blocks on a full pipe
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let mut cancelled = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if cancel.is_cancelled() {
+            cancelled = true;
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    Ok((std::process::Output { status, stdout, stderr }, cancelled))
+}
+
 pub(crate) fn build_command(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let cfg: CommandConfig = ctx.config()?;
     let cwd = ctx.project_dir.join(cfg.cwd.as_deref().unwrap_or("."));
@@ -204,27 +250,22 @@ pub(crate) fn build_command(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginE
             let (cfg, cwd) = (cfg.clone(), cwd.clone());
             async move {
                 let program = cfg.program.clone();
-                let output = match tokio::runtime::Handle::try_current() {
+                let cancel = rc.cancel.clone();
+                let result = match tokio::runtime::Handle::try_current() {
                     Ok(h) => h
-                        .spawn_blocking(move || {
-                            std::process::Command::new(&cfg.program)
-                                .args(&cfg.args)
-                                .envs(&cfg.env)
-                                .current_dir(&cwd)
-                                .output()
-                        })
+                        .spawn_blocking(move || run_program(&cfg, &cwd, &cancel))
                         .await
                         .map_err(|e| RunError::new(e.to_string()))?,
-                    Err(_) => std::process::Command::new(&cfg.program)
-                        .args(&cfg.args)
-                        .envs(&cfg.env)
-                        .current_dir(&cwd)
-                        .output(),
-                }
-                .map_err(|e| RunError::permanent(format!("cannot start `{program}`: {e}")))?;
+                    Err(_) => run_program(&cfg, &cwd, &cancel),
+                };
+                let (output, cancelled) =
+                    result.map_err(|e| RunError::permanent(format!("cannot start `{program}`: {e}")))?;
                 let stdout = String::from_utf8_lossy(&output.stdout);
                 for line in stdout.lines() {
                     rc.log("info", line);
+                }
+                if cancelled {
+                    return Err(RunError::permanent(format!("`{program}` was stopped: the run was cancelled")));
                 }
                 if !output.status.success() {
                     let stderr = String::from_utf8_lossy(&output.stderr);
