@@ -110,3 +110,27 @@ fn a_broken_input_fails_its_asset_skips_downstream_and_exits_4() {
     let err = v["assets"].as_array().unwrap().iter().find(|a| a["key"] == "raw.products").unwrap()["error"].clone();
     assert_eq!(err, "data/products.csv:2:4: `abc` is not a valid real for column `price`");
 }
+
+/// On a terminal (a pseudo-terminal made by `script`), `phlo run` draws a progress bar next to
+/// the console lines and still prints the summary.
+#[cfg(unix)]
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` (util-linux) is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy_quickstart(dir.path());
+    let phlo = assert_cmd::cargo::cargo_bin("phlo");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} run", phlo.display()), "/dev/null"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("12/12"), "no progress bar in: {text}");
+    assert!(text.contains("▶ raw.orders (ingestion)"), "{text}");
+    assert!(text.contains("12 succeeded, 0 failed, 0 skipped"), "{text}");
+}
