@@ -253,6 +253,34 @@ impl TimePartitions {
         Ok((local(a)?, local(b)?))
     }
 
+    /// The last window begun at `now` (or the last before `end`), computed directly.
+    pub fn latest(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let limit = self.end.unwrap_or_else(|| now.with_timezone(&self.timezone).naive_local());
+        let begun = |t: NaiveDateTime| t < limit || (self.end.is_none() && t == limit);
+        let approx = match self.granularity {
+            Granularity::Hourly => (limit - self.start).num_hours(),
+            Granularity::Daily => (limit - self.start).num_days(),
+            Granularity::Weekly => (limit - self.start).num_weeks(),
+            Granularity::Monthly => {
+                i64::from(limit.year() - self.start.year()) * 12 + i64::from(limit.month())
+                    - i64::from(self.start.month())
+            }
+        };
+        // the estimate is exact or one too high; step back until the window has begun
+        let mut n = u32::try_from(approx.max(0)).unwrap_or(u32::MAX - 1).saturating_add(1);
+        loop {
+            if let Some(t) = self.nth(n)
+                && begun(t)
+            {
+                return Some(self.key_of(t));
+            }
+            if n == 0 {
+                return None;
+            }
+            n -= 1;
+        }
+    }
+
     /// Every key from the start up to `end`, or up to the last window begun at `now`.
     pub fn keys(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
         let limit = self.end.unwrap_or_else(|| now.with_timezone(&self.timezone).naive_local());
@@ -316,7 +344,7 @@ impl PartitionSpec {
     pub fn latest(&self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
         match self {
             PartitionSpec::None => None,
-            PartitionSpec::Time(t) => t.keys(now).pop(),
+            PartitionSpec::Time(t) => t.latest(now),
             PartitionSpec::Static { keys } => keys.last().cloned(),
         }
     }
@@ -425,6 +453,23 @@ mod tests {
         let open = daily("2024-01-01", None);
         let now = Utc.with_ymd_and_hms(2024, 1, 3, 12, 0, 0).unwrap();
         assert_eq!(open.keys(now), ["2024-01-01", "2024-01-02", "2024-01-03"]);
+    }
+
+    #[test]
+    fn latest_agrees_with_the_full_key_list() {
+        let now = Utc.with_ymd_and_hms(2024, 3, 15, 10, 30, 0).unwrap();
+        for (g, start, end) in [
+            (Granularity::Hourly, "2024-03-14T00:00", None),
+            (Granularity::Daily, "2024-01-01", None),
+            (Granularity::Daily, "2024-01-01", Some("2024-02-01")),
+            (Granularity::Weekly, "2024-01-03", None),
+            (Granularity::Monthly, "2023-05-01", None),
+            (Granularity::Monthly, "2023-05-15", Some("2024-01-15")),
+            (Granularity::Daily, "2024-06-01", None),
+        ] {
+            let t = TimePartitions::new(g, start, end, None).unwrap();
+            assert_eq!(t.latest(now), t.keys(now).pop(), "{g:?} {start} {end:?}");
+        }
     }
 
     #[test]
