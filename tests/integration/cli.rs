@@ -425,7 +425,15 @@ fn sigint_cancels_a_run() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // wait until the slow command is running (its start event is in the log), then a moment
+    // more for the signal handler
+    let started = Instant::now();
+    let log = dir.path().join(".phlo/events.jsonl");
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"transform.start\"")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the run did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let status = loop {
