@@ -346,7 +346,7 @@ pub fn prepare(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         .max(1);
     Ok(RunRequest {
         run_id,
-        graph: Arc::new(project.graph.clone()),
+        graph: Arc::clone(&project.graph),
         selected,
         selection: options.select.clone(),
         partitions: options.partitions.clone(),

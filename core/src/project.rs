@@ -98,8 +98,8 @@ pub struct Project {
     pub config: ProjectConfig,
     /// The providers.
     pub registry: Registry,
-    /// Every asset and the edges between them.
-    pub graph: AssetGraph,
+    /// Every asset and the edges between them (shared with runs, never copied).
+    pub graph: Arc<AssetGraph>,
     /// Every requirement and its binding.
     pub report: ResolutionReport,
     /// Readiness per enabled plugin, in registry order.
@@ -168,7 +168,7 @@ impl Project {
         }
 
         // Phase 7: assets.
-        let graph = collect_assets(&config, &registry, dir, &mut diags);
+        let graph = Arc::new(collect_assets(&config, &registry, dir, &mut diags));
         check_quality_kinds(&graph, &registry, &mut diags);
 
         // Phase 8–9: capabilities and readiness.
@@ -636,12 +636,15 @@ fn resolve_all(
     report.sort();
 
     // The plugin that provides a capability (providers are looked up by plugin name of any kind).
-    let provider_kind = |name: &str| -> Option<PluginKind> {
-        registry
-            .find(name)
-            .find(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty())
-            .map(PluginEntry::kind)
-    };
+    // (reversed so that, should two kinds share a name, the first in registry order wins)
+    let providers: HashMap<&str, PluginKind> = registry
+        .list()
+        .iter()
+        .rev()
+        .filter(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty())
+        .map(|e| (e.name(), e.kind()))
+        .collect();
+    let provider_kind = |name: &str| providers.get(name).copied();
 
     // Readiness: a fixpoint over "constructed and every required binding is ready".
     let index: HashMap<(PluginKind, &str), usize> =

@@ -331,8 +331,6 @@ pub struct ScheduleSection {
 pub struct ProjectConfig {
     /// The file.
     pub source: Arc<SourceFile>,
-    /// The expanded tree.
-    pub root: Node,
     /// `name:`.
     pub name: Option<Spanned<String>>,
     /// `plugins:`.
@@ -356,7 +354,6 @@ impl ProjectConfig {
     pub fn empty(path: impl Into<PathBuf>) -> Self {
         Self {
             source: SourceFile::new(path, ""),
-            root: Node::empty_map(),
             name: None,
             plugins: PluginsSection::default(),
             capabilities: CapabilitiesSection::default(),
@@ -458,8 +455,7 @@ pub fn read_str(
 
     let mut config = ProjectConfig::empty(source.path.clone());
     config.source = Arc::clone(&source);
-    let entries = root.as_map().unwrap_or_default().to_vec();
-    for (key, value) in &entries {
+    for (key, value) in root.as_map().unwrap_or_default() {
         let mut read = |diags: &mut Diagnostics| -> Result<(), Diagnostics> {
             match key.name.as_str() {
                 "name" => config.name = from_node(value, &source, &[])?,
@@ -513,7 +509,6 @@ pub fn read_str(
         }
     }
     check_capability_names(&config, &mut diags);
-    config.root = root;
     (Some(config), diags)
 }
 

@@ -462,15 +462,13 @@ impl RegistryBuilder {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let index = entries.iter().enumerate().map(|(i, e)| ((e.kind(), e.desc.name.to_string()), i)).collect();
-        Ok(Registry { entries, index, asset_types, resolver, strict: self.filter.strict })
+        Ok(Registry { entries, asset_types, resolver, strict: self.filter.strict })
     }
 }
 
 /// The frozen set of providers of one process or project.
 pub struct Registry {
     entries: Vec<PluginEntry>,
-    index: HashMap<(PluginKind, String), usize>,
     asset_types: BTreeMap<&'static str, usize>,
     resolver: CapabilityResolver,
     strict: bool,
@@ -495,8 +493,8 @@ impl Registry {
 
     /// The entry of that kind and name.
     pub fn get(&self, kind: PluginKind, name: &str) -> Option<&PluginEntry> {
-        // A String key lookup without allocating: scan the (small, sorted) list.
-        self.index.get(&(kind, name.to_string())).map(|&i| &self.entries[i])
+        // entries are sorted by (kind, name, crate) and names are unique per kind
+        self.entries.binary_search_by(|e| (e.kind(), e.desc.name).cmp(&(kind, name))).ok().map(|i| &self.entries[i])
     }
 
     /// Entries with this name, of any kind.
