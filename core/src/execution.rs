@@ -134,12 +134,6 @@ pub struct RunRequest {
     pub seed: u64,
 }
 
-impl std::fmt::Debug for dyn QualityCheckProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "QualityCheckProvider({:?})", self.check_kinds())
-    }
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

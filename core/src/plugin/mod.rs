@@ -51,7 +51,13 @@ pub enum PluginKind {
     ResourceProvider,
     /// Supplies quality-check kinds.
     QualityCheckProvider,
-    /// Subscribes hooks to lifecycle events.
+    impl fmt::Debug for dyn QualityCheckProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QualityCheckProvider({:?})", self.check_kinds())
+    }
+}
+
+/// Subscribes hooks to lifecycle events.
     HookProvider,
     /// Executes the asset graph (in-process or on an orchestrator).
     OrchestratorAdapter,
@@ -365,6 +371,12 @@ pub trait QualityCheckProvider: Send + Sync {
         spec: &crate::spec::CheckSpec,
         ctx: crate::spec::RunContext,
     ) -> crate::spec::BoxFuture<'static, crate::spec::CheckResult>;
+}
+
+impl fmt::Debug for dyn QualityCheckProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QualityCheckProvider({:?})", self.check_kinds())
+    }
 }
 
 /// Subscribes hooks to lifecycle events.
