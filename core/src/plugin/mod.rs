@@ -51,13 +51,7 @@ pub enum PluginKind {
     ResourceProvider,
     /// Supplies quality-check kinds.
     QualityCheckProvider,
-    impl fmt::Debug for dyn QualityCheckProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "QualityCheckProvider({:?})", self.check_kinds())
-    }
-}
-
-/// Subscribes hooks to lifecycle events.
+    /// Subscribes hooks to lifecycle events.
     HookProvider,
     /// Executes the asset graph (in-process or on an orchestrator).
     OrchestratorAdapter,
