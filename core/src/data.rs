@@ -1,15 +1,15 @@
 //! Capability traits that cross plugin boundaries: where tables live ([`TableStore`]) and
 //! how they are queried ([`QueryEngine`]), with the typed rows both exchange.
 //!
-//! A resource provider serves them as `Arc<dyn TableStore>` / `Arc<dyn QueryEngine>`;
-//! an asset asks its run context for them:
+//! A resource provider declares that it serves them (`provides: [dyn TableStore]`); an
+//! asset that requires them asks its run context by type:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use phlo_core::data::QueryEngine;
-//! use phlo_core::spec::RunContext;
-//! fn engine(ctx: &RunContext) -> Option<Arc<dyn QueryEngine>> {
-//!     ctx.resource::<Arc<dyn QueryEngine>>("query_engine").map(|r| Arc::clone(&*r))
+//! use phlo_core::spec::{RunContext, RunError};
+//! fn engine(ctx: &RunContext) -> Result<Arc<dyn QueryEngine>, RunError> {
+//!     ctx.capability::<dyn QueryEngine>()
 //! }
 //! ```
 
@@ -172,6 +172,8 @@ pub trait TableStore: Send + Sync {
     fn probe(&self) -> Result<(), DataError>;
 }
 
+crate::capability!(dyn TableStore = "table_store");
+
 /// Runs SQL.
 pub trait QueryEngine: Send + Sync {
     /// Runs a query and returns its rows.
@@ -192,6 +194,8 @@ pub trait QueryEngine: Send + Sync {
     /// What is wrong.
     fn probe(&self) -> Result<(), DataError>;
 }
+
+crate::capability!(dyn QueryEngine = "query_engine");
 
 /// The table an asset is stored in unless it says otherwise: its key with `.` → `_`
 /// (`raw.orders` → `raw_orders`), so SQL can name it without quoting.

@@ -433,6 +433,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     best.map(|(_, c)| c)
 }
 
+/// The text of a caught panic (`panic!("…")` payloads are `&str` or `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| String::from("(non-text panic payload)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,3 +489,4 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["name", "plugins"]), None);
     }
 }
+

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use crate::config::{AssetCommon, CapabilitiesSection, ExecutorSection, HookCommon, PluginsSection, ScheduleSection};
+use crate::config::{
+    AssetCommon, CapabilitiesSection, CheckCommon, ExecutorSection, HookCommon, PluginsSection, ScheduleSection,
+};
 use crate::plugin::{PluginKind, Registry};
 
 /// The shape of a project file, before plugins add their sections.
@@ -79,35 +81,55 @@ pub fn project_schema(registry: &Registry) -> Value {
     let hook_common = defs.get("HookCommon").cloned().unwrap_or_else(|| json!({}));
     let asset_common = defs.get("AssetCommon").cloned().unwrap_or_else(|| json!({}));
 
+    let check_common = hoist(
+        &mut defs,
+        schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<CheckCommon>(),
+    );
     let mut resources = Map::new();
     let mut hooks = Map::new();
     let mut asset_variants = Vec::new();
+    let mut check_variants = Vec::new();
     for e in registry.list().iter().filter(|e| e.is_enabled()) {
         let d = e.descriptor();
-        let config = d.config.map_or_else(|| json!({"type": "object"}), |c| hoist(&mut defs, (c.schema)()));
+        let config = hoist(&mut defs, (d.config.schema)());
+        let described = |mut s: Value| {
+            s["description"] = json!(format!("{} (plugin `{}`)", d.metadata.description, d.name));
+            s
+        };
         match e.kind() {
             PluginKind::ResourceProvider => {
-                let mut s = merge_objects(&json!({}), &config);
-                s["description"] = json!(format!("{} (plugin `{}`)", d.metadata.description, d.name));
-                resources.insert(d.name.to_string(), s);
+                resources.insert(d.name.to_string(), described(merge_objects(&json!({}), &config)));
             }
             PluginKind::HookProvider => {
-                let mut s = merge_objects(&hook_common, &config);
-                s["description"] = json!(format!("{} (plugin `{}`)", d.metadata.description, d.name));
-                hooks.insert(d.name.to_string(), s);
+                hooks.insert(d.name.to_string(), described(merge_objects(&hook_common, &config)));
+            }
+            PluginKind::AssetType => {
+                let mut s = merge_objects(&asset_common, &config);
+                s["properties"]["type"] = json!({ "const": d.name, "description": d.metadata.description });
+                s["required"] = json!(["type"]);
+                s["title"] = json!(format!("asset type `{}`", d.name));
+                asset_variants.push(s);
+            }
+            PluginKind::QualityCheck => {
+                let mut s = merge_objects(&check_common, &config);
+                s["properties"]["type"] = json!({ "const": d.name, "description": d.metadata.description });
+                let mut required = vec![json!("type")];
+                required.extend(config.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+                s["required"] = Value::Array(required);
+                s["title"] = json!(format!("check kind `{}`", d.name));
+                check_variants.push(s);
             }
             _ => {}
         }
-        for t in d.asset_types {
-            let cfg = hoist(&mut defs, (t.config.schema)());
-            let mut s = merge_objects(&asset_common, &cfg);
-            s["properties"]["type"] = json!({ "const": t.name, "description": t.description });
-            s["required"] = json!(["type"]);
-            s["title"] = json!(format!("asset type `{}`", t.name));
-            asset_variants.push(s);
-        }
+    }
+    for v in &mut asset_variants {
+        v["properties"]["checks"] = json!({
+            "description": "Quality checks run after the asset, each `{type: <check kind>, …}`.",
+            "type": "array", "items": { "anyOf": check_variants },
+        });
     }
     let mut external = merge_objects(&asset_common, &json!({}));
+    external["properties"]["checks"] = json!({ "type": "array", "items": { "anyOf": check_variants } });
     external["properties"]["external"] = json!({ "const": true });
     external["required"] = json!(["external"]);
     external["title"] = json!("external asset");

@@ -13,12 +13,14 @@
 //! ```
 
 pub mod resolver;
+pub mod typed;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 
+pub use typed::{CapabilityMap, CapabilityType, NotRequired, Served};
 pub use resolver::{
     Binding, CapabilityResolver, ProviderEntry, RequirementRow, ResolutionInputs, ResolutionReport, ResolveError, Rule,
 };

@@ -17,9 +17,7 @@
 //! assert!(config.unwrap().plugins.strict);
 //! ```
 
-pub mod de;
-pub mod env;
-pub mod node;
+pub use crate::source::{de, env, node};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,10 +27,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use de::{Spanned, from_node};
-pub use node::{Format, Key, Node, Value};
+pub use crate::source::{Format, Key, Node, Spanned, Value, from_node};
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
+pub use crate::hooks::FailurePolicy;
 use crate::spec::AssetKind;
 
 /// File names searched for in a project directory, in order.
@@ -61,19 +59,6 @@ pub struct PluginsSection {
 pub struct CapabilitiesSection {
     /// Default provider per capability type, e.g. `table_store: sqlite`.
     pub defaults: BTreeMap<String, Spanned<String>>,
-}
-
-/// What a hook does when its handler fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FailurePolicy {
-    /// Say nothing and go on.
-    Ignore,
-    /// Log the failure and go on.
-    #[default]
-    Log,
-    /// Fail the step that emitted the event.
-    Raise,
 }
 
 /// The keys every `hooks.<name>` entry has beside the hook's own config.
@@ -236,9 +221,10 @@ impl<'de> Deserialize<'de> for RetriesConfig {
 pub struct CheckCommon {
     /// The check kind (`not_null`, `unique`, `accepted_values`, `range`, `row_count`, `freshness`, `sql`).
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// Unique among the asset's checks; defaults to the kind and its column.
-    pub name: Option<String>,
+    pub kind: Option<Spanned<String>>,
+    /// Unique among the asset's checks. Defaults to the kind and its column
+    /// (`not_null_id`), numbered when that is taken (`range_price_2`).
+    pub name: Option<Spanned<String>>,
     /// `info`, `warn` or `error` (default).
     pub severity: Option<crate::spec::Severity>,
     /// Whether a failure gates downstream assets (default: true for `error` checks).
@@ -255,24 +241,7 @@ pub struct CheckCommon {
 pub const CHECK_COMMON_KEYS: &[&str] =
     &["type", "name", "severity", "blocking", "description", "max_violations", "max_rate"];
 
-/// Keys of [`AssetCommon`].
-pub const ASSET_COMMON_KEYS: &[&str] = &[
-    "type",
-    "deps",
-    "group",
-    "description",
-    "kind",
-    "tags",
-    "metadata",
-    "partitions",
-    "retries",
-    "timeout",
-    "checks",
-    "external",
-    "requires",
-    "capability_overrides",
-    "code_version",
-];
+pub use crate::spec::ASSET_COMMON_KEYS;
 
 /// One `assets.<key>` entry.
 #[derive(Debug, Clone)]
@@ -287,13 +256,25 @@ pub struct AssetDecl {
     pub partitions: crate::spec::PartitionSpec,
     /// Parsed `retries`.
     pub retry: Option<crate::spec::RetryPolicy>,
-    /// Parsed `checks`.
-    pub checks: Vec<crate::spec::CheckSpec>,
+    /// Parsed `checks` (built by their kinds when the project loads).
+    pub checks: Vec<CheckDecl>,
     /// The type-specific keys.
     pub config: Node,
     /// False when the common keys had errors (already reported): the type-specific keys are
     /// still checked, but no asset is built from the entry.
     pub valid: bool,
+}
+
+/// One entry of an asset's `checks:`, its common keys read; its kind's own keys are read
+/// with the kind's typed config when the project loads.
+#[derive(Debug, Clone)]
+pub struct CheckDecl {
+    /// The check without its built kind (`run` is `None`).
+    pub spec: crate::spec::CheckSpec,
+    /// Where `type:` is written.
+    pub kind_span: crate::diagnostic::Span,
+    /// The kind's own keys.
+    pub config: Node,
 }
 
 /// `executor:` — how runs execute.
@@ -682,12 +663,7 @@ fn read_retry(
     }
 }
 
-fn read_checks(
-    asset: &str,
-    node: &Node,
-    source: &Arc<SourceFile>,
-    diags: &mut Diagnostics,
-) -> Vec<crate::spec::CheckSpec> {
+fn read_checks(asset: &str, node: &Node, source: &Arc<SourceFile>, diags: &mut Diagnostics) -> Vec<CheckDecl> {
     use crate::spec::{CheckSpec, Severity, Threshold};
     let Some(items) = (match &node.value {
         Value::Seq(items) => Some(items),
@@ -695,7 +671,9 @@ fn read_checks(
     }) else {
         return Vec::new(); // the type error was reported while reading the common keys
     };
-    let mut out: Vec<CheckSpec> = Vec::new();
+    let mut out: Vec<CheckDecl> = Vec::new();
+    // explicit names first, so that a default name never takes one a user wrote
+    let explicit: Vec<&str> = items.iter().filter_map(|i| i.get("name").and_then(Node::as_str)).collect();
     for item in items {
         let (common, rest) = match split_common::<CheckCommon>(item, source, CHECK_COMMON_KEYS) {
             Ok(parts) => parts,
@@ -708,23 +686,36 @@ fn read_checks(
             diags.push(
                 Diagnostic::error(Code::InvalidValue, format!("a check of asset `{asset}` has no `type`"))
                     .at(source, item.span)
-                    .with_help("add `type: not_null` (or `unique`, `accepted_values`, `range`, `row_count`, `freshness`, `sql`)"),
+                    .with_help("add `type: not_null` (or another check kind; `phlo plugins list --kind quality_check`)"),
             );
             continue;
         };
-        let column = rest.get("column").and_then(Node::as_str);
-        let name = common.name.clone().unwrap_or_else(|| match column {
-            Some(c) => format!("{kind}_{c}"),
-            None => kind.clone(),
-        });
-        if out.iter().any(|c| c.name == name) {
-            diags.push(
-                Diagnostic::error(Code::InvalidValue, format!("asset `{asset}` has two checks named `{name}`"))
-                    .at(source, item.span)
-                    .with_help("give one of them a `name:`"),
-            );
-            continue;
-        }
+        let name = match &common.name {
+            Some(n) if out.iter().any(|c| c.spec.name == n.value) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("asset `{asset}` has two checks named `{}`", n.value))
+                        .at(source, n.span)
+                        .with_help("check names are unique within an asset; rename one of them"),
+                );
+                continue;
+            }
+            Some(n) => n.value.clone(),
+            None => {
+                // the kind and its column, numbered when taken: `range_price`, `range_price_2`
+                let base = match rest.get("column").and_then(Node::as_str) {
+                    Some(c) => format!("{}_{c}", kind.value),
+                    None => kind.value.clone(),
+                };
+                let taken = |n: &str| explicit.contains(&n) || out.iter().any(|c| c.spec.name == n);
+                let mut name = base.clone();
+                let mut i = 2;
+                while taken(&name) {
+                    name = format!("{base}_{i}");
+                    i += 1;
+                }
+                name
+            }
+        };
         let threshold = match (common.max_violations, common.max_rate) {
             (Some(_), Some(_)) => {
                 diags.push(
@@ -745,15 +736,12 @@ fn read_checks(
             (None, None) => Threshold::default(),
         };
         let severity = common.severity.unwrap_or(Severity::Error);
-        out.push(CheckSpec {
-            name,
-            kind,
-            severity,
-            blocking: common.blocking.unwrap_or(severity == Severity::Error),
-            threshold,
-            description: common.description,
-            config: rest.to_json(),
-        });
+        let mut spec = CheckSpec::new(name, kind.value.clone()).with_config(rest.to_json());
+        spec.severity = severity;
+        spec.blocking = common.blocking.unwrap_or(severity == Severity::Error);
+        spec.threshold = threshold;
+        spec.description = common.description;
+        out.push(CheckDecl { spec, kind_span: kind.span, config: rest });
     }
     out
 }

@@ -42,9 +42,24 @@ use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use super::event::{Event, EventPayload, EventType};
-use crate::config::FailurePolicy;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use crate::graph::{AssetGraph, Selection};
 use crate::spec::AssetKey;
+
+/// What a hook does when its handler fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Say nothing and go on.
+    Ignore,
+    /// Log the failure and go on.
+    #[default]
+    Log,
+    /// Fail the step that emitted the event.
+    Raise,
+}
+
 
 /// What a handler returns on failure: any error (it is kept as the source of a `raise`).
 pub type HookFailure = Box<dyn StdError + Send + Sync>;
@@ -452,7 +467,7 @@ impl HookBus {
             let failure: HookFailure = match catch_unwind(AssertUnwindSafe(|| entry.handler.on_event(event))) {
                 Ok(Ok(())) => continue,
                 Ok(Err(e)) => e,
-                Err(payload) => Box::new(PanicError(crate::plugin::panic_message(payload.as_ref()))),
+                Err(payload) => Box::new(PanicError(crate::diagnostic::panic_message(payload.as_ref()))),
             };
             let source: Arc<dyn StdError + Send + Sync> = Arc::from(failure);
             self.report_failure(entry, event, &source);

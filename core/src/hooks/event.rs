@@ -295,7 +295,7 @@ pub enum EventPayload {
         /// What went wrong.
         error: String,
         /// The policy that applied.
-        policy: crate::config::FailurePolicy,
+        policy: super::bus::FailurePolicy,
     },
 }
 

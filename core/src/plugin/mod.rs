@@ -1,25 +1,40 @@
-//! Plugins: one [`PluginDescriptor`] per provider, registered at compile time.
+//! Plugins: one trait per kind, one macro call per plugin.
 //!
-//! A plugin crate depends on `phlo-core` only and submits its descriptors with
-//! [`submit_plugin!`](crate::submit_plugin). A descriptor holds only `'static` data and
-//! `fn` pointers; nothing is constructed until it is used.
+//! Every plugin implements [`Plugin`] (its name, description and typed `Config`, each
+//! written once) and the trait of its kind:
+//!
+//! | kind | trait | `Config` is read from |
+//! | --- | --- | --- |
+//! | resource provider | [`Resource`] | `resources.<name>` |
+//! | asset type | [`AssetType`] | each `assets.<key>: {type: <name>, …}` entry |
+//! | asset provider | [`AssetProvider`] | nothing (an empty mapping) |
+//! | quality-check kind | [`CheckKind`] | each `checks: [{type: <name>, …}]` entry |
+//! | hook provider | [`HookProvider`] | `hooks.<name>` |
+//! | orchestrator adapter | [`OrchestratorAdapter`] | nothing (an empty mapping) |
+//!
+//! [`register!`](crate::register) derives the descriptor from the trait and submits it;
+//! phlo reads and checks the config with `file:line:col` before the plugin sees it typed.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use phlo_core::plugin::{Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, ResourceProvider};
+//! use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 //!
-//! struct Memory;
-//! impl ResourceProvider for Memory {}
+//! pub trait Clock: Send + Sync { fn now(&self) -> i64; }
+//! phlo_core::capability!(dyn Clock = "clock");
 //!
-//! fn create(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-//!     Ok(Arc::new(Memory))
+//! #[derive(serde::Deserialize, schemars::JsonSchema, Default)]
+//! #[serde(default, deny_unknown_fields)]
+//! pub struct FixedConfig { /// The time it always is.
+//!     pub at: i64 }
+//!
+//! pub struct Fixed(i64);
+//! impl Plugin for Fixed { const NAME: &'static str = "fixed"; const DESCRIPTION: &'static str = "A stopped clock"; type Config = FixedConfig; }
+//! impl Resource for Fixed {
+//!     fn create(config: FixedConfig, _: &PluginContext) -> Result<Self, PluginError> { Ok(Fixed(config.at)) }
 //! }
+//! impl Clock for Fixed { fn now(&self) -> i64 { self.0 } }
 //!
-//! phlo_core::submit_plugin! {
-//!     PluginDescriptor::new("memory_store", env!("CARGO_PKG_NAME"), Factory::Resource(create))
-//!         .with_metadata(PluginMetadata::new(env!("CARGO_PKG_VERSION"), "Tables in memory")
-//!             .provides(&["table_store:memory"]))
-//! }
+//! phlo_core::register!(resource Fixed, provides: [dyn Clock]);
 //! ```
 
 pub mod registry;
@@ -30,27 +45,31 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub use registry::{PluginEntry, PluginFilter, PluginStatus, Registry, RegistryBuilder, RegistryError};
 
-use crate::capability::Capability;
-use crate::config::Node;
-use crate::config::de::from_node;
+use crate::capability::{CapabilityType, Served};
+pub use crate::diagnostic::panic_message;
 use crate::diagnostic::{Diagnostics, SourceFile};
-use crate::spec::{AssetKind, AssetSpec};
+use crate::execution::{RunReport, RunRequest};
+use crate::hooks::HookRegistration;
+use crate::source::{Node, from_node};
+use crate::spec::{AssetKind, AssetSpec, BoxFuture, CheckFn, CheckRun, Finding, RunContext};
 
 /// The role a plugin plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
-    /// Supplies asset specs and asset types.
+    /// An asset type that phlo.yaml instantiates (`type: csv`).
+    AssetType,
+    /// Supplies asset specs written in code.
     AssetProvider,
     /// Supplies resources (capabilities such as `table_store:sqlite`).
     ResourceProvider,
-    /// Supplies quality-check kinds.
-    QualityCheckProvider,
+    /// A quality-check kind (`type: not_null` in `checks:`).
+    QualityCheck,
     /// Subscribes hooks to lifecycle events.
     HookProvider,
     /// Executes the asset graph (in-process or on an orchestrator).
@@ -59,10 +78,11 @@ pub enum PluginKind {
 
 impl PluginKind {
     /// Every kind, in display order.
-    pub const ALL: [PluginKind; 5] = [
+    pub const ALL: [PluginKind; 6] = [
+        PluginKind::AssetType,
         PluginKind::AssetProvider,
         PluginKind::ResourceProvider,
-        PluginKind::QualityCheckProvider,
+        PluginKind::QualityCheck,
         PluginKind::HookProvider,
         PluginKind::OrchestratorAdapter,
     ];
@@ -70,9 +90,10 @@ impl PluginKind {
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            PluginKind::AssetType => "asset_type",
             PluginKind::AssetProvider => "asset_provider",
             PluginKind::ResourceProvider => "resource_provider",
-            PluginKind::QualityCheckProvider => "quality_check_provider",
+            PluginKind::QualityCheck => "quality_check",
             PluginKind::HookProvider => "hook_provider",
             PluginKind::OrchestratorAdapter => "orchestrator_adapter",
         }
@@ -85,132 +106,121 @@ impl fmt::Display for PluginKind {
     }
 }
 
-/// What a plugin says about itself. All fields are `'static` so descriptors are constants.
-#[derive(Debug, Clone, Copy)]
-pub struct PluginMetadata {
-    /// Version of the plugin (usually `env!("CARGO_PKG_VERSION")`).
-    pub version: &'static str,
+/// A config for plugins that take none: `{}` and nothing else.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// What every plugin declares, once. The kind's trait says what it does.
+pub trait Plugin: Send + Sync + Sized + 'static {
+    /// Unique within its kind; lower snake_case. It is also the key of its config section,
+    /// the `type:` of an asset type or check kind, and the `name` of capabilities it provides.
+    const NAME: &'static str;
     /// One line on what it does.
-    pub description: &'static str,
+    const DESCRIPTION: &'static str;
+    /// Its typed config; unknown keys should be refused (`#[serde(deny_unknown_fields)]`).
+    /// Doc comments of its fields become the JSON Schema that editors show.
+    type Config: DeserializeOwned + JsonSchema;
+    /// Top-level config fields never `${}`-expanded (SQL, templates).
+    const NO_EXPAND: &'static [&'static str] = &[];
     /// Who wrote it.
-    pub author: &'static str,
-    /// Where to read more.
-    pub homepage: &'static str,
-    /// SPDX license.
-    pub license: &'static str,
+    const AUTHOR: &'static str = "";
+    /// Its SPDX license.
+    const LICENSE: &'static str = "";
     /// Search tags.
-    pub tags: &'static [&'static str],
-    /// Capabilities it cannot work without (`type` or `type:name`); enforced.
-    pub requires: &'static [&'static str],
-    /// Capabilities it uses when present.
-    pub optional: &'static [&'static str],
-    /// Capabilities it provides (`type:name`).
-    pub provides: &'static [&'static str],
+    const TAGS: &'static [&'static str] = &[];
 }
 
-impl PluginMetadata {
-    /// Metadata with a version and a description; the rest empty.
-    pub const fn new(version: &'static str, description: &'static str) -> Self {
-        Self {
-            version,
-            description,
-            author: "",
-            homepage: "",
-            license: "",
-            tags: &[],
-            requires: &[],
-            optional: &[],
-            provides: &[],
-        }
-    }
+/// A resource provider: built once from `resources.<NAME>`, it serves the capability types
+/// its [`register!`](crate::register) line lists as `<type>:<NAME>`.
+pub trait Resource: Plugin {
+    /// Builds the resource (open nothing expensive here: `validate` builds it too).
+    ///
+    /// # Errors
+    /// The resource cannot be set up from this config.
+    fn create(config: Self::Config, ctx: &PluginContext) -> Result<Self, PluginError>;
 
-    /// Sets the author.
-    pub const fn author(mut self, author: &'static str) -> Self {
-        self.author = author;
-        self
-    }
-
-    /// Sets the homepage.
-    pub const fn homepage(mut self, homepage: &'static str) -> Self {
-        self.homepage = homepage;
-        self
-    }
-
-    /// Sets the license.
-    pub const fn license(mut self, license: &'static str) -> Self {
-        self.license = license;
-        self
-    }
-
-    /// Sets the tags.
-    pub const fn tags(mut self, tags: &'static [&'static str]) -> Self {
-        self.tags = tags;
-        self
-    }
-
-    /// Sets the required capabilities.
-    pub const fn requires(mut self, requires: &'static [&'static str]) -> Self {
-        self.requires = requires;
-        self
-    }
-
-    /// Sets the optional capabilities.
-    pub const fn optional(mut self, optional: &'static [&'static str]) -> Self {
-        self.optional = optional;
-        self
-    }
-
-    /// Sets the provided capabilities.
-    pub const fn provides(mut self, provides: &'static [&'static str]) -> Self {
-        self.provides = provides;
-        self
+    /// Checks connectivity cheaply (`phlo validate --probe`).
+    ///
+    /// # Errors
+    /// What the probe found wrong.
+    fn probe(&self) -> Result<(), PluginError> {
+        Ok(())
     }
 }
 
-/// Reads a config section as its typed config: the section, its file, keys allowed beside it.
-pub type ConfigCheck = fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>;
+/// An asset type: builds an asset from an `assets.<key>: {type: <NAME>, …}` entry.
+pub trait AssetType: Plugin {
+    /// The kind its assets have unless the entry sets `kind:`.
+    const KIND: AssetKind;
 
-/// A typed config section: its JSON Schema, a checker that reads it with positions, and
-/// the fields that `${VAR}` expansion must leave alone.
-#[derive(Clone, Copy)]
-pub struct ConfigSpec {
-    /// The JSON Schema of the section (shown by `phlo schema`).
-    pub schema: fn() -> schemars::Schema,
-    /// Reads the section as the typed config; `extra_keys` are other keys allowed beside it
-    /// (used for did-you-mean).
-    pub check: ConfigCheck,
-    /// Top-level fields of the section that are never `${}`-expanded.
-    pub no_expand: &'static [&'static str],
+    /// Builds the spec from the entry's typed config (phlo then applies the keys every
+    /// asset has: deps, group, checks, …).
+    ///
+    /// # Errors
+    /// A config that is well-formed but unusable (a located error is made of it).
+    fn build(config: Self::Config, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError>;
 }
 
-impl fmt::Debug for ConfigSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigSpec").field("no_expand", &self.no_expand).finish_non_exhaustive()
-    }
+/// An asset provider: assets written in code.
+pub trait AssetProvider: Plugin {
+    /// Builds the provider.
+    ///
+    /// # Errors
+    /// The provider cannot be set up.
+    fn create(config: Self::Config, ctx: &PluginContext) -> Result<Self, PluginError>;
+
+    /// The assets it defines.
+    ///
+    /// # Errors
+    /// When it cannot list them.
+    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError>;
 }
 
-fn schema_of<T: JsonSchema>() -> schemars::Schema {
-    schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>()
+/// A quality-check kind: `checks: [{type: <NAME>, …}]` on an asset. Each check entry is
+/// read as `Config` and built once when the project loads; it runs after its asset
+/// materialized.
+pub trait CheckKind: Plugin {
+    /// Builds one check from its typed config.
+    ///
+    /// # Errors
+    /// A config that is well-formed but unusable (e.g. `range` with neither `min` nor `max`).
+    fn build(config: Self::Config, ctx: &CheckContext) -> Result<Self, PluginError>;
+
+    /// Evaluates the check on the asset just materialized.
+    ///
+    /// # Errors
+    /// Why the check could not run (distinct from finding problems).
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String>;
 }
 
-fn check_of<T: DeserializeOwned>(node: &Node, source: &Arc<SourceFile>, extra: &[&str]) -> Result<(), Diagnostics> {
-    from_node::<T>(node, source, extra).map(drop)
+/// A hook provider: handlers for lifecycle events, configured by `hooks.<NAME>`.
+pub trait HookProvider: Plugin {
+    /// Builds the provider.
+    ///
+    /// # Errors
+    /// The provider cannot be set up from this config.
+    fn create(config: Self::Config, ctx: &PluginContext) -> Result<Self, PluginError>;
+
+    /// The hooks to register (the bus sets their plugin name; phlo.yaml may override their
+    /// priority and failure policy).
+    fn hooks(&self) -> Vec<HookRegistration>;
 }
 
-impl ConfigSpec {
-    /// The spec of config type `T`.
-    pub const fn of<T: DeserializeOwned + JsonSchema>() -> Self {
-        Self { schema: schema_of::<T>, check: check_of::<T>, no_expand: &[] }
-    }
+/// An orchestrator adapter: executes the asset graph.
+pub trait OrchestratorAdapter: Plugin {
+    /// Builds the adapter.
+    ///
+    /// # Errors
+    /// The adapter cannot be set up.
+    fn create(config: Self::Config, ctx: &PluginContext) -> Result<Self, PluginError>;
 
-    /// Marks fields that `${VAR}` expansion leaves alone (SQL, query parameters).
-    pub const fn no_expand(mut self, fields: &'static [&'static str]) -> Self {
-        self.no_expand = fields;
-        self
-    }
+    /// Runs a prepared request to the end (or until it is cancelled), emitting every
+    /// lifecycle event on the request's bus.
+    fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport>;
 }
 
-/// An error from a plugin: its factory, its config, or its work.
+/// An error from a plugin: its config, or its work.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
@@ -242,188 +252,229 @@ impl PluginError {
     }
 }
 
-/// What a factory gets: its name, the project directory and its config section.
+/// What a plugin's `create` gets beside its config.
 #[derive(Debug, Clone)]
 pub struct PluginContext {
     /// The plugin's name.
     pub name: String,
     /// The project directory (paths in configs are relative to it).
     pub project_dir: PathBuf,
-    /// The plugin's config section (`resources.<name>` or `hooks.<name>`), if any.
-    pub config: Option<Node>,
-    /// The file the config came from.
-    pub source: Option<Arc<SourceFile>>,
+    config: Option<Node>,
+    source: Option<Arc<SourceFile>>,
 }
 
 impl PluginContext {
-    /// A context with no config (tests, embedders).
+    /// A context with no config section (tests, embedders).
     pub fn new(name: impl Into<String>, project_dir: impl Into<PathBuf>) -> Self {
         Self { name: name.into(), project_dir: project_dir.into(), config: None, source: None }
-    }
-
-    /// Reads the config section as `T`; an absent section reads as an empty mapping, so
-    /// `#[serde(default)]` fields get their defaults.
-    ///
-    /// # Errors
-    /// [`PluginError::Config`] with positioned diagnostics.
-    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        let empty = Node::empty_map();
-        let node = self.config.as_ref().unwrap_or(&empty);
-        let source = self.source.clone().unwrap_or_else(|| SourceFile::new("<no project file>", ""));
-        from_node(node, &source, &[]).map_err(PluginError::Config)
     }
 
     /// Resolves a path relative to the project directory.
     pub fn project_path(&self, path: impl AsRef<Path>) -> PathBuf {
         self.project_dir.join(path)
     }
+
+    /// Reads the config section as `T`; an absent section reads as an empty mapping.
+    fn read<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        let empty = Node::empty_map();
+        let node = self.config.as_ref().unwrap_or(&empty);
+        let source = self.source.clone().unwrap_or_else(|| SourceFile::new("<no project file>", ""));
+        from_node(node, &source, &[]).map_err(PluginError::Config)
+    }
 }
 
-/// What an asset type's `build` gets: the asset key and its type-specific config.
+/// What an asset type's `build` gets beside its config.
 #[derive(Debug, Clone)]
 pub struct AssetTypeContext {
     /// The asset key from phlo.yaml.
     pub key: String,
     /// The project directory.
     pub project_dir: PathBuf,
-    /// The type-specific keys of the asset's entry.
-    pub config: Node,
-    /// The project file.
-    pub source: Arc<SourceFile>,
 }
 
-impl AssetTypeContext {
-    /// Reads the type-specific config as `T`.
-    ///
-    /// # Errors
-    /// [`PluginError::Config`] with positioned diagnostics.
-    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        from_node(&self.config, &self.source, &[]).map_err(PluginError::Config)
+/// What a check kind's `build` gets beside its config.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    /// The asset the check belongs to.
+    pub asset: String,
+    /// The asset's table (its `table` metadata, else its key with `.` → `_`).
+    pub table: String,
+    /// The check's name.
+    pub name: String,
+}
+
+/// A typed config section: its JSON Schema, a checker that reads it with positions, and
+/// the fields that `${VAR}` expansion must leave alone.
+#[derive(Clone, Copy)]
+pub struct ConfigSpec {
+    /// The JSON Schema of the section (shown by `phlo schema`).
+    pub schema: fn() -> schemars::Schema,
+    /// Reads the section as the typed config; the `&[&str]` are other keys allowed beside
+    /// it (used for did-you-mean).
+    pub check: fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>,
+    /// Top-level fields of the section that are never `${}`-expanded.
+    pub no_expand: &'static [&'static str],
+}
+
+impl fmt::Debug for ConfigSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigSpec").field("no_expand", &self.no_expand).finish_non_exhaustive()
     }
 }
 
-/// An asset type that phlo.yaml instantiates with `assets.<key>: {type: <name>, …}`.
-#[derive(Debug, Clone, Copy)]
-pub struct AssetType {
-    /// The `type:` value.
-    pub name: &'static str,
-    /// One line on what it does.
-    pub description: &'static str,
-    /// The kind its assets have unless the entry sets `kind:`.
-    pub kind: AssetKind,
-    /// The type-specific config.
-    pub config: ConfigSpec,
-    /// Capabilities every asset of this type requires.
-    pub requires: &'static [&'static str],
-    /// Builds the spec from the entry (phlo then applies the common keys: deps, group, …).
-    pub build: fn(&AssetTypeContext) -> Result<AssetSpec, PluginError>,
+fn schema_of<T: JsonSchema>() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>()
 }
 
-/// Supplies asset specs.
-pub trait AssetProvider: Send + Sync {
-    /// The assets this provider defines in code.
+fn check_of<T: DeserializeOwned>(node: &Node, source: &Arc<SourceFile>, extra: &[&str]) -> Result<(), Diagnostics> {
+    from_node::<T>(node, source, extra).map(drop)
+}
+
+impl ConfigSpec {
+    /// The spec of plugin `P`'s config.
+    pub const fn of<P: Plugin>() -> Self {
+        Self { schema: schema_of::<P::Config>, check: check_of::<P::Config>, no_expand: P::NO_EXPAND }
+    }
+}
+
+/// What a plugin says about itself. All fields are `'static` so descriptors are constants.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginMetadata {
+    /// Version of the plugin's crate.
+    pub version: &'static str,
+    /// One line on what it does.
+    pub description: &'static str,
+    /// Who wrote it.
+    pub author: &'static str,
+    /// SPDX license.
+    pub license: &'static str,
+    /// Search tags.
+    pub tags: &'static [&'static str],
+    /// Capability types it cannot work without; enforced (for asset types and check kinds:
+    /// required by every asset that uses them).
+    pub requires: &'static [&'static str],
+    /// Capability types it uses when present.
+    pub optional: &'static [&'static str],
+}
+
+/// A capability type a resource serves, and how to serve it from the resource.
+#[derive(Clone, Copy)]
+pub struct Provided {
+    /// The capability type (`table_store`); the capability is `<type>:<plugin name>`.
+    pub cap_type: &'static str,
+    /// Turns the resource into the capability's `Arc<dyn Trait>`.
+    pub serve: fn(&Arc<dyn Any + Send + Sync>) -> Option<Served>,
+}
+
+impl fmt::Debug for Provided {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.cap_type)
+    }
+}
+
+impl Provided {
+    /// Capability type `C`, served by `serve` (written by [`register!`](crate::register)).
+    pub const fn new<C: ?Sized + CapabilityType>(serve: fn(&Arc<dyn Any + Send + Sync>) -> Option<Served>) -> Self {
+        Self { cap_type: C::NAME, serve }
+    }
+}
+
+/// The erased asset provider.
+pub trait DynAssetProvider: Send + Sync {
+    /// See [`AssetProvider::assets`].
     ///
     /// # Errors
     /// When the provider cannot list its assets.
+    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError>;
+}
+impl<P: AssetProvider> DynAssetProvider for P {
     fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(Vec::new())
+        AssetProvider::assets(self)
     }
 }
 
-/// A resource handed to assets: downcast it to the capability's trait object or type.
-pub type Resource = Arc<dyn Any + Send + Sync>;
-
-/// Supplies resources for the capabilities its descriptor `provides`.
-pub trait ResourceProvider: Send + Sync {
-    /// The resource for one of the provided capabilities.
-    ///
-    /// # Errors
-    /// When the resource cannot be created (e.g. a database cannot be opened).
-    fn resource(&self, capability: &Capability) -> Result<Resource, PluginError> {
-        Err(PluginError::msg(format!("this provider does not serve `{capability}`")))
-    }
-
-    /// Checks connectivity cheaply (`phlo validate --probe`).
-    ///
-    /// # Errors
-    /// What the probe found wrong.
-    fn probe(&self) -> Result<(), PluginError> {
-        Ok(())
+/// The erased hook provider.
+pub trait DynHookProvider: Send + Sync {
+    /// See [`HookProvider::hooks`].
+    fn hooks(&self) -> Vec<HookRegistration>;
+}
+impl<P: HookProvider> DynHookProvider for P {
+    fn hooks(&self) -> Vec<HookRegistration> {
+        HookProvider::hooks(self)
     }
 }
 
-/// Supplies quality-check kinds and runs them.
-pub trait QualityCheckProvider: Send + Sync {
-    /// The check kinds this provider runs (`not_null`, `unique`, …).
-    fn check_kinds(&self) -> Vec<&'static str>;
-
-    /// Runs one check of one of its kinds after the asset materialized. `ctx` carries the
-    /// asset's resolved resources (e.g. its `query_engine`). A check that cannot be
-    /// evaluated returns [`crate::spec::CheckResult::could_not_run`], never a failure.
-    fn run_check(
-        &self,
-        spec: &crate::spec::CheckSpec,
-        ctx: crate::spec::RunContext,
-    ) -> crate::spec::BoxFuture<'static, crate::spec::CheckResult>;
+/// The erased orchestrator adapter.
+pub trait DynAdapter: Send + Sync {
+    /// See [`OrchestratorAdapter::execute`].
+    fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport>;
 }
-
-impl fmt::Debug for dyn QualityCheckProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "QualityCheckProvider({:?})", self.check_kinds())
+impl<P: OrchestratorAdapter> DynAdapter for P {
+    fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport> {
+        OrchestratorAdapter::execute(self, request)
     }
 }
 
-/// Subscribes hooks to lifecycle events.
-pub trait HookProvider: Send + Sync {
-    /// The hooks to register (the bus sets their plugin name; phlo.yaml may override their
-    /// priority and failure policy).
-    fn hooks(&self) -> Vec<crate::hooks::HookRegistration>;
+struct Check<K>(K);
+impl<K: CheckKind> CheckRun for Check<K> {
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        self.0.evaluate(ctx)
+    }
 }
 
-/// Executes the asset graph.
-pub trait OrchestratorAdapter: Send + Sync {
-    /// Runs a prepared request to the end (or until it is cancelled), emitting every
-    /// lifecycle event on the request's bus.
-    fn execute(
-        &self,
-        request: crate::execution::RunRequest,
-    ) -> crate::spec::BoxFuture<'static, crate::execution::RunReport>;
-}
+/// A resource, constructed.
+pub type ResourceObject = Arc<dyn Any + Send + Sync>;
 
-/// Builds a provider. The variant decides the plugin's kind.
+/// How to build a plugin of each kind (derived from its traits by the descriptor's const
+/// constructors).
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum Factory {
+    /// A resource provider: its constructor and its probe.
+    Resource {
+        /// Reads the config and builds the resource.
+        create: fn(&PluginContext) -> Result<ResourceObject, PluginError>,
+        /// Probes a resource built by `create`.
+        probe: fn(&ResourceObject) -> Result<(), PluginError>,
+    },
+    /// An asset type.
+    AssetType {
+        /// The default kind of its assets.
+        kind: AssetKind,
+        /// Reads an entry's config (with positions) and builds the spec.
+        build: fn(&Node, &Arc<SourceFile>, &AssetTypeContext) -> Result<AssetSpec, PluginError>,
+    },
     /// An asset provider.
-    Asset(fn(&PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError>),
-    /// A resource provider.
-    Resource(fn(&PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError>),
-    /// A quality-check provider.
-    Quality(fn(&PluginContext) -> Result<Arc<dyn QualityCheckProvider>, PluginError>),
+    Assets(fn(&PluginContext) -> Result<Arc<dyn DynAssetProvider>, PluginError>),
+    /// A quality-check kind: reads a check entry (the `&[&str]` are the common check keys)
+    /// and builds it.
+    Check(fn(&Node, &Arc<SourceFile>, &[&str], &CheckContext) -> Result<CheckFn, PluginError>),
     /// A hook provider.
-    Hook(fn(&PluginContext) -> Result<Arc<dyn HookProvider>, PluginError>),
+    Hooks(fn(&PluginContext) -> Result<Arc<dyn DynHookProvider>, PluginError>),
     /// An orchestrator adapter.
-    Adapter(fn(&PluginContext) -> Result<Arc<dyn OrchestratorAdapter>, PluginError>),
+    Adapter(fn(&PluginContext) -> Result<Arc<dyn DynAdapter>, PluginError>),
 }
 
 impl Factory {
     /// The kind of plugin this factory builds.
     pub const fn kind(&self) -> PluginKind {
         match self {
-            Factory::Asset(_) => PluginKind::AssetProvider,
-            Factory::Resource(_) => PluginKind::ResourceProvider,
-            Factory::Quality(_) => PluginKind::QualityCheckProvider,
-            Factory::Hook(_) => PluginKind::HookProvider,
+            Factory::Resource { .. } => PluginKind::ResourceProvider,
+            Factory::AssetType { .. } => PluginKind::AssetType,
+            Factory::Assets(_) => PluginKind::AssetProvider,
+            Factory::Check(_) => PluginKind::QualityCheck,
+            Factory::Hooks(_) => PluginKind::HookProvider,
             Factory::Adapter(_) => PluginKind::OrchestratorAdapter,
         }
     }
 
     fn create(&self, ctx: &PluginContext) -> Result<Instance, PluginError> {
         Ok(match self {
-            Factory::Asset(f) => Instance::Asset(f(ctx)?),
-            Factory::Resource(f) => Instance::Resource(f(ctx)?),
-            Factory::Quality(f) => Instance::Quality(f(ctx)?),
-            Factory::Hook(f) => Instance::Hook(f(ctx)?),
+            Factory::Resource { create, .. } => Instance::Resource(create(ctx)?),
+            Factory::Assets(f) => Instance::Assets(f(ctx)?),
+            Factory::Hooks(f) => Instance::Hooks(f(ctx)?),
             Factory::Adapter(f) => Instance::Adapter(f(ctx)?),
+            Factory::AssetType { .. } | Factory::Check(_) => Instance::Stateless,
         })
     }
 }
@@ -434,99 +485,226 @@ impl fmt::Debug for Factory {
     }
 }
 
-/// A constructed provider, shared.
+/// A constructed plugin, shared.
 #[derive(Clone)]
 pub enum Instance {
+    /// A resource (its capabilities are served through the descriptor's [`Provided`]).
+    Resource(ResourceObject),
     /// An asset provider.
-    Asset(Arc<dyn AssetProvider>),
-    /// A resource provider.
-    Resource(Arc<dyn ResourceProvider>),
-    /// A quality-check provider.
-    Quality(Arc<dyn QualityCheckProvider>),
+    Assets(Arc<dyn DynAssetProvider>),
     /// A hook provider.
-    Hook(Arc<dyn HookProvider>),
+    Hooks(Arc<dyn DynHookProvider>),
     /// An orchestrator adapter.
-    Adapter(Arc<dyn OrchestratorAdapter>),
+    Adapter(Arc<dyn DynAdapter>),
+    /// Asset types and check kinds: nothing to construct (they build per use).
+    Stateless,
 }
 
 impl fmt::Debug for Instance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self {
-            Instance::Asset(_) => PluginKind::AssetProvider,
-            Instance::Resource(_) => PluginKind::ResourceProvider,
-            Instance::Quality(_) => PluginKind::QualityCheckProvider,
-            Instance::Hook(_) => PluginKind::HookProvider,
-            Instance::Adapter(_) => PluginKind::OrchestratorAdapter,
+        let what = match self {
+            Instance::Resource(_) => "resource",
+            Instance::Assets(_) => "assets",
+            Instance::Hooks(_) => "hooks",
+            Instance::Adapter(_) => "adapter",
+            Instance::Stateless => "stateless",
         };
-        write!(f, "Instance({kind})")
+        write!(f, "Instance({what})")
     }
 }
 
-/// Everything the registry knows about one provider.
+/// Everything the registry knows about one plugin. Built by [`register!`](crate::register)
+/// (or the const constructors below) from the plugin's traits.
 #[derive(Debug)]
 pub struct PluginDescriptor {
     /// Unique within its kind; lower snake_case.
     pub name: &'static str,
-    /// The crate that registered it (`env!("CARGO_PKG_NAME")`).
+    /// The crate that registered it.
     pub crate_name: &'static str,
     /// Metadata.
     pub metadata: PluginMetadata,
-    /// Its config section (`resources.<name>` / `hooks.<name>`), if it takes one.
-    pub config: Option<ConfigSpec>,
-    /// Asset types it offers (asset providers only).
-    pub asset_types: &'static [AssetType],
+    /// Its typed config.
+    pub config: ConfigSpec,
+    /// Capability types it serves (resource providers only).
+    pub provides: &'static [Provided],
     /// Builds it.
     pub factory: Factory,
 }
 
+fn create_resource<R: Resource>(ctx: &PluginContext) -> Result<ResourceObject, PluginError> {
+    Ok(Arc::new(R::create(ctx.read::<R::Config>()?, ctx)?))
+}
+
+fn probe_resource<R: Resource>(object: &ResourceObject) -> Result<(), PluginError> {
+    object.downcast_ref::<R>().map_or_else(|| Err(PluginError::msg("not this plugin's resource")), R::probe)
+}
+
+fn build_asset_type<T: AssetType>(
+    node: &Node,
+    source: &Arc<SourceFile>,
+    ctx: &AssetTypeContext,
+) -> Result<AssetSpec, PluginError> {
+    let config = from_node::<T::Config>(node, source, crate::spec::ASSET_COMMON_KEYS).map_err(PluginError::Config)?;
+    T::build(config, ctx)
+}
+
+fn create_assets<P: AssetProvider>(ctx: &PluginContext) -> Result<Arc<dyn DynAssetProvider>, PluginError> {
+    Ok(Arc::new(P::create(ctx.read::<P::Config>()?, ctx)?))
+}
+
+fn build_check<K: CheckKind>(
+    node: &Node,
+    source: &Arc<SourceFile>,
+    extra: &[&str],
+    ctx: &CheckContext,
+) -> Result<CheckFn, PluginError> {
+    let config = from_node::<K::Config>(node, source, extra).map_err(PluginError::Config)?;
+    Ok(CheckFn(Arc::new(Check(K::build(config, ctx)?))))
+}
+
+fn create_hooks<P: HookProvider>(ctx: &PluginContext) -> Result<Arc<dyn DynHookProvider>, PluginError> {
+    Ok(Arc::new(P::create(ctx.read::<P::Config>()?, ctx)?))
+}
+
+fn create_adapter<P: OrchestratorAdapter>(ctx: &PluginContext) -> Result<Arc<dyn DynAdapter>, PluginError> {
+    Ok(Arc::new(P::create(ctx.read::<P::Config>()?, ctx)?))
+}
+
+const fn metadata<P: Plugin>(
+    version: &'static str,
+    requires: &'static [&'static str],
+    optional: &'static [&'static str],
+) -> PluginMetadata {
+    PluginMetadata {
+        version,
+        description: P::DESCRIPTION,
+        author: P::AUTHOR,
+        license: P::LICENSE,
+        tags: P::TAGS,
+        requires,
+        optional,
+    }
+}
+
+/// The parts of a descriptor that [`register!`](crate::register) writes at the plugin's
+/// call site: its crate, version and the capability types it lists.
+#[derive(Debug, Clone, Copy)]
+pub struct Site {
+    /// `env!("CARGO_PKG_NAME")` of the plugin crate.
+    pub crate_name: &'static str,
+    /// `env!("CARGO_PKG_VERSION")` of the plugin crate.
+    pub version: &'static str,
+    /// Capability types required.
+    pub requires: &'static [&'static str],
+    /// Capability types used when present.
+    pub optional: &'static [&'static str],
+}
+
 impl PluginDescriptor {
-    /// A descriptor with empty metadata, no config and no asset types.
-    pub const fn new(name: &'static str, crate_name: &'static str, factory: Factory) -> Self {
-        Self { name, crate_name, metadata: PluginMetadata::new("0.0.0", ""), config: None, asset_types: &[], factory }
+    const fn with<P: Plugin>(site: Site, factory: Factory, provides: &'static [Provided]) -> Self {
+        Self {
+            name: P::NAME,
+            crate_name: site.crate_name,
+            metadata: metadata::<P>(site.version, site.requires, site.optional),
+            config: ConfigSpec::of::<P>(),
+            provides,
+            factory,
+        }
     }
 
-    /// Sets the metadata.
-    pub const fn with_metadata(mut self, metadata: PluginMetadata) -> Self {
-        self.metadata = metadata;
-        self
+    /// The descriptor of resource provider `R`.
+    pub const fn resource<R: Resource>(site: Site, provides: &'static [Provided]) -> Self {
+        Self::with::<R>(site, Factory::Resource { create: create_resource::<R>, probe: probe_resource::<R> }, provides)
     }
 
-    /// Sets the config section's spec.
-    pub const fn with_config(mut self, config: ConfigSpec) -> Self {
-        self.config = Some(config);
-        self
+    /// The descriptor of asset type `T`.
+    pub const fn asset_type<T: AssetType>(site: Site) -> Self {
+        Self::with::<T>(site, Factory::AssetType { kind: T::KIND, build: build_asset_type::<T> }, &[])
     }
 
-    /// Sets the asset types.
-    pub const fn with_asset_types(mut self, asset_types: &'static [AssetType]) -> Self {
-        self.asset_types = asset_types;
-        self
+    /// The descriptor of asset provider `P`.
+    pub const fn asset_provider<P: AssetProvider>(site: Site) -> Self {
+        Self::with::<P>(site, Factory::Assets(create_assets::<P>), &[])
+    }
+
+    /// The descriptor of check kind `K`.
+    pub const fn check<K: CheckKind>(site: Site) -> Self {
+        Self::with::<K>(site, Factory::Check(build_check::<K>), &[])
+    }
+
+    /// The descriptor of hook provider `P`.
+    pub const fn hook_provider<P: HookProvider>(site: Site) -> Self {
+        Self::with::<P>(site, Factory::Hooks(create_hooks::<P>), &[])
+    }
+
+    /// The descriptor of orchestrator adapter `P`.
+    pub const fn adapter<P: OrchestratorAdapter>(site: Site) -> Self {
+        Self::with::<P>(site, Factory::Adapter(create_adapter::<P>), &[])
     }
 
     /// The plugin's kind.
     pub const fn kind(&self) -> PluginKind {
         self.factory.kind()
     }
+
+    /// The capabilities it provides, `<type>:<name>`.
+    pub fn capabilities(&self) -> impl Iterator<Item = String> + '_ {
+        self.provides.iter().map(|p| format!("{}:{}", p.cap_type, self.name))
+    }
 }
 
 inventory::collect!(PluginDescriptor);
 
-/// Registers a [`PluginDescriptor`] at compile time. Plugin crates call this instead of
-/// depending on `inventory` themselves.
+/// The descriptor of a plugin, derived from its traits (for hand-built registries; plugin
+/// crates use [`register!`](crate::register), which also submits it).
+///
+/// `descriptor!(<kind> Type)` with `<kind>` one of `resource`, `asset_type`,
+/// `asset_provider`, `check`, `hook_provider`, `adapter`; resources add
+/// `provides: [dyn Trait, …]`; any kind may add `requires: [dyn Trait, …]` and
+/// `optional: [dyn Trait, …]`.
 #[macro_export]
-macro_rules! submit_plugin {
-    ($descriptor:expr) => {
-        $crate::inventory::submit! { $descriptor }
+macro_rules! descriptor {
+    (@site $(requires: [$(dyn $($req:ident)::+),*])? $(optional: [$(dyn $($opt:ident)::+),*])?) => {
+        $crate::plugin::Site {
+            crate_name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            requires: const { &[$($(<dyn $($req)::+ as $crate::capability::CapabilityType>::NAME),*)?] },
+            optional: const { &[$($(<dyn $($opt)::+ as $crate::capability::CapabilityType>::NAME),*)?] },
+        }
+    };
+    (resource $ty:ty, provides: [$(dyn $($cap:ident)::+),* $(,)?]
+        $(, requires: [$(dyn $($req:ident)::+),* $(,)?])? $(, optional: [$(dyn $($opt:ident)::+),* $(,)?])? $(,)?) => {
+        $crate::plugin::PluginDescriptor::resource::<$ty>(
+            $crate::descriptor!(@site $(requires: [$(dyn $($req)::+),*])? $(optional: [$(dyn $($opt)::+),*])?),
+            const {
+                &[$($crate::plugin::Provided::new::<dyn $($cap)::+>(|object| {
+                    let typed: ::std::sync::Arc<$ty> = ::std::sync::Arc::clone(object).downcast::<$ty>().ok()?;
+                    Some($crate::capability::Served::new::<dyn $($cap)::+>(typed))
+                })),*]
+            },
+        )
+    };
+    ($kind:ident $ty:ty $(, requires: [$(dyn $($req:ident)::+),* $(,)?])? $(, optional: [$(dyn $($opt:ident)::+),* $(,)?])? $(,)?) => {
+        $crate::plugin::PluginDescriptor::$kind::<$ty>(
+            $crate::descriptor!(@site $(requires: [$(dyn $($req)::+),*])? $(optional: [$(dyn $($opt)::+),*])?),
+        )
     };
 }
 
-/// The text of a caught panic (`panic!("…")` payloads are `&str` or `String`).
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| String::from("(non-text panic payload)"))
+/// Registers a plugin at compile time: one call per plugin, the descriptor derived from its
+/// traits. Same syntax as [`descriptor!`](crate::descriptor):
+///
+/// ```ignore
+/// phlo_core::register!(resource Warehouse, provides: [dyn TableStore, dyn QueryEngine]);
+/// phlo_core::register!(asset_type CsvFile, requires: [dyn TableStore]);
+/// phlo_core::register!(check NotNull, requires: [dyn QueryEngine]);
+/// phlo_core::register!(hook_provider Console);
+/// ```
+#[macro_export]
+macro_rules! register {
+    ($($args:tt)*) => {
+        $crate::inventory::submit! { $crate::descriptor!($($args)*) }
+    };
 }
 
 /// Every descriptor linked into this binary, in an order that does not depend on the build.

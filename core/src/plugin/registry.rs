@@ -9,21 +9,22 @@
 //! * [`RegistryBuilder`] registers providers by hand (tests, embedders) with the same checks.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use phlo_core::plugin::{Factory, PluginContext, PluginDescriptor, PluginError, PluginKind, Registry, ResourceProvider};
+//! use phlo_core::plugin::{NoConfig, Plugin, PluginContext, PluginError, PluginKind, Registry, Resource};
 //! struct Mem;
-//! impl ResourceProvider for Mem {}
-//! fn mem(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> { Ok(Arc::new(Mem)) }
+//! impl Plugin for Mem { const NAME: &'static str = "mem"; const DESCRIPTION: &'static str = "Memory"; type Config = NoConfig; }
+//! impl Resource for Mem {
+//!     fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> { Ok(Mem) }
+//! }
 //!
 //! let registry = Registry::builder()
-//!     .register(PluginDescriptor::new("mem", "my-crate", Factory::Resource(mem)))
+//!     .register(phlo_core::descriptor!(resource Mem, provides: []))
 //!     .build()
 //!     .unwrap();
 //! assert!(registry.is_available(PluginKind::ResourceProvider, "mem"));
 //! assert!(registry.get_or_create(PluginKind::ResourceProvider, "mem").is_ok());
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -31,10 +32,10 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-use super::{AssetType, Instance, PluginContext, PluginDescriptor, PluginError, PluginKind, compiled_descriptors};
+use super::{Instance, PluginContext, PluginDescriptor, PluginError, PluginKind, compiled_descriptors};
 use crate::capability::resolver::ProviderIndexError;
 use crate::capability::{Capability, CapabilityResolver, ProviderEntry, Requirement, RequirementError, is_snake_case};
-use crate::config::Node;
+use crate::source::Node;
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 
 /// Which plugins a project lets in.
@@ -98,22 +99,6 @@ pub enum RegistryError {
     /// Two enabled plugins provide the same capability, or one provides a malformed one.
     #[error("{0}")]
     Capability(ProviderIndexError),
-    /// Two asset providers offer the same asset type.
-    #[error("asset type `{name}` is offered by two plugins: `{}` and `{}`", plugins[0], plugins[1])]
-    DuplicateAssetType {
-        /// The type name.
-        name: String,
-        /// Both plugins, sorted.
-        plugins: [String; 2],
-    },
-    /// A plugin that is not an asset provider declares asset types.
-    #[error("plugin `{plugin}` is a {kind} but declares asset types; only asset providers can")]
-    AssetTypesOnWrongKind {
-        /// The plugin.
-        plugin: String,
-        /// Its kind.
-        kind: PluginKind,
-    },
     /// No plugin of that kind and name.
     #[error("no {kind} named `{name}`")]
     NotFound {
@@ -164,13 +149,7 @@ impl RegistryError {
                 (Code::DuplicatePlugin, "disable one of the two with `plugins.deny` in phlo.yaml")
             }
             RegistryError::Capability(ProviderIndexError::Malformed { .. }) => {
-                (Code::MalformedRequirement, "write capabilities as `type:name`, both lower snake_case")
-            }
-            RegistryError::DuplicateAssetType { .. } => {
-                (Code::DuplicatePlugin, "disable one of the two with `plugins.deny` in phlo.yaml")
-            }
-            RegistryError::AssetTypesOnWrongKind { .. } => {
-                (Code::DuplicatePlugin, "move the asset types to an asset provider's descriptor")
+                (Code::MalformedRequirement, "capability type names are lower snake_case")
             }
             RegistryError::NotFound { .. } => (Code::UnknownPlugin, "see `phlo plugins list` for what is compiled in"),
             RegistryError::Disabled { .. } => {
@@ -387,18 +366,9 @@ impl RegistryBuilder {
             if !is_snake_case(d.name) {
                 errors.push(RegistryError::BadName { name: d.name.to_string(), crate_name: d.crate_name.to_string() });
             }
-            for (field, list) in [
-                ("requires", d.metadata.requires),
-                ("optional", d.metadata.optional),
-                ("provides", d.metadata.provides),
-            ] {
-                for s in list {
-                    let parsed = if field == "provides" {
-                        Capability::parse(s).map(drop)
-                    } else {
-                        Requirement::parse(s).map(drop)
-                    };
-                    if let Err(error) = parsed {
+            for (field, list) in [("requires", d.metadata.requires), ("optional", d.metadata.optional)] {
+                for r in list {
+                    if let Err(error) = Requirement::parse(r) {
                         errors.push(RegistryError::MalformedCapability {
                             plugin: d.name.to_string(),
                             crate_name: d.crate_name.to_string(),
@@ -408,8 +378,15 @@ impl RegistryBuilder {
                     }
                 }
             }
-            if !d.asset_types.is_empty() && d.kind() != PluginKind::AssetProvider {
-                errors.push(RegistryError::AssetTypesOnWrongKind { plugin: d.name.to_string(), kind: d.kind() });
+            for c in d.capabilities() {
+                if let Err(error) = Capability::parse(&c) {
+                    errors.push(RegistryError::MalformedCapability {
+                        plugin: d.name.to_string(),
+                        crate_name: d.crate_name.to_string(),
+                        field: "provides",
+                        error,
+                    });
+                }
             }
         }
 
@@ -432,23 +409,10 @@ impl RegistryBuilder {
             })
             .collect();
 
-        let mut asset_types: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.is_enabled()) {
-            for t in e.desc.asset_types {
-                if let Some(&j) = asset_types.get(t.name) {
-                    let mut plugins = [entries[j].desc.name.to_string(), e.desc.name.to_string()];
-                    plugins.sort();
-                    errors.push(RegistryError::DuplicateAssetType { name: t.name.to_string(), plugins });
-                } else {
-                    asset_types.insert(t.name, i);
-                }
-            }
-        }
-
         let providers = entries
             .iter()
             .filter(|e| e.is_enabled())
-            .flat_map(|e| e.desc.metadata.provides.iter().map(|c| ProviderEntry::new(*c, e.desc.name)));
+            .flat_map(|e| e.desc.capabilities().map(|c| ProviderEntry::new(c, e.desc.name)).collect::<Vec<_>>());
         let resolver = match CapabilityResolver::new(providers) {
             Ok(r) => r,
             Err(e) => {
@@ -462,14 +426,13 @@ impl RegistryBuilder {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Registry { entries, asset_types, resolver, strict: self.filter.strict })
+        Ok(Registry { entries, resolver, strict: self.filter.strict })
     }
 }
 
 /// The frozen set of providers of one process or project.
 pub struct Registry {
     entries: Vec<PluginEntry>,
-    asset_types: BTreeMap<&'static str, usize>,
     resolver: CapabilityResolver,
     strict: bool,
 }
@@ -547,55 +510,74 @@ impl Registry {
         &self.resolver
     }
 
-    /// The enabled asset type with this name and the plugin that offers it.
-    pub fn asset_type(&self, name: &str) -> Option<(&AssetType, &PluginEntry)> {
-        let &i = self.asset_types.get(name)?;
-        let e = &self.entries[i];
-        e.desc.asset_types.iter().find(|t| t.name == name).map(|t| (t, e))
+    /// The enabled plugin of this kind and name.
+    pub fn enabled(&self, kind: PluginKind, name: &str) -> Option<&PluginEntry> {
+        self.get(kind, name).filter(|e| e.is_enabled())
     }
 
-    /// Names of the enabled asset types, sorted.
-    pub fn asset_type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.asset_types.keys().copied()
+    /// Names of the enabled plugins of a kind, sorted.
+    pub fn names(&self, kind: PluginKind) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries.iter().filter(move |e| e.kind() == kind && e.is_enabled()).map(|e| e.desc.name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{AssetProvider, Factory, PluginMetadata, ResourceProvider};
+    use crate::plugin::{AssetProvider, NoConfig, Plugin, Resource};
+    use crate::spec::AssetSpec;
 
-    struct Noop;
-    impl ResourceProvider for Noop {}
-    impl AssetProvider for Noop {}
+    trait Thing: Send + Sync {}
+    crate::capability!(dyn Thing = "thing");
 
-    fn ok(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-        Ok(Arc::new(Noop))
+    macro_rules! resource {
+        ($ty:ident, $name:literal, $create:expr) => {
+            struct $ty;
+            impl Plugin for $ty {
+                const NAME: &'static str = $name;
+                const DESCRIPTION: &'static str = "test";
+                type Config = NoConfig;
+            }
+            impl Resource for $ty {
+                fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
+                    $create
+                }
+            }
+            impl Thing for $ty {}
+        };
     }
-    fn fails(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-        Err(PluginError::msg("cannot open the warehouse"))
+    resource!(Good, "good", Ok(Good));
+    resource!(Bad, "bad", Err(PluginError::msg("cannot open the warehouse")));
+    resource!(Wild, "wild", panic!("boom in factory"));
+    resource!(Store, "store", Ok(Store));
+    resource!(BadName, "Bad-Name", Ok(BadName));
+
+    struct Listing;
+    impl Plugin for Listing {
+        const NAME: &'static str = "store";
+        const DESCRIPTION: &'static str = "test";
+        type Config = NoConfig;
     }
-    fn panics(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-        panic!("boom in factory")
-    }
-    fn assets(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-        Ok(Arc::new(Noop))
+    impl AssetProvider for Listing {
+        fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
+            Ok(Listing)
+        }
+        fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
+            Ok(Vec::new())
+        }
     }
 
-    fn res(
-        name: &'static str,
-        krate: &'static str,
-        f: fn(&PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError>,
-    ) -> PluginDescriptor {
-        PluginDescriptor::new(name, krate, Factory::Resource(f))
+    fn in_crate(mut d: PluginDescriptor, krate: &'static str) -> PluginDescriptor {
+        d.crate_name = krate;
+        d
     }
 
     #[test]
     fn duplicate_names_in_a_kind_name_both_crates() {
         let errs = Registry::builder()
-            .register(res("store", "crate-b", ok))
-            .register(res("store", "crate-a", ok))
-            .register(PluginDescriptor::new("store", "crate-c", Factory::Asset(assets)))
+            .register(in_crate(crate::descriptor!(resource Store, provides: []), "crate-b"))
+            .register(in_crate(crate::descriptor!(resource Store, provides: []), "crate-a"))
+            .register(in_crate(crate::descriptor!(asset_provider Listing), "crate-c"))
             .build()
             .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -609,9 +591,9 @@ mod tests {
     #[test]
     fn failing_and_panicking_factories_are_recorded_and_the_rest_load() {
         let r = Registry::builder()
-            .register(res("good", "c", ok))
-            .register(res("bad", "c", fails))
-            .register(res("wild", "c", panics))
+            .register(in_crate(crate::descriptor!(resource Good, provides: []), "c"))
+            .register(in_crate(crate::descriptor!(resource Bad, provides: []), "c"))
+            .register(in_crate(crate::descriptor!(resource Wild, provides: []), "c"))
             .build()
             .unwrap();
         let failures = r.load_all().unwrap();
@@ -633,8 +615,8 @@ mod tests {
     #[test]
     fn strict_mode_turns_a_failure_into_an_error() {
         let r = Registry::builder()
-            .register(res("good", "c", ok))
-            .register(res("wild", "c", panics))
+            .register(crate::descriptor!(resource Good, provides: []))
+            .register(crate::descriptor!(resource Wild, provides: []))
             .filter(PluginFilter { strict: true, ..Default::default() })
             .build()
             .unwrap();
@@ -645,60 +627,62 @@ mod tests {
 
     #[test]
     fn deny_wins_over_allow() {
-        let filter = PluginFilter { allow: Some(vec!["a".into(), "b".into()]), deny: vec!["b".into()], strict: false };
+        let filter =
+            PluginFilter { allow: Some(vec!["good".into(), "bad".into()]), deny: vec!["bad".into()], strict: false };
         let r = Registry::builder()
-            .register(res("a", "c", ok))
-            .register(res("b", "c", ok))
-            .register(res("z", "c", ok))
+            .register(crate::descriptor!(resource Good, provides: []))
+            .register(crate::descriptor!(resource Bad, provides: []))
+            .register(crate::descriptor!(resource Store, provides: []))
             .filter(filter)
             .build()
             .unwrap();
-        assert!(r.is_available(PluginKind::ResourceProvider, "a"));
-        assert!(!r.is_available(PluginKind::ResourceProvider, "b"));
-        assert!(!r.is_available(PluginKind::ResourceProvider, "z"));
+        assert!(r.is_available(PluginKind::ResourceProvider, "good"));
+        assert!(!r.is_available(PluginKind::ResourceProvider, "bad"));
+        assert!(!r.is_available(PluginKind::ResourceProvider, "store"));
         assert_eq!(
-            r.get(PluginKind::ResourceProvider, "b").unwrap().status(),
+            r.get(PluginKind::ResourceProvider, "bad").unwrap().status(),
             PluginStatus::Disabled("listed in plugins.deny".into())
         );
-        assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "z"), Err(RegistryError::Disabled { .. })));
+        assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "store"), Err(RegistryError::Disabled { .. })));
         assert!(matches!(r.get_or_create(PluginKind::ResourceProvider, "nope"), Err(RegistryError::NotFound { .. })));
     }
 
     #[test]
-    fn instances_are_shared_singletons() {
-        let r = Registry::builder().register(res("a", "c", ok)).build().unwrap();
+    fn instances_are_shared_singletons_and_serve_their_capability_by_type() {
+        let r = Registry::builder().register(crate::descriptor!(resource Good, provides: [dyn Thing])).build().unwrap();
         let (Instance::Resource(x), Instance::Resource(y)) = (
-            r.get_or_create(PluginKind::ResourceProvider, "a").unwrap(),
-            r.get_or_create(PluginKind::ResourceProvider, "a").unwrap(),
+            r.get_or_create(PluginKind::ResourceProvider, "good").unwrap(),
+            r.get_or_create(PluginKind::ResourceProvider, "good").unwrap(),
         ) else {
             panic!("wrong kind")
         };
         assert!(Arc::ptr_eq(&x, &y));
+        let d = r.get(PluginKind::ResourceProvider, "good").unwrap().descriptor();
+        assert_eq!(d.capabilities().collect::<Vec<_>>(), ["thing:good"]);
+        assert!((d.provides[0].serve)(&x).unwrap().get::<dyn Thing>().is_some());
     }
 
     #[test]
-    fn malformed_metadata_and_duplicate_capabilities_are_errors() {
+    fn malformed_names_and_duplicate_capabilities_are_errors() {
         let errs = Registry::builder()
-            .register(res("a", "c", ok).with_metadata(PluginMetadata::new("1", "").requires(&["Table-Store:"])))
-            .register(res("b", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
-            .register(res("d", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
-            .register(res("Bad-Name", "c", ok))
+            .register(crate::descriptor!(resource BadName, provides: []))
+            .register(in_crate(crate::descriptor!(resource Store, provides: [dyn Thing]), "a"))
+            .register(in_crate(crate::descriptor!(resource Store, provides: [dyn Thing]), "b"))
             .build()
             .unwrap_err();
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|t| t.contains("malformed capability in `requires`")), "{text:?}");
-        assert!(text.iter().any(|t| t.contains("`x:y` is provided by two plugins: `b` and `d`")), "{text:?}");
         assert!(text.iter().any(|t| t.contains("`Bad-Name`")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("two resource_provider plugins are named `store`")), "{text:?}");
     }
 
     #[test]
     fn denying_one_of_two_providers_settles_a_duplicate_capability() {
         let r = Registry::builder()
-            .register(res("b", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
-            .register(res("d", "c", ok).with_metadata(PluginMetadata::new("1", "").provides(&["x:y"])))
-            .filter(PluginFilter { deny: vec!["d".into()], ..Default::default() })
+            .register(crate::descriptor!(resource Good, provides: [dyn Thing]))
+            .register(crate::descriptor!(resource Store, provides: [dyn Thing]))
+            .filter(PluginFilter { deny: vec!["store".into()], ..Default::default() })
             .build()
             .unwrap();
-        assert_eq!(r.resolver().providers_of("x"), ["x:y"]);
+        assert_eq!(r.resolver().providers_of("thing"), ["thing:good"]);
     }
 }

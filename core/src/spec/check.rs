@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::run::RunContext;
+
 /// How serious a failing check is.
 #[derive(
     Debug,
@@ -61,6 +63,67 @@ impl Threshold {
     }
 }
 
+/// What a check found: violating rows out of the rows examined, with a few samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Finding {
+    /// Violating rows.
+    pub violations: u64,
+    /// Rows examined.
+    pub total: u64,
+    /// Up to a few violating rows.
+    pub samples: Vec<serde_json::Value>,
+    /// Anything else worth reporting (`row_count`, `newest`, …).
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl Finding {
+    /// `violations` out of `total`.
+    pub fn new(violations: u64, total: u64) -> Self {
+        Self { violations, total, ..Self::default() }
+    }
+
+    /// Adds sample rows (at most [`MAX_SAMPLES`] are kept).
+    #[must_use]
+    pub fn with_samples(mut self, samples: impl IntoIterator<Item = serde_json::Value>) -> Self {
+        self.samples = samples.into_iter().take(MAX_SAMPLES).collect();
+        self
+    }
+
+    /// Adds a metadata entry.
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// A built check: its kind's typed config, ready to run after the asset materialized.
+/// `Err` means the check could not run (a missing column, a broken query) — never that it
+/// found problems.
+pub trait CheckRun: Send + Sync {
+    /// Evaluates the check for one asset (partition).
+    ///
+    /// # Errors
+    /// Why the check could not be evaluated.
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String>;
+}
+
+/// A shared, built check.
+#[derive(Clone)]
+pub struct CheckFn(pub std::sync::Arc<dyn CheckRun>);
+
+impl std::fmt::Debug for CheckFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckFn")
+    }
+}
+
+impl PartialEq for CheckFn {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// A check declared on an asset.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckSpec {
@@ -76,8 +139,11 @@ pub struct CheckSpec {
     pub threshold: Threshold,
     /// What it checks.
     pub description: Option<String>,
-    /// The kind's own settings (`column: id`, …).
+    /// The kind's own settings (`column: id`, …), as written.
     pub config: serde_json::Value,
+    /// The check built from its kind's typed config (set when the project loads).
+    #[serde(skip)]
+    pub run: Option<CheckFn>,
 }
 
 impl CheckSpec {
@@ -91,6 +157,32 @@ impl CheckSpec {
             threshold: Threshold::default(),
             description: None,
             config: serde_json::Value::Null,
+            run: None,
+        }
+    }
+
+    /// Sets the kind's own settings (read with the kind's typed config when the project loads).
+    #[must_use]
+    pub fn with_config(mut self, config: serde_json::Value) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs the built check and judges its finding by this spec's threshold. A panic inside
+    /// the check is caught and reported as "could not run".
+    pub fn evaluate(&self, ctx: &RunContext) -> CheckResult {
+        let Some(run) = &self.run else {
+            return CheckResult::could_not_run(self, &ctx.asset, format!("the `{}` check was never built", self.kind));
+        };
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.0.evaluate(ctx)))
+            .unwrap_or_else(|p| Err(format!("the check panicked: {}", crate::diagnostic::panic_message(p.as_ref()))));
+        match found {
+            Ok(f) => {
+                let mut r = CheckResult::from_counts(self, &ctx.asset, f.violations, f.total).with_samples(f.samples);
+                r.metadata = f.metadata;
+                r
+            }
+            Err(e) => CheckResult::could_not_run(self, &ctx.asset, e),
         }
     }
 }

@@ -23,12 +23,31 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use check::{CheckOutcome, CheckResult, CheckSpec, MAX_SAMPLES, MAX_SAMPLES_SQL, Severity, Threshold};
+pub use check::{CheckFn, CheckOutcome, CheckResult, CheckRun, CheckSpec, Finding, MAX_SAMPLES, MAX_SAMPLES_SQL, Severity, Threshold};
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
-pub use run::{AssetRun, BoxFuture, MaterializeResult, RunContext, RunError, RunFn};
+pub use run::{AssetRun, BoxFuture, CancelToken, MaterializeResult, RunContext, RunError, RunFn};
 
-use crate::config::Spanned;
+use crate::source::Spanned;
+
+/// The keys every `assets.<key>` entry of phlo.yaml has beside its type's own config.
+pub const ASSET_COMMON_KEYS: &[&str] = &[
+    "type",
+    "deps",
+    "group",
+    "description",
+    "kind",
+    "tags",
+    "metadata",
+    "partitions",
+    "retries",
+    "timeout",
+    "checks",
+    "external",
+    "requires",
+    "capability_overrides",
+    "code_version",
+];
 
 /// What kind of work an asset is; it decides which lifecycle events it emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, JsonSchema)]
@@ -137,6 +156,13 @@ impl AssetSpec {
     #[must_use]
     pub fn with_requirement(mut self, requirement: impl Into<String>) -> Self {
         self.requires.push(requirement.into());
+        self
+    }
+
+    /// Requires the capability type `C` (any provider; the resolver picks one).
+    #[must_use]
+    pub fn require<C: ?Sized + crate::capability::CapabilityType>(mut self) -> Self {
+        self.requires.push(C::NAME.to_string());
         self
     }
 

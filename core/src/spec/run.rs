@@ -22,6 +22,58 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::capability::{CapabilityMap, CapabilityType};
+
+/// Cooperative cancellation: set once, seen by every clone.
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<CancelInner>,
+}
+
+#[derive(Default)]
+struct CancelInner {
+    flag: std::sync::atomic::AtomicBool,
+    event: event_listener::Event,
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels: running work is told to stop, nothing new starts.
+    pub fn cancel(&self) {
+        self.inner.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.event.notify(usize::MAX);
+    }
+
+    /// Whether it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Completes when the token is cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            if self.is_cancelled() {
+                return;
+            }
+            let listener = self.inner.event.listen();
+            if self.is_cancelled() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -39,10 +91,10 @@ pub struct RunContext {
     pub attempt: u32,
     /// The run's tags.
     pub tags: BTreeMap<String, String>,
-    /// The asset's resolved capabilities: capability type → resource.
-    pub resources: Arc<BTreeMap<String, crate::plugin::Resource>>,
+    /// The asset's resolved capabilities.
+    pub capabilities: Arc<CapabilityMap>,
     /// Set when the run is cancelled: long work should check it and stop.
-    pub cancel: crate::execution::CancelToken,
+    pub cancel: CancelToken,
     /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
     pub log_sink: Option<LogSink>,
 }
@@ -56,10 +108,15 @@ impl RunContext {
         Self { run_id: run_id.into(), asset: asset.into(), partition, attempt, ..Self::default() }
     }
 
-    /// The resource bound to capability type `cap_type` for this asset, as `T` (the type the
-    /// provider serves, e.g. `EchoStore` or `Arc<dyn QueryEngine>`).
-    pub fn resource<T: std::any::Any + Send + Sync>(&self, cap_type: &str) -> Option<Arc<T>> {
-        self.resources.get(cap_type).and_then(|r| Arc::clone(r).downcast::<T>().ok())
+    /// The capability of type `C` bound to this asset (`ctx.capability::<dyn TableStore>()`).
+    ///
+    /// # Errors
+    /// A permanent [`RunError`] when the asset did not require `C` (the message names the
+    /// asset and the `requires:` entry to add).
+    pub fn capability<C: ?Sized + CapabilityType>(&self) -> Result<Arc<C>, RunError> {
+        self.capabilities.get::<C>().ok_or_else(|| {
+            RunError::permanent(crate::capability::NotRequired { asset: self.asset.clone(), cap_type: C::NAME }.to_string())
+        })
     }
 
     /// Whether the run was cancelled.

@@ -145,7 +145,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::node::{Format, parse};
+    use crate::source::node::{Format, parse};
 
     fn env(name: &str) -> Option<String> {
         match name {

@@ -678,7 +678,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::node::{Format, parse};
+    use crate::source::node::{Format, parse};
     use std::collections::BTreeMap;
 
     #[derive(Debug, Deserialize, PartialEq)]

@@ -98,6 +98,22 @@ impl Node {
         self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
 
+    /// A tree from JSON, without positions (configs written in code rather than a file).
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        use serde_json::Value as J;
+        let value = match value {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)), Value::Int),
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(items) => Value::Seq(items.iter().map(Node::from_json).collect()),
+            J::Object(m) => Value::Map(
+                m.iter().map(|(k, v)| (Key { name: k.clone(), span: Span::default() }, Node::from_json(v))).collect(),
+            ),
+        };
+        Self { value, span: Span::default(), expanded: false }
+    }
+
     /// Converts to JSON (for plugin configs handed over as `serde_json::Value`).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -13,14 +13,28 @@ use serde::Serialize;
 
 use crate::capability::resolver::{ENV_DEFAULTS, PreparedInputs, parse_env_defaults};
 use crate::capability::{Requirement, ResolutionInputs, ResolutionReport};
-use crate::config::{self, AssetDecl, Format, ProjectConfig, Spanned};
-use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, did_you_mean};
+use crate::config::{self, AssetDecl, CheckDecl, Format, ProjectConfig, Spanned};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span, did_you_mean, panic_message};
 use crate::graph::{AssetGraph, AssetNode, GraphError};
 use crate::plugin::{
-    AssetTypeContext, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry, RegistryBuilder,
-    compiled_descriptors,
+    AssetTypeContext, CheckContext, Factory, Instance, PluginEntry, PluginError, PluginFilter, PluginKind, Registry,
+    RegistryBuilder, compiled_descriptors,
 };
-use crate::spec::AssetSpec;
+use crate::source::Node;
+use crate::spec::{AssetKey, AssetSpec, CheckSpec};
+
+mod run;
+
+pub use run::bus_for_project;
+
+/// The capability bindings of one asset: capability type → the resource provider bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetBinding {
+    /// The capability type (`table_store`).
+    pub cap_type: String,
+    /// The resource provider plugin bound to it.
+    pub provider: String,
+}
 
 /// Which cargo feature of the `phlo` package adds which plugins. The facade owns the list
 /// (it is the one place that knows the features); errors use it to say what to enable.
@@ -102,6 +116,8 @@ pub struct Project {
     pub graph: Arc<AssetGraph>,
     /// Every requirement and its binding.
     pub report: ResolutionReport,
+    /// The resolved capabilities of each asset, for runs.
+    pub bindings: HashMap<AssetKey, Vec<AssetBinding>>,
     /// Readiness per enabled plugin, in registry order.
     pub readiness: Vec<PluginReadiness>,
     /// Everything found, sorted.
@@ -168,8 +184,7 @@ impl Project {
         }
 
         // Phase 7: assets.
-        let graph = Arc::new(collect_assets(&config, &registry, dir, &mut diags));
-        check_quality_kinds(&graph, &registry, &mut diags);
+        let graph = Arc::new(collect_assets(&config, &registry, dir, options.feature_hints, &mut diags));
 
         // Phase 8–9: capabilities and readiness.
         let mut inputs = ResolutionInputs {
@@ -191,10 +206,10 @@ impl Project {
             }
         }
         let prepared = inputs.prepare();
-        let (report, readiness) = resolve_all(&config, &registry, graph.nodes(), &prepared, &mut diags);
+        let (report, readiness, bindings) = resolve_all(&config, &registry, graph.nodes(), &prepared, &mut diags);
 
         diags.sort();
-        Ok(Project { dir: dir.to_path_buf(), config, registry, graph, report, readiness, diagnostics: diags })
+        Ok(Project { dir: dir.to_path_buf(), config, registry, graph, report, bindings, readiness, diagnostics: diags })
     }
 
     /// The readiness row of a plugin.
@@ -225,20 +240,17 @@ fn read_config(
     // A section whose plugin is not compiled in is left unexpanded: which of its fields are
     // no-expand is unknown, and the section is reported as unknown anyway.
     let no_expand = |section: &str, entry: &str, field: &str| -> bool {
-        match section {
-            "assets" => descriptors
-                .iter()
-                .flat_map(|d| d.asset_types.iter())
-                .find(|t| t.name == entry)
-                .map_or(!config::ASSET_COMMON_KEYS.contains(&field), |t| t.config.no_expand.contains(&field)),
-            "resources" | "hooks" => {
-                let kind = if section == "resources" { PluginKind::ResourceProvider } else { PluginKind::HookProvider };
-                descriptors
-                    .iter()
-                    .find(|d| d.kind() == kind && d.name == entry)
-                    .is_none_or(|d| d.config.is_some_and(|c| c.no_expand.contains(&field)))
-            }
-            _ => false,
+        let kind = match section {
+            "assets" => PluginKind::AssetType,
+            "resources" => PluginKind::ResourceProvider,
+            "hooks" => PluginKind::HookProvider,
+            _ => return false,
+        };
+        match descriptors.iter().find(|d| d.kind() == kind && d.name == entry) {
+            Some(d) => d.config.no_expand.contains(&field),
+            // an asset without a known type: expand only the keys every asset has
+            None if kind == PluginKind::AssetType => !config::ASSET_COMMON_KEYS.contains(&field),
+            None => true,
         }
     };
     let (config, found) = config::read_file(path, format, &*options.env, &no_expand).map_err(Diagnostics::from)?;
@@ -334,25 +346,11 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
                 let feature = feature_for(hints, |h| h.plugins.contains(&key.name.as_str()));
                 diags.push(unknown_entry(source, key.span, what, &key.name, &names_of(kind), feature));
             }
-            Some(e) => match e.descriptor().config {
-                Some(spec) => {
-                    if let Err(d) = (spec.check)(node, source, extra) {
-                        diags.extend(d);
-                    }
+            Some(e) => {
+                if let Err(d) = (e.descriptor().config.check)(node, source, extra) {
+                    diags.extend(d);
                 }
-                None => {
-                    if node.as_map().is_some_and(|m| !m.is_empty()) {
-                        diags.push(
-                            Diagnostic::error(
-                                Code::UnknownKey,
-                                format!("{what} `{}` takes no configuration", key.name),
-                            )
-                            .at(source, key.span)
-                            .with_help("remove the keys under it"),
-                        );
-                    }
-                }
-            },
+            }
         }
     }
     if let Some(adapter) = &config.executor.adapter
@@ -370,14 +368,14 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
     }
     for a in &config.assets {
         let Some(t) = &a.common.asset_type else { continue };
-        match registry.asset_type(&t.value) {
-            Some((at, _)) => {
-                if let Err(d) = (at.config.check)(&a.config, source, config::ASSET_COMMON_KEYS) {
+        match registry.enabled(PluginKind::AssetType, &t.value) {
+            Some(at) => {
+                if let Err(d) = (at.descriptor().config.check)(&a.config, source, config::ASSET_COMMON_KEYS) {
                     diags.extend(d);
                 }
             }
             None => {
-                let types: Vec<&str> = registry.asset_type_names().collect();
+                let types: Vec<&str> = registry.names(PluginKind::AssetType).collect();
                 let feature = feature_for(hints, |h| h.asset_types.contains(&t.value.as_str()));
                 diags.push(unknown_entry(source, t.span, "asset type", &t.value, &types, feature));
             }
@@ -385,14 +383,32 @@ fn check_plugin_sections(config: &ProjectConfig, registry: &Registry, hints: &[F
     }
 }
 
-fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags: &mut Diagnostics) -> AssetGraph {
+fn collect_assets(
+    config: &ProjectConfig,
+    registry: &Registry,
+    dir: &Path,
+    hints: &[FeatureHint],
+    diags: &mut Diagnostics,
+) -> AssetGraph {
     let mut assets: Vec<AssetNode> = Vec::new();
     for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
-        let Ok(Instance::Asset(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
+        let Ok(Instance::Assets(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
         let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.assets()))
-            .unwrap_or_else(|payload| Err(PluginError::Panicked(crate::plugin::panic_message(payload.as_ref()))));
+            .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
         match listed {
-            Ok(specs) => assets.extend(specs.into_iter().map(|spec| AssetNode::new(spec, e.name()))),
+            Ok(specs) => {
+                let source = SourceFile::new(format!("<asset provider `{}`>", e.name()), "");
+                for mut spec in specs {
+                    let checks = std::mem::take(&mut spec.checks);
+                    let decls = checks
+                        .into_iter()
+                        .map(|c| CheckDecl { config: Node::from_json(&c.config), spec: c, kind_span: Span::default() })
+                        .collect::<Vec<_>>();
+                    if build_checks(&mut spec, &decls, registry, &source, hints, diags) {
+                        assets.push(AssetNode::new(spec, e.name()));
+                    }
+                }
+            }
             Err(err) => diags.push(
                 Diagnostic::error(
                     Code::PluginFailed,
@@ -405,7 +421,7 @@ fn collect_assets(config: &ProjectConfig, registry: &Registry, dir: &Path, diags
     let mut decls: HashMap<&str, &AssetDecl> = HashMap::new();
     for decl in config.assets.iter().filter(|d| d.valid) {
         decls.insert(decl.key.name.as_str(), decl);
-        if let Some(a) = declarative_asset(decl, config, registry, dir, diags) {
+        if let Some(a) = declarative_asset(decl, config, registry, dir, hints, diags) {
             assets.push(a);
         }
     }
@@ -433,6 +449,7 @@ fn declarative_asset(
     config: &ProjectConfig,
     registry: &Registry,
     dir: &Path,
+    hints: &[FeatureHint],
     diags: &mut Diagnostics,
 ) -> Option<AssetNode> {
     let c = &decl.common;
@@ -440,21 +457,17 @@ fn declarative_asset(
         (AssetSpec::new(&decl.key.name), String::from("phlo.yaml"), None)
     } else {
         let t = c.asset_type.as_ref()?;
-        let (at, entry) = registry.asset_type(&t.value)?;
-        let ctx = AssetTypeContext {
-            key: decl.key.name.clone(),
-            project_dir: dir.to_path_buf(),
-            config: decl.config.clone(),
-            source: Arc::clone(&config.source),
-        };
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (at.build)(&ctx)))
-            .unwrap_or_else(|payload| Err(PluginError::Panicked(crate::plugin::panic_message(payload.as_ref()))));
+        let entry = registry.enabled(PluginKind::AssetType, &t.value)?;
+        let Factory::AssetType { kind, build } = entry.descriptor().factory else { return None };
+        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf() };
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
+            .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
         match built {
             Ok(mut spec) => {
                 spec.key = decl.key.name.as_str().into();
-                spec.kind = at.kind;
-                spec.requires.extend(at.requires.iter().map(|r| (*r).to_string()));
-                (spec, entry.name().to_string(), Some(at.name.to_string()))
+                spec.kind = kind;
+                spec.requires.extend(entry.descriptor().metadata.requires.iter().map(|r| (*r).to_string()));
+                (spec, entry.name().to_string(), Some(entry.name().to_string()))
             }
             Err(PluginError::Config(d)) => {
                 // the config check phase read the same keys; report only what it did not
@@ -467,7 +480,7 @@ fn declarative_asset(
                 diags.push(
                     Diagnostic::error(
                         Code::PluginFailed,
-                        format!("asset type `{}` could not build `{}`: {e}", at.name, decl.key.name),
+                        format!("asset type `{}` could not build `{}`: {e}", entry.name(), decl.key.name),
                     )
                     .at(&config.source, decl.key.span),
                 );
@@ -502,53 +515,85 @@ fn declarative_asset(
     if decl.timeout.is_some() {
         spec.timeout = decl.timeout;
     }
-    spec.checks.extend(decl.checks.iter().cloned());
-    if !spec.checks.is_empty() {
-        // checks query the asset's table: they need its query engine, and its table name
-        if !spec.requires.iter().any(|r| r == "query_engine" || r.starts_with("query_engine:")) {
-            spec.requires.push(String::from("query_engine"));
-        }
-        if let Some(table) = spec.metadata.get("table").and_then(serde_json::Value::as_str).map(str::to_string) {
-            for c in &mut spec.checks {
-                if let serde_json::Value::Object(m) = &mut c.config {
-                    m.entry("table").or_insert_with(|| serde_json::Value::String(table.clone()));
-                }
-            }
-        }
+    if !build_checks(&mut spec, &decl.checks, registry, &config.source, hints, diags) {
+        return None;
     }
     Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
 }
 
-/// Checks whose kind no enabled quality provider runs would only report "could not run".
-fn check_quality_kinds(graph: &AssetGraph, registry: &Registry, diags: &mut Diagnostics) {
-    let mut kinds: BTreeSet<&str> = BTreeSet::new();
-    for e in registry.list().iter().filter(|e| e.kind() == PluginKind::QualityCheckProvider && e.is_enabled()) {
-        if let Ok(Instance::Quality(q)) = registry.get_or_create(PluginKind::QualityCheckProvider, e.name()) {
-            kinds.extend(q.check_kinds());
-        }
-    }
-    let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for n in graph.nodes() {
-        for c in &n.spec.checks {
-            if !kinds.contains(c.kind.as_str()) {
-                missing.entry(c.kind.as_str()).or_default().push(n.spec.key.as_str());
+/// Builds an asset's checks with their kinds' typed configs and adds the kinds' required
+/// capabilities to the asset. Returns false (with diagnostics) when a check cannot be built.
+fn build_checks(
+    spec: &mut AssetSpec,
+    decls: &[CheckDecl],
+    registry: &Registry,
+    source: &Arc<SourceFile>,
+    hints: &[FeatureHint],
+    diags: &mut Diagnostics,
+) -> bool {
+    let table = spec
+        .metadata
+        .get("table")
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| crate::data::table_name(&spec.key), str::to_string);
+    let mut ok = true;
+    for decl in decls {
+        let mut check: CheckSpec = decl.spec.clone();
+        let located = |d: Diagnostic| if decl.kind_span.line > 0 { d.at(source, decl.kind_span) } else { d };
+        let Some(entry) = registry.enabled(PluginKind::QualityCheck, &check.kind) else {
+            let kinds: Vec<&str> = registry.names(PluginKind::QualityCheck).collect();
+            let feature = feature_for(hints, |h| h.plugins.contains(&check.kind.as_str()));
+            let mut d = unknown_entry(source, decl.kind_span, "check kind", &check.kind, &kinds, feature);
+            d.code = Code::UnknownCheckKind;
+            d.message = format!("asset `{}`: unknown check kind `{}`", spec.key, check.kind);
+            if decl.kind_span.line == 0 {
+                d.location = None;
+            }
+            diags.push(d);
+            ok = false;
+            continue;
+        };
+        let Factory::Check(build) = entry.descriptor().factory else { continue };
+        let ctx = CheckContext { asset: spec.key.to_string(), table: table.clone(), name: check.name.clone() };
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            build(&decl.config, source, config::CHECK_COMMON_KEYS, &ctx)
+        }))
+        .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
+        match built {
+            Ok(run) => {
+                check.run = Some(run);
+                for r in entry.descriptor().metadata.requires {
+                    if !spec.requires.iter().any(|x| x == r || x.split(':').next() == Some(r)) {
+                        spec.requires.push((*r).to_string());
+                    }
+                }
+                spec.checks.push(check);
+            }
+            Err(PluginError::Config(d)) => {
+                diags.extend(d);
+                ok = false;
+            }
+            Err(PluginError::Failed { message, help }) => {
+                let mut d = located(Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("check `{}` of asset `{}`: {message}", check.name, spec.key),
+                ));
+                if let Some(h) = help {
+                    d = d.with_help(h);
+                }
+                diags.push(d);
+                ok = false;
+            }
+            Err(e) => {
+                diags.push(located(Diagnostic::error(
+                    Code::PluginFailed,
+                    format!("check kind `{}` could not build check `{}` of asset `{}`: {e}", check.kind, check.name, spec.key),
+                )));
+                ok = false;
             }
         }
     }
-    for (kind, assets) in missing {
-        diags.push(
-            Diagnostic::warning(
-                Code::UnknownCheckKind,
-                format!(
-                    "no quality provider runs `{kind}` checks (on {}): they will report \"could not run\"",
-                    assets.join(", ")
-                ),
-            )
-            .with_help(
-                "enable a quality provider plugin (e.g. the `plugin-quality` feature), or fix the check's `type`",
-            ),
-        );
-    }
+    ok
 }
 
 struct Requirer<'a> {
@@ -564,10 +609,12 @@ fn resolve_all(
     assets: &[AssetNode],
     prepared: &PreparedInputs,
     diags: &mut Diagnostics,
-) -> (ResolutionReport, Vec<PluginReadiness>) {
+) -> (ResolutionReport, Vec<PluginReadiness>, HashMap<AssetKey, Vec<AssetBinding>>) {
     let resolver = registry.resolver();
     let mut requirers: Vec<Requirer<'_>> = Vec::new();
-    for e in registry.list().iter().filter(|e| e.is_enabled()) {
+    // asset types and check kinds require on behalf of the assets that use them
+    let per_asset = |k: PluginKind| matches!(k, PluginKind::AssetType | PluginKind::QualityCheck);
+    for e in registry.list().iter().filter(|e| e.is_enabled() && !per_asset(e.kind())) {
         let m = &e.descriptor().metadata;
         let reqs = m
             .requires
@@ -615,11 +662,22 @@ fn resolve_all(
     type Who<'a> = (String, Option<(PluginKind, &'a str)>);
     let mut failures: Vec<(crate::capability::ResolveError, bool, Vec<Who<'_>>)> = Vec::new();
     let mut bindings: Vec<Vec<Result<(PluginKind, &str), String>>> = Vec::new();
-    for r in &requirers {
+    let mut asset_bindings: HashMap<AssetKey, Vec<AssetBinding>> = HashMap::new();
+    let plugin_requirers = requirers.iter().filter(|r| r.plugin.is_some()).count();
+    for (i, r) in requirers.iter().enumerate() {
         let mut row = Vec::new();
         for (q, _) in &r.requirements {
             let result = resolver.resolve(q, r.overrides, prepared);
             report.record(q, &r.label, &result, prepared);
+            if i >= plugin_requirers
+                && let Ok(b) = &result
+            {
+                let key = &assets[i - plugin_requirers].spec.key;
+                asset_bindings
+                    .entry(key.clone())
+                    .or_default()
+                    .push(AssetBinding { cap_type: q.cap_type().to_string(), provider: b.plugin.to_string() });
+            }
             row.push(match &result {
                 Ok(b) => Ok((PluginKind::ResourceProvider, b.plugin)),
                 Err(e) => Err(e.to_string()),
@@ -641,7 +699,7 @@ fn resolve_all(
         .list()
         .iter()
         .rev()
-        .filter(|e| e.is_enabled() && !e.descriptor().metadata.provides.is_empty())
+        .filter(|e| e.is_enabled() && !e.descriptor().provides.is_empty())
         .map(|e| (e.name(), e.kind()))
         .collect();
     let provider_kind = |name: &str| providers.get(name).copied();
@@ -778,7 +836,7 @@ fn resolve_all(
         .with_help(format!("see `phlo plugins info {p}` for what it is missing"));
         diags.push(if matters { d } else { Diagnostic { severity: crate::diagnostic::Severity::Warning, ..d } });
     }
-    (report, readiness)
+    (report, readiness, asset_bindings)
 }
 
 fn provider_kind_of_asset(registry: &Registry, provider: &str) -> Option<PluginKind> {

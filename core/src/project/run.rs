@@ -1,0 +1,184 @@
+//! From a loaded project to what an adapter runs: the hook bus and the run request.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::Project;
+use crate::capability::CapabilityMap;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::execution::{CancelToken, PartitionRequest, RunOptions, RunRequest, RunResources, new_run_id};
+use crate::graph::Selection;
+use crate::hooks::HookBus;
+use crate::plugin::{Instance, PluginKind};
+
+/// Builds the project's bus: every enabled, ready hook provider's registrations, with the
+/// overrides of `hooks.<provider>` in phlo.yaml applied.
+///
+/// # Errors
+/// Duplicate hook names, or a selection filter that does not resolve.
+pub fn bus_for_project(project: &Project) -> Result<HookBus, Diagnostics> {
+    let mut builder = HookBus::builder();
+    let mut diags = Diagnostics::new();
+    for entry in project.registry.list().iter().filter(|e| e.kind() == PluginKind::HookProvider && e.is_enabled()) {
+        let section = project.config.hooks.iter().find(|h| h.name.name == entry.name());
+        if section.is_some_and(|s| !s.common.enabled) {
+            continue;
+        }
+        if project.readiness_of(entry.kind(), entry.name()).is_some_and(|r| !r.ready) {
+            continue; // reported by the project load
+        }
+        let Ok(Instance::Hooks(provider)) = project.registry.get_or_create(PluginKind::HookProvider, entry.name())
+        else {
+            continue; // a failed factory was reported by the project load
+        };
+        for mut reg in provider.hooks() {
+            reg.plugin = entry.name().into();
+            if let Some(s) = section {
+                if let Some(p) = s.common.priority {
+                    reg.priority = p;
+                }
+                if let Some(p) = s.common.failure_policy {
+                    reg.policy = p;
+                }
+            }
+            if let Err(e) = builder.register(reg) {
+                diags.push(
+                    Diagnostic::error(Code::HookSetup, e.to_string())
+                        .with_help("give each hook of a plugin its own name"),
+                );
+            }
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    builder.freeze(Some(&project.graph)).map_err(|e| {
+        Diagnostics::from(
+            Diagnostic::error(Code::HookSetup, e.to_string())
+                .with_help("fix the hook's selection filter (see `phlo assets list` for the keys)"),
+        )
+    })
+}
+
+impl Project {
+    /// Builds a run request: the selection, partitions, every selected asset's capabilities
+    /// served by their providers, and the hook bus. The project must have loaded without
+    /// errors.
+    ///
+    /// # Errors
+    /// A selection that does not parse or matches nothing (exit 2); a partition that a
+    /// selected asset does not have (exit 3); resources that cannot be created; hooks that
+    /// cannot be set up.
+    pub fn prepare_run(&self, options: &RunOptions) -> Result<RunRequest, Diagnostics> {
+        prepare_run(self, options)
+    }
+}
+
+/// Builds a run request from a loaded project. The project must have loaded without errors.
+///
+/// # Errors
+/// A selection that does not parse or matches nothing (exit 2); a partition that a selected
+/// asset does not have, or a partitioned asset without `--partition` (exit 3); resources that
+/// cannot be created; hooks that cannot be set up.
+fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Diagnostics> {
+    let graph = &project.graph;
+    let selected = match &options.select {
+        Some(text) => Selection::parse(text)
+            .and_then(|s| s.select(graph))
+            .map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?,
+        None => (0..graph.len() as u32).collect(),
+    };
+    let mut diags = Diagnostics::new();
+    for &i in &selected {
+        let spec = &graph.node(i).spec;
+        if spec.external || !spec.partitions.is_partitioned() {
+            continue;
+        }
+        let check = match &options.partitions {
+            // without --partition a run takes each partitioned asset's latest partition
+            None if spec.partitions.latest(Utc::now()).is_none() => {
+                Err(String::from("none of its partitions has begun yet; pass --partition KEY"))
+            }
+            None => Ok(()),
+            Some(PartitionRequest::Key(k)) => spec.partitions.check_key(k).map_err(|e| e.to_string()),
+            Some(PartitionRequest::Range(a, b)) => spec.partitions.range(a, b).map(drop).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = check {
+            diags.push(
+                Diagnostic::error(Code::InvalidPartitions, format!("asset `{}`: {e}", spec.key))
+                    .with_help(format!("its partitions: {}", spec.partitions)),
+            );
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+
+    // Capabilities: every asset requirement that resolved, served by its provider.
+    let mut resources = RunResources::default();
+    for &i in &selected {
+        let key = &graph.node(i).spec.key;
+        let Some(bound) = project.bindings.get(key) else { continue };
+        let mut map = CapabilityMap::new();
+        for b in bound {
+            let served = match project.registry.get_or_create(PluginKind::ResourceProvider, &b.provider) {
+                Ok(Instance::Resource(object)) => {
+                    let entry = project.registry.get(PluginKind::ResourceProvider, &b.provider);
+                    entry
+                        .and_then(|e| e.descriptor().provides.iter().find(|p| p.cap_type == b.cap_type))
+                        .and_then(|p| (p.serve)(&object))
+                        .ok_or_else(|| format!("plugin `{}` does not serve `{}`", b.provider, b.cap_type))
+                }
+                Ok(_) => Err(format!("plugin `{}` is not a resource provider", b.provider)),
+                Err(e) => Err(e.to_string()),
+            };
+            match served {
+                Ok(s) => map.insert(s),
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        Code::PluginFailed,
+                        format!("`{}:{}` for asset `{key}` could not be created: {e}", b.cap_type, b.provider),
+                    )
+                    .with_help(format!(
+                        "check `resources.{}` in phlo.yaml (`phlo validate --probe` checks it)",
+                        b.provider
+                    )),
+                ),
+            }
+        }
+        resources.insert(key, map);
+    }
+    let bus = match bus_for_project(project) {
+        Ok(b) => Some(b),
+        Err(d) => {
+            diags.extend(d);
+            None
+        }
+    };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let run_id = new_run_id();
+    let seed = options.seed.unwrap_or_else(|| {
+        run_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    });
+    let concurrency = options
+        .concurrency
+        .or(project.config.executor.concurrency.map(|c| c as usize))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, std::num::NonZero::get))
+        .max(1);
+    Ok(RunRequest {
+        run_id,
+        graph: Arc::clone(&project.graph),
+        selected,
+        selection: options.select.clone(),
+        partitions: options.partitions.clone(),
+        concurrency,
+        tags: options.tags.clone(),
+        bus: Arc::new(bus.unwrap_or_else(HookBus::empty)),
+        resources: Arc::new(resources),
+        cancel: CancelToken::new(),
+        seed,
+    })
+}
