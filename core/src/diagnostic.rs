@@ -425,7 +425,11 @@ impl std::error::Error for Diagnostics {}
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(word, c);
+        // Jaro-Winkler favours shared prefixes; one edit (two in longer words) catches short
+        // typos it scores low (`mn` → `min`)
+        let edits = strsim::osa_distance(word, c);
+        let close = edits <= 1 || (edits == 2 && word.chars().count() >= 6);
+        let score = if close { strsim::jaro_winkler(word, c).max(0.85) } else { strsim::jaro_winkler(word, c) };
         if score > 0.8 && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));
         }

@@ -359,7 +359,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         }
         let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
-        ctx.resources = Arc::clone(&resources);
+        ctx.capabilities = Arc::clone(&resources);
         ctx.cancel = shared.req.cancel.clone();
         let (sink_shared, sink_correlation, sink_spec) = (Arc::clone(&shared), correlation.clone(), node.asset);
         ctx.log_sink = Some(Arc::new(move |level: &str, message: &str| {
@@ -441,23 +441,14 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     let mut checks = Vec::new();
     let mut blocked = false;
     for check in &spec.checks {
-        let provider = shared.req.quality.iter().find(|q| q.check_kinds().contains(&check.kind.as_str()));
-        let result = match provider {
-            Some(q) => {
-                let mut ctx =
-                    RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
-                ctx.resources = Arc::clone(&resources);
-                ctx.cancel = shared.req.cancel.clone();
-                q.run_check(check, ctx).await
-            }
-            None => CheckResult::could_not_run(
-                check,
-                &spec.key,
-                format!(
-                    "no quality provider runs checks of kind `{}` (enable one, e.g. the `plugin-quality` feature)",
-                    check.kind
-                ),
-            ),
+        let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
+        ctx.capabilities = Arc::clone(&resources);
+        ctx.cancel = shared.req.cancel.clone();
+        // checks query the warehouse: off the async workers
+        let owned = check.clone();
+        let result = match tokio::task::spawn_blocking(move || owned.evaluate(&ctx)).await {
+            Ok(r) => r,
+            Err(e) => CheckResult::could_not_run(check, &spec.key, format!("the check stopped: {e}")),
         };
         blocked |= result.blocks();
         let emitted = shared.emit(

@@ -9,36 +9,34 @@
 pub mod executor;
 pub mod scheduler;
 
-use std::sync::Arc;
-
 use phlo_core::execution::{RunReport, RunRequest};
-use phlo_core::plugin::{Factory, OrchestratorAdapter, PluginContext, PluginDescriptor, PluginError, PluginMetadata};
+use phlo_core::plugin::{NoConfig, OrchestratorAdapter, Plugin, PluginContext, PluginError};
 use phlo_core::spec::BoxFuture;
 
 /// The in-process adapter.
 #[derive(Debug, Default)]
 pub struct LocalAdapter;
 
+impl Plugin for LocalAdapter {
+    const NAME: &'static str = "local";
+    const DESCRIPTION: &'static str = "Runs the asset graph in-process on tokio";
+    type Config = NoConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["adapter", "executor"];
+}
+
 impl OrchestratorAdapter for LocalAdapter {
+    fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
+        Ok(LocalAdapter)
+    }
+
     fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport> {
         Box::pin(executor::execute(request))
     }
 }
 
-fn create(_: &PluginContext) -> Result<Arc<dyn OrchestratorAdapter>, PluginError> {
-    Ok(Arc::new(LocalAdapter))
-}
-
-/// The `local` orchestrator adapter (the default).
-pub const LOCAL: PluginDescriptor = PluginDescriptor::new("local", env!("CARGO_PKG_NAME"), Factory::Adapter(create))
-    .with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "Runs the asset graph in-process on tokio")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["adapter", "executor"]),
-    );
-
-phlo_core::submit_plugin!(LOCAL);
+phlo_core::register!(adapter LocalAdapter);
 
 #[cfg(test)]
 mod tests;

@@ -9,10 +9,9 @@ use phlo_core::execution::{
 use phlo_core::graph::{AssetGraph, AssetNode};
 use phlo_core::hooks::testkit::RecordingHook;
 use phlo_core::hooks::{EventPayload, EventType, FailurePolicy, HookBus, HookRegistration};
-use phlo_core::plugin::QualityCheckProvider;
 use phlo_core::spec::{
-    AssetKind, AssetSpec, Backoff, BoxFuture, CheckResult, CheckSpec, MaterializeResult, PartitionSpec, RetryPolicy,
-    RunContext, RunError, Severity, TimePartitions,
+    AssetKind, AssetSpec, Backoff, CheckFn, CheckRun, CheckSpec, Finding, MaterializeResult, PartitionSpec,
+    RetryPolicy, RunContext, RunError, Severity, TimePartitions,
 };
 
 use crate::executor::execute;
@@ -39,7 +38,6 @@ struct Setup {
     concurrency: usize,
     partitions: Option<PartitionRequest>,
     hooks: Vec<HookRegistration>,
-    quality: Vec<Arc<dyn QualityCheckProvider>>,
     seed: u64,
     cancel: CancelToken,
 }
@@ -51,7 +49,6 @@ impl Setup {
             concurrency: 4,
             partitions: None,
             hooks: Vec::new(),
-            quality: Vec::new(),
             seed: 7,
             cancel: CancelToken::new(),
         }
@@ -76,7 +73,6 @@ impl Setup {
             tags: BTreeMap::new(),
             bus: Arc::new(bus.freeze(None).unwrap()),
             resources: Arc::new(RunResources::default()),
-            quality: self.quality,
             cancel: self.cancel,
             seed: self.seed,
         };
@@ -247,32 +243,34 @@ async fn cancellation_stops_new_work_and_tells_running_assets() {
     assert_eq!(rec.types().last(), Some(&EventType::RunEnd));
 }
 
-/// A quality provider whose `fails` kind always finds 3 violations out of 10.
-struct Quality;
-impl QualityCheckProvider for Quality {
-    fn check_kinds(&self) -> Vec<&'static str> {
-        vec!["fails"]
+/// A built check that always finds 3 violations out of 10.
+struct Fails;
+impl CheckRun for Fails {
+    fn evaluate(&self, _: &RunContext) -> Result<Finding, String> {
+        Ok(Finding::new(3, 10))
     }
-    fn run_check(&self, spec: &CheckSpec, ctx: RunContext) -> BoxFuture<'static, CheckResult> {
-        let r = CheckResult::from_counts(spec, &ctx.asset, 3, 10);
-        Box::pin(async move { r })
-    }
+}
+
+/// A check of kind `fails`, built.
+fn failing_check(name: &str) -> CheckSpec {
+    let mut c = CheckSpec::new(name, "fails");
+    c.run = Some(CheckFn(Arc::new(Fails)));
+    c
 }
 
 #[tokio::test]
 async fn blocking_error_checks_gate_downstream_and_warn_checks_do_not() {
-    let mut warn = CheckSpec::new("soft", "fails");
+    let mut warn = failing_check("soft");
     warn.severity = Severity::Warn;
     warn.blocking = false;
-    let hard = CheckSpec::new("hard", "fails");
-    let mut s = Setup::new(vec![
+    let hard = failing_check("hard");
+    let s = Setup::new(vec![
         ok_asset("warned", &[]).with_check(warn),
         ok_asset("after_warned", &["warned"]),
         ok_asset("blocked", &[]).with_check(hard),
         ok_asset("after_blocked", &["blocked"]),
         ok_asset("unknown_kind", &[]).with_check(CheckSpec::new("mystery", "no_such_kind")),
     ]);
-    s.quality = vec![Arc::new(Quality)];
     let (report, rec) = s.run().await;
     assert_eq!(status_of(&report, "after_warned"), AssetStatus::Succeeded);
     assert_eq!(status_of(&report, "blocked"), AssetStatus::Succeeded);

@@ -34,7 +34,9 @@ use serde::Serialize;
 
 use super::{Instance, PluginContext, PluginDescriptor, PluginError, PluginKind, compiled_descriptors};
 use crate::capability::resolver::ProviderIndexError;
-use crate::capability::{Capability, CapabilityResolver, ProviderEntry, Requirement, RequirementError, is_snake_case};
+use crate::capability::{
+    Capability, CapabilityResolver, CapabilityType, ProviderEntry, Requirement, RequirementError, is_snake_case,
+};
 use crate::source::Node;
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
 
@@ -508,6 +510,38 @@ impl Registry {
     /// The resolver over every enabled provider's capabilities.
     pub fn resolver(&self) -> &CapabilityResolver {
         &self.resolver
+    }
+
+    /// The capability `C` served by resource provider `provider` (constructed on first use).
+    ///
+    /// # Errors
+    /// Not found, disabled, failed, or the provider does not serve `C`.
+    pub fn capability<C: ?Sized + CapabilityType>(&self, provider: &str) -> Result<Arc<C>, RegistryError> {
+        let kind = PluginKind::ResourceProvider;
+        let Instance::Resource(object) = self.get_or_create(kind, provider)? else {
+            return Err(RegistryError::NotFound { kind, name: provider.to_string() });
+        };
+        let entry = self.get(kind, provider).ok_or_else(|| RegistryError::NotFound { kind, name: provider.to_string() })?;
+        entry
+            .desc
+            .provides
+            .iter()
+            .find(|p| p.cap_type == C::NAME)
+            .and_then(|p| (p.serve)(&object))
+            .and_then(|s| s.get::<C>())
+            .ok_or_else(|| RegistryError::NotFound { kind, name: format!("{}:{provider}", C::NAME) })
+    }
+
+    /// Probes resource provider `provider` (`phlo validate --probe`).
+    ///
+    /// # Errors
+    /// Not found, disabled, failed to construct, or what the probe found wrong.
+    pub fn probe(&self, provider: &str) -> Result<(), RegistryError> {
+        let kind = PluginKind::ResourceProvider;
+        let Instance::Resource(object) = self.get_or_create(kind, provider)? else { return Ok(()) };
+        let Some(entry) = self.get(kind, provider) else { return Ok(()) };
+        let super::Factory::Resource { probe, .. } = entry.desc.factory else { return Ok(()) };
+        probe(&object).map_err(|e| entry.failure(&e))
     }
 
     /// The enabled plugin of this kind and name.

@@ -1,372 +1,150 @@
-//! The reference phlo plugin: everything a plugin crate does, in one small file.
-//!
-//! * an **asset provider** `echo` with three assets of its own (`echo.greetings`,
-//!   `echo.numbers`, `echo.summary`), all requiring the `echo_store` capability;
-//! * a **resource provider** `echo_store` providing `echo_store:echo`, configured by
-//!   `resources.echo_store` in phlo.yaml;
-//! * an **asset type** `echo` that phlo.yaml instantiates:
-//!
-//! ```yaml
-//! assets:
-//!   demo.rows:
-//!     type: echo
-//!     rows: 25
-//!     seed: 7
-//!     template: "row ${n}"   # never ${}-expanded: the field is marked no-expand
-//! ```
-//!
-//! The crate depends on `phlo-core` only and is linked into `phlo` by the cargo feature
-//! `plugin-echo`.
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use phlo_core::capability::Capability;
-use phlo_core::plugin::{
-    AssetProvider, AssetType, AssetTypeContext, ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError,
-    PluginMetadata, Resource, ResourceProvider,
-};
-use phlo_core::spec::{AssetKind, AssetSpec, MaterializeResult, RunContext, RunError};
+//! The reference phlo plugin crate: a capability type [`EchoStore`], a resource `echo`
+//! serving it (`resources.echo`), an asset type `echo` (`{type: echo, rows: 25}`), a check
+//! kind `echo_rows` (`{type: echo_rows, min: 10}`) and a hook `echo` (`hooks.echo.log`).
+//! `assets.rs` adds an asset provider with assets of its own (`echo.greetings`, …).
+use phlo_core::hooks::{Event, HookRegistration};
+use phlo_core::plugin::*;
+use phlo_core::spec::{AssetKind, AssetSpec, Finding, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::{collections::BTreeMap, io::Write, sync::Mutex, sync::PoisonError};
 
-/// The capability this crate provides.
-pub const ECHO_STORE: &str = "echo_store:echo";
+/// Where echo rows live (the capability this crate defines): `put` replaces a table, `get`
+/// copies one.
+pub trait EchoStore: Send + Sync {
+    fn put(&self, table: &str, rows: Vec<String>) -> Result<(), String>;
+    fn get(&self, table: &str) -> Option<Vec<String>>;
+}
+phlo_core::capability!(dyn EchoStore = "echo_store");
 
-const fn metadata(description: &'static str) -> PluginMetadata {
-    PluginMetadata::new(env!("CARGO_PKG_VERSION"), description)
-        .author("phlo developers")
-        .license("Apache-2.0")
-        .tags(&["example", "reference"])
+/// `resources.echo` in phlo.yaml.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Most rows one table may hold (default 100000).
+    pub capacity: Option<u32>,
 }
 
-// ---------------------------------------------------------------- resource provider
-
-/// `resources.echo_store` in phlo.yaml.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct EchoStoreConfig {
-    /// Prefix of every stored table name.
-    pub prefix: String,
-    /// Most rows one table may hold.
-    pub capacity: u32,
+/// An in-memory [`EchoStore`].
+pub struct Memory(u32, Mutex<BTreeMap<String, Vec<String>>>);
+impl Plugin for Memory {
+    const NAME: &'static str = "echo";
+    const DESCRIPTION: &'static str = "An in-memory table store for examples and tests";
+    type Config = MemoryConfig;
 }
-
-impl Default for EchoStoreConfig {
-    fn default() -> Self {
-        Self { prefix: String::from("echo"), capacity: 100_000 }
+impl Resource for Memory {
+    fn create(config: MemoryConfig, _: &PluginContext) -> Result<Self, PluginError> {
+        Ok(Memory(config.capacity.unwrap_or(100_000), Mutex::default()))
+    }
+    fn probe(&self) -> Result<(), PluginError> {
+        (self.0 > 0).then_some(()).ok_or_else(|| PluginError::with_help("capacity is 0", "raise it"))
     }
 }
-
-/// An in-memory table store: table name → rows.
-#[derive(Debug, Default)]
-pub struct EchoStore {
-    config: EchoStoreConfig,
-    tables: Mutex<BTreeMap<String, Vec<String>>>,
-}
-
-impl EchoStore {
-    /// Replaces a table.
-    ///
-    /// # Errors
-    /// When the rows exceed the configured capacity.
-    pub fn put(&self, table: &str, rows: Vec<String>) -> Result<(), PluginError> {
-        if rows.len() > self.config.capacity as usize {
-            return Err(PluginError::with_help(
-                format!("{} rows exceed the echo store's capacity of {}", rows.len(), self.config.capacity),
-                "raise `resources.echo_store.capacity`",
-            ));
+impl EchoStore for Memory {
+    fn put(&self, table: &str, rows: Vec<String>) -> Result<(), String> {
+        if rows.len() > self.0 as usize {
+            return Err(format!("{} rows exceed the echo store's capacity of {}", rows.len(), self.0));
         }
-        let name = format!("{}.{table}", self.config.prefix);
-        self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name, rows);
+        self.1.lock().unwrap_or_else(PoisonError::into_inner).insert(table.into(), rows);
         Ok(())
     }
-
-    /// A copy of a table's rows.
-    pub fn get(&self, table: &str) -> Option<Vec<String>> {
-        let name = format!("{}.{table}", self.config.prefix);
-        self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&name).cloned()
+    fn get(&self, table: &str) -> Option<Vec<String>> {
+        self.1.lock().unwrap_or_else(PoisonError::into_inner).get(table).cloned()
     }
 }
+phlo_core::register!(resource Memory, provides: [dyn EchoStore]);
 
-struct EchoStoreProvider {
-    store: Arc<EchoStore>,
-}
-
-impl ResourceProvider for EchoStoreProvider {
-    fn resource(&self, capability: &Capability) -> Result<Resource, PluginError> {
-        if capability.to_string() == ECHO_STORE {
-            Ok(Arc::clone(&self.store) as Resource)
-        } else {
-            Err(PluginError::msg(format!("echo_store does not serve `{capability}`")))
-        }
-    }
-}
-
-fn create_store(ctx: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-    let config: EchoStoreConfig = ctx.config()?;
-    Ok(Arc::new(EchoStoreProvider { store: Arc::new(EchoStore { config, tables: Mutex::default() }) }))
-}
-
-/// The `echo_store` resource provider.
-pub const ECHO_STORE_PROVIDER: PluginDescriptor =
-    PluginDescriptor::new("echo_store", env!("CARGO_PKG_NAME"), Factory::Resource(create_store))
-        .with_metadata(metadata("An in-memory table store for examples and tests").provides(&[ECHO_STORE]))
-        .with_config(ConfigSpec::of::<EchoStoreConfig>());
-
-phlo_core::submit_plugin!(ECHO_STORE_PROVIDER);
-
-// ---------------------------------------------------------------- asset provider + asset type
-
-/// The type-specific keys of an `assets.<key>: {type: echo, …}` entry.
-#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
+/// The keys of an `assets.<key>: {type: echo, …}` entry.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-pub struct EchoAssetConfig {
-    /// How many rows the asset produces (at most 1,000,000).
-    pub rows: u32,
-    /// Seed of the row generator: the same seed gives the same rows.
+pub struct EchoConfig {
+    /// How many rows the asset produces (default 10).
+    pub rows: Option<u32>,
+    /// Seed of the generator: the same seed gives the same rows.
     pub seed: u64,
-    /// Row text; `${n}` is the row number and `${value}` a seeded random number.
-    /// Never `${}`-expanded from the environment.
-    pub template: String,
+    /// Row text (default `row ${n}: ${value}`): the row number and a seeded number; never `${}`-expanded.
+    pub template: Option<String>,
 }
-
-impl Default for EchoAssetConfig {
-    fn default() -> Self {
-        Self { rows: 10, seed: 0, template: String::from("row ${n}: ${value}") }
-    }
-}
-
-/// Most rows an echo asset may produce.
-pub const MAX_ROWS: u32 = 1_000_000;
-
-/// The rows an echo asset produces: deterministic for a given config.
-pub fn generate(config: &EchoAssetConfig) -> Vec<String> {
-    // xorshift64*: small, deterministic, good enough for example data
-    let mut state = config.seed ^ 0x9E37_79B9_7F4A_7C15;
-    (0..config.rows)
-        .map(|n| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            let value = state.wrapping_mul(0x2545_F491_4F6C_DD1D) % 1000;
-            config.template.replace("${n}", &n.to_string()).replace("${value}", &value.to_string())
-        })
+/// The rows of an echo asset: deterministic per seed.
+pub fn generate(c: &EchoConfig) -> Vec<String> {
+    let template = c.template.as_deref().unwrap_or("row ${n}: ${value}");
+    let value = |n: u64| ((c.seed ^ n).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54).to_string();
+    (0..c.rows.unwrap_or(10))
+        .map(|n| template.replace("${n}", &n.to_string()).replace("${value}", &value(n.into())))
         .collect()
 }
-
-/// The store bound to this asset's `echo_store` requirement.
-fn store(ctx: &RunContext) -> Result<Arc<EchoStore>, RunError> {
-    ctx.resource::<EchoStore>("echo_store")
-        .ok_or_else(|| RunError::permanent("no `echo_store` resource is bound to this asset"))
-}
-
-/// Stores `rows` as the asset's table and reports the row count.
-fn materialize(ctx: &RunContext, rows: Vec<String>) -> Result<MaterializeResult, RunError> {
+pub(crate) fn store(ctx: &RunContext, rows: Vec<String>) -> Result<MaterializeResult, RunError> {
     let n = rows.len() as u64;
-    let table = match &ctx.partition {
-        Some(p) => format!("{}[{p}]", ctx.asset),
-        None => ctx.asset.clone(),
-    };
-    store(ctx)?.put(&table, rows).map_err(|e| RunError::permanent(e.to_string()))?;
+    ctx.capability::<dyn EchoStore>()?.put(&ctx.asset, rows).map_err(RunError::permanent)?;
     Ok(MaterializeResult::new().with_row_count(n))
 }
 
-fn build_echo(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let config: EchoAssetConfig = ctx.config()?;
-    if config.rows > MAX_ROWS {
-        return Err(PluginError::with_help(
-            format!("`rows: {}` is more than an echo asset can produce ({MAX_ROWS})", config.rows),
-            format!("use at most {MAX_ROWS} rows"),
-        ));
-    }
-    let description = format!("{} echoed rows (seed {})", config.rows, config.seed);
-    let (rows, seed) = (config.rows, config.seed);
-    Ok(AssetSpec::new(ctx.key.as_str())
-        .with_group("echo")
-        .with_description(description)
-        .with_metadata("rows", rows)
-        .with_metadata("seed", seed)
-        .with_run(move |run: RunContext| {
-            let config = config.clone();
-            async move { materialize(&run, generate(&config)) }
-        }))
+/// The `echo` asset type: rows generated from a template and a seed.
+pub struct EchoRows;
+impl Plugin for EchoRows {
+    const NAME: &'static str = "echo";
+    const DESCRIPTION: &'static str = "Rows generated from a template and a seed";
+    type Config = EchoConfig;
+    const NO_EXPAND: &'static [&'static str] = &["template"];
 }
-
-const ECHO_TYPE: AssetType = AssetType {
-    name: "echo",
-    description: "Rows generated from a template and a seed",
-    kind: AssetKind::Ingestion,
-    config: ConfigSpec::of::<EchoAssetConfig>().no_expand(&["template"]),
-    requires: &["echo_store"],
-    build: build_echo,
-};
-
-struct EchoAssets;
-
-impl AssetProvider for EchoAssets {
-    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(vec![
-            AssetSpec::new("echo.greetings")
-                .with_kind(AssetKind::Ingestion)
-                .with_group("echo")
-                .with_description("A few greetings")
-                .with_requirement("echo_store")
-                .with_run(|ctx: RunContext| async move {
-                    materialize(&ctx, ["hello", "bonjour", "hola", "hallo"].map(String::from).to_vec())
-                }),
-            AssetSpec::new("echo.numbers")
-                .with_kind(AssetKind::Ingestion)
-                .with_group("echo")
-                .with_description("Numbers 1 to 100")
-                .with_requirement("echo_store")
-                .with_run(
-                    |ctx: RunContext| async move { materialize(&ctx, (1..=100).map(|n| n.to_string()).collect()) },
-                ),
-            AssetSpec::new("echo.summary")
-                .with_kind(AssetKind::Transform)
-                .with_group("echo")
-                .with_description("One line per upstream table")
-                .with_dep("echo.greetings")
-                .with_dep("echo.numbers")
-                .with_requirement("echo_store")
-                .with_run(|ctx: RunContext| async move {
-                    let s = store(&ctx)?;
-                    let lines = ["echo.greetings", "echo.numbers"]
-                        .iter()
-                        .map(|t| {
-                            let n = s
-                                .get(t)
-                                .map(|rows| rows.len())
-                                .ok_or_else(|| RunError::new(format!("`{t}` is not materialized")))?;
-                            Ok(format!("{t}: {n} rows"))
-                        })
-                        .collect::<Result<Vec<_>, RunError>>()?;
-                    materialize(&ctx, lines)
-                }),
-        ])
+impl AssetType for EchoRows {
+    const KIND: AssetKind = AssetKind::Ingestion;
+    fn build(c: EchoConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+        let spec = AssetSpec::new(ctx.key.as_str()).with_group("echo").with_metadata("rows", c.rows.unwrap_or(10));
+        Ok(spec.with_run(move |run: RunContext| std::future::ready(store(&run, generate(&c)))))
     }
 }
+phlo_core::register!(asset_type EchoRows, requires: [dyn EchoStore]);
 
-fn create_assets(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-    Ok(Arc::new(EchoAssets))
+/// `{type: echo_rows, min: N}`: the asset's echo table has at least `min` rows.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EchoRowsCheck {
+    /// The fewest rows allowed.
+    pub min: u64,
 }
+impl Plugin for EchoRowsCheck {
+    const NAME: &'static str = "echo_rows";
+    const DESCRIPTION: &'static str = "An echo table having fewer than `min` rows";
+    type Config = EchoRowsCheck;
+}
+impl CheckKind for EchoRowsCheck {
+    fn build(config: EchoRowsCheck, _: &CheckContext) -> Result<Self, PluginError> {
+        Ok(config)
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        let rows = ctx.capability::<dyn EchoStore>().map_err(|e| e.message)?.get(&ctx.asset).map_or(0, |r| r.len());
+        Ok(Finding::new(u64::from((rows as u64) < self.min), 1).with_metadata("rows", rows))
+    }
+}
+phlo_core::register!(check EchoRowsCheck, requires: [dyn EchoStore]);
 
-/// The `echo` asset provider (its own assets and the `echo` asset type).
-pub const ECHO_ASSET_PROVIDER: PluginDescriptor =
-    PluginDescriptor::new("echo", env!("CARGO_PKG_NAME"), Factory::Asset(create_assets))
-        .with_metadata(metadata("Example assets and the `echo` asset type").requires(&["echo_store"]))
-        .with_asset_types(&[ECHO_TYPE]);
+/// `hooks.echo`: `{log: path}` appends `<event type> <asset>` lines to that file.
+#[derive(Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EchoHook {
+    /// The file, relative to the project (no log when unset).
+    pub log: Option<std::path::PathBuf>,
+}
+impl Plugin for EchoHook {
+    const NAME: &'static str = "echo";
+    const DESCRIPTION: &'static str = "One line per event in a file";
+    type Config = EchoHook;
+}
+impl HookProvider for EchoHook {
+    fn create(c: EchoHook, ctx: &PluginContext) -> Result<Self, PluginError> {
+        Ok(EchoHook { log: c.log.map(|p| ctx.project_path(p)) })
+    }
+    fn hooks(&self) -> Vec<HookRegistration> {
+        let Some(path) = self.log.clone() else { return Vec::new() };
+        vec![HookRegistration::new("echo", "log", move |e: &Event| {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            Ok(writeln!(f, "{} {}", e.event_type, e.correlation.asset_key.as_deref().unwrap_or("-"))?)
+        })]
+    }
+}
+phlo_core::register!(hook_provider EchoHook);
 
-phlo_core::submit_plugin!(ECHO_ASSET_PROVIDER);
-
+pub mod assets;
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use phlo_core::config::{Format, read_str};
-    use phlo_core::diagnostic::SourceFile;
-    use phlo_core::plugin::{Instance, PluginKind, Registry};
-
-    use super::*;
-
-    fn registry() -> Registry {
-        Registry::builder().register(ECHO_ASSET_PROVIDER).register(ECHO_STORE_PROVIDER).build().unwrap()
-    }
-
-    #[test]
-    fn both_descriptors_are_registered_through_inventory() {
-        let names: Vec<_> = phlo_core::plugin::compiled_descriptors().iter().map(|d| (d.kind(), d.name)).collect();
-        assert!(names.contains(&(PluginKind::AssetProvider, "echo")), "{names:?}");
-        assert!(names.contains(&(PluginKind::ResourceProvider, "echo_store")), "{names:?}");
-    }
-
-    #[test]
-    fn the_provider_lists_three_assets_with_a_diamond_free_dag() {
-        let r = registry();
-        let Instance::Asset(p) = r.get_or_create(PluginKind::AssetProvider, "echo").unwrap() else { panic!() };
-        let assets = p.assets().unwrap();
-        let keys: Vec<_> = assets.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(keys, ["echo.greetings", "echo.numbers", "echo.summary"]);
-        assert_eq!(assets[2].deps, ["echo.greetings", "echo.numbers"]);
-    }
-
-    /// A registry with the store configured by `yaml` (its `resources.echo_store` section).
-    fn store_registry(yaml: &str) -> Registry {
-        let src = SourceFile::new("phlo.yaml", yaml);
-        let node = phlo_core::config::node::parse(&src, Format::Yaml).unwrap();
-        Registry::builder()
-            .register(ECHO_STORE_PROVIDER)
-            .plugin_config(PluginKind::ResourceProvider, "echo_store", node)
-            .source(src)
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn the_store_serves_its_capability_and_honours_capacity() {
-        let r = store_registry("capacity: 2\n");
-        let Instance::Resource(p) = r.get_or_create(PluginKind::ResourceProvider, "echo_store").unwrap() else {
-            panic!()
-        };
-        let store = p.resource(&Capability::parse(ECHO_STORE).unwrap()).unwrap().downcast::<EchoStore>().unwrap();
-        store.put("t", vec!["a".into()]).unwrap();
-        assert_eq!(store.get("t").unwrap(), ["a"]);
-        let e = store.put("t", vec!["a".into(), "b".into(), "c".into()]).unwrap_err();
-        assert!(e.to_string().contains("capacity of 2"));
-        assert!(p.resource(&Capability::parse("table_store:echo").unwrap()).is_err());
-    }
-
-    #[test]
-    fn a_bad_store_config_fails_the_factory_with_a_position() {
-        let r = store_registry("capacty: 2\n");
-        let e = r.get_or_create(PluginKind::ResourceProvider, "echo_store").unwrap_err();
-        let d = e.to_diagnostic();
-        assert_eq!(d.location.unwrap().display(), "phlo.yaml:1:1");
-        assert!(d.help.unwrap().contains("did you mean `capacity`"));
-    }
-
-    fn build(yaml: &str) -> Result<AssetSpec, PluginError> {
-        let (config, diags) = read_str("phlo.yaml", Format::Yaml, yaml, &|_| None, &|s, t, f| {
-            s == "assets" && t == "echo" && ECHO_TYPE.config.no_expand.contains(&f)
-        });
-        assert!(diags.is_empty(), "{diags}");
-        let config = config.unwrap();
-        let decl = &config.assets[0];
-        (ECHO_TYPE.build)(&AssetTypeContext {
-            key: decl.key.name.clone(),
-            project_dir: Path::new(".").to_path_buf(),
-            config: decl.config.clone(),
-            source: Arc::clone(&config.source),
-        })
-    }
-
-    #[test]
-    fn the_echo_type_builds_a_spec_from_typed_config() {
-        let spec =
-            build("assets:\n  demo.rows:\n    type: echo\n    rows: 3\n    seed: 7\n    template: '${n}'\n").unwrap();
-        assert_eq!(spec.key, "demo.rows");
-        assert_eq!(spec.metadata["rows"], 3);
-        assert_eq!(spec.metadata["seed"], 7);
-    }
-
-    #[test]
-    fn the_echo_type_rejects_bad_config() {
-        let e = build("assets:\n  d:\n    type: echo\n    rows: lots\n").unwrap_err();
-        let PluginError::Config(d) = e else { panic!("{e}") };
-        assert!(d.to_string().contains("phlo.yaml:4:11"), "{d}");
-        let e = build("assets:\n  d:\n    type: echo\n    rows: 2000000\n").unwrap_err();
-        let PluginError::Failed { message, help } = e else { panic!("{e}") };
-        assert!(message.contains("more than an echo asset can produce"), "{message}");
-        assert_eq!(help.as_deref(), Some("use at most 1000000 rows"));
-    }
-
-    #[test]
-    fn generation_is_deterministic_per_seed() {
-        let a = EchoAssetConfig { rows: 5, seed: 1, ..Default::default() };
-        let b = EchoAssetConfig { rows: 5, seed: 2, ..Default::default() };
-        assert_eq!(generate(&a), generate(&a));
-        assert_ne!(generate(&a), generate(&b));
-        assert!(generate(&a)[4].starts_with("row 4: "));
-    }
-}
+mod tests;

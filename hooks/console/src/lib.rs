@@ -8,13 +8,12 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use phlo_core::hooks::{
     AssetEvent, Event, EventPayload, EventType, FailurePolicy, HookFailure, HookRegistration, RunEvent, Status,
 };
 use phlo_core::plugin::{
-    ConfigSpec, Factory, HookProvider, PluginContext, PluginDescriptor, PluginError, PluginMetadata,
+    HookProvider, Plugin, PluginContext, PluginError,
 };
 use phlo_core::spec::{CheckOutcome, Severity};
 use schemars::JsonSchema;
@@ -173,11 +172,26 @@ pub fn format_line(e: &Event, verbose: bool) -> Option<(LineLevel, String)> {
     })
 }
 
-struct Console {
+/// The `console` hook provider.
+#[derive(Debug)]
+pub struct Console {
     verbose: bool,
 }
 
+impl Plugin for Console {
+    const NAME: &'static str = "console";
+    const DESCRIPTION: &'static str = "Human-readable lifecycle lines through tracing";
+    type Config = ConsoleConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["hook", "logging"];
+}
+
 impl HookProvider for Console {
+    fn create(config: ConsoleConfig, _: &PluginContext) -> Result<Self, PluginError> {
+        Ok(Console { verbose: config.verbose })
+    }
+
     fn hooks(&self) -> Vec<HookRegistration> {
         let verbose = self.verbose;
         let reg = HookRegistration::new("console", "lines", move |e: &Event| -> Result<(), HookFailure> {
@@ -197,22 +211,7 @@ impl HookProvider for Console {
     }
 }
 
-fn create(ctx: &PluginContext) -> Result<Arc<dyn HookProvider>, PluginError> {
-    let config: ConsoleConfig = ctx.config()?;
-    Ok(Arc::new(Console { verbose: config.verbose }))
-}
-
-/// The `console` hook provider.
-pub const CONSOLE: PluginDescriptor = PluginDescriptor::new("console", env!("CARGO_PKG_NAME"), Factory::Hook(create))
-    .with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "Human-readable lifecycle lines through tracing")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["hook", "logging"]),
-    )
-    .with_config(ConfigSpec::of::<ConsoleConfig>());
-
-phlo_core::submit_plugin!(CONSOLE);
+phlo_core::register!(hook_provider Console);
 
 /// Every event type the console prints without `verbose`.
 pub const QUIET_TYPES: &[EventType] = &[
@@ -233,7 +232,7 @@ pub const QUIET_TYPES: &[EventType] = &[
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use phlo_core::hooks::{Correlation, HookBus};
     use phlo_core::plugin::{Instance, PluginKind, Registry};
@@ -316,8 +315,8 @@ mod tests {
             .with_target(false)
             .with_ansi(false)
             .finish();
-        let registry = Registry::builder().register(CONSOLE).build().unwrap();
-        let Instance::Hook(p) = registry.get_or_create(PluginKind::HookProvider, "console").unwrap() else { panic!() };
+        let registry = Registry::builder().register(phlo_core::descriptor!(hook_provider Console)).build().unwrap();
+        let Instance::Hooks(p) = registry.get_or_create(PluginKind::HookProvider, "console").unwrap() else { panic!() };
         let mut bus = HookBus::builder();
         for r in p.hooks() {
             bus.register(r).unwrap();

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use phlo_core::hooks::{Event, FailurePolicy, HookFailure, HookRegistration};
-use phlo_core::plugin::{
-    ConfigSpec, Factory, HookProvider, PluginContext, PluginDescriptor, PluginError, PluginMetadata,
-};
+use phlo_core::plugin::{HookProvider, Plugin, PluginContext, PluginError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -36,7 +34,9 @@ impl Default for JsonlConfig {
     }
 }
 
-struct Jsonl {
+/// The `jsonl` hook provider.
+#[derive(Debug)]
+pub struct Jsonl {
     path: PathBuf,
     truncate: bool,
     /// Opened on the first event: listing or validating a project writes nothing.
@@ -57,7 +57,26 @@ fn open(path: &Path, truncate: bool) -> Result<File, String> {
     })
 }
 
+impl Plugin for Jsonl {
+    const NAME: &'static str = "jsonl";
+    const DESCRIPTION: &'static str = "Every event appended to a JSON Lines file";
+    type Config = JsonlConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["hook", "audit"];
+}
+
 impl HookProvider for Jsonl {
+    fn create(config: JsonlConfig, ctx: &PluginContext) -> Result<Self, PluginError> {
+        if config.path.trim().is_empty() {
+            return Err(PluginError::with_help(
+                "`hooks.jsonl.path` is empty",
+                "give a file path, e.g. `.phlo/events.jsonl`",
+            ));
+        }
+        Ok(Jsonl { path: ctx.project_path(&config.path), truncate: config.truncate, file: Arc::new(Mutex::new(None)) })
+    }
+
     fn hooks(&self) -> Vec<HookRegistration> {
         let file = Arc::clone(&self.file);
         let path = self.path.clone();
@@ -82,32 +101,7 @@ impl HookProvider for Jsonl {
     }
 }
 
-fn create(ctx: &PluginContext) -> Result<Arc<dyn HookProvider>, PluginError> {
-    let config: JsonlConfig = ctx.config()?;
-    if config.path.trim().is_empty() {
-        return Err(PluginError::with_help(
-            "`hooks.jsonl.path` is empty",
-            "give a file path, e.g. `.phlo/events.jsonl`",
-        ));
-    }
-    Ok(Arc::new(Jsonl {
-        path: ctx.project_path(&config.path),
-        truncate: config.truncate,
-        file: Arc::new(Mutex::new(None)),
-    }))
-}
-
-/// The `jsonl` hook provider.
-pub const JSONL: PluginDescriptor = PluginDescriptor::new("jsonl", env!("CARGO_PKG_NAME"), Factory::Hook(create))
-    .with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "Every event appended to a JSON Lines file")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["hook", "audit"]),
-    )
-    .with_config(ConfigSpec::of::<JsonlConfig>());
-
-phlo_core::submit_plugin!(JSONL);
+phlo_core::register!(hook_provider Jsonl);
 
 #[cfg(test)]
 mod tests {
@@ -122,13 +116,13 @@ mod tests {
         let src = SourceFile::new("phlo.yaml", yaml);
         let node = node::parse(&src, Format::Yaml).unwrap();
         let registry = Registry::builder()
-            .register(JSONL)
+            .register(phlo_core::descriptor!(hook_provider Jsonl))
             .project_dir(dir)
             .plugin_config(PluginKind::HookProvider, "jsonl", node)
             .source(src)
             .build()
             .unwrap();
-        let Instance::Hook(p) = registry.get_or_create(PluginKind::HookProvider, "jsonl")? else { panic!() };
+        let Instance::Hooks(p) = registry.get_or_create(PluginKind::HookProvider, "jsonl")? else { panic!() };
         let mut bus = HookBus::builder();
         for r in p.hooks() {
             bus.register(r).unwrap();

@@ -71,9 +71,7 @@ struct Load {
 }
 
 pub(crate) fn table_store(ctx: &RunContext) -> Result<Arc<dyn TableStore>, RunError> {
-    ctx.resource::<Arc<dyn TableStore>>("table_store")
-        .map(|r| Arc::clone(&*r))
-        .ok_or_else(|| RunError::permanent("no `table_store` is bound to this asset"))
+    ctx.capability::<dyn TableStore>()
 }
 
 fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult, RunError> {
@@ -94,8 +92,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
-pub(crate) fn build_csv(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cfg: CsvConfig = ctx.config()?;
+pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let delimiter = match cfg.delimiter.as_bytes() {
         [d] => *d,
         _ => {
@@ -127,8 +124,7 @@ pub(crate) fn build_csv(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError
         }))
 }
 
-pub(crate) fn build_jsonl(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cfg: JsonlConfig = ctx.config()?;
+pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let load = Load {
         path: ctx.project_dir.join(&cfg.path),
         display: cfg.path.clone(),

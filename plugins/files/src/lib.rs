@@ -15,77 +15,49 @@
 mod ingest;
 mod outputs;
 
-use std::sync::Arc;
-
-use phlo_core::plugin::{
-    AssetProvider, AssetType, ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata,
-};
-use phlo_core::spec::AssetKind;
+use phlo_core::data::{QueryEngine, TableStore};
+use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
+use phlo_core::spec::{AssetKind, AssetSpec};
 
 pub use ingest::{CsvConfig, JsonlConfig, Mode, read_csv};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 
-struct Files;
-impl AssetProvider for Files {}
-
-fn create(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-    Ok(Arc::new(Files))
+/// Declares an asset type of this crate: its unit type, name, description, config, kind and
+/// build function.
+macro_rules! asset_type {
+    ($ty:ident, $name:literal, $description:literal, $config:ty, $kind:ident, $build:path $(, no_expand: $ne:expr)?) => {
+        #[doc = $description]
+        #[derive(Debug)]
+        pub struct $ty;
+        impl Plugin for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = $description;
+            type Config = $config;
+            $(const NO_EXPAND: &'static [&'static str] = $ne;)?
+            const AUTHOR: &'static str = "phlo developers";
+            const LICENSE: &'static str = "Apache-2.0";
+            const TAGS: &'static [&'static str] = &["files", "sql"];
+        }
+        impl AssetType for $ty {
+            const KIND: AssetKind = AssetKind::$kind;
+            fn build(config: $config, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+                $build(config, ctx)
+            }
+        }
+    };
 }
 
-const TYPES: &[AssetType] = &[
-    AssetType {
-        name: "csv",
-        description: "A CSV file of the project loaded into a table",
-        kind: AssetKind::Ingestion,
-        config: ConfigSpec::of::<CsvConfig>(),
-        requires: &["table_store"],
-        build: ingest::build_csv,
-    },
-    AssetType {
-        name: "jsonl",
-        description: "A JSON Lines file of the project loaded into a table",
-        kind: AssetKind::Ingestion,
-        config: ConfigSpec::of::<JsonlConfig>(),
-        requires: &["table_store"],
-        build: ingest::build_jsonl,
-    },
-    AssetType {
-        name: "sql",
-        description: "A SELECT materialized as a table",
-        kind: AssetKind::Transform,
-        config: ConfigSpec::of::<SqlConfig>().no_expand(&["sql"]),
-        requires: &["query_engine"],
-        build: outputs::build_sql,
-    },
-    AssetType {
-        name: "export",
-        description: "A query or table written to a CSV or JSON file, atomically",
-        kind: AssetKind::Publish,
-        config: ConfigSpec::of::<ExportConfig>().no_expand(&["query"]),
-        requires: &["query_engine"],
-        build: outputs::build_export,
-    },
-    AssetType {
-        name: "command",
-        description: "A program run with arguments, environment and working directory",
-        kind: AssetKind::Other,
-        config: ConfigSpec::of::<CommandConfig>(),
-        requires: &[],
-        build: outputs::build_command,
-    },
-];
+asset_type!(CsvFile, "csv", "A CSV file of the project loaded into a table", CsvConfig, Ingestion, ingest::build_csv);
+asset_type!(JsonlFile, "jsonl", "A JSON Lines file of the project loaded into a table", JsonlConfig, Ingestion, ingest::build_jsonl);
+asset_type!(SqlModel, "sql", "A SELECT materialized as a table", SqlConfig, Transform, outputs::build_sql, no_expand: &["sql"]);
+asset_type!(Export, "export", "A query or table written to a CSV or JSON file, atomically", ExportConfig, Publish, outputs::build_export, no_expand: &["query"]);
+asset_type!(Command, "command", "A program run with arguments, environment and working directory", CommandConfig, Other, outputs::build_command);
 
-/// The `files` asset provider (asset types only; it defines no assets of its own).
-pub const FILES: PluginDescriptor = PluginDescriptor::new("files", env!("CARGO_PKG_NAME"), Factory::Asset(create))
-    .with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "csv, jsonl, sql, export and command asset types")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["files", "sql", "ingestion"]),
-    )
-    .with_asset_types(TYPES);
-
-phlo_core::submit_plugin!(FILES);
+phlo_core::register!(asset_type CsvFile, requires: [dyn TableStore]);
+phlo_core::register!(asset_type JsonlFile, requires: [dyn TableStore]);
+phlo_core::register!(asset_type SqlModel, requires: [dyn QueryEngine]);
+phlo_core::register!(asset_type Export, requires: [dyn QueryEngine]);
+phlo_core::register!(asset_type Command);
 
 #[cfg(test)]
 mod tests;

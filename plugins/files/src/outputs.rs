@@ -56,13 +56,10 @@ pub struct CommandConfig {
 }
 
 fn engine(ctx: &RunContext) -> Result<Arc<dyn QueryEngine>, RunError> {
-    ctx.resource::<Arc<dyn QueryEngine>>("query_engine")
-        .map(|r| Arc::clone(&*r))
-        .ok_or_else(|| RunError::permanent("no `query_engine` is bound to this asset"))
+    ctx.capability::<dyn QueryEngine>()
 }
 
-pub(crate) fn build_sql(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cfg: SqlConfig = ctx.config()?;
+pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let sql = cfg.sql.trim().trim_end_matches(';').to_string();
     if sql.is_empty() {
         return Err(PluginError::with_help("`sql` is empty", "write the SELECT whose result becomes the table"));
@@ -150,8 +147,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     result
 }
 
-pub(crate) fn build_export(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cfg: ExportConfig = ctx.config()?;
+pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let query = match (&cfg.query, &cfg.table) {
         (Some(q), None) => q.trim().trim_end_matches(';').to_string(),
         (None, Some(t)) => format!("SELECT * FROM {}", quote_ident(t)),
@@ -242,8 +238,7 @@ fn run_program(
     Ok((std::process::Output { status, stdout, stderr }, cancelled))
 }
 
-pub(crate) fn build_command(ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cfg: CommandConfig = ctx.config()?;
+pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let cwd = ctx.project_dir.join(cfg.cwd.as_deref().unwrap_or("."));
     Ok(AssetSpec::new(ctx.key.as_str()).with_description(format!("runs `{}`", cfg.program)).with_run(
         move |rc: RunContext| {

@@ -1,14 +1,13 @@
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use phlo_core::config::{Format, read_str};
 use phlo_core::data::{Cell, QueryEngine, TableStore};
-use phlo_core::plugin::{AssetTypeContext, PluginError, Resource};
+use phlo_core::capability::CapabilityMap;
+use phlo_core::plugin::{AssetTypeContext, Factory, PluginError, PluginKind, compiled_descriptors};
 use phlo_core::spec::{MaterializeResult, RunContext, RunError};
 use phlo_plugin_sqlite::Warehouse;
 
-use super::TYPES;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -31,10 +30,11 @@ impl Env {
 
     fn ctx(&self, asset: &str) -> RunContext {
         let mut ctx = RunContext::new("r", asset, None, 1);
-        let mut res: BTreeMap<String, Resource> = BTreeMap::new();
-        res.insert("table_store".into(), Arc::new(Arc::clone(&self.warehouse) as Arc<dyn TableStore>));
-        res.insert("query_engine".into(), Arc::new(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>));
-        ctx.resources = Arc::new(res);
+        ctx.capabilities = Arc::new(
+            CapabilityMap::new()
+                .with::<dyn TableStore>(Arc::clone(&self.warehouse) as Arc<dyn TableStore>)
+                .with::<dyn QueryEngine>(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>),
+        );
         let logs = Arc::clone(&self.logs);
         ctx.log_sink = Some(Arc::new(move |level: &str, m: &str| logs.lock().unwrap().push(format!("{level}: {m}"))));
         ctx
@@ -53,13 +53,13 @@ impl Env {
         let config = config.unwrap();
         let decl = &config.assets[0];
         let t = decl.common.asset_type.as_ref().unwrap();
-        let at = TYPES.iter().find(|x| x.name == t.value).unwrap();
-        (at.build)(&AssetTypeContext {
-            key: decl.key.name.clone(),
-            project_dir: self.dir.path().to_path_buf(),
-            config: decl.config.clone(),
-            source: Arc::clone(&config.source),
-        })
+        let d = compiled_descriptors()
+            .into_iter()
+            .find(|d| d.kind() == PluginKind::AssetType && d.name == t.value)
+            .expect("an asset type of this crate");
+        let Factory::AssetType { build, .. } = d.factory else { unreachable!("an asset type") };
+        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: self.dir.path().to_path_buf() };
+        build(&decl.config, &config.source, &ctx)
     }
 
     fn query(&self, sql: &str) -> Vec<Vec<Cell>> {

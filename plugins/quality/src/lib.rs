@@ -1,5 +1,6 @@
-//! The `quality` provider: check kinds compiled to SQL and run through the asset's resolved
-//! `query_engine` against its table (`table:` in the check, else the asset's table).
+//! Check kinds compiled to SQL, each a plugin with its own typed config, run through the
+//! asset's resolved `query_engine` against its table (`table:` in the check, else the
+//! asset's table).
 //!
 //! | kind | keys | a violation is |
 //! | --- | --- | --- |
@@ -11,47 +12,22 @@
 //! | `freshness` | `column`, `max_age` (`24h`) | the newest timestamp being older than that |
 //! | `sql` | `query` | a row the query returns |
 //!
-//! A check that cannot be evaluated (a missing column, a broken query) reports "could not
-//! run", never "failed".
+//! An unknown key, a missing key or a wrong type is an error when the project loads, with
+//! its `file:line:col`. A check that cannot be evaluated (a missing column, a broken query)
+//! reports "could not run", never "failed".
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use phlo_core::config::parse_duration;
-use phlo_core::data::{Cell, QueryEngine, quote_ident, table_name};
-use phlo_core::plugin::{Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, QualityCheckProvider};
-use phlo_core::spec::{BoxFuture, CheckResult, CheckSpec, MAX_SAMPLES_SQL, RunContext};
+use phlo_core::data::{Cell, QueryEngine, quote_ident};
+use phlo_core::plugin::{CheckContext, CheckKind, Plugin, PluginError};
+use phlo_core::spec::{Finding, MAX_SAMPLES_SQL, RunContext};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// Check kinds this provider runs.
+/// Check kinds of this crate.
 pub const KINDS: &[&str] = &["not_null", "unique", "accepted_values", "range", "row_count", "freshness", "sql"];
-
-#[derive(Debug, Deserialize)]
-struct Keys {
-    #[serde(default)]
-    column: Option<String>,
-    #[serde(default)]
-    table: Option<String>,
-    #[serde(default)]
-    values: Vec<serde_json::Value>,
-    #[serde(default)]
-    min: Option<f64>,
-    #[serde(default)]
-    max: Option<f64>,
-    #[serde(default)]
-    max_age: Option<String>,
-    #[serde(default)]
-    query: Option<String>,
-}
-
-fn literal(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => format!("'{}'", s.replace('\'', "''")),
-        serde_json::Value::Bool(b) => i32::from(*b).to_string(),
-        serde_json::Value::Null => String::from("NULL"),
-        other => other.to_string(),
-    }
-}
 
 fn count(engine: &dyn QueryEngine, sql: &str) -> Result<u64, String> {
     let rows = engine.query(sql).map_err(|e| e.message)?;
@@ -69,6 +45,252 @@ fn samples(engine: &dyn QueryEngine, sql: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+fn engine(ctx: &RunContext) -> Result<std::sync::Arc<dyn QueryEngine>, String> {
+    ctx.capability::<dyn QueryEngine>().map_err(|e| e.message)
+}
+
+/// Rows of `table` violating `condition`, out of all its rows, with samples.
+fn by_rows(ctx: &RunContext, table: &str, condition: &str) -> Result<Finding, String> {
+    let engine = engine(ctx)?;
+    let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {table}"))?;
+    let bad = format!("SELECT * FROM {table} WHERE {condition}");
+    let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({bad})"))?;
+    let mut f = Finding::new(violations, total);
+    if violations > 0 {
+        f = f.with_samples(samples(engine.as_ref(), &bad));
+    }
+    Ok(f)
+}
+
+fn table_of(own: Option<&String>, ctx: &CheckContext) -> String {
+    quote_ident(own.unwrap_or(&ctx.table))
+}
+
+/// Declares a check kind: its unit of state, name, description, config and build.
+macro_rules! kind {
+    ($ty:ident, $name:literal, $doc:literal, $config:ty $(, no_expand: $ne:expr)?) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $ty {
+            table: String,
+            condition: String,
+        }
+        impl Plugin for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = $doc;
+            type Config = $config;
+            $(const NO_EXPAND: &'static [&'static str] = $ne;)?
+            const AUTHOR: &'static str = "phlo developers";
+            const LICENSE: &'static str = "Apache-2.0";
+            const TAGS: &'static [&'static str] = &["quality", "sql"];
+        }
+        phlo_core::register!(check $ty, requires: [dyn QueryEngine]);
+    };
+}
+
+/// `{type: not_null | unique, column: …}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    /// The column checked.
+    pub column: String,
+    /// The table checked, if not the asset's own.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+kind!(NotNull, "not_null", "Rows whose column is null", ColumnConfig);
+impl CheckKind for NotNull {
+    fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition: format!("{} IS NULL", quote_ident(&c.column)) })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        by_rows(ctx, &self.table, &self.condition)
+    }
+}
+
+kind!(Unique, "unique", "Rows whose non-null value appears more than once", ColumnConfig);
+impl CheckKind for Unique {
+    fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        let (t, col) = (table_of(c.table.as_ref(), ctx), quote_ident(&c.column));
+        let condition =
+            format!("{col} IN (SELECT {col} FROM {t} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)");
+        Ok(Self { table: t, condition })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        by_rows(ctx, &self.table, &self.condition)
+    }
+}
+
+/// A value of an `accepted_values` list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Literal {
+    /// A boolean (stored as 0/1).
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A number.
+    Real(f64),
+    /// Text.
+    Text(String),
+}
+
+/// `{type: accepted_values, column: …, values: [...]}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedValuesConfig {
+    /// The column checked.
+    pub column: String,
+    /// The values allowed (nulls are never violations).
+    pub values: Vec<Literal>,
+    /// The table checked, if not the asset's own.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+kind!(AcceptedValues, "accepted_values", "Rows whose value is not in a list", AcceptedValuesConfig);
+impl CheckKind for AcceptedValues {
+    fn build(c: AcceptedValuesConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        if c.values.is_empty() {
+            return Err(PluginError::with_help("`values` is empty", "list the accepted values: `values: [a, b]`"));
+        }
+        let list: Vec<String> = c
+            .values
+            .iter()
+            .map(|v| match v {
+                Literal::Bool(b) => i32::from(*b).to_string(),
+                Literal::Int(i) => i.to_string(),
+                Literal::Real(r) => r.to_string(),
+                Literal::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            })
+            .collect();
+        let col = quote_ident(&c.column);
+        let condition = format!("{col} IS NOT NULL AND {col} NOT IN ({})", list.join(", "));
+        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        by_rows(ctx, &self.table, &self.condition)
+    }
+}
+
+/// `{type: range, column: …, min: …, max: …}` (at least one bound).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RangeConfig {
+    /// The column checked.
+    pub column: String,
+    /// The smallest value allowed.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// The largest value allowed.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// The table checked, if not the asset's own.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+fn bounds<T: PartialOrd + std::fmt::Display>(min: Option<T>, max: Option<T>) -> Result<(), PluginError> {
+    match (&min, &max) {
+        (None, None) => Err(PluginError::with_help("it has neither `min` nor `max`", "add `min:`, `max:` or both")),
+        (Some(a), Some(b)) if a > b => {
+            Err(PluginError::with_help(format!("`min: {a}` is greater than `max: {b}`"), "swap them"))
+        }
+        _ => Ok(()),
+    }
+}
+
+kind!(Range, "range", "Rows whose value is below `min` or above `max`", RangeConfig);
+impl CheckKind for Range {
+    fn build(c: RangeConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        bounds(c.min, c.max)?;
+        let col = quote_ident(&c.column);
+        let parts: Vec<String> = [c.min.map(|m| format!("{col} < {m:?}")), c.max.map(|m| format!("{col} > {m:?}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition: parts.join(" OR ") })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        by_rows(ctx, &self.table, &self.condition)
+    }
+}
+
+/// `{type: row_count, min: …, max: …}` (at least one bound).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowCountConfig {
+    /// The fewest rows allowed.
+    #[serde(default)]
+    pub min: Option<u64>,
+    /// The most rows allowed.
+    #[serde(default)]
+    pub max: Option<u64>,
+    /// The table checked, if not the asset's own.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// Row count: the table has between `min` and `max` rows.
+#[derive(Debug)]
+pub struct RowCount {
+    table: String,
+    min: Option<u64>,
+    max: Option<u64>,
+}
+impl Plugin for RowCount {
+    const NAME: &'static str = "row_count";
+    const DESCRIPTION: &'static str = "The table having fewer than `min` or more than `max` rows";
+    type Config = RowCountConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["quality", "sql"];
+}
+phlo_core::register!(check RowCount, requires: [dyn QueryEngine]);
+
+impl CheckKind for RowCount {
+    fn build(c: RowCountConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        bounds(c.min, c.max)?;
+        Ok(Self { table: table_of(c.table.as_ref(), ctx), min: c.min, max: c.max })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        let n = count(engine(ctx)?.as_ref(), &format!("SELECT count(*) FROM {}", self.table))?;
+        let outside = self.min.is_some_and(|m| n < m) || self.max.is_some_and(|m| n > m);
+        Ok(Finding::new(u64::from(outside), 1).with_metadata("row_count", n))
+    }
+}
+
+/// `{type: freshness, column: …, max_age: 24h}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessConfig {
+    /// A date or timestamp column.
+    pub column: String,
+    /// How old the newest value may be: `90s`, `30m`, `24h`, `7d`.
+    pub max_age: String,
+    /// The table checked, if not the asset's own.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// Freshness: the newest value of a column is at most `max_age` old.
+#[derive(Debug)]
+pub struct Freshness {
+    table: String,
+    column: String,
+    max_age: Duration,
+}
+impl Plugin for Freshness {
+    const NAME: &'static str = "freshness";
+    const DESCRIPTION: &'static str = "The newest date or timestamp of a column being older than `max_age`";
+    type Config = FreshnessConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["quality", "sql"];
+}
+phlo_core::register!(check Freshness, requires: [dyn QueryEngine]);
+
 fn parse_time(cell: &Cell) -> Option<DateTime<Utc>> {
     let Cell::Text(t) = cell else { return None };
     DateTime::parse_from_rfc3339(t)
@@ -80,124 +302,70 @@ fn parse_time(cell: &Cell) -> Option<DateTime<Utc>> {
         .or_else(|| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok().map(|d| d.and_utc()))
 }
 
-/// Runs one check; `Err` means "could not run".
-fn evaluate(spec: &CheckSpec, asset: &str, engine: &dyn QueryEngine) -> Result<CheckResult, String> {
-    let keys: Keys =
-        serde_json::from_value(if spec.config.is_null() { serde_json::json!({}) } else { spec.config.clone() })
-            .map_err(|e| format!("bad keys for a `{}` check: {e}", spec.kind))?;
-    let table = quote_ident(&keys.table.clone().unwrap_or_else(|| table_name(asset)));
-    let column =
-        || keys.column.as_deref().map(quote_ident).ok_or_else(|| format!("a `{}` check needs `column:`", spec.kind));
-    let total = || count(engine, &format!("SELECT count(*) FROM {table}"));
-    let by_rows = |condition: String| -> Result<CheckResult, String> {
-        let total = total()?;
-        let bad = format!("SELECT * FROM {table} WHERE {condition}");
-        let violations = count(engine, &format!("SELECT count(*) FROM ({bad})"))?;
-        let mut r = CheckResult::from_counts(spec, asset, violations, total);
+impl CheckKind for Freshness {
+    fn build(c: FreshnessConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        let max_age = parse_duration(&c.max_age)
+            .filter(|d| chrono::Duration::from_std(*d).is_ok())
+            .ok_or_else(|| PluginError::with_help(format!("`max_age: {}` is not a duration", c.max_age), "write e.g. `24h`, `30m` or `7d`"))?;
+        Ok(Self { table: table_of(c.table.as_ref(), ctx), column: quote_ident(&c.column), max_age })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        let engine = engine(ctx)?;
+        let newest = engine.query(&format!("SELECT max({}) FROM {}", self.column, self.table)).map_err(|e| e.message)?;
+        let cell = newest.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Cell::Null);
+        let stale = match parse_time(&cell) {
+            Some(t) => (Utc::now() - t).to_std().unwrap_or_default() > self.max_age,
+            None if cell == Cell::Null => true,
+            None => return Err(format!("`{cell}` in {} is not a date or timestamp", self.column)),
+        };
+        Ok(Finding::new(u64::from(stale), 1).with_metadata("newest", cell.to_string()))
+    }
+}
+
+/// `{type: sql, query: …}`: the rows the query returns are the violations.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheckConfig {
+    /// A SELECT whose rows are violations (never `${}`-expanded).
+    pub query: String,
+}
+
+/// A SELECT whose rows are the violations.
+#[derive(Debug)]
+pub struct SqlCheck {
+    table: String,
+    query: String,
+}
+impl Plugin for SqlCheck {
+    const NAME: &'static str = "sql";
+    const DESCRIPTION: &'static str = "A SELECT whose rows are the violations";
+    type Config = SqlCheckConfig;
+    const NO_EXPAND: &'static [&'static str] = &["query"];
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["quality", "sql"];
+}
+phlo_core::register!(check SqlCheck, requires: [dyn QueryEngine]);
+
+impl CheckKind for SqlCheck {
+    fn build(c: SqlCheckConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
+        let query = c.query.trim().trim_end_matches(';').to_string();
+        if query.is_empty() {
+            return Err(PluginError::with_help("`query` is empty", "write a SELECT whose rows are the violations"));
+        }
+        Ok(Self { table: quote_ident(&ctx.table), query })
+    }
+    fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
+        let engine = engine(ctx)?;
+        let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({}\n)", self.query))?;
+        let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {}", self.table)).unwrap_or(violations);
+        let mut f = Finding::new(violations, total.max(violations));
         if violations > 0 {
-            r = r.with_samples(samples(engine, &bad));
+            f = f.with_samples(samples(engine.as_ref(), &format!("SELECT * FROM ({}\n)", self.query)));
         }
-        Ok(r)
-    };
-    match spec.kind.as_str() {
-        "not_null" => by_rows(format!("{} IS NULL", column()?)),
-        "unique" => {
-            let c = column()?;
-            by_rows(format!("{c} IN (SELECT {c} FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)"))
-        }
-        "accepted_values" => {
-            if keys.values.is_empty() {
-                return Err(String::from("an `accepted_values` check needs `values: [...]`"));
-            }
-            let list: Vec<String> = keys.values.iter().map(literal).collect();
-            by_rows(format!("{c} IS NOT NULL AND {c} NOT IN ({})", list.join(", "), c = column()?))
-        }
-        "range" => {
-            let c = column()?;
-            let mut parts = Vec::new();
-            if let Some(min) = keys.min {
-                parts.push(format!("{c} < {min}"));
-            }
-            if let Some(max) = keys.max {
-                parts.push(format!("{c} > {max}"));
-            }
-            if parts.is_empty() {
-                return Err(String::from("a `range` check needs `min:` and/or `max:`"));
-            }
-            by_rows(parts.join(" OR "))
-        }
-        "row_count" => {
-            let n = total()? as f64;
-            let outside = keys.min.is_some_and(|m| n < m) || keys.max.is_some_and(|m| n > m);
-            let mut r = CheckResult::from_counts(spec, asset, u64::from(outside), 1);
-            r.metadata.insert("row_count".into(), serde_json::json!(n as u64));
-            Ok(r)
-        }
-        "freshness" => {
-            let c = column()?;
-            let age = keys.max_age.as_deref().ok_or("a `freshness` check needs `max_age:` (e.g. `24h`)")?;
-            let max_age = parse_duration(age).ok_or_else(|| format!("`max_age: {age}` is not a duration"))?;
-            let newest = engine.query(&format!("SELECT max({c}) FROM {table}")).map_err(|e| e.message)?;
-            let cell = newest.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Cell::Null);
-            let stale = match parse_time(&cell) {
-                Some(t) => (Utc::now() - t).to_std().unwrap_or_default() > max_age,
-                None if cell == Cell::Null => true,
-                None => return Err(format!("`{cell}` in {c} is not a date or timestamp")),
-            };
-            let mut r = CheckResult::from_counts(spec, asset, u64::from(stale), 1);
-            r.metadata.insert("newest".into(), serde_json::json!(cell.to_string()));
-            Ok(r)
-        }
-        "sql" => {
-            let q = keys.query.as_deref().ok_or("a `sql` check needs `query:` (its rows are the violations)")?;
-            let q = q.trim().trim_end_matches(';');
-            let violations = count(engine, &format!("SELECT count(*) FROM ({q})"))?;
-            let total = total().unwrap_or(violations);
-            let mut r = CheckResult::from_counts(spec, asset, violations, total.max(violations));
-            if violations > 0 {
-                r = r.with_samples(samples(engine, q));
-            }
-            Ok(r)
-        }
-        other => Err(format!("`{other}` is not a check kind of the quality provider")),
+        Ok(f)
     }
 }
-
-struct Quality;
-
-impl QualityCheckProvider for Quality {
-    fn check_kinds(&self) -> Vec<&'static str> {
-        KINDS.to_vec()
-    }
-
-    fn run_check(&self, spec: &CheckSpec, ctx: RunContext) -> BoxFuture<'static, CheckResult> {
-        let spec = spec.clone();
-        Box::pin(async move {
-            let Some(engine) = ctx.resource::<Arc<dyn QueryEngine>>("query_engine") else {
-                return CheckResult::could_not_run(&spec, &ctx.asset, "no `query_engine` is bound to this asset");
-            };
-            match evaluate(&spec, &ctx.asset, engine.as_ref().as_ref()) {
-                Ok(r) => r,
-                Err(e) => CheckResult::could_not_run(&spec, &ctx.asset, e),
-            }
-        })
-    }
-}
-
-fn create(_: &PluginContext) -> Result<Arc<dyn QualityCheckProvider>, PluginError> {
-    Ok(Arc::new(Quality))
-}
-
-/// The `quality` provider.
-pub const QUALITY: PluginDescriptor =
-    PluginDescriptor::new("quality", env!("CARGO_PKG_NAME"), Factory::Quality(create)).with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "Data checks compiled to SQL")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["quality", "sql"]),
-    );
-
-phlo_core::submit_plugin!(QUALITY);
 
 #[cfg(test)]
 mod tests;

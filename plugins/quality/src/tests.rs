@@ -1,13 +1,30 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use phlo_core::capability::CapabilityMap;
+use phlo_core::config::Node;
 use phlo_core::data::{Cell, Column, DataType, QueryEngine, Rows, TableStore};
-use phlo_core::plugin::{QualityCheckProvider, Resource};
-use phlo_core::spec::{CheckOutcome, CheckSpec, RunContext, Severity, Threshold};
+use phlo_core::diagnostic::SourceFile;
+use phlo_core::plugin::{CheckContext, Factory, PluginError, PluginKind, compiled_descriptors};
+use phlo_core::spec::{CheckFn, CheckOutcome, CheckSpec, RunContext, Severity, Threshold};
 use phlo_plugin_sqlite::Warehouse;
 
-use super::Quality;
+/// Builds a check of `kind` from `config` as the project loader does.
+fn build(kind: &str, config: &serde_json::Value) -> Result<CheckFn, PluginError> {
+    let d = compiled_descriptors()
+        .into_iter()
+        .find(|d| d.kind() == PluginKind::QualityCheck && d.name == kind)
+        .unwrap_or_else(|| panic!("no check kind `{kind}`"));
+    let Factory::Check(build) = d.factory else { unreachable!() };
+    let ctx = CheckContext { asset: "raw.orders".into(), table: "raw_orders".into(), name: kind.into() };
+    build(&Node::from_json(config), &SourceFile::new("test", ""), &[], &ctx)
+}
+
+fn ctx(w: &Arc<Warehouse>) -> RunContext {
+    let mut ctx = RunContext::new("r", "raw.orders", None, 1);
+    ctx.capabilities = Arc::new(CapabilityMap::new().with::<dyn QueryEngine>(Arc::clone(w) as Arc<dyn QueryEngine>));
+    ctx
+}
 
 fn setup() -> (tempfile::TempDir, Arc<Warehouse>) {
     let dir = tempfile::tempdir().unwrap();
@@ -29,12 +46,8 @@ fn setup() -> (tempfile::TempDir, Arc<Warehouse>) {
 
 async fn check(w: &Arc<Warehouse>, kind: &str, config: serde_json::Value) -> phlo_core::spec::CheckResult {
     let mut spec = CheckSpec::new(kind, kind);
-    spec.config = config;
-    let mut ctx = RunContext::new("r", "raw.orders", None, 1);
-    let mut res: BTreeMap<String, Resource> = BTreeMap::new();
-    res.insert("query_engine".into(), Arc::new(Arc::clone(w) as Arc<dyn QueryEngine>));
-    ctx.resources = Arc::new(res);
-    Quality.run_check(&spec, ctx).await
+    spec.run = Some(build(kind, &config).unwrap_or_else(|e| panic!("{e}")));
+    spec.evaluate(&ctx(w))
 }
 
 #[tokio::test]
@@ -64,14 +77,10 @@ async fn every_kind_counts_violations_with_samples() {
 async fn thresholds_and_severity_apply() {
     let (_d, w) = setup();
     let mut spec = CheckSpec::new("ids", "not_null");
-    spec.config = serde_json::json!({"column": "id"});
+    spec.run = Some(build("not_null", &serde_json::json!({"column": "id"})).unwrap());
     spec.threshold = Threshold::MaxRate(0.25);
     spec.severity = Severity::Warn;
-    let mut ctx = RunContext::new("r", "raw.orders", None, 1);
-    let mut res: BTreeMap<String, Resource> = BTreeMap::new();
-    res.insert("query_engine".into(), Arc::new(Arc::clone(&w) as Arc<dyn QueryEngine>));
-    ctx.resources = Arc::new(res);
-    let r = Quality.run_check(&spec, ctx).await;
+    let r = spec.evaluate(&ctx(&w));
     assert!(r.passed(), "1/5 = 20% is within 25%: {r:?}");
 }
 
@@ -81,8 +90,45 @@ async fn a_check_on_a_missing_column_could_not_run() {
     let r = check(&w, "not_null", serde_json::json!({"column": "nope"})).await;
     let CheckOutcome::CouldNotRun(why) = &r.outcome else { panic!("{r:?}") };
     assert!(why.contains("no such column") && why.contains("nope"), "{why}");
-    let r = check(&w, "range", serde_json::json!({"column": "amount"})).await;
-    assert!(matches!(r.outcome, CheckOutcome::CouldNotRun(_)));
     let r = check(&w, "not_null", serde_json::json!({"column": "id", "table": "missing"})).await;
     assert!(matches!(r.outcome, CheckOutcome::CouldNotRun(_)));
+}
+
+/// The message of a config error, flattened.
+fn config_error(kind: &str, config: serde_json::Value) -> String {
+    match build(kind, &config) {
+        Err(PluginError::Config(d)) => d.iter().map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default())).collect::<Vec<_>>().join("\n"),
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("`{kind}` with {config} should not build"),
+    }
+}
+
+#[test]
+fn misspelt_missing_and_mistyped_keys_are_errors_not_passing_checks() {
+    let e = config_error("range", serde_json::json!({"column": "v", "mn": 0, "max": 100}));
+    assert!(e.contains("`mn`") && e.contains("did you mean `min`"), "{e}");
+    let e = config_error("row_count", serde_json::json!({"minimum": 100}));
+    assert!(e.contains("`minimum`"), "{e}");
+    let e = config_error("not_null", serde_json::json!({}));
+    assert!(e.contains("column"), "{e}");
+    let e = config_error("range", serde_json::json!({"column": "v", "min": "zero"}));
+    assert!(e.contains("expected a number, found the string `zero`"), "{e}");
+    let e = config_error("range", serde_json::json!({"column": "v"}));
+    assert!(e.contains("neither `min` nor `max`"), "{e}");
+    let e = config_error("range", serde_json::json!({"column": "v", "min": 5, "max": 1}));
+    assert!(e.contains("greater than"), "{e}");
+    let e = config_error("freshness", serde_json::json!({"column": "at", "max_age": "soon"}));
+    assert!(e.contains("not a duration"), "{e}");
+    let e = config_error("accepted_values", serde_json::json!({"column": "s", "values": []}));
+    assert!(e.contains("`values` is empty"), "{e}");
+}
+
+#[tokio::test]
+async fn a_range_over_a_negative_value_fails() {
+    let (_d, w) = setup();
+    let r = check(&w, "range", serde_json::json!({"column": "amount", "min": 0, "max": 100})).await;
+    assert_eq!((r.violations, r.outcome.clone()), (1, CheckOutcome::Failed));
+    let r = check(&w, "row_count", serde_json::json!({"min": 100})).await;
+    assert_eq!(r.outcome, CheckOutcome::Failed);
+    assert_eq!(r.metadata["row_count"], 5);
 }

@@ -9,14 +9,11 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use phlo_core::capability::Capability;
 use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, TableStore, quote_ident};
-use phlo_core::plugin::{
-    ConfigSpec, Factory, PluginContext, PluginDescriptor, PluginError, PluginMetadata, Resource, ResourceProvider,
-};
+use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -266,48 +263,32 @@ impl QueryEngine for Warehouse {
     }
 }
 
-struct Provider {
-    warehouse: Arc<Warehouse>,
+impl Plugin for Warehouse {
+    const NAME: &'static str = "sqlite";
+    const DESCRIPTION: &'static str = "A SQLite warehouse file (WAL, one writer)";
+    type Config = SqliteConfig;
+    const AUTHOR: &'static str = "phlo developers";
+    const LICENSE: &'static str = "Apache-2.0";
+    const TAGS: &'static [&'static str] = &["warehouse", "sql"];
 }
 
-impl ResourceProvider for Provider {
-    fn resource(&self, capability: &Capability) -> Result<Resource, PluginError> {
-        match capability.to_string().as_str() {
-            "table_store:sqlite" => Ok(Arc::new(Arc::clone(&self.warehouse) as Arc<dyn TableStore>) as Resource),
-            "query_engine:sqlite" => Ok(Arc::new(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>) as Resource),
-            other => Err(PluginError::msg(format!("the sqlite provider does not serve `{other}`"))),
+impl Resource for Warehouse {
+    fn create(config: SqliteConfig, ctx: &PluginContext) -> Result<Self, PluginError> {
+        if config.path.trim().is_empty() {
+            return Err(PluginError::with_help(
+                "`resources.sqlite.path` is empty",
+                "give a file path, e.g. `.phlo/warehouse.db`",
+            ));
         }
+        Ok(Warehouse::new(ctx.project_path(&config.path), Duration::from_millis(config.busy_timeout_ms)))
     }
 
     fn probe(&self) -> Result<(), PluginError> {
-        QueryEngine::probe(self.warehouse.as_ref()).map_err(|e| PluginError::msg(e.to_string()))
+        QueryEngine::probe(self).map_err(|e| PluginError::msg(e.to_string()))
     }
 }
 
-fn create(ctx: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-    let config: SqliteConfig = ctx.config()?;
-    if config.path.trim().is_empty() {
-        return Err(PluginError::with_help(
-            "`resources.sqlite.path` is empty",
-            "give a file path, e.g. `.phlo/warehouse.db`",
-        ));
-    }
-    let warehouse = Warehouse::new(ctx.project_path(&config.path), Duration::from_millis(config.busy_timeout_ms));
-    Ok(Arc::new(Provider { warehouse: Arc::new(warehouse) }))
-}
-
-/// The `sqlite` resource provider.
-pub const SQLITE: PluginDescriptor = PluginDescriptor::new("sqlite", env!("CARGO_PKG_NAME"), Factory::Resource(create))
-    .with_metadata(
-        PluginMetadata::new(env!("CARGO_PKG_VERSION"), "A SQLite warehouse file (WAL, one writer)")
-            .author("phlo developers")
-            .license("Apache-2.0")
-            .tags(&["warehouse", "sql"])
-            .provides(&["table_store:sqlite", "query_engine:sqlite"]),
-    )
-    .with_config(ConfigSpec::of::<SqliteConfig>());
-
-phlo_core::submit_plugin!(SQLITE);
+phlo_core::register!(resource Warehouse, provides: [dyn TableStore, dyn QueryEngine]);
 
 #[cfg(test)]
 mod tests;

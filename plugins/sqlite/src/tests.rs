@@ -1,4 +1,4 @@
-use phlo_core::plugin::{Instance, PluginKind, Registry};
+use phlo_core::plugin::Registry;
 
 use super::*;
 
@@ -96,15 +96,16 @@ fn a_path_that_cannot_be_created_is_a_clear_error() {
 #[test]
 fn the_provider_serves_both_capabilities_from_one_warehouse() {
     let dir = tempfile::tempdir().unwrap();
-    let r = Registry::builder().register(SQLITE).project_dir(dir.path()).build().unwrap();
-    let Instance::Resource(p) = r.get_or_create(PluginKind::ResourceProvider, "sqlite").unwrap() else { panic!() };
+    let r = Registry::builder()
+        .register(phlo_core::descriptor!(resource Warehouse, provides: [dyn TableStore, dyn QueryEngine]))
+        .project_dir(dir.path())
+        .build()
+        .unwrap();
     assert!(!dir.path().join(".phlo").exists(), "nothing is opened before use");
-    let store = p.resource(&Capability::parse("table_store:sqlite").unwrap()).unwrap();
-    let store = store.downcast::<Arc<dyn TableStore>>().unwrap();
+    let store = r.capability::<dyn TableStore>("sqlite").unwrap();
     store.replace("t", &rows()).unwrap();
-    let engine = p.resource(&Capability::parse("query_engine:sqlite").unwrap()).unwrap();
-    let engine = engine.downcast::<Arc<dyn QueryEngine>>().unwrap();
+    let engine = r.capability::<dyn QueryEngine>("sqlite").unwrap();
     assert_eq!(engine.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2));
-    p.probe().unwrap();
+    r.probe("sqlite").unwrap();
     assert!(dir.path().join(".phlo/warehouse.db").is_file());
 }
