@@ -35,7 +35,6 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         tags: BTreeMap::new(),
         bus: Arc::new(bus.freeze(None).unwrap()),
         resources: Arc::new(RunResources::default()),
-        quality: Vec::new(),
         cancel: CancelToken::new(),
         seed: 1,
     }

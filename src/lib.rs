@@ -36,6 +36,7 @@ use phlo_plugin_sqlite as _;
 pub const FEATURES: &[FeatureHint] = &[
     FeatureHint {
         feature: "adapter-local",
+        crate_name: "phlo-adapter-local",
         enabled: cfg!(feature = "adapter-local"),
         plugins: &["local"],
         capabilities: &[],
@@ -43,13 +44,15 @@ pub const FEATURES: &[FeatureHint] = &[
     },
     FeatureHint {
         feature: "plugin-echo",
+        crate_name: "phlo-plugin-echo",
         enabled: cfg!(feature = "plugin-echo"),
-        plugins: &["echo", "echo_store"],
+        plugins: &["echo", "echo_rows"],
         capabilities: &["echo_store:echo"],
         asset_types: &["echo"],
     },
     FeatureHint {
         feature: "plugin-sqlite",
+        crate_name: "phlo-plugin-sqlite",
         enabled: cfg!(feature = "plugin-sqlite"),
         plugins: &["sqlite"],
         capabilities: &["table_store:sqlite", "query_engine:sqlite"],
@@ -57,20 +60,23 @@ pub const FEATURES: &[FeatureHint] = &[
     },
     FeatureHint {
         feature: "plugin-files",
+        crate_name: "phlo-plugin-files",
         enabled: cfg!(feature = "plugin-files"),
-        plugins: &["files"],
+        plugins: &["csv", "jsonl", "sql", "export", "command"],
         capabilities: &[],
         asset_types: &["csv", "jsonl", "sql", "export", "command"],
     },
     FeatureHint {
         feature: "plugin-quality",
+        crate_name: "phlo-plugin-quality",
         enabled: cfg!(feature = "plugin-quality"),
-        plugins: &["quality"],
+        plugins: &["not_null", "unique", "accepted_values", "range", "row_count", "freshness", "sql"],
         capabilities: &[],
         asset_types: &[],
     },
     FeatureHint {
         feature: "hook-console",
+        crate_name: "phlo-hook-console",
         enabled: cfg!(feature = "hook-console"),
         plugins: &["console"],
         capabilities: &[],
@@ -78,6 +84,7 @@ pub const FEATURES: &[FeatureHint] = &[
     },
     FeatureHint {
         feature: "hook-jsonl",
+        crate_name: "phlo-hook-jsonl",
         enabled: cfg!(feature = "hook-jsonl"),
         plugins: &["jsonl"],
         capabilities: &[],
@@ -94,30 +101,33 @@ pub fn load_options() -> LoadOptions {
 mod tests {
     use std::collections::BTreeSet;
 
+    use phlo_core::plugin::PluginKind;
+
     use super::*;
 
-    fn compiled() -> BTreeSet<&'static str> {
-        phlo_core::plugin::compiled_descriptors().iter().map(|d| d.name).collect()
-    }
-
-    /// Every compiled plugin crate registered the plugins its feature promises, and a
-    /// feature that is off contributes nothing.
+    /// Every compiled plugin crate registered exactly the plugins its feature promises, and
+    /// a feature that is off contributes nothing.
     #[test]
     fn every_compiled_plugin_crate_registered_its_descriptors() {
-        let names = compiled();
+        let descriptors = phlo_core::plugin::compiled_descriptors();
         for hint in FEATURES {
-            for plugin in hint.plugins {
-                assert_eq!(names.contains(plugin), hint.enabled, "plugin `{plugin}` of feature `{}`", hint.feature);
-            }
+            let names: BTreeSet<&str> =
+                descriptors.iter().filter(|d| d.crate_name == hint.crate_name).map(|d| d.name).collect();
+            let promised = if hint.enabled { hint.plugins.iter().copied().collect() } else { BTreeSet::new() };
+            assert_eq!(names, promised, "feature `{}`", hint.feature);
         }
     }
 
-    /// Every compiled descriptor belongs to some feature's list.
+    /// Every compiled descriptor belongs to some feature's crate.
     #[test]
     fn the_feature_table_covers_every_compiled_plugin() {
-        let listed: BTreeSet<&str> = FEATURES.iter().flat_map(|h| h.plugins.iter().copied()).collect();
-        for name in compiled() {
-            assert!(listed.contains(name), "plugin `{name}` is missing from FEATURES");
+        for d in phlo_core::plugin::compiled_descriptors() {
+            assert!(
+                FEATURES.iter().any(|h| h.crate_name == d.crate_name && h.plugins.contains(&d.name)),
+                "plugin `{}` of crate `{}` is missing from FEATURES",
+                d.name,
+                d.crate_name
+            );
         }
     }
 
@@ -126,10 +136,11 @@ mod tests {
     fn feature_hints_match_the_descriptors() {
         let descriptors = phlo_core::plugin::compiled_descriptors();
         for hint in FEATURES.iter().filter(|h| h.enabled) {
-            let mine: Vec<_> = descriptors.iter().filter(|d| hint.plugins.contains(&d.name)).collect();
-            let caps: BTreeSet<&str> = mine.iter().flat_map(|d| d.metadata.provides.iter().copied()).collect();
-            let types: BTreeSet<&str> = mine.iter().flat_map(|d| d.asset_types.iter().map(|t| t.name)).collect();
-            assert_eq!(caps, hint.capabilities.iter().copied().collect(), "{}", hint.feature);
+            let mine: Vec<_> = descriptors.iter().filter(|d| d.crate_name == hint.crate_name).collect();
+            let caps: BTreeSet<String> = mine.iter().flat_map(|d| d.capabilities()).collect();
+            let types: BTreeSet<&str> =
+                mine.iter().filter(|d| d.kind() == PluginKind::AssetType).map(|d| d.name).collect();
+            assert_eq!(caps, hint.capabilities.iter().map(|c| (*c).to_string()).collect(), "{}", hint.feature);
             assert_eq!(types, hint.asset_types.iter().copied().collect(), "{}", hint.feature);
         }
     }
@@ -138,5 +149,13 @@ mod tests {
     #[test]
     fn echo_is_absent_without_its_feature() {
         assert!(!compiled().contains("echo"));
+    }
+
+    /// A new project shows only its own assets: the default build defines none.
+    #[cfg(all(feature = "default", not(feature = "plugin-echo")))]
+    #[test]
+    fn the_default_build_defines_no_assets_of_its_own() {
+        let kinds: BTreeSet<PluginKind> = phlo_core::plugin::compiled_descriptors().iter().map(|d| d.kind()).collect();
+        assert!(!kinds.contains(&PluginKind::AssetProvider), "{kinds:?}");
     }
 }

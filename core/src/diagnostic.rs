@@ -182,8 +182,8 @@ codes! {
     PluginNotReady = "PHLO-E024", Plugin;
     /// An optional capability does not resolve.
     OptionalCapabilityMissing = "PHLO-W025", Plugin;
-    /// A check's kind is run by no enabled quality provider.
-    UnknownCheckKind = "PHLO-W027", Plugin;
+    /// A check's `type` names no compiled, enabled check kind.
+    UnknownCheckKind = "PHLO-E027", Plugin;
     /// `phlo validate --probe`: a resource provider's probe failed.
     ProbeFailed = "PHLO-E028", Plugin;
     /// `PHLO_DEFAULT_CAPABILITIES` is not a JSON object of strings.
@@ -493,4 +493,3 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["name", "plugins"]), None);
     }
 }
-

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::capability::CapabilityMap;
 use crate::graph::AssetGraph;
 use crate::hooks::HookBus;
-use crate::spec::Severity;
 pub use crate::spec::CancelToken;
+use crate::spec::Severity;
 
 /// Which partitions a run covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,4 +193,3 @@ pub fn new_run_id() -> String {
     let rand = crate::hooks::Event::id_for(crate::hooks::EventType::RunStart, &crate::hooks::Correlation::default());
     format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &rand.to_string()[..8])
 }
-

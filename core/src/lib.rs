@@ -19,19 +19,19 @@
 //!
 //! Plugin crates depend on this crate only and register with [`register!`].
 
-pub mod diagnostic;
-pub mod source;
 pub mod capability;
-pub mod data;
-pub mod spec;
-pub mod graph;
-pub mod schedule;
-pub mod hooks;
-pub mod execution;
-pub mod plugin;
 pub mod config;
-pub mod schema;
+pub mod data;
+pub mod diagnostic;
+pub mod execution;
+pub mod graph;
+pub mod hooks;
+pub mod plugin;
 pub mod project;
+pub mod schedule;
+pub mod schema;
+pub mod source;
+pub mod spec;
 
 /// Re-exported so plugin crates need no direct dependency on `inventory`.
 pub use inventory;

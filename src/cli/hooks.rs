@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use phlo_core::hooks::bus_for_project;
+use phlo_core::project::bus_for_project;
 
 use super::render::{Table, join_or_dash};
 use super::{Outcome, load, write_json};

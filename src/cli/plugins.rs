@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use phlo_core::diagnostic::{Code, Diagnostic, did_you_mean};
-use phlo_core::plugin::{PluginEntry, PluginKind, PluginStatus};
+use phlo_core::plugin::{Factory, PluginEntry, PluginKind, PluginStatus};
 use phlo_core::project::Project;
 use serde::Serialize;
 
@@ -13,8 +13,8 @@ use super::{Outcome, load, write_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
-    /// Only plugins of this kind (asset_provider, resource_provider, quality_check_provider,
-    /// hook_provider, orchestrator_adapter).
+    /// Only plugins of this kind (asset_type, asset_provider, resource_provider,
+    /// quality_check, hook_provider, orchestrator_adapter).
     #[arg(long, value_parser = parse_kind)]
     kind: Option<PluginKind>,
     /// Print JSON rows instead of a table.
@@ -39,14 +39,6 @@ fn parse_kind(s: &str) -> Result<PluginKind, String> {
 }
 
 #[derive(Serialize)]
-struct AssetTypeRow {
-    name: &'static str,
-    description: &'static str,
-    kind: &'static str,
-    requires: Vec<String>,
-}
-
-#[derive(Serialize)]
 struct Row {
     name: String,
     kind: PluginKind,
@@ -62,7 +54,9 @@ struct Row {
     missing: Vec<String>,
     status: PluginStatus,
     reason: Option<String>,
-    asset_types: Vec<AssetTypeRow>,
+    /// For asset types: the kind of their assets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asset_kind: Option<&'static str>,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -79,7 +73,7 @@ fn row(project: &Project, e: &PluginEntry) -> Row {
         version: d.metadata.version,
         crate_name: d.crate_name,
         description: d.metadata.description,
-        provides: strings(d.metadata.provides),
+        provides: d.capabilities().collect(),
         requires: strings(d.metadata.requires),
         optional: strings(d.metadata.optional),
         enabled: e.is_enabled(),
@@ -90,16 +84,10 @@ fn row(project: &Project, e: &PluginEntry) -> Row {
             _ => readiness.and_then(|r| r.reason.clone()),
         },
         status,
-        asset_types: d
-            .asset_types
-            .iter()
-            .map(|t| AssetTypeRow {
-                name: t.name,
-                description: t.description,
-                kind: t.kind.as_str(),
-                requires: strings(t.requires),
-            })
-            .collect(),
+        asset_kind: match d.factory {
+            Factory::AssetType { kind, .. } => Some(kind.as_str()),
+            _ => None,
+        },
     }
 }
 
@@ -118,7 +106,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
     if args.json {
         write_json(out, &rows)?;
     } else if rows.is_empty() {
-        writeln!(out, "no plugins are compiled in (enable cargo features such as `plugin-echo`)")?;
+        writeln!(out, "no plugins are compiled in (enable cargo features such as `plugin-sqlite`)")?;
     } else {
         let mut t = Table::new(vec!["NAME", "KIND", "VERSION", "CRATE", "PROVIDES", "REQUIRES", "READY"]);
         for r in &rows {
@@ -148,11 +136,9 @@ struct Info {
     #[serde(flatten)]
     row: Row,
     author: &'static str,
-    homepage: &'static str,
     license: &'static str,
     tags: Vec<String>,
-    config_schema: Option<serde_json::Value>,
-    asset_type_schemas: serde_json::Map<String, serde_json::Value>,
+    config_schema: serde_json::Value,
 }
 
 pub(crate) fn info<W: Write>(dir: &Path, args: &InfoArgs, out: &mut W) -> io::Result<Outcome> {
@@ -180,15 +166,9 @@ pub(crate) fn info<W: Write>(dir: &Path, args: &InfoArgs, out: &mut W) -> io::Re
             Info {
                 row: row(&project, e),
                 author: d.metadata.author,
-                homepage: d.metadata.homepage,
                 license: d.metadata.license,
                 tags: strings(d.metadata.tags),
-                config_schema: d.config.map(|c| (c.schema)().to_value()),
-                asset_type_schemas: d
-                    .asset_types
-                    .iter()
-                    .map(|t| (t.name.to_string(), (t.config.schema)().to_value()))
-                    .collect(),
+                config_schema: (d.config.schema)().to_value(),
             }
         })
         .collect();
@@ -219,7 +199,6 @@ fn write_info<W: Write>(out: &mut W, info: &Info) -> io::Result<()> {
     field(out, "version", r.version)?;
     field(out, "crate", r.crate_name)?;
     field(out, "author", info.author)?;
-    field(out, "homepage", info.homepage)?;
     field(out, "license", info.license)?;
     field(out, "tags", &info.tags.join(", "))?;
     field(out, "provides", &join_or_dash(&r.provides))?;
@@ -232,16 +211,12 @@ fn write_info<W: Write>(out: &mut W, info: &Info) -> io::Result<()> {
         _ => format!("not ready: {}", r.reason.clone().unwrap_or_default()),
     };
     field(out, "status", &status)?;
-    for t in &r.asset_types {
-        field(out, "asset type", &format!("{} ({}) — {}", t.name, t.kind, t.description))?;
+    if let Some(kind) = r.asset_kind {
+        field(out, "asset kind", kind)?;
     }
-    if let Some(schema) = &info.config_schema {
+    if info.config_schema.get("properties").and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty()) {
         writeln!(out, "  config:")?;
-        write_schema_fields(out, schema)?;
-    }
-    for (name, schema) in &info.asset_type_schemas {
-        writeln!(out, "  asset type `{name}` config:")?;
-        write_schema_fields(out, schema)?;
+        write_schema_fields(out, &info.config_schema)?;
     }
     Ok(())
 }
@@ -249,8 +224,15 @@ fn write_info<W: Write>(out: &mut W, info: &Info) -> io::Result<()> {
 fn write_schema_fields<W: Write>(out: &mut W, schema: &serde_json::Value) -> io::Result<()> {
     let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { return Ok(()) };
     for (name, p) in props {
-        let ty = p.get("type").map_or_else(|| String::from("value"), |t| t.to_string().replace('"', ""));
-        let default = p.get("default").map(|d| format!(" (default {d})")).unwrap_or_default();
+        // `Option<T>` fields are `[T, "null"]`: show T
+        let ty = match p.get("type") {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            Some(serde_json::Value::Array(ts)) => {
+                ts.iter().filter_map(|t| t.as_str()).filter(|t| *t != "null").collect::<Vec<_>>().join(" or ")
+            }
+            _ => String::from("value"),
+        };
+        let default = p.get("default").filter(|d| !d.is_null()).map(|d| format!(" (default {d})")).unwrap_or_default();
         let desc = p.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ");
         writeln!(out, "    {name}: {ty}{default}  {desc}")?;
     }

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use phlo_core::diagnostic::{Code, Diagnostic, Diagnostics};
-use phlo_core::execution::{AssetStatus, PartitionRequest, RunOptions, RunReport, RunStatus, prepare};
+use phlo_core::execution::{AssetStatus, PartitionRequest, RunOptions, RunReport, RunStatus};
 use phlo_core::hooks::{EventType, Observed};
-use phlo_core::plugin::{Instance, OrchestratorAdapter, PluginKind};
+use phlo_core::plugin::{DynAdapter, Instance, PluginKind};
 
 use super::render::Table;
 use super::{Outcome, load, parse_tag, write_json};
@@ -62,7 +62,7 @@ fn partitions(args: &Args) -> Result<Option<PartitionRequest>, Outcome> {
 }
 
 /// The project's orchestrator adapter (`executor.adapter`, else `local`).
-pub(crate) fn adapter_of(project: &phlo_core::project::Project) -> Result<Arc<dyn OrchestratorAdapter>, Outcome> {
+pub(crate) fn adapter_of(project: &phlo_core::project::Project) -> Result<Arc<dyn DynAdapter>, Outcome> {
     let name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str());
     match project.registry.get_or_create(PluginKind::OrchestratorAdapter, name) {
         Ok(Instance::Adapter(a)) => Ok(a),
@@ -106,7 +106,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         tags,
         seed: args.seed,
     };
-    let request = match prepare(&project, &options) {
+    let request = match project.prepare_run(&options) {
         Ok(r) => r,
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };

@@ -116,7 +116,7 @@ struct Job {
 
 pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Result<Outcome> {
     use phlo_core::diagnostic::{Code, Diagnostic};
-    use phlo_core::execution::{PartitionRequest, RunOptions, RunStatus, prepare};
+    use phlo_core::execution::{PartitionRequest, RunOptions, RunStatus};
 
     let project = match load(dir, true, Default::default()) {
         Ok(p) => p,
@@ -170,7 +170,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
             tags: [(String::from("phlo/schedule"), job.name.clone())].into(),
             ..RunOptions::default()
         };
-        prepare(&project, &options).map(|req| adapter.execute(req))
+        project.prepare_run(&options).map(|req| adapter.execute(req))
     };
     let mut lines: Vec<String> = Vec::new();
     let mut failed = false;

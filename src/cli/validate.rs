@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use phlo_core::diagnostic::{Code, Diagnostic};
-use phlo_core::plugin::{Instance, PluginKind};
+use phlo_core::plugin::PluginKind;
 use serde::Serialize;
 
 use super::render::JsonDiagnostic;
@@ -46,10 +46,10 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         let providers: std::collections::BTreeSet<&str> =
             p.report.rows.iter().filter_map(|r| r.provider.as_deref()).collect();
         for name in providers {
-            let Ok(Instance::Resource(r)) = p.registry.get_or_create(PluginKind::ResourceProvider, name) else {
+            if p.registry.get(PluginKind::ResourceProvider, name).is_none() {
                 continue;
-            };
-            match r.probe() {
+            }
+            match p.registry.probe(name) {
                 Ok(()) => probes.push(format!("probe OK: {name}")),
                 Err(e) => diagnostics.push(
                     Diagnostic::error(Code::ProbeFailed, format!("probe of `{name}` failed: {e}"))

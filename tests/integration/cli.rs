@@ -63,7 +63,7 @@ fn a_valid_project_validates() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let line = run.stdout.trim();
     assert!(
-        line.starts_with("phlo.yaml: ok — 6 assets, ") && line.ends_with(" plugins, 6 requirements resolved"),
+        line.starts_with("phlo.yaml: ok — 6 assets, ") && line.ends_with(" plugins, 5 requirements resolved"),
         "{line}"
     );
     let run = phlo("ok-toml", &["validate"]);
@@ -96,24 +96,29 @@ fn plugins_list_json_rows() {
     let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     let mut sorted = kinds.clone();
     sorted.sort_by_key(|k| {
-        ["asset_provider", "resource_provider", "quality_check_provider", "hook_provider", "orchestrator_adapter"]
+        ["asset_type", "asset_provider", "resource_provider", "quality_check", "hook_provider", "orchestrator_adapter"]
             .iter()
             .position(|x| x == k)
     });
     assert_eq!(kinds, sorted);
-    for name in ["echo", "echo_store", "sqlite", "files", "quality", "console", "jsonl", "local"] {
+    for name in ["echo", "echo_rows", "sqlite", "csv", "sql", "not_null", "range", "console", "jsonl", "local"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    let echo = rows.iter().find(|r| r["name"] == "echo").unwrap();
+    let echo = rows.iter().find(|r| r["name"] == "echo" && r["kind"] == "asset_type").unwrap();
     for field in ["name", "kind", "version", "crate", "provides", "requires", "ready", "missing"] {
         assert!(echo.get(field).is_some(), "missing field {field}");
     }
-    assert_eq!(echo["kind"], "asset_provider");
     assert_eq!(echo["crate"], "phlo-plugin-echo");
     assert_eq!(echo["requires"], serde_json::json!(["echo_store"]));
+    assert_eq!(echo["asset_kind"], "ingestion");
     assert_eq!(echo["ready"], true);
-    let store = rows.iter().find(|r| r["name"] == "echo_store").unwrap();
+    let store = rows.iter().find(|r| r["name"] == "echo" && r["kind"] == "resource_provider").unwrap();
     assert_eq!(store["provides"], serde_json::json!(["echo_store:echo"]));
+    let check = rows.iter().find(|r| r["name"] == "range").unwrap();
+    assert_eq!(
+        (&check["kind"], &check["requires"]),
+        (&serde_json::json!("quality_check"), &serde_json::json!(["query_engine"]))
+    );
 }
 
 #[test]
@@ -122,12 +127,13 @@ fn plugins_list_works_without_a_project_and_filters_by_kind() {
     let run = phlo_in(dir.path(), &["plugins", "list"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("NAME"), "{}", run.stdout);
-    assert!(run.stdout.contains("echo_store  resource_provider"), "{}", run.stdout);
+    assert!(run.stdout.contains("sqlite           resource_provider"), "{}", run.stdout);
+    assert!(!run.stdout.contains("no (missing"), "{}", run.stdout);
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource_provider", "--json"], &[]);
-    assert_eq!(json(&run).as_array().unwrap().len(), 2, "echo_store and sqlite");
+    assert_eq!(json(&run).as_array().unwrap().len(), 2, "echo and sqlite");
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource"], &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("kinds are asset_provider"), "{}", run.stderr);
+    assert!(run.stderr.contains("kinds are asset_type, asset_provider"), "{}", run.stderr);
 }
 
 #[test]
@@ -135,9 +141,11 @@ fn denied_plugins_are_listed_as_disabled_and_their_users_fail() {
     let run = phlo("allow-and-deny", &["plugins", "list", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let rows = json(&run);
-    assert_eq!(rows[0]["name"], "echo");
-    assert_eq!(rows[0]["enabled"], false);
-    assert_eq!(rows[0]["status"]["reason"], "listed in plugins.deny");
+    let echo = rows.as_array().unwrap().iter().find(|r| r["name"] == "echo").unwrap();
+    assert_eq!(echo["enabled"], false);
+    assert_eq!(echo["status"]["reason"], "listed in plugins.deny");
+    let sqlite = rows.as_array().unwrap().iter().find(|r| r["name"] == "sqlite").unwrap();
+    assert_eq!(sqlite["status"]["reason"], "not listed in plugins.allow");
     let run = phlo("allow-and-deny", &["validate"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!("allow-and-deny", run.stderr);
@@ -147,16 +155,19 @@ fn denied_plugins_are_listed_as_disabled_and_their_users_fail() {
 fn plugins_info() {
     let run = phlo("ok", &["plugins", "info", "echo"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("echo (asset_provider)"), "{}", run.stdout);
-    assert!(run.stdout.contains("asset type `echo` config:"), "{}", run.stdout);
-    assert!(run.stdout.contains("rows: integer (default 10)"), "{}", run.stdout);
-    let run = phlo("ok", &["plugins", "info", "echo_store", "--json"]);
+    for kind in ["asset_type", "asset_provider", "resource_provider", "hook_provider"] {
+        assert!(run.stdout.contains(&format!("echo ({kind})")), "{}", run.stdout);
+    }
+    assert!(run.stdout.contains("rows: integer  How many rows the asset produces (default 10)."), "{}", run.stdout);
+    assert!(run.stdout.contains("provides     echo_store:echo"), "{}", run.stdout);
+    let run = phlo("ok", &["plugins", "info", "echo_rows", "--json"]);
     let v = json(&run);
-    assert_eq!(v["provides"], serde_json::json!(["echo_store:echo"]));
-    assert!(v["config_schema"]["properties"]["capacity"].is_object());
-    let run = phlo("ok", &["plugins", "info", "echo_stor"]);
+    assert_eq!(v["kind"], "quality_check");
+    assert_eq!(v["requires"], serde_json::json!(["echo_store"]));
+    assert!(v["config_schema"]["properties"]["min"].is_object());
+    let run = phlo("ok", &["plugins", "info", "echo_row"]);
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("did you mean `echo_store`?"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `echo_rows`?"), "{}", run.stderr);
 }
 
 #[test]
@@ -165,7 +176,7 @@ fn capabilities_report() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let rows = json(&run);
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 5);
     for field in ["requirement", "required_by", "resolved_to", "rule", "error"] {
         assert!(rows[0].get(field).is_some(), "missing field {field}");
     }
@@ -216,11 +227,17 @@ fn schema_includes_every_compiled_plugin() {
     let run = phlo_in(dir.path(), &["schema"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = json(&run);
-    assert!(v["properties"]["resources"]["properties"]["echo_store"]["properties"]["capacity"].is_object(), "{v:#}");
+    assert!(v["properties"]["resources"]["properties"]["echo"]["properties"]["capacity"].is_object(), "{v:#}");
     let variants = v["properties"]["assets"]["additionalProperties"]["anyOf"].as_array().unwrap();
     let echo = variants.iter().find(|s| s["properties"]["type"]["const"] == "echo").unwrap();
     assert!(echo["properties"]["rows"].is_object());
     assert!(echo["properties"]["deps"].is_object());
+    // every check kind has its own keys, beside the keys every check has
+    let checks = echo["properties"]["checks"]["items"]["anyOf"].as_array().unwrap();
+    let range = checks.iter().find(|s| s["properties"]["type"]["const"] == "range").unwrap();
+    assert!(range["properties"]["min"].is_object() && range["properties"]["severity"].is_object(), "{range:#}");
+    assert_eq!(range["additionalProperties"], false);
+    assert_eq!(range["required"], serde_json::json!(["type", "column"]));
     assert!(v["$defs"]["PluginsSection"]["properties"]["strict"].is_object(), "{v:#}");
 }
 
@@ -310,7 +327,7 @@ fn run_exit_codes_selection_and_partitions() {
     std::fs::write(
         dir.path().join("phlo.yaml"),
         "assets:\n  a.part:\n    type: echo\n    rows: 2\n    partitions:\n      daily: {start: 2024-01-01, end: 2024-02-01}\n  a.big:\n    type: echo\n    rows: 5\n\
-         resources:\n  echo_store:\n    capacity: 3\n",
+         resources:\n  echo:\n    capacity: 3\n",
     )
     .unwrap();
     // a.big exceeds the store's capacity: the run fails with exit code 4
@@ -384,7 +401,7 @@ fn validate_probe_reaches_every_bound_resource() {
     .unwrap();
     let run = phlo_in(dir.path(), &["validate", "--probe"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("probe OK: sqlite") && run.stdout.contains("probe OK: echo_store"), "{}", run.stdout);
+    assert!(run.stdout.contains("probe OK: sqlite") && run.stdout.contains("probe OK: echo"), "{}", run.stdout);
     assert!(dir.path().join(".phlo/warehouse.db").is_file());
 
     std::fs::write(dir.path().join("blocker"), "a file").unwrap();

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, RunEvent, Status, bus_for_project};
+use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, RunEvent, Status};
 use phlo_core::project::Project;
+use phlo_core::project::bus_for_project;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::{json, phlo};

@@ -1,49 +1,104 @@
 //! Loading projects with hand-registered plugins (the builder API): resolution,
 //! readiness, factory failures, duplicates — everything `phlo validate` reports.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use phlo_core::diagnostic::{Code, Severity};
 use phlo_core::plugin::{
-    AssetProvider, Factory, PluginContext, PluginDescriptor, PluginError, PluginKind, PluginMetadata, RegistryBuilder,
-    ResourceProvider,
+    AssetProvider, CheckContext, CheckKind, NoConfig, Plugin, PluginContext, PluginDescriptor, PluginError, PluginKind,
+    RegistryBuilder, Resource,
 };
 use phlo_core::project::{LoadOptions, Project};
-use phlo_core::spec::AssetSpec;
+use phlo_core::spec::{AssetSpec, Finding, RunContext};
 
-struct Store;
-impl ResourceProvider for Store {}
+// capability types of these tests
+trait Table: Send + Sync {}
+phlo_core::capability!(dyn Table = "table_store");
+trait Queue: Send + Sync {}
+phlo_core::capability!(dyn Queue = "queue");
+trait Secrets: Send + Sync {}
+phlo_core::capability!(dyn Secrets = "secrets");
+trait Lake: Send + Sync {}
+phlo_core::capability!(dyn Lake = "lake");
+trait Cache: Send + Sync {}
+phlo_core::capability!(dyn Cache = "cache");
+trait Vault: Send + Sync {}
+phlo_core::capability!(dyn Vault = "vault");
 
-fn store(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-    Ok(Arc::new(Store))
+/// A resource plugin type named `$name` whose `create` returns `$create`.
+macro_rules! resource {
+    ($ty:ident, $name:literal) => {
+        resource!($ty, $name, Ok($ty));
+    };
+    ($ty:ident, $name:literal, $create:expr) => {
+        struct $ty;
+        impl Plugin for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = "test store";
+            type Config = NoConfig;
+        }
+        impl Resource for $ty {
+            fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
+                $create
+            }
+        }
+        impl Table for $ty {}
+        impl Queue for $ty {}
+        impl Secrets for $ty {}
+    };
 }
-fn exploding(_: &PluginContext) -> Result<Arc<dyn ResourceProvider>, PluginError> {
-    panic!("the warehouse exploded")
-}
+resource!(MemA, "mem_a");
+resource!(MemB, "mem_b");
+resource!(Mem, "mem");
+resource!(Calm, "calm");
+resource!(Idle, "idle");
+resource!(Base, "base");
+resource!(Named, "store");
+resource!(Wild, "wild", panic!("the warehouse exploded"));
 
-struct Shop;
-impl AssetProvider for Shop {
-    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(vec![
-            AssetSpec::new("shop.orders").with_requirement("table_store"),
-            AssetSpec::new("shop.revenue").with_dep("shop.orders"),
-        ])
-    }
+/// An asset provider type named `$name` listing `$assets`.
+macro_rules! assets {
+    ($ty:ident, $name:literal, $assets:expr) => {
+        struct $ty;
+        impl Plugin for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = "test assets";
+            type Config = NoConfig;
+        }
+        impl AssetProvider for $ty {
+            fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
+                Ok($ty)
+            }
+            fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
+                Ok($assets)
+            }
+        }
+    };
 }
-fn shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-    Ok(Arc::new(Shop))
-}
+assets!(
+    Shop,
+    "shop",
+    vec![AssetSpec::new("shop.orders").require::<dyn Table>(), AssetSpec::new("shop.revenue").with_dep("shop.orders"),]
+);
+assets!(Needy, "needy", vec![AssetSpec::new("needy.x")]);
+assets!(OtherShop, "other_shop", vec![AssetSpec::new("shop.orders")]);
+assets!(
+    CheckedShop,
+    "shop",
+    vec![
+        AssetSpec::new("a")
+            .with_check(phlo_core::spec::CheckSpec::new("ids", "not_null").with_config(serde_json::json!({}))),
+        AssetSpec::new("b").with_check(phlo_core::spec::CheckSpec::new("odd", "no_such_kind")),
+    ]
+);
 
-const fn res(name: &'static str, provides: &'static [&'static str]) -> PluginDescriptor {
-    PluginDescriptor::new(name, "test-plugins", Factory::Resource(store))
-        .with_metadata(PluginMetadata::new("1.0.0", "test store").provides(provides))
+fn tested(mut d: PluginDescriptor) -> PluginDescriptor {
+    d.crate_name = "test-plugins";
+    d
 }
 
 fn two_stores(b: RegistryBuilder) -> RegistryBuilder {
-    b.register(res("mem_a", &["table_store:a"]))
-        .register(res("mem_b", &["table_store:b"]))
-        .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+    b.register(tested(phlo_core::descriptor!(resource MemA, provides: [dyn Table])))
+        .register(tested(phlo_core::descriptor!(resource MemB, provides: [dyn Table])))
+        .register(tested(phlo_core::descriptor!(asset_provider Shop)))
 }
 
 fn project(
@@ -73,35 +128,36 @@ fn two_providers_and_no_default_is_ambiguous_and_says_how_to_settle_it() {
     assert_eq!(codes(&p), [(Code::AmbiguousCapability, Severity::Error)]);
     let d = p.diagnostics.iter().next().unwrap();
     assert!(
-        d.message.contains("`table_store` is offered by 2 providers (table_store:a, table_store:b)"),
+        d.message.contains("`table_store` is offered by 2 providers (table_store:mem_a, table_store:mem_b)"),
         "{}",
         d.message
     );
     assert!(d.message.contains("required by asset shop.orders"), "{}", d.message);
     assert_eq!(
         d.help.as_deref(),
-        Some("choose one in phlo.yaml:\n  capabilities:\n    defaults:\n      table_store: a")
+        Some("choose one in phlo.yaml:\n  capabilities:\n    defaults:\n      table_store: mem_a")
     );
     assert_eq!(p.diagnostics.exit_code(), 3);
 }
 
 #[test]
 fn a_default_settles_the_ambiguity() {
-    let (_d, p) = project("capabilities:\n  defaults:\n    table_store: b\n", two_stores, true);
+    let (_d, p) = project("capabilities:\n  defaults:\n    table_store: mem_b\n", two_stores, true);
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
     let row = &p.report.rows.iter().find(|r| &*r.required_by == "asset shop.orders").unwrap();
-    assert_eq!(row.resolved_to.as_deref(), Some("table_store:b"));
+    assert_eq!(row.resolved_to.as_deref(), Some("table_store:mem_b"));
     assert_eq!(row.provider.as_deref(), Some("mem_b"));
 }
 
 #[test]
 fn an_asset_override_beats_the_project_default() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(res("mem_a", &["table_store:a"])).register(res("mem_b", &["table_store:b"]))
+        b.register(phlo_core::descriptor!(resource MemA, provides: [dyn Table]))
+            .register(phlo_core::descriptor!(resource MemB, provides: [dyn Table]))
     }
     let (_d, p) = project(
-        "capabilities:\n  defaults:\n    table_store: b\nassets:\n  ext:\n    external: true\n    requires: [table_store]\n    capability_overrides:\n      table_store: a\n",
+        "capabilities:\n  defaults:\n    table_store: mem_b\nassets:\n  ext:\n    external: true\n    requires: [table_store]\n    capability_overrides:\n      table_store: mem_a\n",
         reg,
         true,
     );
@@ -110,19 +166,16 @@ fn an_asset_override_beats_the_project_default() {
     let row = &p.report.rows[0];
     assert_eq!(
         (row.resolved_to.as_deref(), row.rule.map(|r| r.as_str())),
-        (Some("table_store:a"), Some("asset_override"))
+        (Some("table_store:mem_a"), Some("asset_override"))
     );
 }
 
 #[test]
 fn a_panicking_factory_is_recorded_and_what_uses_it_fails() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(
-            PluginDescriptor::new("wild", "test-plugins", Factory::Resource(exploding))
-                .with_metadata(PluginMetadata::new("1", "").provides(&["table_store:wild"])),
-        )
-        .register(res("calm", &["queue:calm"]))
-        .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+        b.register(phlo_core::descriptor!(resource Wild, provides: [dyn Table]))
+            .register(phlo_core::descriptor!(resource Calm, provides: [dyn Queue]))
+            .register(phlo_core::descriptor!(asset_provider Shop))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
@@ -145,11 +198,9 @@ fn a_panicking_factory_is_recorded_and_what_uses_it_fails() {
 #[test]
 fn duplicate_plugin_names_name_both_crates() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(res("store", &["table_store:a"])).register(PluginDescriptor::new(
-            "store",
-            "other-crate",
-            Factory::Resource(store),
-        ))
+        let mut other = phlo_core::descriptor!(resource Named, provides: []);
+        other.crate_name = "other-crate";
+        b.register(tested(phlo_core::descriptor!(resource Named, provides: [dyn Table]))).register(other)
     }
     let (_d, p) = project("name: t\n", reg, true);
     let diags = p.unwrap_err();
@@ -162,16 +213,10 @@ fn duplicate_plugin_names_name_both_crates() {
 #[test]
 fn requires_is_enforced() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(
-            PluginDescriptor::new("needy", "test-plugins", Factory::Asset(shop))
-                .with_metadata(PluginMetadata::new("1", "").requires(&["lake"]).optional(&["cache"])),
-        )
-        .register(res("mem", &["table_store:mem"]))
-        // a store nobody uses, which needs something missing: only a warning
-        .register(
-            PluginDescriptor::new("idle", "test-plugins", Factory::Resource(store))
-                .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["secrets:idle"])),
-        )
+        b.register(phlo_core::descriptor!(asset_provider Needy, requires: [dyn Lake], optional: [dyn Cache]))
+            .register(phlo_core::descriptor!(resource Mem, provides: [dyn Table]))
+            // a store nobody uses, which needs something missing: only a warning
+            .register(phlo_core::descriptor!(resource Idle, provides: [dyn Secrets], requires: [dyn Vault]))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
@@ -197,11 +242,8 @@ fn requires_is_enforced() {
 #[test]
 fn readiness_propagates_through_bindings() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(
-            PluginDescriptor::new("base", "test-plugins", Factory::Resource(store))
-                .with_metadata(PluginMetadata::new("1", "").requires(&["vault"]).provides(&["table_store:base"])),
-        )
-        .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
+        b.register(phlo_core::descriptor!(resource Base, provides: [dyn Table], requires: [dyn Vault]))
+            .register(phlo_core::descriptor!(asset_provider Shop))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
@@ -217,13 +259,13 @@ fn readiness_propagates_through_bindings() {
 #[test]
 fn plugin_config_sections_are_checked_against_the_plugin() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(res("mem", &["table_store:mem"]))
+        b.register(phlo_core::descriptor!(resource Mem, provides: [dyn Table]))
     }
     let (_d, p) = project("resources:\n  mem:\n    anything: 1\n  nope: {}\nexecutor:\n  adapter: dagstr\n", reg, true);
     let p = p.unwrap();
     let text = p.diagnostics.to_string();
     assert!(text.contains("phlo.yaml:6:12: [PHLO-E007] unknown orchestrator adapter `dagstr`"), "{text}");
-    assert!(text.contains("resource provider `mem` takes no configuration"), "{text}");
+    assert!(text.contains("phlo.yaml:3:5: [PHLO-E003] unknown key `anything`"), "{text}");
     assert!(text.contains("unknown resource provider `nope`"), "{text}");
 }
 
@@ -237,25 +279,14 @@ fn the_compiled_echo_plugin_loads_through_inventory() {
     let x = p.graph.nodes().iter().find(|a| a.spec.key == "x").unwrap();
     assert_eq!((&*x.provider, x.asset_type.as_deref()), ("echo", Some("echo")));
     assert_eq!(x.spec.requires, ["echo_store"]);
-    let _ = Path::new(".");
-}
-
-struct OtherShop;
-impl AssetProvider for OtherShop {
-    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(vec![AssetSpec::new("shop.orders")])
-    }
-}
-fn other_shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-    Ok(Arc::new(OtherShop))
 }
 
 #[test]
 fn the_same_key_from_two_plugins_names_both() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(res("mem", &["table_store:mem"]))
-            .register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(shop)))
-            .register(PluginDescriptor::new("other_shop", "test-plugins", Factory::Asset(other_shop)))
+        b.register(phlo_core::descriptor!(resource Mem, provides: [dyn Table]))
+            .register(phlo_core::descriptor!(asset_provider Shop))
+            .register(phlo_core::descriptor!(asset_provider OtherShop))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
@@ -264,44 +295,36 @@ fn the_same_key_from_two_plugins_names_both() {
     assert_eq!(p.diagnostics.exit_code(), 3);
 }
 
-struct CheckedShop;
-impl AssetProvider for CheckedShop {
-    fn assets(&self) -> Result<Vec<AssetSpec>, PluginError> {
-        Ok(vec![
-            AssetSpec::new("a").with_check(phlo_core::spec::CheckSpec::new("ids", "not_null")),
-            AssetSpec::new("b").with_check(phlo_core::spec::CheckSpec::new("odd", "no_such_kind")),
-        ])
-    }
+/// A check kind `not_null` that finds nothing; its column is required.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NotNull {
+    column: String,
 }
-fn checked_shop(_: &PluginContext) -> Result<Arc<dyn AssetProvider>, PluginError> {
-    Ok(Arc::new(CheckedShop))
+impl Plugin for NotNull {
+    const NAME: &'static str = "not_null";
+    const DESCRIPTION: &'static str = "test check";
+    type Config = NotNull;
 }
-struct NotNull;
-impl phlo_core::plugin::QualityCheckProvider for NotNull {
-    fn check_kinds(&self) -> Vec<&'static str> {
-        vec!["not_null"]
+impl CheckKind for NotNull {
+    fn build(config: NotNull, _: &CheckContext) -> Result<Self, PluginError> {
+        Ok(config)
     }
-    fn run_check(
-        &self,
-        spec: &phlo_core::spec::CheckSpec,
-        ctx: phlo_core::spec::RunContext,
-    ) -> phlo_core::spec::BoxFuture<'static, phlo_core::spec::CheckResult> {
-        let r = phlo_core::spec::CheckResult::from_counts(spec, &ctx.asset, 0, 1);
-        Box::pin(async move { r })
+    fn evaluate(&self, _: &RunContext) -> Result<Finding, String> {
+        Ok(Finding::new(u64::from(self.column.is_empty()), 1))
     }
-}
-fn not_null(_: &PluginContext) -> Result<Arc<dyn phlo_core::plugin::QualityCheckProvider>, PluginError> {
-    Ok(Arc::new(NotNull))
 }
 
 #[test]
-fn checks_whose_kind_no_provider_runs_are_warned_about() {
+fn checks_of_unknown_kinds_and_bad_configs_are_errors() {
     fn reg(b: RegistryBuilder) -> RegistryBuilder {
-        b.register(PluginDescriptor::new("shop", "test-plugins", Factory::Asset(checked_shop)))
-            .register(PluginDescriptor::new("quality", "test-plugins", Factory::Quality(not_null)))
+        b.register(phlo_core::descriptor!(asset_provider CheckedShop)).register(phlo_core::descriptor!(check NotNull))
     }
     let (_d, p) = project("name: t\n", reg, true);
     let p = p.unwrap();
-    assert_eq!(codes(&p), [(Code::UnknownCheckKind, Severity::Warning)], "{}", p.diagnostics);
-    assert!(p.diagnostics.to_string().contains("`no_such_kind` checks (on b)"));
+    let text = p.diagnostics.to_string();
+    assert_eq!(codes(&p), [(Code::InvalidValue, Severity::Error), (Code::UnknownCheckKind, Severity::Error)], "{text}");
+    assert!(text.contains("missing required key `column`"), "{text}");
+    assert!(text.contains("asset `b`: unknown check kind `no_such_kind`"), "{text}");
+    assert_eq!(p.diagnostics.exit_code(), 3);
 }

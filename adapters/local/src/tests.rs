@@ -44,14 +44,7 @@ struct Setup {
 
 impl Setup {
     fn new(specs: Vec<AssetSpec>) -> Self {
-        Self {
-            specs,
-            concurrency: 4,
-            partitions: None,
-            hooks: Vec::new(),
-            seed: 7,
-            cancel: CancelToken::new(),
-        }
+        Self { specs, concurrency: 4, partitions: None, hooks: Vec::new(), seed: 7, cancel: CancelToken::new() }
     }
 
     async fn run(self) -> (RunReport, Arc<RecordingHook>) {

@@ -20,10 +20,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use typed::{CapabilityMap, CapabilityType, NotRequired, Served};
 pub use resolver::{
     Binding, CapabilityResolver, ProviderEntry, RequirementRow, ResolutionInputs, ResolutionReport, ResolveError, Rule,
 };
+pub use typed::{CapabilityMap, CapabilityType, NotRequired, Served};
 
 /// Why a capability or requirement string is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -686,16 +686,21 @@ fn read_checks(asset: &str, node: &Node, source: &Arc<SourceFile>, diags: &mut D
             diags.push(
                 Diagnostic::error(Code::InvalidValue, format!("a check of asset `{asset}` has no `type`"))
                     .at(source, item.span)
-                    .with_help("add `type: not_null` (or another check kind; `phlo plugins list --kind quality_check`)"),
+                    .with_help(
+                        "add `type: not_null` (or another check kind; `phlo plugins list --kind quality_check`)",
+                    ),
             );
             continue;
         };
         let name = match &common.name {
             Some(n) if out.iter().any(|c| c.spec.name == n.value) => {
                 diags.push(
-                    Diagnostic::error(Code::InvalidValue, format!("asset `{asset}` has two checks named `{}`", n.value))
-                        .at(source, n.span)
-                        .with_help("check names are unique within an asset; rename one of them"),
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("asset `{asset}` has two checks named `{}`", n.value),
+                    )
+                    .at(source, n.span)
+                    .with_help("check names are unique within an asset; rename one of them"),
                 );
                 continue;
             }

@@ -42,10 +42,10 @@ use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use super::event::{Event, EventPayload, EventType};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use crate::graph::{AssetGraph, Selection};
 use crate::spec::AssetKey;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 /// What a hook does when its handler fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
@@ -59,7 +59,6 @@ pub enum FailurePolicy {
     /// Fail the step that emitted the event.
     Raise,
 }
-
 
 /// What a handler returns on failure: any error (it is kept as the source of a `raise`).
 pub type HookFailure = Box<dyn StdError + Send + Sync>;

@@ -13,13 +13,12 @@ pub mod event;
 pub mod testkit;
 
 pub use bus::{
-    DEFAULT_PRIORITY, FailurePolicy, Hook, HookBus, HookBusBuilder, HookError, HookFailure, HookFilter, HookRegistration, HookRow,
-    Observed, Observer,
+    DEFAULT_PRIORITY, FailurePolicy, Hook, HookBus, HookBusBuilder, HookError, HookFailure, HookFilter,
+    HookRegistration, HookRow, Observed, Observer,
 };
 pub use event::{
     AssetEvent, Correlation, EVENT_VERSION, Event, EventId, EventPayload, EventType, RunEvent, ServiceEvent, Status,
 };
-
 
 #[cfg(test)]
 mod tests;

@@ -303,6 +303,14 @@ pub struct CheckContext {
     pub name: String,
 }
 
+/// Reads a config section as its typed config: the section, its file, and the keys allowed
+/// beside it.
+pub type ConfigCheck = fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>;
+
+/// Builds a check from its entry: the kind's own keys, their file, the keys every check
+/// has, and the check's context.
+pub type CheckBuild = fn(&Node, &Arc<SourceFile>, &[&str], &CheckContext) -> Result<CheckFn, PluginError>;
+
 /// A typed config section: its JSON Schema, a checker that reads it with positions, and
 /// the fields that `${VAR}` expansion must leave alone.
 #[derive(Clone, Copy)]
@@ -311,7 +319,7 @@ pub struct ConfigSpec {
     pub schema: fn() -> schemars::Schema,
     /// Reads the section as the typed config; the `&[&str]` are other keys allowed beside
     /// it (used for did-you-mean).
-    pub check: fn(&Node, &Arc<SourceFile>, &[&str]) -> Result<(), Diagnostics>,
+    pub check: ConfigCheck,
     /// Top-level fields of the section that are never `${}`-expanded.
     pub no_expand: &'static [&'static str],
 }
@@ -448,7 +456,7 @@ pub enum Factory {
     Assets(fn(&PluginContext) -> Result<Arc<dyn DynAssetProvider>, PluginError>),
     /// A quality-check kind: reads a check entry (the `&[&str]` are the common check keys)
     /// and builds it.
-    Check(fn(&Node, &Arc<SourceFile>, &[&str], &CheckContext) -> Result<CheckFn, PluginError>),
+    Check(CheckBuild),
     /// A hook provider.
     Hooks(fn(&PluginContext) -> Result<Arc<dyn DynHookProvider>, PluginError>),
     /// An orchestrator adapter.

@@ -37,8 +37,8 @@ use crate::capability::resolver::ProviderIndexError;
 use crate::capability::{
     Capability, CapabilityResolver, CapabilityType, ProviderEntry, Requirement, RequirementError, is_snake_case,
 };
-use crate::source::Node;
 use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::source::Node;
 
 /// Which plugins a project lets in.
 #[derive(Debug, Clone, Default)]
@@ -521,7 +521,8 @@ impl Registry {
         let Instance::Resource(object) = self.get_or_create(kind, provider)? else {
             return Err(RegistryError::NotFound { kind, name: provider.to_string() });
         };
-        let entry = self.get(kind, provider).ok_or_else(|| RegistryError::NotFound { kind, name: provider.to_string() })?;
+        let entry =
+            self.get(kind, provider).ok_or_else(|| RegistryError::NotFound { kind, name: provider.to_string() })?;
         entry
             .desc
             .provides
@@ -536,12 +537,17 @@ impl Registry {
     ///
     /// # Errors
     /// Not found, disabled, failed to construct, or what the probe found wrong.
-    pub fn probe(&self, provider: &str) -> Result<(), RegistryError> {
+    pub fn probe(&self, provider: &str) -> Result<(), PluginError> {
         let kind = PluginKind::ResourceProvider;
-        let Instance::Resource(object) = self.get_or_create(kind, provider)? else { return Ok(()) };
+        let object = match self.get_or_create(kind, provider) {
+            Ok(Instance::Resource(object)) => object,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(PluginError::msg(e.to_string())),
+        };
         let Some(entry) = self.get(kind, provider) else { return Ok(()) };
         let super::Factory::Resource { probe, .. } = entry.desc.factory else { return Ok(()) };
-        probe(&object).map_err(|e| entry.failure(&e))
+        catch_unwind(AssertUnwindSafe(|| probe(&object)))
+            .unwrap_or_else(|p| Err(PluginError::Panicked(super::panic_message(p.as_ref()))))
     }
 
     /// The enabled plugin of this kind and name.

@@ -42,6 +42,8 @@ pub struct AssetBinding {
 pub struct FeatureHint {
     /// The cargo feature, e.g. `plugin-echo`.
     pub feature: &'static str,
+    /// The plugin crate it links.
+    pub crate_name: &'static str,
     /// Whether this build has it on (`cfg!(feature = "…")`); only features that are off are
     /// suggested.
     pub enabled: bool,
@@ -460,8 +462,9 @@ fn declarative_asset(
         let entry = registry.enabled(PluginKind::AssetType, &t.value)?;
         let Factory::AssetType { kind, build } = entry.descriptor().factory else { return None };
         let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf() };
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
-            .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
+        let built =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
+                .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
         match built {
             Ok(mut spec) => {
                 spec.key = decl.key.name.as_str().into();
@@ -587,7 +590,10 @@ fn build_checks(
             Err(e) => {
                 diags.push(located(Diagnostic::error(
                     Code::PluginFailed,
-                    format!("check kind `{}` could not build check `{}` of asset `{}`: {e}", check.kind, check.name, spec.key),
+                    format!(
+                        "check kind `{}` could not build check `{}` of asset `{}`: {e}",
+                        check.kind, check.name, spec.key
+                    ),
                 )));
                 ok = false;
             }
@@ -827,6 +833,25 @@ fn resolve_all(
                 reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
             });
         }
+    }
+    // asset types and check kinds: ready when every capability they need has a provider
+    // (which one is chosen per asset, where they are used)
+    for e in registry.list().iter().filter(|e| e.is_enabled() && per_asset(e.kind())) {
+        let missing: Vec<String> = e
+            .descriptor()
+            .metadata
+            .requires
+            .iter()
+            .filter(|r| resolver.providers_of(r).is_empty())
+            .map(|r| (*r).to_string())
+            .collect();
+        readiness.push(PluginReadiness {
+            name: e.name().to_string(),
+            kind: e.kind(),
+            ready: missing.is_empty(),
+            reason: (!missing.is_empty()).then(|| format!("no provider offers {}", missing.join(", "))),
+            missing,
+        });
     }
     for (p, (who, matters)) in chained {
         let d = Diagnostic::error(

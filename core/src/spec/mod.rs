@@ -23,7 +23,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use check::{CheckFn, CheckOutcome, CheckResult, CheckRun, CheckSpec, Finding, MAX_SAMPLES, MAX_SAMPLES_SQL, Severity, Threshold};
+pub use check::{
+    CheckFn, CheckOutcome, CheckResult, CheckRun, CheckSpec, Finding, MAX_SAMPLES, MAX_SAMPLES_SQL, Severity, Threshold,
+};
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::{AssetRun, BoxFuture, CancelToken, MaterializeResult, RunContext, RunError, RunFn};

@@ -115,7 +115,9 @@ impl RunContext {
     /// asset and the `requires:` entry to add).
     pub fn capability<C: ?Sized + CapabilityType>(&self) -> Result<Arc<C>, RunError> {
         self.capabilities.get::<C>().ok_or_else(|| {
-            RunError::permanent(crate::capability::NotRequired { asset: self.asset.clone(), cap_type: C::NAME }.to_string())
+            RunError::permanent(
+                crate::capability::NotRequired { asset: self.asset.clone(), cap_type: C::NAME }.to_string(),
+            )
         })
     }
 

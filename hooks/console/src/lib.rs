@@ -12,9 +12,7 @@ use std::fmt::Write as _;
 use phlo_core::hooks::{
     AssetEvent, Event, EventPayload, EventType, FailurePolicy, HookFailure, HookRegistration, RunEvent, Status,
 };
-use phlo_core::plugin::{
-    HookProvider, Plugin, PluginContext, PluginError,
-};
+use phlo_core::plugin::{HookProvider, Plugin, PluginContext, PluginError};
 use phlo_core::spec::{CheckOutcome, Severity};
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -92,6 +92,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let delimiter = match cfg.delimiter.as_bytes() {
         [d] => *d,
@@ -124,6 +125,7 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         }))
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let load = Load {
         path: ctx.project_dir.join(&cfg.path),

@@ -48,10 +48,24 @@ macro_rules! asset_type {
 }
 
 asset_type!(CsvFile, "csv", "A CSV file of the project loaded into a table", CsvConfig, Ingestion, ingest::build_csv);
-asset_type!(JsonlFile, "jsonl", "A JSON Lines file of the project loaded into a table", JsonlConfig, Ingestion, ingest::build_jsonl);
+asset_type!(
+    JsonlFile,
+    "jsonl",
+    "A JSON Lines file of the project loaded into a table",
+    JsonlConfig,
+    Ingestion,
+    ingest::build_jsonl
+);
 asset_type!(SqlModel, "sql", "A SELECT materialized as a table", SqlConfig, Transform, outputs::build_sql, no_expand: &["sql"]);
 asset_type!(Export, "export", "A query or table written to a CSV or JSON file, atomically", ExportConfig, Publish, outputs::build_export, no_expand: &["query"]);
-asset_type!(Command, "command", "A program run with arguments, environment and working directory", CommandConfig, Other, outputs::build_command);
+asset_type!(
+    Command,
+    "command",
+    "A program run with arguments, environment and working directory",
+    CommandConfig,
+    Other,
+    outputs::build_command
+);
 
 phlo_core::register!(asset_type CsvFile, requires: [dyn TableStore]);
 phlo_core::register!(asset_type JsonlFile, requires: [dyn TableStore]);

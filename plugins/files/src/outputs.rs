@@ -147,6 +147,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     result
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let query = match (&cfg.query, &cfg.table) {
         (Some(q), None) => q.trim().trim_end_matches(';').to_string(),

@@ -1,13 +1,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phlo_core::capability::CapabilityMap;
 use phlo_core::config::{Format, read_str};
 use phlo_core::data::{Cell, QueryEngine, TableStore};
-use phlo_core::capability::CapabilityMap;
 use phlo_core::plugin::{AssetTypeContext, Factory, PluginError, PluginKind, compiled_descriptors};
 use phlo_core::spec::{MaterializeResult, RunContext, RunError};
 use phlo_plugin_sqlite::Warehouse;
-
 
 struct Env {
     dir: tempfile::TempDir,

@@ -191,7 +191,7 @@ pub struct RangeConfig {
     pub table: Option<String>,
 }
 
-fn bounds<T: PartialOrd + std::fmt::Display>(min: Option<T>, max: Option<T>) -> Result<(), PluginError> {
+fn bounds<T: Copy + PartialOrd + std::fmt::Display>(min: Option<T>, max: Option<T>) -> Result<(), PluginError> {
     match (&min, &max) {
         (None, None) => Err(PluginError::with_help("it has neither `min` nor `max`", "add `min:`, `max:` or both")),
         (Some(a), Some(b)) if a > b => {
@@ -304,14 +304,19 @@ fn parse_time(cell: &Cell) -> Option<DateTime<Utc>> {
 
 impl CheckKind for Freshness {
     fn build(c: FreshnessConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
-        let max_age = parse_duration(&c.max_age)
-            .filter(|d| chrono::Duration::from_std(*d).is_ok())
-            .ok_or_else(|| PluginError::with_help(format!("`max_age: {}` is not a duration", c.max_age), "write e.g. `24h`, `30m` or `7d`"))?;
+        let max_age =
+            parse_duration(&c.max_age).filter(|d| chrono::Duration::from_std(*d).is_ok()).ok_or_else(|| {
+                PluginError::with_help(
+                    format!("`max_age: {}` is not a duration", c.max_age),
+                    "write e.g. `24h`, `30m` or `7d`",
+                )
+            })?;
         Ok(Self { table: table_of(c.table.as_ref(), ctx), column: quote_ident(&c.column), max_age })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         let engine = engine(ctx)?;
-        let newest = engine.query(&format!("SELECT max({}) FROM {}", self.column, self.table)).map_err(|e| e.message)?;
+        let newest =
+            engine.query(&format!("SELECT max({}) FROM {}", self.column, self.table)).map_err(|e| e.message)?;
         let cell = newest.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Cell::Null);
         let stale = match parse_time(&cell) {
             Some(t) => (Utc::now() - t).to_std().unwrap_or_default() > self.max_age,

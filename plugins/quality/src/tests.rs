@@ -95,9 +95,13 @@ async fn a_check_on_a_missing_column_could_not_run() {
 }
 
 /// The message of a config error, flattened.
-fn config_error(kind: &str, config: serde_json::Value) -> String {
-    match build(kind, &config) {
-        Err(PluginError::Config(d)) => d.iter().map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default())).collect::<Vec<_>>().join("\n"),
+fn config_error(kind: &str, config: &serde_json::Value) -> String {
+    match build(kind, config) {
+        Err(PluginError::Config(d)) => d
+            .iter()
+            .map(|d| format!("{} | {}", d.message, d.help.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("\n"),
         Err(e) => e.to_string(),
         Ok(_) => panic!("`{kind}` with {config} should not build"),
     }
@@ -105,21 +109,21 @@ fn config_error(kind: &str, config: serde_json::Value) -> String {
 
 #[test]
 fn misspelt_missing_and_mistyped_keys_are_errors_not_passing_checks() {
-    let e = config_error("range", serde_json::json!({"column": "v", "mn": 0, "max": 100}));
+    let e = config_error("range", &serde_json::json!({"column": "v", "mn": 0, "max": 100}));
     assert!(e.contains("`mn`") && e.contains("did you mean `min`"), "{e}");
-    let e = config_error("row_count", serde_json::json!({"minimum": 100}));
+    let e = config_error("row_count", &serde_json::json!({"minimum": 100}));
     assert!(e.contains("`minimum`"), "{e}");
-    let e = config_error("not_null", serde_json::json!({}));
+    let e = config_error("not_null", &serde_json::json!({}));
     assert!(e.contains("column"), "{e}");
-    let e = config_error("range", serde_json::json!({"column": "v", "min": "zero"}));
+    let e = config_error("range", &serde_json::json!({"column": "v", "min": "zero"}));
     assert!(e.contains("expected a number, found the string `zero`"), "{e}");
-    let e = config_error("range", serde_json::json!({"column": "v"}));
+    let e = config_error("range", &serde_json::json!({"column": "v"}));
     assert!(e.contains("neither `min` nor `max`"), "{e}");
-    let e = config_error("range", serde_json::json!({"column": "v", "min": 5, "max": 1}));
+    let e = config_error("range", &serde_json::json!({"column": "v", "min": 5, "max": 1}));
     assert!(e.contains("greater than"), "{e}");
-    let e = config_error("freshness", serde_json::json!({"column": "at", "max_age": "soon"}));
+    let e = config_error("freshness", &serde_json::json!({"column": "at", "max_age": "soon"}));
     assert!(e.contains("not a duration"), "{e}");
-    let e = config_error("accepted_values", serde_json::json!({"column": "s", "values": []}));
+    let e = config_error("accepted_values", &serde_json::json!({"column": "s", "values": []}));
     assert!(e.contains("`values` is empty"), "{e}");
 }
 
