@@ -301,24 +301,25 @@ fn run_the_quickstart_json_document_and_event_log() {
     }
     assert_eq!(v["status"], "succeeded");
     let assets = v["assets"].as_array().unwrap();
-    assert_eq!(assets.len(), 12);
+    // the quickstart's 8 assets and the 3 of the `echo` example plugin (these tests build it in)
+    assert_eq!(assets.len(), 11);
     for a in assets {
         for field in ["key", "partition", "status", "attempts", "duration_ms", "error"] {
             assert!(a.get(field).is_some(), "missing assets[].{field}");
         }
     }
-    let report = assets.iter().find(|a| a["key"] == "demo.rows").unwrap();
-    assert_eq!(report["metadata"]["row_count"], 25);
+    let report = assets.iter().find(|a| a["key"] == "marts.daily_revenue").unwrap();
+    assert_eq!(report["metadata"]["row_count"], 91);
     // the jsonl hook wrote the run's events, in order
     let log = std::fs::read_to_string(dir.path().join(".phlo/events.jsonl")).unwrap();
     let types: Vec<String> =
         log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
     assert_eq!(types.first().map(String::as_str), Some("run.start"));
     assert_eq!(types.last().map(String::as_str), Some("run.end"));
-    assert_eq!(types.iter().filter(|t| t.ends_with(".end") && *t != "run.end").count(), 12);
+    assert_eq!(types.iter().filter(|t| t.ends_with(".end") && *t != "run.end").count(), 11);
     assert!(types.iter().any(|t| t == "quality.result") && types.iter().any(|t| t == "lineage.edges"));
     // the console hook printed lifecycle lines on stderr
-    assert!(run.stderr.contains("▶ demo.rows (ingestion)"), "{}", run.stderr);
+    assert!(run.stderr.contains("▶ raw.orders (ingestion)"), "{}", run.stderr);
 }
 
 #[test]
