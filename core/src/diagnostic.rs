@@ -204,6 +204,8 @@ codes! {
     SelectionEmpty = "PHLO-E041", Config;
     /// Hooks cannot be set up (duplicate names, a selection filter that does not resolve).
     HookSetup = "PHLO-E050", Plugin;
+    /// `phlo plugin new` cannot scaffold the crate (bad name, not a phlo workspace, taken).
+    Scaffold = "PHLO-E060", Config;
 }
 
 impl Code {

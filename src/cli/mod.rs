@@ -7,6 +7,7 @@ mod hooks;
 mod plugins;
 mod render;
 mod run;
+mod scaffold;
 mod schedule;
 mod schema;
 mod validate;
@@ -39,6 +40,9 @@ enum Command {
     /// Inspect compiled plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Write a new plugin crate into this workspace.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Inspect the project's assets and their graph.
     #[command(subcommand)]
     Assets(AssetsCommand),
@@ -76,6 +80,13 @@ enum ScheduleCommand {
 enum HooksCommand {
     /// The effective hook table: for each event type, its handlers in run order.
     List(hooks::ListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Scaffold a plugin crate (resource, asset type, check kind or hook) and wire its
+    /// cargo feature and link line into the facade.
+    New(scaffold::NewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +193,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Run(a) => run::run(&dir, a, &mut out),
         Command::Plugins(PluginsCommand::List(a)) => plugins::list(&dir, a, &mut out),
         Command::Plugins(PluginsCommand::Info(a)) => plugins::info(&dir, a, &mut out),
+        Command::Plugin(PluginCommand::New(a)) => scaffold::new(a, &mut out),
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
         Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),

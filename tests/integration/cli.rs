@@ -470,3 +470,17 @@ fn sigint_cancels_a_run() {
     assert_eq!(status_of("ops.slow"), "cancelled");
     assert_eq!(status_of("ops.after"), "cancelled");
 }
+
+#[test]
+fn plugin_new_refuses_bad_names_and_foreign_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = phlo_in(dir.path(), &["plugin", "new", "My-Store", "--kind", "resource"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("error[PHLO-E060]: `My-Store` is not a plugin name"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["plugin", "new", "my_store", "--kind", "resource"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is not inside a phlo workspace"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["plugin", "new", "my_store", "--kind", "widget"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is written");
+}

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{Capability, Requirement, RequirementError};
-use crate::config::Spanned;
 use crate::diagnostic::{Code, Diagnostic, Location, SourceFile, Span};
+use crate::source::Spanned;
 
 /// The run-tag prefix that picks a provider for one run: `phlo/capability/<type>=<name>`.
 pub const RUN_TAG_PREFIX: &str = "phlo/capability/";
