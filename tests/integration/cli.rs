@@ -49,6 +49,7 @@ fn bad_inputs_render_diagnostics() {
         ("undefined-env", 2),
         ("both-files", 2),
         ("plugin-config", 3),
+        ("bad-checks", 3),
     ] {
         let run = phlo(name, &["validate"]);
         assert_eq!(run.code, code, "{name}: {}", run.stderr);
@@ -483,4 +484,21 @@ fn plugin_new_refuses_bad_names_and_foreign_directories() {
     let run = phlo_in(dir.path(), &["plugin", "new", "my_store", "--kind", "widget"], &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing is written");
+}
+
+#[test]
+fn the_query_of_a_sql_check_is_never_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  raw.t:\n    type: echo\n    rows: 3\n    checks:\n      - {type: echo_rows, min: 1}\n  \
+         staging.t:\n    type: sql\n    sql: SELECT 1 AS x\n    checks:\n      - {type: sql, query: \"SELECT 1 AS v WHERE '${HOME}' <> '$' || '{HOME}'\"}\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["run", "--json"], &[("HOME", "/home/someone")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    let sql = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "sql").unwrap();
+    // the literal `${HOME}` reached SQLite (an expanded query would find one violation)
+    assert_eq!(sql["outcome"], "passed", "{sql}");
 }

@@ -374,7 +374,8 @@ fn file_name(p: &Path) -> String {
 }
 
 /// Which fields must not be `${}`-expanded: `(section, entry, field)` where `entry` is the
-/// provider or hook name for `resources` / `hooks`, and the asset type for `assets`.
+/// provider or hook name for `resources` / `hooks`, the asset type for `assets`, and the
+/// check kind for `checks` (an entry of an asset's `checks:`).
 pub type NoExpand<'a> = dyn Fn(&str, &str, &str) -> bool + 'a;
 
 /// Reads a project file from disk.
@@ -427,7 +428,26 @@ pub fn read_str(
         .and_then(Node::as_map)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.name.clone(), v.get("type")?.as_str()?.to_string()))).collect())
         .unwrap_or_default();
+    // ... and which check kind each check entry names: (asset key, index) → kind
+    let check_kinds: BTreeMap<(String, String), String> =
+        root.get("assets")
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+            .flat_map(|(k, v)| {
+                let items = match v.get("checks").map(|c| &c.value) {
+                    Some(Value::Seq(items)) => items.as_slice(),
+                    _ => &[],
+                };
+                items.iter().enumerate().filter_map(move |(i, c)| {
+                    Some(((k.name.clone(), i.to_string()), c.get("type")?.as_str()?.to_string()))
+                })
+            })
+            .collect();
     let skip = |path: &[&str]| match path {
+        ["assets", key, "checks", index, field, ..] => check_kinds
+            .get(&((*key).to_string(), (*index).to_string()))
+            .is_some_and(|kind| no_expand("checks", kind, field)),
         [section @ ("resources" | "hooks"), entry, field, ..] => no_expand(section, entry, field),
         ["assets", key, field, ..] => asset_types.get(*key).is_some_and(|t| no_expand("assets", t, field)),
         _ => false,
@@ -585,8 +605,10 @@ fn read_asset(key: &Key, node: &Node, source: &Arc<SourceFile>, diags: &mut Diag
         None => crate::spec::PartitionSpec::None,
     };
     let retry = common.retries.as_ref().and_then(|r| read_retry(r, source, diags));
-    let checks = node.get("checks").map(|c| read_checks(&key.name, c, source, diags)).unwrap_or_default();
+    // a broken check entry is reported and left out; the asset and its other checks are
+    // still built, so their own keys are checked in the same pass
     let valid = diags.len() == before;
+    let checks = node.get("checks").map(|c| read_checks(&key.name, c, source, diags)).unwrap_or_default();
     Some(AssetDecl { key: key.clone(), common, timeout, partitions, retry, checks, config, valid })
 }
 

@@ -246,6 +246,7 @@ fn read_config(
             "assets" => PluginKind::AssetType,
             "resources" => PluginKind::ResourceProvider,
             "hooks" => PluginKind::HookProvider,
+            "checks" => PluginKind::QualityCheck,
             _ => return false,
         };
         match descriptors.iter().find(|d| d.kind() == kind && d.name == entry) {
@@ -406,9 +407,8 @@ fn collect_assets(
                         .into_iter()
                         .map(|c| CheckDecl { config: Node::from_json(&c.config), spec: c, kind_span: Span::default() })
                         .collect::<Vec<_>>();
-                    if build_checks(&mut spec, &decls, registry, &source, hints, diags) {
-                        assets.push(AssetNode::new(spec, e.name()));
-                    }
+                    build_checks(&mut spec, &decls, registry, &source, hints, diags);
+                    assets.push(AssetNode::new(spec, e.name()));
                 }
             }
             Err(err) => diags.push(
@@ -518,14 +518,14 @@ fn declarative_asset(
     if decl.timeout.is_some() {
         spec.timeout = decl.timeout;
     }
-    if !build_checks(&mut spec, &decl.checks, registry, &config.source, hints, diags) {
-        return None;
-    }
+    // a check that cannot be built is reported and left out; the asset stays in the graph so
+    // that its dependents do not report it missing
+    build_checks(&mut spec, &decl.checks, registry, &config.source, hints, diags);
     Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
 }
 
 /// Builds an asset's checks with their kinds' typed configs and adds the kinds' required
-/// capabilities to the asset. Returns false (with diagnostics) when a check cannot be built.
+/// capabilities to the asset. A check that cannot be built is reported and left out.
 fn build_checks(
     spec: &mut AssetSpec,
     decls: &[CheckDecl],
@@ -533,13 +533,12 @@ fn build_checks(
     source: &Arc<SourceFile>,
     hints: &[FeatureHint],
     diags: &mut Diagnostics,
-) -> bool {
+) {
     let table = spec
         .metadata
         .get("table")
         .and_then(serde_json::Value::as_str)
         .map_or_else(|| crate::data::table_name(&spec.key), str::to_string);
-    let mut ok = true;
     for decl in decls {
         let mut check: CheckSpec = decl.spec.clone();
         let located = |d: Diagnostic| if decl.kind_span.line > 0 { d.at(source, decl.kind_span) } else { d };
@@ -553,7 +552,6 @@ fn build_checks(
                 d.location = None;
             }
             diags.push(d);
-            ok = false;
             continue;
         };
         let Factory::Check(build) = entry.descriptor().factory else { continue };
@@ -572,10 +570,7 @@ fn build_checks(
                 }
                 spec.checks.push(check);
             }
-            Err(PluginError::Config(d)) => {
-                diags.extend(d);
-                ok = false;
-            }
+            Err(PluginError::Config(d)) => diags.extend(d),
             Err(PluginError::Failed { message, help }) => {
                 let mut d = located(Diagnostic::error(
                     Code::InvalidValue,
@@ -585,7 +580,6 @@ fn build_checks(
                     d = d.with_help(h);
                 }
                 diags.push(d);
-                ok = false;
             }
             Err(e) => {
                 diags.push(located(Diagnostic::error(
@@ -595,11 +589,9 @@ fn build_checks(
                         check.kind, check.name, spec.key
                     ),
                 )));
-                ok = false;
             }
         }
     }
-    ok
 }
 
 struct Requirer<'a> {

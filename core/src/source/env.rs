@@ -75,7 +75,8 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
 }
 
 /// Expands every string in `node` except under the paths for which `skip(path)` is true
-/// (`path` is the list of mapping keys from the root). All failures are reported.
+/// (`path` is the list of mapping keys from the root, with the index of each sequence item).
+/// All failures are reported.
 pub fn expand_tree(
     node: &mut Node,
     source: &Arc<SourceFile>,
@@ -124,8 +125,11 @@ fn walk(
             }
         }
         Value::Seq(items) => {
-            for item in items {
+            // a sequence item's segment is its index: `checks`, `0`, `query`
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
                 walk(item, path, source, lookup, skip, diags);
+                path.pop();
             }
         }
         Value::Map(entries) => {
