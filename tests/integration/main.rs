@@ -8,6 +8,7 @@ mod graph;
 mod hooks;
 mod project;
 mod quickstart;
+mod readme_plugin;
 
 use std::path::PathBuf;
 

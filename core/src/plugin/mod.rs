@@ -118,7 +118,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     const NAME: &'static str;
     /// One line on what it does.
     const DESCRIPTION: &'static str;
-    /// Its typed config; unknown keys should be refused (`#[serde(deny_unknown_fields)]`).
+    /// Its typed config. phlo reads it with positions and refuses unknown keys itself (with a
+    /// did-you-mean), `#[serde(deny_unknown_fields)]` or not.
     /// Doc comments of its fields become the JSON Schema that editors show.
     type Config: DeserializeOwned + JsonSchema;
     /// Top-level config fields never `${}`-expanded (SQL, templates).
