@@ -271,7 +271,12 @@ fn plugin_config_sections_are_checked_against_the_plugin() {
 
 #[test]
 fn the_compiled_echo_plugin_loads_through_inventory() {
-    let (_d, p) = project("assets:\n  x:\n    type: echo\n    rows: 2\n", RegistryBuilder::with_compiled, true);
+    // (`kv`, README's example resource compiled into this test binary, needs a `path`)
+    let (_d, p) = project(
+        "plugins:\n  deny: [kv]\nassets:\n  x:\n    type: echo\n    rows: 2\n",
+        RegistryBuilder::with_compiled,
+        true,
+    );
     let p = p.unwrap();
     assert!(p.diagnostics.is_empty(), "{}", p.diagnostics);
     let keys: Vec<&str> = p.graph.nodes().iter().map(|a| a.spec.key.as_str()).collect();

@@ -21,8 +21,6 @@ impl Plugin for LocalAdapter {
     const NAME: &'static str = "local";
     const DESCRIPTION: &'static str = "Runs the asset graph in-process on tokio";
     type Config = NoConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["adapter", "executor"];
 }
 

@@ -124,9 +124,9 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     type Config: DeserializeOwned + JsonSchema;
     /// Top-level config fields never `${}`-expanded (SQL, templates).
     const NO_EXPAND: &'static [&'static str] = &[];
-    /// Who wrote it.
+    /// Who wrote it (default: the crate's `authors`).
     const AUTHOR: &'static str = "";
-    /// Its SPDX license.
+    /// Its SPDX license (default: the crate's `license`).
     const LICENSE: &'static str = "";
     /// Search tags.
     const TAGS: &'static [&'static str] = &[];
@@ -579,30 +579,31 @@ fn create_adapter<P: OrchestratorAdapter>(ctx: &PluginContext) -> Result<Arc<dyn
     Ok(Arc::new(P::create(ctx.read::<P::Config>()?, ctx)?))
 }
 
-const fn metadata<P: Plugin>(
-    version: &'static str,
-    requires: &'static [&'static str],
-    optional: &'static [&'static str],
-) -> PluginMetadata {
+const fn metadata<P: Plugin>(site: Site) -> PluginMetadata {
     PluginMetadata {
-        version,
+        version: site.version,
         description: P::DESCRIPTION,
-        author: P::AUTHOR,
-        license: P::LICENSE,
+        author: if P::AUTHOR.is_empty() { site.authors } else { P::AUTHOR },
+        license: if P::LICENSE.is_empty() { site.license } else { P::LICENSE },
         tags: P::TAGS,
-        requires,
-        optional,
+        requires: site.requires,
+        optional: site.optional,
     }
 }
 
 /// The parts of a descriptor that [`register!`](crate::register) writes at the plugin's
-/// call site: its crate, version and the capability types it lists.
+/// call site: its crate's name, version, authors and license, and the capability types it
+/// lists.
 #[derive(Debug, Clone, Copy)]
 pub struct Site {
     /// `env!("CARGO_PKG_NAME")` of the plugin crate.
     pub crate_name: &'static str,
     /// `env!("CARGO_PKG_VERSION")` of the plugin crate.
     pub version: &'static str,
+    /// `env!("CARGO_PKG_AUTHORS")` of the plugin crate.
+    pub authors: &'static str,
+    /// `env!("CARGO_PKG_LICENSE")` of the plugin crate.
+    pub license: &'static str,
     /// Capability types required.
     pub requires: &'static [&'static str],
     /// Capability types used when present.
@@ -614,7 +615,7 @@ impl PluginDescriptor {
         Self {
             name: P::NAME,
             crate_name: site.crate_name,
-            metadata: metadata::<P>(site.version, site.requires, site.optional),
+            metadata: metadata::<P>(site),
             config: ConfigSpec::of::<P>(),
             provides,
             factory,
@@ -677,6 +678,8 @@ macro_rules! descriptor {
         $crate::plugin::Site {
             crate_name: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
+            authors: env!("CARGO_PKG_AUTHORS"),
+            license: env!("CARGO_PKG_LICENSE"),
             requires: const { &[$($(<dyn $($req)::+ as $crate::capability::CapabilityType>::NAME),*)?] },
             optional: const { &[$($(<dyn $($opt)::+ as $crate::capability::CapabilityType>::NAME),*)?] },
         }

@@ -180,8 +180,6 @@ impl Plugin for Console {
     const NAME: &'static str = "console";
     const DESCRIPTION: &'static str = "Human-readable lifecycle lines through tracing";
     type Config = ConsoleConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["hook", "logging"];
 }
 

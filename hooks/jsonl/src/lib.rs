@@ -61,8 +61,6 @@ impl Plugin for Jsonl {
     const NAME: &'static str = "jsonl";
     const DESCRIPTION: &'static str = "Every event appended to a JSON Lines file";
     type Config = JsonlConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["hook", "audit"];
 }
 

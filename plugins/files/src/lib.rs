@@ -34,8 +34,6 @@ macro_rules! asset_type {
             const DESCRIPTION: &'static str = $description;
             type Config = $config;
             $(const NO_EXPAND: &'static [&'static str] = $ne;)?
-            const AUTHOR: &'static str = "phlo developers";
-            const LICENSE: &'static str = "Apache-2.0";
             const TAGS: &'static [&'static str] = &["files", "sql"];
         }
         impl AssetType for $ty {

@@ -80,8 +80,6 @@ macro_rules! kind {
             const DESCRIPTION: &'static str = $doc;
             type Config = $config;
             $(const NO_EXPAND: &'static [&'static str] = $ne;)?
-            const AUTHOR: &'static str = "phlo developers";
-            const LICENSE: &'static str = "Apache-2.0";
             const TAGS: &'static [&'static str] = &["quality", "sql"];
         }
         phlo_core::register!(check $ty, requires: [dyn QueryEngine]);
@@ -243,8 +241,6 @@ impl Plugin for RowCount {
     const NAME: &'static str = "row_count";
     const DESCRIPTION: &'static str = "The table having fewer than `min` or more than `max` rows";
     type Config = RowCountConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["quality", "sql"];
 }
 phlo_core::register!(check RowCount, requires: [dyn QueryEngine]);
@@ -285,8 +281,6 @@ impl Plugin for Freshness {
     const NAME: &'static str = "freshness";
     const DESCRIPTION: &'static str = "The newest date or timestamp of a column being older than `max_age`";
     type Config = FreshnessConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["quality", "sql"];
 }
 phlo_core::register!(check Freshness, requires: [dyn QueryEngine]);
@@ -346,8 +340,6 @@ impl Plugin for SqlCheck {
     const DESCRIPTION: &'static str = "A SELECT whose rows are the violations";
     type Config = SqlCheckConfig;
     const NO_EXPAND: &'static [&'static str] = &["query"];
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["quality", "sql"];
 }
 phlo_core::register!(check SqlCheck, requires: [dyn QueryEngine]);

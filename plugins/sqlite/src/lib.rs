@@ -267,8 +267,6 @@ impl Plugin for Warehouse {
     const NAME: &'static str = "sqlite";
     const DESCRIPTION: &'static str = "A SQLite warehouse file (WAL, one writer)";
     type Config = SqliteConfig;
-    const AUTHOR: &'static str = "phlo developers";
-    const LICENSE: &'static str = "Apache-2.0";
     const TAGS: &'static [&'static str] = &["warehouse", "sql"];
 }
 
