@@ -136,14 +136,26 @@ impl Rows {
 pub struct DataError {
     /// What went wrong (the engine's message included).
     pub message: String,
+    /// The work was stopped by its [`StopSignal`] (a timeout or a cancelled run); nothing
+    /// was written.
+    pub interrupted: bool,
 }
 
 impl DataError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self { message: message.into(), interrupted: false }
+    }
+
+    /// The work was stopped by its stop signal.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self { message: message.into(), interrupted: true }
     }
 }
+
+/// Says whether running work must stop (its attempt timed out or the run was cancelled).
+/// Engines check it while a statement runs and abandon the statement, writing nothing.
+pub type StopSignal = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Where tables live.
 pub trait TableStore: Send + Sync {
@@ -158,6 +170,18 @@ pub trait TableStore: Send + Sync {
     /// # Errors
     /// The store refused, or the columns do not match (nothing is written).
     fn append(&self, table: &str, rows: &Rows) -> Result<u64, DataError>;
+
+    /// [`replace`](Self::replace) or [`append`](Self::append) that gives up, writing nothing,
+    /// as soon as `stop` says so. The default cannot be stopped once started.
+    ///
+    /// # Errors
+    /// As `replace` / `append`; [`DataError::interrupted`] when stopped.
+    fn write_until(&self, table: &str, rows: &Rows, replace: bool, stop: &StopSignal) -> Result<u64, DataError> {
+        if stop() {
+            return Err(DataError::interrupted(format!("the write of `{table}` was stopped")));
+        }
+        if replace { self.replace(table, rows) } else { self.append(table, rows) }
+    }
 
     /// The columns of `table`, or `None` when it does not exist.
     ///
@@ -187,6 +211,41 @@ pub trait QueryEngine: Send + Sync {
     /// # Errors
     /// The engine's error.
     fn execute(&self, sql: &str) -> Result<u64, DataError>;
+
+    /// Checks that `sql` is one statement this engine can run — syntax, tables, columns —
+    /// without running it. Errors point into `sql` itself (line and column), so callers
+    /// can report them against what the user wrote. The default accepts everything.
+    ///
+    /// # Errors
+    /// What is wrong with the statement.
+    fn validate(&self, sql: &str) -> Result<(), DataError> {
+        let _ = sql;
+        Ok(())
+    }
+
+    /// [`query`](Self::query) that stops as soon as `stop` says so. The default cannot be
+    /// stopped once started.
+    ///
+    /// # Errors
+    /// The engine's error; [`DataError::interrupted`] when stopped.
+    fn query_until(&self, sql: &str, stop: &StopSignal) -> Result<Rows, DataError> {
+        if stop() {
+            return Err(DataError::interrupted("the query was stopped"));
+        }
+        self.query(sql)
+    }
+
+    /// [`execute`](Self::execute) that stops — rolling back, so nothing changes — as soon as
+    /// `stop` says so. The default cannot be stopped once started.
+    ///
+    /// # Errors
+    /// The engine's error; [`DataError::interrupted`] when stopped.
+    fn execute_until(&self, sql: &str, stop: &StopSignal) -> Result<u64, DataError> {
+        if stop() {
+            return Err(DataError::interrupted("the statement was stopped"));
+        }
+        self.execute(sql)
+    }
 
     /// Checks connectivity cheaply.
     ///

@@ -9,6 +9,7 @@ mod hooks;
 mod project;
 mod quickstart;
 mod readme_plugin;
+mod runs;
 
 use std::path::PathBuf;
 

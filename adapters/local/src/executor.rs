@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
+use phlo_core::execution::{
+    AssetOutcome, AssetStatus, CancelToken, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus,
+};
 use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
 use tokio::task::JoinSet;
 
 use crate::scheduler::Scheduler;
+
+/// How long a timed-out attempt may take to stop before it is abandoned.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// One unit of work: an asset, or one partition of it.
 #[derive(Debug, Clone)]
@@ -165,6 +170,8 @@ pub async fn execute(req: RunRequest) -> RunReport {
     }
 
     let mut tasks: JoinSet<Finished> = JoinSet::new();
+    // which node each task runs: a task that panics is still accounted for
+    let mut task_nodes: std::collections::HashMap<tokio::task::Id, usize> = std::collections::HashMap::new();
     let mut cancelled = false;
     loop {
         if !cancelled && shared.req.cancel.is_cancelled() {
@@ -178,22 +185,52 @@ pub async fn execute(req: RunRequest) -> RunReport {
             let Some(i) = scheduler.start_next() else { break };
             let s = Arc::clone(&shared);
             let node = nodes[i].clone();
-            tasks.spawn(async move { run_node(s, i, node).await });
+            let handle = tasks.spawn(async move { run_node(s, i, node).await });
+            task_nodes.insert(handle.id(), i);
         }
         if scheduler.is_done() && tasks.is_empty() {
             break;
         }
         let joined = tokio::select! {
-            j = tasks.join_next() => j,
+            j = tasks.join_next_with_id() => j,
             () = shared.req.cancel.cancelled(), if !cancelled => continue,
         };
         let Some(joined) = joined else { break };
         let f = match joined {
-            Ok(f) => f,
+            Ok((id, f)) => {
+                task_nodes.remove(&id);
+                f
+            }
             Err(e) => {
-                // a task panicked outside the guarded run function: treat as an internal failure
-                tracing_free_log(&format!("internal error in a task: {e}"));
-                continue;
+                // the node's task panicked outside its guarded run function (a check, a hook,
+                // the executor itself): the node failed, and says why
+                let Some(i) = task_nodes.remove(&e.id()) else { continue };
+                let why = if e.is_panic() {
+                    format!("panicked: {}", phlo_core::plugin::panic_message(e.into_panic().as_ref()))
+                } else {
+                    format!("its task was stopped: {e}")
+                };
+                let spec = &graph.node(nodes[i].asset).spec;
+                let end = AssetEvent {
+                    group: spec.group.clone(),
+                    status: Some(Status::Failed),
+                    error: Some(why.clone()),
+                    ..AssetEvent::default()
+                };
+                let c = shared.correlation(spec, nodes[i].partition.as_deref(), 1);
+                if let Err(h) = shared.emit(end_payload(spec.kind, end), c, Some(spec)) {
+                    tracing_free_log(&h.to_string());
+                }
+                Finished {
+                    node: i,
+                    status: AssetStatus::Failed,
+                    attempts: 1,
+                    duration: Duration::ZERO,
+                    error: Some(why),
+                    metadata: BTreeMap::new(),
+                    checks: Vec::new(),
+                    blocked: false,
+                }
             }
         };
         let node = &nodes[f.node];
@@ -360,7 +397,6 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
         ctx.capabilities = Arc::clone(&resources);
-        ctx.cancel = shared.req.cancel.clone();
         let (sink_shared, sink_correlation, sink_spec) = (Arc::clone(&shared), correlation.clone(), node.asset);
         ctx.log_sink = Some(Arc::new(move |level: &str, message: &str| {
             let spec = &sink_shared.req.graph.node(sink_spec).spec;
@@ -368,37 +404,59 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
             let _ = sink_shared.emit(payload, sink_correlation.clone(), Some(spec));
         }));
         let attempt_start = Instant::now();
+        // the attempt's own token: cancelled by a timeout, or when the run is cancelled
+        let stop = CancelToken::new();
+        ctx.cancel = stop.clone();
+        let link = {
+            let (run, stop) = (shared.req.cancel.clone(), stop.clone());
+            tokio::spawn(async move {
+                run.cancelled().await;
+                stop.cancel();
+            })
+        };
         let outcome: Result<MaterializeResult, RunError> = match &spec.run {
             None => Err(RunError::permanent(format!(
                 "asset `{}` has no run function; declare it `external: true` if it is produced outside phlo",
                 spec.key
             ))),
             Some(run) => {
-                // its own task: a panic becomes this attempt's error, a timeout drops the work
+                // its own task: a panic becomes this attempt's error
                 let mut handle = tokio::spawn(run.0.run(ctx));
                 let joined = match spec.timeout {
                     Some(limit) => match tokio::time::timeout(limit, &mut handle).await {
-                        Ok(j) => Some(j),
+                        Ok(j) => Ok(j),
                         Err(_) => {
-                            handle.abort();
-                            None
+                            // tell the work to stop, and wait for it: an attempt never overlaps
+                            // the next one, and the target is left as it was
+                            stop.cancel();
+                            let stopped = tokio::time::timeout(STOP_GRACE, &mut handle).await.is_ok();
+                            if !stopped {
+                                handle.abort();
+                            }
+                            Err(stopped)
                         }
                     },
-                    None => Some((&mut handle).await),
+                    None => Ok((&mut handle).await),
                 };
                 match joined {
-                    Some(Ok(r)) => r,
-                    Some(Err(e)) if e.is_panic() => Err(RunError::permanent(format!(
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) if e.is_panic() => Err(RunError::permanent(format!(
                         "the run function panicked: {}",
                         phlo_core::plugin::panic_message(e.into_panic().as_ref())
                     ))),
-                    Some(Err(e)) => Err(RunError::new(format!("the run function was stopped: {e}"))),
-                    None => {
+                    Ok(Err(e)) => Err(RunError::new(format!("the run function was stopped: {e}"))),
+                    Err(true) => {
                         Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default()))))
                     }
+                    Err(false) => Err(RunError::new(format!(
+                        "timed out after {} and did not stop within {} (its work may still be running)",
+                        humanize(spec.timeout.unwrap_or_default()),
+                        humanize(STOP_GRACE)
+                    ))),
                 }
             }
         };
+        link.abort();
         match outcome {
             Ok(r) => break r,
             Err(e) => {

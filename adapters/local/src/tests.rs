@@ -201,16 +201,54 @@ async fn a_permanent_error_is_not_retried() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_timeout_fails_the_attempt() {
-    let slow = AssetSpec::new("slow")
+async fn a_timeout_stops_the_attempt_and_says_when_the_work_would_not_stop() {
+    // work that watches its attempt's token stops at the timeout
+    let stops = AssetSpec::new("stops")
+        .with_run(|ctx: RunContext| async move {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(10)) => Ok(MaterializeResult::new()),
+                () = ctx.cancel.cancelled() => Err(RunError::new("stopped")),
+            }
+        })
+        .with_timeout(Duration::from_millis(100));
+    // work that ignores it is abandoned after the grace period, and the report says so
+    let deaf = AssetSpec::new("deaf")
         .with_run(|_ctx: RunContext| async {
             tokio::time::sleep(Duration::from_secs(10)).await;
             Ok(MaterializeResult::new())
         })
         .with_timeout(Duration::from_millis(100));
+    let (report, _) = Setup::new(vec![stops, deaf]).run().await;
+    let error = |k: &str| report.assets.iter().find(|a| a.key == k).unwrap().error.clone().unwrap();
+    assert_eq!(report.assets.iter().filter(|a| a.status == AssetStatus::Failed).count(), 2);
+    assert_eq!(error("stops"), "timed out after 100 ms");
+    assert!(error("deaf").contains("did not stop within 2.0 s"), "{}", error("deaf"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_never_overlaps_the_attempt_that_timed_out() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let overlapped = Arc::new(AtomicUsize::new(0));
+    let (r, o) = (Arc::clone(&running), Arc::clone(&overlapped));
+    let slow = AssetSpec::new("slow")
+        .with_run(move |ctx: RunContext| {
+            let (r, o) = (Arc::clone(&r), Arc::clone(&o));
+            async move {
+                if r.fetch_add(1, Ordering::SeqCst) > 0 {
+                    o.fetch_add(1, Ordering::SeqCst);
+                }
+                // takes a while to notice the stop, like a statement between checks
+                ctx.cancel.cancelled().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+                Err::<MaterializeResult, _>(RunError::new("stopped"))
+            }
+        })
+        .with_timeout(Duration::from_millis(100))
+        .with_retry(RetryPolicy::new(2).with_delay(Duration::ZERO));
     let (report, _) = Setup::new(vec![slow]).run().await;
-    assert_eq!(report.assets[0].status, AssetStatus::Failed);
-    assert_eq!(report.assets[0].error.as_deref(), Some("timed out after 100 ms"));
+    assert_eq!(report.assets[0].attempts, 3);
+    assert_eq!(overlapped.load(Ordering::SeqCst), 0, "an attempt started while the previous one still ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,9 @@ pub struct RunContext {
     pub tags: BTreeMap<String, String>,
     /// The asset's resolved capabilities.
     pub capabilities: Arc<CapabilityMap>,
-    /// Set when the run is cancelled: long work should check it and stop.
+    /// Set when this attempt must stop: it timed out, or the run was cancelled. Long work
+    /// checks it (or hands [`RunContext::stop_signal`] to the engine doing it) and stops,
+    /// leaving its target as it was.
     pub cancel: CancelToken,
     /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
     pub log_sink: Option<LogSink>,
@@ -121,9 +123,16 @@ impl RunContext {
         })
     }
 
-    /// Whether the run was cancelled.
+    /// Whether this attempt must stop (a timeout, or the run was cancelled).
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// The attempt's stop signal, for engines that check it while a statement runs
+    /// (`engine.execute_until(sql, &ctx.stop_signal())`).
+    pub fn stop_signal(&self) -> crate::data::StopSignal {
+        let token = self.cancel.clone();
+        Arc::new(move || token.is_cancelled())
     }
 
     /// Logs a line as a `telemetry.log` event of this asset (`level`: debug, info, warn, error).

@@ -77,15 +77,15 @@ pub(crate) fn table_store(ctx: &RunContext) -> Result<Arc<dyn TableStore>, RunEr
 fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult, RunError> {
     let store = table_store(ctx)?;
     let n = match load.mode {
-        Mode::Replace => store.replace(&load.table, rows),
-        Mode::Append => store.append(&load.table, rows),
+        Mode::Replace => store.write_until(&load.table, rows, true, &ctx.stop_signal()),
+        Mode::Append => store.write_until(&load.table, rows, false, &ctx.stop_signal()),
     }
     .map_err(|e| RunError::new(e.message))?;
     Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", load.table.as_str()))
 }
 
 /// Runs blocking work off the async workers when a tokio runtime is there.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
     match tokio::runtime::Handle::try_current() {
         Ok(h) => h.spawn_blocking(f).await.map_err(|e| RunError::new(format!("the load stopped: {e}"))),
         Err(_) => Ok(f()),

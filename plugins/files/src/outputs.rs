@@ -71,45 +71,83 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         .with_metadata("table", table.as_str())
         .with_run(move |rc: RunContext| {
             let (sql, table) = (sql.clone(), t.clone());
-            async move {
-                let engine = engine(&rc)?;
-                let target = quote_ident(&table);
-                let fail = |e: phlo_core::data::DataError| RunError::permanent(format!("the SQL of `{}` failed: {e}", rc.asset));
-                let where_clause = match &rc.partition {
-                    // a partitioned model replaces its partition's rows, tagged `partition_key`
-                    Some(p) => {
-                        let key = p.replace('\'', "''");
-                        let body = sql.replace("{partition}", &key);
-                        engine
-                            .execute(&format!(
-                                "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS partition_key, * FROM ({body}) WHERE 0; \
-                                 DELETE FROM {target} WHERE partition_key = '{key}'; \
-                                 INSERT INTO {target} SELECT '{key}' AS partition_key, * FROM ({body});"
-                            ))
-                            .map_err(fail)?;
-                        format!(" WHERE partition_key = '{key}'")
-                    }
-                    None => {
-                        let staging = quote_ident(&format!("__phlo_new_{table}"));
-                        engine
-                            .execute(&format!(
-                                "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} AS {sql}; \
-                                 DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"
-                            ))
-                            .map_err(fail)?;
-                        String::new()
-                    }
-                };
-                let count = engine
-                    .query(&format!("SELECT count(*) FROM {target}{where_clause}"))
-                    .map_err(|e| RunError::new(e.message))?;
-                let n = match count.rows.first().and_then(|r| r.first()) {
-                    Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
-                    _ => 0,
-                };
-                Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", table.as_str()))
-            }
+            async move { crate::ingest::blocking(move || materialize_model(&rc, &sql, &table)).await? }
         }))
+}
+
+/// Where a SQLite error about a table that does not exist names an asset key instead of its
+/// table (`raw.orders` for `raw_orders`), says so.
+fn table_hint(message: &str) -> String {
+    let Some(rest) = message.split("no such table: ").nth(1) else { return String::new() };
+    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
+    if name.contains('.') {
+        format!(" (the table of asset `{name}` is `{}`)", table_name(&name))
+    } else {
+        String::new()
+    }
+}
+
+/// Builds a model's table: the user's SELECT is checked on its own first, so an error points
+/// into the user's SQL, never into the statements phlo wraps around it; then it is
+/// materialized in a staging table and swapped in, in one transaction that the attempt's stop
+/// signal can interrupt (the old table is then left as it was).
+fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<MaterializeResult, RunError> {
+    let engine = engine(rc)?;
+    let stop = rc.stop_signal();
+    let target = quote_ident(table);
+    let fail = |e: phlo_core::data::DataError| {
+        if e.interrupted {
+            RunError::new(format!("the SQL of `{}` was stopped", rc.asset))
+        } else {
+            let hint = table_hint(&e.message);
+            RunError::permanent(format!("the SQL of `{}` failed: {}{hint}", rc.asset, e.message))
+        }
+    };
+    let body = match &rc.partition {
+        Some(p) => sql.replace("{partition}", &p.replace('\'', "''")),
+        None => sql.to_string(),
+    };
+    // the SELECT alone: errors carry positions in what the user wrote
+    engine.validate(&body).map_err(fail)?;
+    // a trailing `-- comment` in the user's SQL ends at the newline, not at phlo's statements
+    let where_clause = match &rc.partition {
+        // a partitioned model replaces its partition's rows, tagged `partition_key`
+        Some(p) => {
+            let key = p.replace('\'', "''");
+            engine
+                .execute_until(
+                    &format!(
+                        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS partition_key, * FROM ({body}\n) WHERE 0;\n\
+                         DELETE FROM {target} WHERE partition_key = '{key}';\n\
+                         INSERT INTO {target} SELECT '{key}' AS partition_key, * FROM ({body}\n);"
+                    ),
+                    &stop,
+                )
+                .map_err(fail)?;
+            format!(" WHERE partition_key = '{key}'")
+        }
+        None => {
+            let staging = quote_ident(&format!("__phlo_new_{table}"));
+            engine
+                .execute_until(
+                    &format!(
+                        "DROP TABLE IF EXISTS {staging};\nCREATE TABLE {staging} AS {body}\n;\n\
+                         DROP TABLE IF EXISTS {target};\nALTER TABLE {staging} RENAME TO {target};"
+                    ),
+                    &stop,
+                )
+                .map_err(fail)?;
+            String::new()
+        }
+    };
+    let count = engine
+        .query_until(&format!("SELECT count(*) FROM {target}{where_clause}"), &stop)
+        .map_err(|e| RunError::new(e.message))?;
+    let n = match count.rows.first().and_then(|r| r.first()) {
+        Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    };
+    Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", table))
 }
 
 fn csv_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
@@ -176,15 +214,27 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
         .with_metadata("path", cfg.path.as_str())
         .with_run(move |rc: RunContext| {
             let (query, path, display) = (query.clone(), path.clone(), display.clone());
-            async move {
-                let rows = engine(&rc)?
-                    .query(&query)
-                    .map_err(|e| RunError::permanent(format!("the export query of `{}` failed: {e}", rc.asset)))?;
+            let work = crate::ingest::blocking(move || {
+                let rows = engine(&rc)?.query_until(&query, &rc.stop_signal()).map_err(|e| {
+                    let hint = table_hint(&e.message);
+                    RunError::permanent(format!("the export query of `{}` failed: {e}{hint}", rc.asset))
+                })?;
                 let bytes = if json { json_text(&rows)? } else { csv_text(&rows)? };
                 write_atomically(&path, &bytes).map_err(|e| RunError::new(format!("cannot write `{display}`: {e}")))?;
                 Ok(MaterializeResult::new().with_row_count(rows.len() as u64).with_metadata("path", display.as_str()))
-            }
+            });
+            async move { work.await? }
         }))
+}
+
+/// Kills a program and every process of its group (children that hold its pipes open
+/// included), so that the step's output ends and nothing it started outlives it.
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.kill();
 }
 
 /// The last lines of a program's stderr, for the error message.
@@ -202,14 +252,18 @@ fn run_program(
 ) -> std::io::Result<(std::process::Output, bool)> {
     use std::io::Read;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(&cfg.program)
+    let mut command = Command::new(&cfg.program);
+    command
         .args(&cfg.args)
         .envs(&cfg.env)
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    // its own process group, so that stopping it stops everything it started
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
     // drain both pipes while waiting, so a chatty program never blocks on a full pipe
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -229,7 +283,7 @@ fn run_program(
         }
         if cancel.is_cancelled() {
             cancelled = true;
-            let _ = child.kill();
+            kill_group(&mut child);
             break child.wait()?;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -261,7 +315,7 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                     rc.log("info", line);
                 }
                 if cancelled {
-                    return Err(RunError::permanent(format!("`{program}` was stopped: the run was cancelled")));
+                    return Err(RunError::new(format!("`{program}` was stopped (with every process it started)")));
                 }
                 if !output.status.success() {
                     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, TableStore, quote_ident};
+use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, quote_ident};
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
@@ -52,6 +52,15 @@ impl std::fmt::Debug for Warehouse {
 
 fn err(context: &str, e: impl std::fmt::Display) -> DataError {
     DataError::new(format!("{context}: {e}"))
+}
+
+/// `err`, except that an interrupted statement says it was stopped.
+fn sql_err(context: &str, e: &rusqlite::Error) -> DataError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        DataError::interrupted(format!("{context}: stopped (the attempt timed out or the run was cancelled)"))
+    } else {
+        err(context, e)
+    }
 }
 
 fn sql_type(t: DataType) -> &'static str {
@@ -119,10 +128,37 @@ impl Warehouse {
         Ok(guard)
     }
 
-    fn write(&self, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
+    /// Runs `f` on the connection; with a stop signal, SQLite checks it every few thousand
+    /// virtual-machine steps and abandons the running statement when it says stop.
+    fn session<T>(
+        &self,
+        stop: Option<&StopSignal>,
+        f: impl FnOnce(&mut Connection) -> Result<T, DataError>,
+    ) -> Result<T, DataError> {
         let mut guard = self.conn()?;
         let conn = guard.as_mut().ok_or_else(|| DataError::new("the warehouse is not open"))?;
-        let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
+        if let Some(stop) = stop {
+            if stop() {
+                return Err(DataError::interrupted("stopped before it started"));
+            }
+            let stop = std::sync::Arc::clone(stop);
+            conn.progress_handler(4096, Some(move || stop())).map_err(|e| err("cannot watch the statement", e))?;
+        }
+        let result = f(conn);
+        if stop.is_some() {
+            conn.progress_handler(0, None::<fn() -> bool>).map_err(|e| err("cannot unwatch the statement", e))?;
+        }
+        result
+    }
+
+    fn write(&self, table: &str, rows: &Rows, replace: bool, stop: Option<&StopSignal>) -> Result<u64, DataError> {
+        self.session(stop, |conn| write_in(conn, table, rows, replace))
+    }
+}
+
+fn write_in(conn: &mut Connection, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
+    {
+        let tx = conn.transaction().map_err(|e| sql_err("cannot start a transaction", &e))?;
         let target = quote_ident(table);
         let columns: Vec<String> = rows
             .columns
@@ -142,10 +178,10 @@ impl Warehouse {
                 "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({});",
                 columns.join(", ")
             ))
-            .map_err(|e| err(&format!("cannot create table `{table}`"), e))?;
+            .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
         } else {
             tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", columns.join(", ")))
-                .map_err(|e| err(&format!("cannot create table `{table}`"), e))?;
+                .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
             let existing = describe_in(&tx, table)?.unwrap_or_default();
             let names = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
             if names(&existing) != names(&rows.columns) {
@@ -160,17 +196,17 @@ impl Warehouse {
             let placeholders = vec!["?"; rows.columns.len()].join(", ");
             let mut stmt = tx
                 .prepare(&format!("INSERT INTO {staging} VALUES ({placeholders})"))
-                .map_err(|e| err(&format!("cannot insert into `{table}`"), e))?;
+                .map_err(|e| sql_err(&format!("cannot insert into `{table}`"), &e))?;
             for (i, row) in rows.rows.iter().enumerate() {
                 stmt.execute(params_from_iter(row.iter().map(Bind)))
-                    .map_err(|e| err(&format!("row {} of `{table}`", i + 1), e))?;
+                    .map_err(|e| sql_err(&format!("row {} of `{table}`", i + 1), &e))?;
             }
         }
         if replace {
             tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
-                .map_err(|e| err(&format!("cannot replace table `{table}`"), e))?;
+                .map_err(|e| sql_err(&format!("cannot replace table `{table}`"), &e))?;
         }
-        tx.commit().map_err(|e| err(&format!("cannot commit `{table}`"), e))?;
+        tx.commit().map_err(|e| sql_err(&format!("cannot commit `{table}`"), &e))?;
         Ok(rows.len() as u64)
     }
 }
@@ -193,16 +229,19 @@ fn describe_in(conn: &Connection, table: &str) -> Result<Option<Vec<Column>>, Da
 
 impl TableStore for Warehouse {
     fn replace(&self, table: &str, rows: &Rows) -> Result<u64, DataError> {
-        self.write(table, rows, true)
+        self.write(table, rows, true, None)
     }
 
     fn append(&self, table: &str, rows: &Rows) -> Result<u64, DataError> {
-        self.write(table, rows, false)
+        self.write(table, rows, false, None)
+    }
+
+    fn write_until(&self, table: &str, rows: &Rows, replace: bool, stop: &StopSignal) -> Result<u64, DataError> {
+        self.write(table, rows, replace, Some(stop))
     }
 
     fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError> {
-        let guard = self.conn()?;
-        describe_in(guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?, table)
+        self.session(None, |conn| describe_in(conn, table))
     }
 
     fn probe(&self) -> Result<(), DataError> {
@@ -210,52 +249,81 @@ impl TableStore for Warehouse {
     }
 }
 
+fn query_in(conn: &Connection, sql: &str) -> Result<Rows, DataError> {
+    let mut stmt = conn.prepare(sql).map_err(|e| sql_err("SQLite", &e))?;
+    let mut columns: Vec<Column> =
+        stmt.columns().map(|c| Column::new(c.name(), c.decl_type().map_or(DataType::Text, data_type))).collect();
+    let declared: Vec<bool> = stmt.columns().map(|c| c.decl_type().is_some()).collect();
+    let n = columns.len();
+    let mut out = Vec::new();
+    let mut rows = stmt.query([]).map_err(|e| sql_err("SQLite", &e))?;
+    while let Some(r) = rows.next().map_err(|e| sql_err("SQLite", &e))? {
+        let mut row = Vec::with_capacity(n);
+        for i in 0..n {
+            let cell = match r.get_ref(i).map_err(|e| sql_err("SQLite", &e))? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) if columns[i].data_type == DataType::Boolean => Cell::Bool(v != 0),
+                ValueRef::Integer(v) => Cell::Int(v),
+                ValueRef::Real(v) => Cell::Real(v),
+                ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Cell::Text(format!("<{} bytes>", b.len())),
+            };
+            // expressions have no declared type: take it from the first value
+            if !declared[i] && out.is_empty() {
+                columns[i].data_type = match &cell {
+                    Cell::Int(_) => DataType::Integer,
+                    Cell::Real(_) => DataType::Real,
+                    _ => DataType::Text,
+                };
+            }
+            row.push(cell);
+        }
+        out.push(row);
+    }
+    Ok(Rows { columns, rows: out })
+}
+
+/// Runs the statement(s) in one transaction: all of them or none.
+fn execute_in(conn: &mut Connection, sql: &str) -> Result<u64, DataError> {
+    let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
+    tx.execute_batch(sql).map_err(|e| sql_err("SQLite", &e))?;
+    let changed = tx.changes();
+    tx.commit().map_err(|e| sql_err("cannot commit", &e))?;
+    Ok(changed)
+}
+
 impl QueryEngine for Warehouse {
     fn query(&self, sql: &str) -> Result<Rows, DataError> {
-        let guard = self.conn()?;
-        let conn = guard.as_ref().ok_or_else(|| DataError::new("the warehouse is not open"))?;
-        let mut stmt = conn.prepare(sql).map_err(|e| err("SQLite", e))?;
-        let mut columns: Vec<Column> =
-            stmt.columns().map(|c| Column::new(c.name(), c.decl_type().map_or(DataType::Text, data_type))).collect();
-        let declared: Vec<bool> = stmt.columns().map(|c| c.decl_type().is_some()).collect();
-        let n = columns.len();
-        let mut out = Vec::new();
-        let mut rows = stmt.query([]).map_err(|e| err("SQLite", e))?;
-        while let Some(r) = rows.next().map_err(|e| err("SQLite", e))? {
-            let mut row = Vec::with_capacity(n);
-            for i in 0..n {
-                let cell = match r.get_ref(i).map_err(|e| err("SQLite", e))? {
-                    ValueRef::Null => Cell::Null,
-                    ValueRef::Integer(v) if columns[i].data_type == DataType::Boolean => Cell::Bool(v != 0),
-                    ValueRef::Integer(v) => Cell::Int(v),
-                    ValueRef::Real(v) => Cell::Real(v),
-                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => Cell::Text(format!("<{} bytes>", b.len())),
-                };
-                // expressions have no declared type: take it from the first value
-                if !declared[i] && out.is_empty() {
-                    columns[i].data_type = match &cell {
-                        Cell::Int(_) => DataType::Integer,
-                        Cell::Real(_) => DataType::Real,
-                        _ => DataType::Text,
-                    };
-                }
-                row.push(cell);
-            }
-            out.push(row);
-        }
-        Ok(Rows { columns, rows: out })
+        self.session(None, |conn| query_in(conn, sql))
     }
 
-    /// Runs the statement(s) in one transaction: all of them or none.
     fn execute(&self, sql: &str) -> Result<u64, DataError> {
-        let mut guard = self.conn()?;
-        let conn = guard.as_mut().ok_or_else(|| DataError::new("the warehouse is not open"))?;
-        let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
-        tx.execute_batch(sql).map_err(|e| err("SQLite", e))?;
-        let changed = tx.changes();
-        tx.commit().map_err(|e| err("cannot commit", e))?;
-        Ok(changed)
+        self.session(None, |conn| execute_in(conn, sql))
+    }
+
+    fn query_until(&self, sql: &str, stop: &StopSignal) -> Result<Rows, DataError> {
+        self.session(Some(stop), |conn| query_in(conn, sql))
+    }
+
+    fn validate(&self, sql: &str) -> Result<(), DataError> {
+        self.session(None, |conn| match conn.prepare(sql) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqlInputError { msg, offset, .. }) => {
+                let at = usize::try_from(offset).unwrap_or(0).min(sql.len());
+                let before = sql.get(..at).unwrap_or("");
+                let line = before.matches('\n').count() + 1;
+                let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                Err(DataError::new(format!("{msg} (line {line}, column {col} of the SQL)")))
+            }
+            Err(rusqlite::Error::MultipleStatement) => {
+                Err(DataError::new("it holds more than one statement; a model is one SELECT"))
+            }
+            Err(e) => Err(sql_err("SQLite", &e)),
+        })
+    }
+
+    fn execute_until(&self, sql: &str, stop: &StopSignal) -> Result<u64, DataError> {
+        self.session(Some(stop), |conn| execute_in(conn, sql))
     }
 
     fn probe(&self) -> Result<(), DataError> {

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+
+use phlo_core::data::StopSignal;
 use phlo_core::plugin::Registry;
 
 use super::*;
@@ -108,4 +111,38 @@ fn the_provider_serves_both_capabilities_from_one_warehouse() {
     assert_eq!(engine.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2));
     r.probe("sqlite").unwrap();
     assert!(dir.path().join(".phlo/warehouse.db").is_file());
+}
+
+/// A statement that runs for many seconds: a recursive count to a billion.
+const SLOW: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) \
+                    SELECT max(i) AS m FROM n";
+
+#[test]
+fn a_stop_signal_interrupts_a_running_statement_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Arc::new(warehouse(dir.path()));
+    w.replace("t", &rows()).unwrap();
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = Arc::clone(&flag);
+    let stop: StopSignal = Arc::new(move || f.load(std::sync::atomic::Ordering::Relaxed));
+    let setter = {
+        let flag = Arc::clone(&flag);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let t0 = std::time::Instant::now();
+    let e = w
+        .execute_until(&format!("DROP TABLE t; CREATE TABLE t AS {SLOW};"), &stop)
+        .expect_err("the statement is stopped");
+    setter.join().unwrap();
+    assert!(e.interrupted, "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "stopped after {:?}", t0.elapsed());
+    // the transaction rolled back: the old table is intact
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2));
+    // and the connection works normally afterwards, without the signal
+    assert_eq!(w.query("SELECT 1").unwrap().rows[0][0], Cell::Int(1));
+    let e = w.query_until(SLOW, &stop).expect_err("already stopped");
+    assert!(e.interrupted);
 }

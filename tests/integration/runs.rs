@@ -1,0 +1,169 @@
+//! Runs that never lie, on real work: a real SQLite warehouse file and real child processes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::{json, phlo_in};
+
+/// A SELECT that takes many seconds: a recursive count to a billion.
+const SLOW_SQL: &str =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT max(i) AS m FROM n";
+
+fn project(dir: &Path, yaml: &str) {
+    std::fs::write(dir.join("phlo.yaml"), yaml).unwrap();
+}
+
+fn asset<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v["assets"].as_array().unwrap().iter().find(|a| a["key"] == key).unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// A 10 s SQL model under `timeout: 1s` fails after about a second, its statement is
+/// interrupted, and the table it replaces is left as it was.
+#[test]
+fn a_slow_model_is_stopped_at_its_timeout_and_its_table_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |sql: &str, timeout: &str| {
+        format!(
+            "assets:\n  marts.slow:\n    type: sql\n    sql: \"{sql}\"\n    {timeout}\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n    deps: [marts.slow]\n"
+        )
+    };
+    // first a quick version of the model: the table holds one row, 42
+    project(dir.path(), &yaml("SELECT 42 AS m", ""));
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(dir.path().join("out.csv")).unwrap(), "m\n42\n");
+
+    project(dir.path(), &yaml(SLOW_SQL, "timeout: 1s"));
+    let t0 = Instant::now();
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    let took = t0.elapsed();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(took < Duration::from_secs(5), "the run took {took:?}");
+    let v = json(&run);
+    assert_eq!(asset(&v, "marts.slow")["status"], "failed");
+    assert_eq!(asset(&v, "marts.slow")["error"], "timed out after 1.0 s");
+    assert_eq!(asset(&v, "publish.out")["status"], "skipped");
+
+    // the old table is intact: exporting it again gives the same row
+    project(
+        dir.path(),
+        &yaml("SELECT 42 AS m", "").replace(
+            "  marts.slow:\n    type: sql\n    sql: \"SELECT 42 AS m\"\n    \n",
+            "  marts.slow:\n    external: true\n",
+        ),
+    );
+    let run = phlo_in(dir.path(), &["run", "--select", "publish.out", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(dir.path().join("out.csv")).unwrap(), "m\n42\n");
+}
+
+/// `sleep 30` under `timeout: 1s, retries: 1`: both attempts are killed with their process
+/// group, never overlap, and the process exits within a few seconds with nothing left behind.
+#[cfg(unix)]
+#[test]
+fn a_command_that_times_out_is_killed_with_everything_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("phlo-test-{}", std::process::id());
+    // a shell that starts a grandchild holding the pipes: only a group kill ends both
+    project(
+        dir.path(),
+        &format!(
+            "assets:\n  ops.slow:\n    type: command\n    program: sh\n    args: ['-c', 'echo started; sleep 30; : {marker}']\n    timeout: 1s\n    retries: {{max: 1, delay: 0s}}\n"
+        ),
+    );
+    let t0 = Instant::now();
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    let took = t0.elapsed();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(took < Duration::from_secs(6), "the run took {took:?}");
+    let v = json(&run);
+    assert_eq!(asset(&v, "ops.slow")["attempts"], 2);
+    assert_eq!(asset(&v, "ops.slow")["error"], "timed out after 1.0 s");
+    // both attempts ran one after the other: two start events, each after the previous end
+    let log = std::fs::read_to_string(dir.path().join(".phlo/events.jsonl")).unwrap();
+    let types: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["correlation"]["asset_key"] == "ops.slow")
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .filter(|t| t.starts_with("transform."))
+        .collect();
+    assert_eq!(types, ["transform.start", "transform.end", "transform.start", "transform.end"]);
+    let left = Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+    assert!(left.stdout.is_empty(), "processes left behind: {}", String::from_utf8_lossy(&left.stdout));
+}
+
+/// Ctrl-C during a long model: the statement is interrupted, the run ends `cancelled` with
+/// exit code 130 within a couple of seconds, and the model's table is unchanged.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_long_model_leaves_its_table_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |sql: &str| {
+        format!(
+            "assets:\n  marts.slow:\n    type: sql\n    sql: \"{sql}\"\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n"
+        )
+    };
+    project(dir.path(), &yaml("SELECT 7 AS m"));
+    assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
+    project(dir.path(), &yaml(SLOW_SQL));
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(["run", "--select", "marts.slow", "--json"])
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let log = dir.path().join(".phlo/events.jsonl");
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.matches("\"transform.start\"").count() >= 2) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the run did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "the run did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(t0.elapsed() < Duration::from_secs(3), "stopping took {:?}", t0.elapsed());
+    assert_eq!(status.code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(asset(&v, "marts.slow")["status"], "cancelled");
+    // the table still holds the quick model's row
+    project(dir.path(), "assets:\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n");
+    assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("out.csv")).unwrap(), "m\n7\n");
+}
+
+/// SQL errors point into the user's SQL (never phlo's wrapper), a `--` comment at the end
+/// of a model works, and a table named like an asset key gets a hint.
+#[test]
+fn model_errors_speak_about_the_users_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  raw.weather:\n    type: sql\n    sql: \"SELECT 1 AS t -- one row\"\n  staging.weather:\n    type: sql\n    sql: SELECT * FROM raw.weather\n    deps: [raw.weather]\n  \
+         staging.typo:\n    type: sql\n    sql: |\n      SELECT t\n      FROM raw_weather\n      WHER t > 0\n    deps: [raw.weather]\n",
+    );
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let v = json(&run);
+    assert_eq!(asset(&v, "raw.weather")["status"], "succeeded", "a trailing comment works");
+    let error = asset(&v, "staging.weather")["error"].as_str().unwrap().to_string();
+    assert!(error.contains("no such table: raw.weather"), "{error}");
+    assert!(error.contains("the table of asset `raw.weather` is `raw_weather`"), "{error}");
+    assert!(!error.contains("__phlo_new"), "{error}");
+    assert!(!error.contains("CREATE TABLE"), "{error}");
+    let error = asset(&v, "staging.typo")["error"].as_str().unwrap().to_string();
+    assert_eq!(error, "the SQL of `staging.typo` failed: near \"t\": syntax error (line 3, column 6 of the SQL)");
+}
