@@ -145,6 +145,20 @@ pub struct CheckRow {
     pub violations: u64,
     /// Rows examined.
     pub total: u64,
+    /// Why it could not run, when it could not.
+    pub error: Option<String>,
+    /// Up to 5 violating rows.
+    pub samples: Vec<serde_json::Value>,
+    /// What else the check reported (`row_count`, its bounds, `newest`, …).
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl CheckRow {
+    /// Whether this check failed the run: a blocking `error` check that did not pass
+    /// (a check that could not run cannot vouch for the data either).
+    pub fn blocks(&self) -> bool {
+        !self.passed && self.blocking && self.severity == Severity::Error
+    }
 }
 
 /// What a run did.
@@ -167,8 +181,7 @@ pub struct RunReport {
 impl RunReport {
     /// Whether an asset failed or a blocking check failed (exit code 4).
     pub fn has_failures(&self) -> bool {
-        self.assets.iter().any(|a| a.status == AssetStatus::Failed)
-            || self.checks.iter().any(|c| !c.passed && c.blocking && c.severity == Severity::Error)
+        self.assets.iter().any(|a| a.status == AssetStatus::Failed) || self.checks.iter().any(CheckRow::blocks)
     }
 }
 

@@ -231,7 +231,7 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
     t.write(out)?;
     if !report.checks.is_empty() {
         writeln!(out)?;
-        let mut c = Table::new(vec!["CHECK", "ASSET", "RESULT", "SEVERITY", "BLOCKING", "VIOLATIONS"]);
+        let mut c = Table::new(vec!["CHECK", "ASSET", "RESULT", "SEVERITY", "BLOCKING", "FOUND"]);
         for r in &report.checks {
             c.row(vec![
                 r.name.clone(),
@@ -239,12 +239,27 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
                 r.outcome.clone(),
                 format!("{:?}", r.severity).to_lowercase(),
                 r.blocking.to_string(),
-                format!("{}/{}", r.violations, r.total),
+                found(r),
             ]);
         }
         c.write(out)?;
+        // what the failing checks found, row by row
+        for r in report.checks.iter().filter(|r| !r.passed) {
+            match &r.error {
+                Some(e) => writeln!(out, "\n{} on {} could not run: {e}", r.name, r.asset)?,
+                None if !r.samples.is_empty() => {
+                    writeln!(out, "\n{} on {}: {} of {} rows, e.g.", r.name, r.asset, r.violations, r.total)?;
+                    for s in &r.samples {
+                        writeln!(out, "  {s}")?;
+                    }
+                }
+                None => {}
+            }
+        }
     }
     let count = |s: AssetStatus| report.assets.iter().filter(|a| a.status == s).count();
+    let failed_checks = report.checks.iter().filter(|c| !c.passed).count();
+    let blocking = report.checks.iter().filter(|c| c.blocks()).count();
     writeln!(
         out,
         "\nrun {} {} in {} ms: {} succeeded, {} failed, {} skipped{}",
@@ -261,6 +276,30 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
         match count(AssetStatus::Cancelled) {
             0 => String::new(),
             n => format!(", {n} cancelled"),
+        } + &match (failed_checks, blocking) {
+            (0, _) => String::new(),
+            (n, 0) => format!("; {n} check(s) failed, none blocking"),
+            (n, b) => format!("; {n} check(s) failed, {b} of them blocking"),
         }
     )
+}
+
+/// What a check found, in words: violating rows of the rows examined, or for a row count the
+/// count and its bounds.
+fn found(r: &phlo_core::execution::CheckRow) -> String {
+    if r.error.is_some() {
+        return String::from("-");
+    }
+    match r.metadata.get("row_count") {
+        Some(n) => {
+            let bound = |k: &str| r.metadata.get(k).map(ToString::to_string);
+            match (bound("min"), bound("max")) {
+                (Some(a), Some(b)) => format!("{n} rows (allowed {a}..{b})"),
+                (Some(a), None) => format!("{n} rows (min {a})"),
+                (None, Some(b)) => format!("{n} rows (max {b})"),
+                (None, None) => format!("{n} rows"),
+            }
+        }
+        None => format!("{}/{} rows", r.violations, r.total),
+    }
 }

@@ -167,3 +167,32 @@ fn model_errors_speak_about_the_users_sql() {
     let error = asset(&v, "staging.typo")["error"].as_str().unwrap().to_string();
     assert_eq!(error, "the SQL of `staging.typo` failed: near \"t\": syntax error (line 3, column 6 of the SQL)");
 }
+
+/// A failed blocking check: the summary counts it, the console and `--json` show its sample
+/// rows, a row count shows its bounds, and a check that could not run says why.
+#[test]
+fn failed_checks_are_counted_and_show_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  raw.r:\n    type: sql\n    sql: SELECT 1 AS id, -5 AS v UNION ALL SELECT 2, 7\n    checks:\n      \
+         - {type: range, column: v, min: 0}\n      - {type: row_count, min: 10, severity: warn}\n      \
+         - {type: not_null, column: nope, severity: info}\n  marts.r:\n    type: sql\n    sql: SELECT * FROM raw_r\n    deps: [raw.r]\n",
+    );
+    let run = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stdout.contains("; 3 check(s) failed, 1 of them blocking"), "{}", run.stdout);
+    assert!(run.stdout.contains("range_v on raw.r: 1 of 2 rows, e.g.\n  {\"id\":1,\"v\":-5}"), "{}", run.stdout);
+    assert!(run.stdout.contains("2 rows (min 10)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not_null_nope on raw.r could not run: SQLite: no such column: \"nope\"")
+            && run.stdout.contains("\"raw_r\" has the columns id, v"),
+        "{}",
+        run.stdout
+    );
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    let v = json(&run);
+    let range = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "range_v").unwrap();
+    assert_eq!(range["samples"], serde_json::json!([{"id": 1, "v": -5}]));
+    assert_eq!(asset(&v, "marts.r")["status"], "skipped");
+}

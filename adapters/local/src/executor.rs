@@ -249,6 +249,12 @@ pub async fn execute(req: RunRequest) -> RunReport {
                 blocking: r.blocking,
                 violations: r.violations,
                 total: r.total,
+                error: match &r.outcome {
+                    CheckOutcome::CouldNotRun(e) => Some(e.clone()),
+                    _ => None,
+                },
+                samples: r.samples.clone(),
+                metadata: r.metadata.clone(),
             });
         }
         let key = graph.key(node.asset).to_string();
@@ -297,7 +303,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
     let outcomes: Vec<AssetOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
 
     let count = |s: AssetStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
-    let blocked = check_rows.iter().any(|c| !c.passed && c.blocking && c.severity == phlo_core::spec::Severity::Error);
+    let blocked = check_rows.iter().any(CheckRow::blocks);
     let status = if cancelled {
         RunStatus::Cancelled
     } else if failed_run || count(AssetStatus::Failed) > 0 || blocked {

@@ -49,12 +49,32 @@ fn engine(ctx: &RunContext) -> Result<std::sync::Arc<dyn QueryEngine>, String> {
     ctx.capability::<dyn QueryEngine>().map_err(|e| e.message)
 }
 
+/// Why a check's query failed, with the table's columns when a column or the table is
+/// missing (the usual reason a check cannot run).
+fn explain(engine: &dyn QueryEngine, table: &str, message: String) -> String {
+    if message.contains("no such column") {
+        match engine.query(&format!("SELECT * FROM {table} LIMIT 0")) {
+            Ok(rows) => {
+                let names: Vec<&str> = rows.columns.iter().map(|c| c.name.as_str()).collect();
+                format!("{message}; {table} has the columns {}", names.join(", "))
+            }
+            Err(_) => message,
+        }
+    } else if message.contains("no such table") {
+        format!("{message}; the check reads {table} (set `table:` on the check to read another)")
+    } else {
+        message
+    }
+}
+
 /// Rows of `table` violating `condition`, out of all its rows, with samples.
 fn by_rows(ctx: &RunContext, table: &str, condition: &str) -> Result<Finding, String> {
     let engine = engine(ctx)?;
-    let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {table}"))?;
+    let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {table}"))
+        .map_err(|e| explain(engine.as_ref(), table, e))?;
     let bad = format!("SELECT * FROM {table} WHERE {condition}");
-    let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({bad})"))?;
+    let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({bad})"))
+        .map_err(|e| explain(engine.as_ref(), table, e))?;
     let mut f = Finding::new(violations, total);
     if violations > 0 {
         f = f.with_samples(samples(engine.as_ref(), &bad));
@@ -253,7 +273,14 @@ impl CheckKind for RowCount {
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         let n = count(engine(ctx)?.as_ref(), &format!("SELECT count(*) FROM {}", self.table))?;
         let outside = self.min.is_some_and(|m| n < m) || self.max.is_some_and(|m| n > m);
-        Ok(Finding::new(u64::from(outside), 1).with_metadata("row_count", n))
+        let mut f = Finding::new(u64::from(outside), 1).with_metadata("row_count", n);
+        if let Some(m) = self.min {
+            f = f.with_metadata("min", m);
+        }
+        if let Some(m) = self.max {
+            f = f.with_metadata("max", m);
+        }
+        Ok(f)
     }
 }
 

@@ -56,10 +56,13 @@ fn err(context: &str, e: impl std::fmt::Display) -> DataError {
 
 /// `err`, except that an interrupted statement says it was stopped.
 fn sql_err(context: &str, e: &rusqlite::Error) -> DataError {
-    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
-        DataError::interrupted(format!("{context}: stopped (the attempt timed out or the run was cancelled)"))
-    } else {
-        err(context, e)
+    match e {
+        _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            DataError::interrupted(format!("{context}: stopped (the attempt timed out or the run was cancelled)"))
+        }
+        // the statement and offset are the caller's composed SQL, not what a user wrote
+        rusqlite::Error::SqlInputError { msg, .. } => DataError::new(format!("{context}: {msg}")),
+        _ => err(context, e),
     }
 }
 
