@@ -395,3 +395,147 @@ async fn a_panicking_run_function_fails_its_asset_only() {
     assert_eq!(status_of(&report, "after"), AssetStatus::Skipped);
     assert_eq!(status_of(&report, "other"), AssetStatus::Succeeded);
 }
+
+/// What a node of a random DAG does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Behaviour {
+    Ok,
+    Fails,
+    Panics,
+    /// Sleeps past its timeout, watching its stop token or not.
+    TimesOut {
+        cooperative: bool,
+    },
+    /// Succeeds, but a blocking `error` check finds violations.
+    BlockingCheckFails,
+    /// Succeeds, but its blocking check panics (so it could not run, which blocks too).
+    CheckPanics,
+    /// Succeeds, but a hook panics on its end event under the given policy.
+    HookPanics(FailurePolicy),
+}
+
+struct PanickingCheck;
+impl CheckRun for PanickingCheck {
+    fn evaluate(&self, _: &RunContext) -> Result<Finding, String> {
+        panic!("check exploded")
+    }
+}
+
+fn behaviour() -> impl proptest::strategy::Strategy<Value = Behaviour> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => Just(Behaviour::Ok),
+        1 => Just(Behaviour::Fails),
+        1 => Just(Behaviour::Panics),
+        1 => any::<bool>().prop_map(|cooperative| Behaviour::TimesOut { cooperative }),
+        1 => Just(Behaviour::BlockingCheckFails),
+        1 => Just(Behaviour::CheckPanics),
+        1 => prop_oneof![Just(FailurePolicy::Ignore), Just(FailurePolicy::Log), Just(FailurePolicy::Raise)]
+            .prop_map(Behaviour::HookPanics),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random DAGs with random failures, panics, timeouts, failing blocking checks and
+    /// panicking hooks: every node is in the report exactly once, and its status is what
+    /// the rules say — skips propagate exactly, no further.
+    #[test]
+    fn every_step_is_accounted_for_and_skips_propagate_exactly(
+        behaviours in proptest::collection::vec(behaviour(), 1..10),
+        dep_bits in proptest::collection::vec(proptest::prelude::any::<u16>(), 10),
+        concurrency in 1usize..4,
+    ) {
+        let n = behaviours.len();
+        let key = |i: usize| format!("n{i}");
+        let mut specs = Vec::new();
+        let mut hooks = Vec::new();
+        let mut deps_of: Vec<Vec<usize>> = Vec::new();
+        for (i, b) in behaviours.iter().enumerate() {
+            let deps: Vec<usize> = (0..i).filter(|d| dep_bits[i] & (1 << d) != 0).collect();
+            let mut s = match b {
+                Behaviour::Fails => AssetSpec::new(key(i)).with_run(|_: RunContext| async { Err(RunError::permanent("boom")) }),
+                Behaviour::Panics => AssetSpec::new(key(i)).with_run(|_: RunContext| async {
+                    panic!("asset exploded");
+                    #[allow(unreachable_code)]
+                    Ok(MaterializeResult::new())
+                }),
+                Behaviour::TimesOut { cooperative } => {
+                    let cooperative = *cooperative;
+                    AssetSpec::new(key(i))
+                        .with_run(move |ctx: RunContext| async move {
+                            if cooperative {
+                                tokio::select! {
+                                    () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                                    () = ctx.cancel.cancelled() => return Err(RunError::new("stopped")),
+                                }
+                            } else {
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                            }
+                            Ok(MaterializeResult::new())
+                        })
+                        .with_timeout(Duration::from_millis(50))
+                }
+                _ => ok_asset(&key(i), &[]),
+            };
+            match b {
+                Behaviour::BlockingCheckFails => s = s.with_check(failing_check("hard")),
+                Behaviour::CheckPanics => {
+                    let mut c = CheckSpec::new("wild", "panics");
+                    c.run = Some(CheckFn(Arc::new(PanickingCheck)));
+                    s = s.with_check(c);
+                }
+                Behaviour::HookPanics(policy) => hooks.push(
+                    HookRegistration::new("test", format!("panics_{i}"), |_: &phlo_core::hooks::Event| -> Result<(), phlo_core::hooks::HookFailure> {
+                        panic!("hook exploded")
+                    })
+                    .events([EventType::TransformEnd])
+                    .assets([key(i)])
+                    .policy(*policy),
+                ),
+                _ => {}
+            }
+            for &d in &deps {
+                s = s.with_dep(key(d));
+            }
+            deps_of.push(deps);
+            specs.push(s);
+        }
+        let mut setup = Setup::new(specs);
+        setup.concurrency = concurrency;
+        setup.hooks = hooks;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let (report, _) = rt.block_on(setup.run());
+
+        // the rules, in topological (index) order
+        let mut expected: Vec<AssetStatus> = Vec::new();
+        let mut blocks: Vec<bool> = Vec::new();
+        for (i, b) in behaviours.iter().enumerate() {
+            let gated = deps_of[i].iter().any(|&d| expected[d] != AssetStatus::Succeeded || blocks[d]);
+            let status = if gated {
+                AssetStatus::Skipped
+            } else {
+                match b {
+                    Behaviour::Fails | Behaviour::Panics | Behaviour::TimesOut { .. } => AssetStatus::Failed,
+                    Behaviour::HookPanics(FailurePolicy::Raise) => AssetStatus::Failed,
+                    _ => AssetStatus::Succeeded,
+                }
+            };
+            blocks.push(status == AssetStatus::Succeeded && matches!(b, Behaviour::BlockingCheckFails | Behaviour::CheckPanics));
+            expected.push(status);
+        }
+        proptest::prop_assert_eq!(report.assets.len(), n, "{:?}", report.assets);
+        for (i, want) in expected.iter().enumerate() {
+            let rows: Vec<_> = report.assets.iter().filter(|a| a.key == key(i)).collect();
+            proptest::prop_assert_eq!(rows.len(), 1, "{} appears {} times", key(i), rows.len());
+            proptest::prop_assert_eq!(rows[0].status, *want, "{} ({:?}): {:?}", key(i), behaviours[i], rows[0]);
+            if *want == AssetStatus::Skipped {
+                proptest::prop_assert!(rows[0].error.as_deref().is_some_and(|e| e.contains('`')), "{:?}", rows[0]);
+            }
+        }
+        let any_failed = expected.contains(&AssetStatus::Failed) || blocks.iter().any(|b| *b);
+        proptest::prop_assert_eq!(report.status == RunStatus::Failed, any_failed);
+        proptest::prop_assert_eq!(report.has_failures(), any_failed);
+    }
+}
