@@ -188,11 +188,10 @@ impl HookRegistration {
 }
 
 /// An error from the bus.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum HookError {
     /// A `raise` hook failed; the emitting step must fail. `source` is the hook's own error.
-    #[error("hook `{hook}` of plugin `{plugin}` failed on `{event}`: {source}")]
     Raised {
         /// The plugin.
         plugin: String,
@@ -200,12 +199,10 @@ pub enum HookError {
         hook: String,
         /// The event it failed on.
         event: EventType,
-        /// The hook's error.
-        #[source]
+        /// The hook's error (also what [`std::error::Error::source`] returns).
         source: Arc<dyn StdError + Send + Sync>,
     },
     /// Handlers emitted events from inside handlers too deeply.
-    #[error("`{event}` emitted at nesting depth {depth}: handlers re-emit events in a loop (limit {limit})")]
     TooDeep {
         /// The refused event.
         event: EventType,
@@ -215,7 +212,6 @@ pub enum HookError {
         limit: u32,
     },
     /// Two registrations with the same plugin and hook name.
-    #[error("hook `{hook}` of plugin `{plugin}` is registered twice")]
     Duplicate {
         /// The plugin.
         plugin: String,
@@ -223,7 +219,6 @@ pub enum HookError {
         hook: String,
     },
     /// A hook's selection does not resolve against the asset graph.
-    #[error("hook `{hook}` of plugin `{plugin}`: {error}")]
     Selection {
         /// The plugin.
         plugin: String,
@@ -232,6 +227,34 @@ pub enum HookError {
         /// The selection error.
         error: String,
     },
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookError::Raised { plugin, hook, event, source } => {
+                write!(f, "hook `{hook}` of plugin `{plugin}` failed on `{event}`: {source}")
+            }
+            HookError::TooDeep { event, depth, limit } => write!(
+                f,
+                "`{event}` emitted at nesting depth {depth}: handlers re-emit events in a loop (limit {limit})"
+            ),
+            HookError::Duplicate { plugin, hook } => {
+                write!(f, "hook `{hook}` of plugin `{plugin}` is registered twice")
+            }
+            HookError::Selection { plugin, hook, error } => write!(f, "hook `{hook}` of plugin `{plugin}`: {error}"),
+        }
+    }
+}
+
+impl StdError for HookError {
+    /// The hook's own error, as it returned it (`downcast_ref` reaches its type).
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            HookError::Raised { source, .. } => Some(&**source as &(dyn StdError + 'static)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -399,7 +399,23 @@ impl Event {
     /// An event produced by phlo, now.
     pub fn new(payload: EventPayload, correlation: Correlation) -> Self {
         let event_type = payload.event_type();
-        let id = Self::id_for(event_type, &correlation);
+        let id = match &payload {
+            // two checks of one step, or two lineage reports of one step, are two events even
+            // when the producer did not name the check in the correlation
+            EventPayload::QualityResult(r) if correlation.check_name.is_none() => {
+                Self::id_for(event_type, &correlation.clone().with_check(r.check.clone()))
+            }
+            EventPayload::LineageEdges { edges } => {
+                let mut h = Fnv128::new();
+                h.write(&Self::id_for(event_type, &correlation).0.to_le_bytes());
+                for (a, b) in edges {
+                    h.field(Some(a.as_str()));
+                    h.field(Some(b.as_str()));
+                }
+                EventId(h.0)
+            }
+            _ => Self::id_for(event_type, &correlation),
+        };
         Self {
             id,
             version: EVENT_VERSION,

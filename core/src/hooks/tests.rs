@@ -293,3 +293,43 @@ fn the_effective_table_lists_each_type_in_order() {
     assert_eq!(rows, [(EventType::RunEnd, 1, "early".into()), (EventType::RunEnd, 2, "late".into())]);
     assert_eq!(bus.rows().len(), EventType::COUNT + 1);
 }
+
+#[test]
+fn a_raised_hook_error_keeps_its_cause() {
+    #[derive(Debug)]
+    struct Quota(u32);
+    impl std::fmt::Display for Quota {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "quota of {} exceeded", self.0)
+        }
+    }
+    impl std::error::Error for Quota {}
+    let mut b = HookBus::builder();
+    b.register(
+        HookRegistration::new("p", "h", |_: &Event| Err(Box::new(Quota(3)) as crate::hooks::HookFailure))
+            .policy(FailurePolicy::Raise),
+    )
+    .unwrap();
+    let bus = b.freeze(None).unwrap();
+    let e = bus.emit_event(Event::new(EventPayload::RunStart(RunEvent::default()), Correlation::run("r"))).unwrap_err();
+    let cause = std::error::Error::source(&e).expect("a source");
+    assert_eq!(cause.downcast_ref::<Quota>().map(|q| q.0), Some(3));
+    assert!(e.to_string().ends_with("quota of 3 exceeded"), "{e}");
+}
+
+#[test]
+fn events_of_different_checks_or_lineage_reports_of_one_step_have_different_ids() {
+    use crate::spec::{CheckResult, CheckSpec};
+    let c = Correlation::run("r").with_asset("a").with_attempt(1);
+    let result = |name: &str| {
+        EventPayload::QualityResult(Box::new(CheckResult::from_counts(&CheckSpec::new(name, "not_null"), "a", 0, 1)))
+    };
+    let x = Event::new(result("ids"), c.clone());
+    let y = Event::new(result("names"), c.clone());
+    assert_ne!(x.id, y.id);
+    // retryable work keeps deterministic ids: the same check of the same attempt, the same id
+    assert_eq!(x.id, Event::new(result("ids"), c.clone()).id);
+    let edges = |from: &str| EventPayload::LineageEdges { edges: vec![(from.into(), "a".into())] };
+    assert_ne!(Event::new(edges("u"), c.clone()).id, Event::new(edges("v"), c.clone()).id);
+    assert_eq!(Event::new(edges("u"), c.clone()).id, Event::new(edges("u"), c).id);
+}
