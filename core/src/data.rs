@@ -223,6 +223,50 @@ pub trait QueryEngine: Send + Sync {
         Ok(())
     }
 
+    /// Replaces `table` with the rows of `select` — or, with `partition: Some((column, key))`,
+    /// replaces the rows of that partition, tagged in `column` — all or nothing, stopping
+    /// (and changing nothing) as soon as `stop` says so. Returns the rows written. The
+    /// default composes [`execute_until`](Self::execute_until); engines override it to
+    /// compute outside their write lock.
+    ///
+    /// # Errors
+    /// The engine's error; [`DataError::interrupted`] when stopped.
+    fn materialize(
+        &self,
+        table: &str,
+        select: &str,
+        partition: Option<(&str, &str)>,
+        stop: &StopSignal,
+    ) -> Result<u64, DataError> {
+        let target = quote_ident(table);
+        let staging = quote_ident(&format!("__phlo_new_{table}"));
+        let (sql, count) = match partition {
+            None => (
+                format!(
+                    "DROP TABLE IF EXISTS {staging};\nCREATE TABLE {staging} AS {select}\n;\n\
+                     DROP TABLE IF EXISTS {target};\nALTER TABLE {staging} RENAME TO {target};"
+                ),
+                format!("SELECT count(*) FROM {target}"),
+            ),
+            Some((column, key)) => {
+                let (column, key) = (quote_ident(column), key.replace('\'', "''"));
+                (
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS {column}, * FROM ({select}\n) WHERE 0;\n\
+                         DELETE FROM {target} WHERE {column} = '{key}';\n\
+                         INSERT INTO {target} SELECT '{key}' AS {column}, * FROM ({select}\n);"
+                    ),
+                    format!("SELECT count(*) FROM {target} WHERE {column} = '{key}'"),
+                )
+            }
+        };
+        self.execute_until(&sql, stop)?;
+        match self.query_until(&count, stop)?.rows.first().and_then(|r| r.first()) {
+            Some(Cell::Int(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+            _ => Ok(0),
+        }
+    }
+
     /// [`query`](Self::query) that stops as soon as `stop` says so. The default cannot be
     /// stopped once started.
     ///

@@ -206,6 +206,8 @@ codes! {
     HookSetup = "PHLO-E050", Plugin;
     /// `phlo plugin new` cannot scaffold the crate (bad name, not a phlo workspace, taken).
     Scaffold = "PHLO-E060", Config;
+    /// Another run of the project is going and `--no-wait` was given (or the lock cannot be taken).
+    RunLocked = "PHLO-E070", Plugin;
 }
 
 impl Code {

@@ -39,6 +39,71 @@ pub(crate) struct Args {
     /// Print one JSON document instead of progress and a summary.
     #[arg(long)]
     json: bool,
+    /// When another run of this project is going, fail at once instead of waiting for it.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// The run lock of a project (`.phlo/run.lock`): one run at a time writes a project's
+/// warehouse. The file names the run holding it; the lock is the operating system's, so a
+/// killed run releases it.
+pub(crate) struct RunLock {
+    file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock for `run_id`: at once, or after waiting for the run that holds it (a
+    /// message says which), or not at all with `no_wait`.
+    pub(crate) fn acquire(dir: &Path, run_id: &str, no_wait: bool) -> Result<RunLock, Outcome> {
+        use std::io::{Read, Seek};
+        let path = dir.join(".phlo/run.lock");
+        let fail = |e: std::io::Error| {
+            Outcome::from_diagnostics(
+                Diagnostic::error(Code::RunLocked, format!("cannot take the run lock `{}`: {e}", path.display()))
+                    .with_help("make `.phlo/` in the project writable")
+                    .into(),
+            )
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(fail)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() { "another run" } else { holder };
+                if no_wait {
+                    return Err(Outcome::from_diagnostics(
+                        Diagnostic::error(Code::RunLocked, format!("{holder} is running in this project"))
+                            .with_help("wait for it to finish (run again without --no-wait to wait)")
+                            .into(),
+                    ));
+                }
+                eprintln!("waiting for {holder} to finish (--no-wait to fail instead)");
+                file.lock().map_err(fail)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(fail(e)),
+        }
+        let me = format!("run {run_id} (pid {}, started {})", std::process::id(), chrono::Utc::now().to_rfc3339());
+        file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(me.as_bytes())).map_err(fail)?;
+        Ok(RunLock { file })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
 }
 
 /// The progress bar, when one is drawn: log lines are printed around it.
@@ -111,6 +176,10 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
     let warnings = project.diagnostics;
+    let _lock = match RunLock::acquire(dir, &request.run_id, args.no_wait) {
+        Ok(l) => l,
+        Err(o) => return Ok(o),
+    };
     let runtime = match runtime() {
         Ok(r) => r,
         Err(o) => return Ok(o),

@@ -104,7 +104,7 @@ fn ctrl_c_during_a_long_model_leaves_its_table_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = |sql: &str| {
         format!(
-            "assets:\n  marts.slow:\n    type: sql\n    sql: \"{sql}\"\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n"
+            "assets:\n  marts.slow:\n    type: sql\n    sql: \"{sql}\"\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n    deps: [marts.slow]\n"
         )
     };
     project(dir.path(), &yaml("SELECT 7 AS m"));
@@ -195,4 +195,56 @@ fn failed_checks_are_counted_and_show_their_rows() {
     let range = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "range_v").unwrap();
     assert_eq!(range["samples"], serde_json::json!([{"id": 1, "v": -5}]));
     assert_eq!(asset(&v, "marts.r")["status"], "skipped");
+}
+
+/// Models compute side by side: an unrelated quick model does not wait behind a slow one
+/// (each works on a connection of its own; only the short swap-in is serialised).
+#[test]
+fn a_quick_model_does_not_wait_behind_a_slow_one() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  a.slow:\n    type: sql\n    sql: \"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT max(i) AS m FROM n\"\n  \
+         b.fast:\n    type: sql\n    sql: SELECT 1 AS x\n",
+    );
+    let run = phlo_in(dir.path(), &["run", "--select", "a.slow or b.fast", "--concurrency", "4", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    let ms = |k: &str| asset(&v, k)["duration_ms"].as_u64().unwrap();
+    assert!(ms("b.fast") * 3 < ms("a.slow"), "fast {} ms, slow {} ms", ms("b.fast"), ms("a.slow"));
+}
+
+/// Two `phlo run` processes on one project: the second waits, saying for which run, or
+/// with `--no-wait` fails at once naming it; never a bare "database is locked".
+#[cfg(unix)]
+#[test]
+fn a_second_run_waits_for_the_first_or_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['2']\n  marts.x:\n    type: sql\n    sql: SELECT 1 AS x\n",
+    );
+    let first = Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(["run", "--json"])
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let log = dir.path().join(".phlo/events.jsonl");
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"transform.start\"")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the first run did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = phlo_in(dir.path(), &["run", "--select", "marts.x", "--no-wait"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("error[PHLO-E070]: run "), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("(pid {}", first.id())), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["run", "--select", "marts.x"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("waiting for run "), "{}", run.stderr);
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use phlo_core::data::{Cell, QueryEngine, Rows, quote_ident, table_name};
+use phlo_core::data::{QueryEngine, Rows, quote_ident, table_name};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
@@ -94,7 +94,6 @@ fn table_hint(message: &str) -> String {
 fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<MaterializeResult, RunError> {
     let engine = engine(rc)?;
     let stop = rc.stop_signal();
-    let target = quote_ident(table);
     let fail = |e: phlo_core::data::DataError| {
         if e.interrupted {
             RunError::new(format!("the SQL of `{}` was stopped", rc.asset))
@@ -109,44 +108,9 @@ fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<Material
     };
     // the SELECT alone: errors carry positions in what the user wrote
     engine.validate(&body).map_err(fail)?;
-    // a trailing `-- comment` in the user's SQL ends at the newline, not at phlo's statements
-    let where_clause = match &rc.partition {
-        // a partitioned model replaces its partition's rows, tagged `partition_key`
-        Some(p) => {
-            let key = p.replace('\'', "''");
-            engine
-                .execute_until(
-                    &format!(
-                        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS partition_key, * FROM ({body}\n) WHERE 0;\n\
-                         DELETE FROM {target} WHERE partition_key = '{key}';\n\
-                         INSERT INTO {target} SELECT '{key}' AS partition_key, * FROM ({body}\n);"
-                    ),
-                    &stop,
-                )
-                .map_err(fail)?;
-            format!(" WHERE partition_key = '{key}'")
-        }
-        None => {
-            let staging = quote_ident(&format!("__phlo_new_{table}"));
-            engine
-                .execute_until(
-                    &format!(
-                        "DROP TABLE IF EXISTS {staging};\nCREATE TABLE {staging} AS {body}\n;\n\
-                         DROP TABLE IF EXISTS {target};\nALTER TABLE {staging} RENAME TO {target};"
-                    ),
-                    &stop,
-                )
-                .map_err(fail)?;
-            String::new()
-        }
-    };
-    let count = engine
-        .query_until(&format!("SELECT count(*) FROM {target}{where_clause}"), &stop)
-        .map_err(|e| RunError::new(e.message))?;
-    let n = match count.rows.first().and_then(|r| r.first()) {
-        Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
-        _ => 0,
-    };
+    // a partitioned model replaces its partition's rows, tagged `partition_key`
+    let partition = rc.partition.as_deref().map(|p| ("partition_key", p));
+    let n = engine.materialize(table, &body, partition, &stop).map_err(fail)?;
     Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", table))
 }
 

@@ -9,7 +9,7 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, quote_ident};
@@ -41,7 +41,14 @@ impl Default for SqliteConfig {
 pub struct Warehouse {
     path: PathBuf,
     busy_timeout: Duration,
-    conn: Mutex<Option<Connection>>,
+    /// Idle connections; a session takes one (or opens one) and gives it back. Readers run
+    /// side by side (WAL); writers take `writer` first.
+    idle: Mutex<Vec<Connection>>,
+    /// Serialises this process's writes, so that they queue here instead of timing out on
+    /// SQLite's lock.
+    writer: Mutex<()>,
+    /// Whether the file is known to be in WAL mode (a property of the file, set once).
+    wal: Mutex<bool>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -60,6 +67,10 @@ fn sql_err(context: &str, e: &rusqlite::Error) -> DataError {
         _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => {
             DataError::interrupted(format!("{context}: stopped (the attempt timed out or the run was cancelled)"))
         }
+        _ if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => DataError::new(format!(
+            "{context}: the warehouse stayed locked by another process for longer than `resources.sqlite.busy_timeout_ms` \
+             (another program writing to it?)"
+        )),
         // the statement and offset are the caller's composed SQL, not what a user wrote
         rusqlite::Error::SqlInputError { msg, .. } => DataError::new(format!("{context}: {msg}")),
         _ => err(context, e),
@@ -107,61 +118,106 @@ impl ToSql for Bind<'_> {
 impl Warehouse {
     /// A warehouse at `path` (nothing is opened yet).
     pub fn new(path: impl Into<PathBuf>, busy_timeout: Duration) -> Self {
-        Self { path: path.into(), busy_timeout, conn: Mutex::new(None) }
-    }
-
-    fn conn(&self) -> Result<MutexGuard<'_, Option<Connection>>, DataError> {
-        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| err(&format!("cannot create the warehouse directory `{}`", dir.display()), e))?;
-            }
-            let c = Connection::open(&self.path)
-                .map_err(|e| err(&format!("cannot open the warehouse `{}`", self.path.display()), e))?;
-            c.busy_timeout(self.busy_timeout).map_err(|e| err("cannot set the busy timeout", e))?;
-            // "x" is an identifier, never a string: a misspelt column is an error, not a constant
-            for flag in [DbConfig::SQLITE_DBCONFIG_DQS_DML, DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
-                c.set_db_config(flag, false).map_err(|e| err("cannot configure SQLite", e))?;
-            }
-            c.pragma_update(None, "journal_mode", "WAL").map_err(|e| err("cannot switch to WAL mode", e))?;
-            c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err("cannot set synchronous mode", e))?;
-            *guard = Some(c);
+        Self {
+            path: path.into(),
+            busy_timeout,
+            idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(()),
+            wal: Mutex::new(false),
         }
-        Ok(guard)
     }
 
-    /// Runs `f` on the connection; with a stop signal, SQLite checks it every few thousand
-    /// virtual-machine steps and abandons the running statement when it says stop.
+    fn open(&self) -> Result<Connection, DataError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(&format!("cannot create the warehouse directory `{}`", dir.display()), e))?;
+        }
+        let c = Connection::open(&self.path)
+            .map_err(|e| err(&format!("cannot open the warehouse `{}`", self.path.display()), e))?;
+        c.busy_timeout(self.busy_timeout).map_err(|e| err("cannot set the busy timeout", e))?;
+        // "x" is an identifier, never a string: a misspelt column is an error, not a constant
+        for flag in [DbConfig::SQLITE_DBCONFIG_DQS_DML, DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
+            c.set_db_config(flag, false).map_err(|e| err("cannot configure SQLite", e))?;
+        }
+        // WAL is a property of the file: switch once; switching needs the file to itself, so
+        // another process switching at the same moment is waited for, like any lock
+        let mut wal = self.wal.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*wal {
+            let started = std::time::Instant::now();
+            loop {
+                match c.pragma_update(None, "journal_mode", "WAL") {
+                    Ok(()) => break,
+                    Err(e)
+                        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                            && started.elapsed() < self.busy_timeout =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(err("cannot switch to WAL mode", e)),
+                }
+            }
+            *wal = true;
+        }
+        drop(wal);
+        c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err("cannot set synchronous mode", e))?;
+        Ok(c)
+    }
+
+    /// Runs `f` on a connection of its own (readers run side by side); with a stop signal,
+    /// SQLite checks it every few thousand virtual-machine steps and abandons the running
+    /// statement when it says stop.
     fn session<T>(
         &self,
         stop: Option<&StopSignal>,
         f: impl FnOnce(&mut Connection) -> Result<T, DataError>,
     ) -> Result<T, DataError> {
-        let mut guard = self.conn()?;
-        let conn = guard.as_mut().ok_or_else(|| DataError::new("the warehouse is not open"))?;
+        if stop.is_some_and(|s| s()) {
+            return Err(DataError::interrupted("stopped before it started"));
+        }
+        let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.open()?,
+        };
         if let Some(stop) = stop {
-            if stop() {
-                return Err(DataError::interrupted("stopped before it started"));
-            }
             let stop = std::sync::Arc::clone(stop);
             conn.progress_handler(4096, Some(move || stop())).map_err(|e| err("cannot watch the statement", e))?;
         }
-        let result = f(conn);
-        if stop.is_some() {
-            conn.progress_handler(0, None::<fn() -> bool>).map_err(|e| err("cannot unwatch the statement", e))?;
+        let result = f(&mut conn);
+        let reset = if stop.is_some() { conn.progress_handler(0, None::<fn() -> bool>) } else { Ok(()) };
+        // a connection left inside a transaction (a panic, an error mid-way) is not reused
+        if reset.is_ok() && conn.is_autocommit() {
+            self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
         }
         result
     }
 
+    /// `session` for work that writes: this process's writers take turns, and the write
+    /// transaction is taken at once (`BEGIN IMMEDIATE`), so it never fails half-way on a
+    /// lock held by another connection.
+    fn write_session<T>(
+        &self,
+        stop: Option<&StopSignal>,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, DataError>,
+    ) -> Result<T, DataError> {
+        let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.session(stop, |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| sql_err("cannot start a write transaction", &e))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(|e| sql_err("cannot commit", &e))?;
+            Ok(out)
+        })
+    }
+
     fn write(&self, table: &str, rows: &Rows, replace: bool, stop: Option<&StopSignal>) -> Result<u64, DataError> {
-        self.session(stop, |conn| write_in(conn, table, rows, replace))
+        self.write_session(stop, |tx| write_in(tx, table, rows, replace))
     }
 }
 
-fn write_in(conn: &mut Connection, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
+fn write_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
     {
-        let tx = conn.transaction().map_err(|e| sql_err("cannot start a transaction", &e))?;
         let target = quote_ident(table);
         let columns: Vec<String> = rows
             .columns
@@ -185,7 +241,7 @@ fn write_in(conn: &mut Connection, table: &str, rows: &Rows, replace: bool) -> R
         } else {
             tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", columns.join(", ")))
                 .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
-            let existing = describe_in(&tx, table)?.unwrap_or_default();
+            let existing = describe_in(tx, table)?.unwrap_or_default();
             let names = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
             if names(&existing) != names(&rows.columns) {
                 return Err(DataError::new(format!(
@@ -209,7 +265,6 @@ fn write_in(conn: &mut Connection, table: &str, rows: &Rows, replace: bool) -> R
             tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
                 .map_err(|e| sql_err(&format!("cannot replace table `{table}`"), &e))?;
         }
-        tx.commit().map_err(|e| sql_err(&format!("cannot commit `{table}`"), &e))?;
         Ok(rows.len() as u64)
     }
 }
@@ -286,13 +341,10 @@ fn query_in(conn: &Connection, sql: &str) -> Result<Rows, DataError> {
     Ok(Rows { columns, rows: out })
 }
 
-/// Runs the statement(s) in one transaction: all of them or none.
-fn execute_in(conn: &mut Connection, sql: &str) -> Result<u64, DataError> {
-    let tx = conn.transaction().map_err(|e| err("cannot start a transaction", e))?;
+/// Runs the statement(s) in the write transaction: all of them or none.
+fn execute_in(tx: &rusqlite::Transaction<'_>, sql: &str) -> Result<u64, DataError> {
     tx.execute_batch(sql).map_err(|e| sql_err("SQLite", &e))?;
-    let changed = tx.changes();
-    tx.commit().map_err(|e| sql_err("cannot commit", &e))?;
-    Ok(changed)
+    Ok(tx.changes())
 }
 
 impl QueryEngine for Warehouse {
@@ -301,7 +353,7 @@ impl QueryEngine for Warehouse {
     }
 
     fn execute(&self, sql: &str) -> Result<u64, DataError> {
-        self.session(None, |conn| execute_in(conn, sql))
+        self.write_session(None, |tx| execute_in(tx, sql))
     }
 
     fn query_until(&self, sql: &str, stop: &StopSignal) -> Result<Rows, DataError> {
@@ -326,7 +378,54 @@ impl QueryEngine for Warehouse {
     }
 
     fn execute_until(&self, sql: &str, stop: &StopSignal) -> Result<u64, DataError> {
-        self.session(Some(stop), |conn| execute_in(conn, sql))
+        self.write_session(Some(stop), |tx| execute_in(tx, sql))
+    }
+
+    /// The SELECT is computed into a temporary table of this session's connection first —
+    /// models compute side by side, holding no write lock — then swapped in with one short
+    /// write transaction.
+    fn materialize(
+        &self,
+        table: &str,
+        select: &str,
+        partition: Option<(&str, &str)>,
+        stop: &StopSignal,
+    ) -> Result<u64, DataError> {
+        let target = quote_ident(table);
+        let scratch = "temp.\"__phlo_model\"";
+        self.session(Some(stop), |conn| {
+            conn.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {scratch};\nCREATE TEMP TABLE \"__phlo_model\" AS {select}\n;"
+            ))
+            .map_err(|e| sql_err("SQLite", &e))?;
+            let swap = match partition {
+                None => format!(
+                    "DROP TABLE IF EXISTS main.{target};\nCREATE TABLE main.{target} AS SELECT * FROM {scratch};"
+                ),
+                Some((column, key)) => {
+                    let (column, key) = (quote_ident(column), key.replace('\'', "''"));
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS main.{target} AS SELECT '' AS {column}, * FROM {scratch} WHERE 0;\n\
+                         DELETE FROM main.{target} WHERE {column} = '{key}';\n\
+                         INSERT INTO main.{target} SELECT '{key}' AS {column}, * FROM {scratch};"
+                    )
+                }
+            };
+            let written = {
+                let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| sql_err("cannot start a write transaction", &e))?;
+                tx.execute_batch(&swap).map_err(|e| sql_err(&format!("cannot replace `{table}`"), &e))?;
+                let n: i64 = tx
+                    .query_row(&format!("SELECT count(*) FROM {scratch}"), [], |r| r.get(0))
+                    .map_err(|e| sql_err("SQLite", &e))?;
+                tx.commit().map_err(|e| sql_err(&format!("cannot commit `{table}`"), &e))?;
+                n
+            };
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {scratch};")).map_err(|e| sql_err("SQLite", &e))?;
+            Ok(u64::try_from(written).unwrap_or(0))
+        })
     }
 
     fn probe(&self) -> Result<(), DataError> {
