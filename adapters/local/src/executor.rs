@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phlo_core::execution::{
-    AssetOutcome, AssetStatus, CancelToken, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus,
-};
+use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
 use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
 use tokio::task::JoinSet;
@@ -411,15 +409,8 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         }));
         let attempt_start = Instant::now();
         // the attempt's own token: cancelled by a timeout, or when the run is cancelled
-        let stop = CancelToken::new();
+        let stop = shared.req.cancel.child();
         ctx.cancel = stop.clone();
-        let link = {
-            let (run, stop) = (shared.req.cancel.clone(), stop.clone());
-            tokio::spawn(async move {
-                run.cancelled().await;
-                stop.cancel();
-            })
-        };
         let outcome: Result<MaterializeResult, RunError> = match &spec.run {
             None => Err(RunError::permanent(format!(
                 "asset `{}` has no run function; declare it `external: true` if it is produced outside phlo",
@@ -462,7 +453,6 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 }
             }
         };
-        link.abort();
         match outcome {
             Ok(r) => break r,
             Err(e) => {

@@ -34,6 +34,19 @@ pub struct CancelToken {
 struct CancelInner {
     flag: std::sync::atomic::AtomicBool,
     event: event_listener::Event,
+    /// Tokens cancelled with this one ([`CancelToken::child`]).
+    children: std::sync::Mutex<Vec<std::sync::Weak<CancelInner>>>,
+}
+
+impl CancelInner {
+    fn cancel(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+        let children = std::mem::take(&mut *self.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for c in children.iter().filter_map(std::sync::Weak::upgrade) {
+            c.cancel();
+        }
+    }
 }
 
 impl fmt::Debug for CancelToken {
@@ -48,10 +61,28 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Cancels: running work is told to stop, nothing new starts.
+    /// Cancels: running work is told to stop, nothing new starts. Its children are
+    /// cancelled too.
     pub fn cancel(&self) {
-        self.inner.flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.inner.event.notify(usize::MAX);
+        self.inner.cancel();
+    }
+
+    /// A token cancelled when this one is — or on its own (an attempt's timeout) without
+    /// cancelling this one.
+    pub fn child(&self) -> CancelToken {
+        let child = CancelToken::new();
+        {
+            let mut children = self.inner.children.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // forget finished children now and then, so a long run's list stays short
+            if children.len() >= 64 && children.len().is_power_of_two() {
+                children.retain(|c| c.strong_count() > 0);
+            }
+            children.push(Arc::downgrade(&child.inner));
+        }
+        if self.is_cancelled() {
+            child.cancel();
+        }
+        child
     }
 
     /// Whether it was cancelled.
@@ -240,5 +271,23 @@ pub struct RunFn(pub Arc<dyn AssetRun>);
 impl fmt::Debug for RunFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RunFn")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CancelToken;
+
+    #[test]
+    fn a_child_is_cancelled_with_its_parent_but_not_the_other_way() {
+        let run = CancelToken::new();
+        let attempt = run.child();
+        attempt.cancel();
+        assert!(!run.is_cancelled());
+        let next = run.child();
+        let many: Vec<CancelToken> = (0..200).map(|_| run.child()).collect();
+        run.cancel();
+        assert!(next.is_cancelled() && many.iter().all(CancelToken::is_cancelled));
+        assert!(run.child().is_cancelled(), "a child of a cancelled token starts cancelled");
     }
 }
