@@ -14,6 +14,22 @@ use tokio::task::JoinSet;
 
 use crate::scheduler::Scheduler;
 
+/// A run function's future, polled with panics caught: `Err(message)` when it panicked.
+struct CatchUnwind<F>(F);
+
+impl<T> std::future::Future for CatchUnwind<phlo_core::spec::BoxFuture<'static, T>> {
+    type Output = Result<T, String>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => std::task::Poll::Ready(Err(phlo_core::plugin::panic_message(payload.as_ref()))),
+        }
+    }
+}
+
 /// How long a timed-out attempt may take to stop before it is abandoned.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -417,31 +433,27 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 spec.key
             ))),
             Some(run) => {
-                // its own task: a panic becomes this attempt's error
-                let mut handle = tokio::spawn(run.0.run(ctx));
+                // polled in place, a panic caught at every poll: a panic becomes this attempt's
+                // error, and no task is spawned per attempt
+                let mut work = CatchUnwind(run.0.run(ctx));
                 let joined = match spec.timeout {
-                    Some(limit) => match tokio::time::timeout(limit, &mut handle).await {
+                    Some(limit) => match tokio::time::timeout(limit, &mut work).await {
                         Ok(j) => Ok(j),
                         Err(_) => {
                             // tell the work to stop, and wait for it: an attempt never overlaps
                             // the next one, and the target is left as it was
                             stop.cancel();
-                            let stopped = tokio::time::timeout(STOP_GRACE, &mut handle).await.is_ok();
-                            if !stopped {
-                                handle.abort();
-                            }
+                            let stopped = tokio::time::timeout(STOP_GRACE, &mut work).await.is_ok();
+                            // not stopped: dropped (abandoned) here
+                            drop(work);
                             Err(stopped)
                         }
                     },
-                    None => Ok((&mut handle).await),
+                    None => Ok((&mut work).await),
                 };
                 match joined {
                     Ok(Ok(r)) => r,
-                    Ok(Err(e)) if e.is_panic() => Err(RunError::permanent(format!(
-                        "the run function panicked: {}",
-                        phlo_core::plugin::panic_message(e.into_panic().as_ref())
-                    ))),
-                    Ok(Err(e)) => Err(RunError::new(format!("the run function was stopped: {e}"))),
+                    Ok(Err(panic)) => Err(RunError::permanent(format!("the run function panicked: {panic}"))),
                     Err(true) => {
                         Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default()))))
                     }

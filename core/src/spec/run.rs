@@ -248,7 +248,10 @@ impl MaterializeResult {
     }
 }
 
-/// Materializes an asset.
+/// Materializes an asset. The future runs on the executor's async workers: blocking work
+/// (files, SQL, programs) belongs on a blocking thread (`tokio::task::spawn_blocking`), and a
+/// timeout or cancellation is noticed when the future yields — long work watches
+/// [`RunContext::cancel`] or hands [`RunContext::stop_signal`] to its engine.
 pub trait AssetRun: Send + Sync {
     /// Runs one attempt.
     fn run(&self, ctx: RunContext) -> BoxFuture<'static, Result<MaterializeResult, RunError>>;
