@@ -248,17 +248,10 @@ pub trait QueryEngine: Send + Sync {
                 ),
                 format!("SELECT count(*) FROM {target}"),
             ),
-            Some((column, key)) => {
-                let (column, key) = (quote_ident(column), key.replace('\'', "''"));
-                (
-                    format!(
-                        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS {column}, * FROM ({select}\n) WHERE 0;\n\
-                         DELETE FROM {target} WHERE {column} = '{key}';\n\
-                         INSERT INTO {target} SELECT '{key}' AS {column}, * FROM ({select}\n);"
-                    ),
-                    format!("SELECT count(*) FROM {target} WHERE {column} = '{key}'"),
-                )
-            }
+            Some((column, key)) => (
+                replace_partition_sql(&target, column, key, &format!("({select}\n)")),
+                format!("SELECT count(*) FROM {target} WHERE {} = '{}'", quote_ident(column), key.replace('\'', "''")),
+            ),
         };
         self.execute_until(&sql, stop)?;
         match self.query_until(&count, stop)?.rows.first().and_then(|r| r.first()) {
@@ -304,6 +297,18 @@ crate::capability!(dyn QueryEngine = "query_engine");
 /// (`raw.orders` → `raw_orders`), so SQL can name it without quoting.
 pub fn table_name(asset_key: &str) -> String {
     asset_key.replace('.', "_")
+}
+
+/// The statements that replace one partition of `target` (quoted) with the rows of `source`
+/// (a table or a parenthesised SELECT), tagged with `key` in `column`; `target` is created,
+/// shaped like `source`, when missing.
+pub fn replace_partition_sql(target: &str, column: &str, key: &str, source: &str) -> String {
+    let (column, key) = (quote_ident(column), key.replace('\'', "''"));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS {column}, * FROM {source} WHERE 0;\n\
+         DELETE FROM {target} WHERE {column} = '{key}';\n\
+         INSERT INTO {target} SELECT '{key}' AS {column}, * FROM {source};"
+    )
 }
 
 /// Quotes an SQL identifier (`"name"`, inner quotes doubled).

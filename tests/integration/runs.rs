@@ -16,6 +16,27 @@ fn project(dir: &Path, yaml: &str) {
     std::fs::write(dir.join("phlo.yaml"), yaml).unwrap();
 }
 
+/// Starts `phlo run ARGS` in `dir` and returns once the run's event log holds `starts` asset
+/// start events (its work is running).
+#[cfg(unix)]
+fn start_run(dir: &Path, args: &[&str], starts: usize) -> std::process::Child {
+    let child = Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(args)
+        .env("PHLO_LOG", "off")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let log = dir.join(".phlo/events.jsonl");
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.matches("\"transform.start\"").count() >= starts) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the run did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 fn asset<'a>(v: &'a Value, key: &str) -> &'a Value {
     v["assets"].as_array().unwrap().iter().find(|a| a["key"] == key).unwrap_or_else(|| panic!("no {key} in {v}"))
 }
@@ -110,20 +131,8 @@ fn ctrl_c_during_a_long_model_leaves_its_table_unchanged() {
     project(dir.path(), &yaml("SELECT 7 AS m"));
     assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
     project(dir.path(), &yaml(SLOW_SQL));
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-        .args(["run", "--select", "marts.slow", "--json"])
-        .env("PHLO_LOG", "off")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let log = dir.path().join(".phlo/events.jsonl");
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.matches("\"transform.start\"").count() >= 2) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the run did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // (the first run's start event is in the log too)
+    let mut child = start_run(dir.path(), &["run", "--select", "marts.slow", "--json"], 2);
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
@@ -224,20 +233,7 @@ fn a_second_run_waits_for_the_first_or_fails_at_once() {
         dir.path(),
         "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['2']\n  marts.x:\n    type: sql\n    sql: SELECT 1 AS x\n",
     );
-    let first = Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-        .args(["run", "--json"])
-        .env("PHLO_LOG", "off")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let log = dir.path().join(".phlo/events.jsonl");
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("\"transform.start\"")) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the first run did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let first = start_run(dir.path(), &["run", "--json"], 1);
     let run = phlo_in(dir.path(), &["run", "--select", "marts.x", "--no-wait"], &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("error[PHLO-E070]: run "), "{}", run.stderr);

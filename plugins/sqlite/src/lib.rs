@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use phlo_core::data::{Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, quote_ident};
+use phlo_core::data::{
+    Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, quote_ident, replace_partition_sql,
+};
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
@@ -402,14 +404,7 @@ impl QueryEngine for Warehouse {
                 None => format!(
                     "DROP TABLE IF EXISTS main.{target};\nCREATE TABLE main.{target} AS SELECT * FROM {scratch};"
                 ),
-                Some((column, key)) => {
-                    let (column, key) = (quote_ident(column), key.replace('\'', "''"));
-                    format!(
-                        "CREATE TABLE IF NOT EXISTS main.{target} AS SELECT '' AS {column}, * FROM {scratch} WHERE 0;\n\
-                         DELETE FROM main.{target} WHERE {column} = '{key}';\n\
-                         INSERT INTO main.{target} SELECT '{key}' AS {column}, * FROM {scratch};"
-                    )
-                }
+                Some((column, key)) => replace_partition_sql(&format!("main.{target}"), column, key, scratch),
             };
             let written = {
                 let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
