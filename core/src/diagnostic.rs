@@ -117,6 +117,8 @@ pub enum Category {
     Config,
     /// Plugins, capabilities or the asset graph (exit 3).
     Plugin,
+    /// What went wrong while a run did its work (the run exits 4).
+    Run,
 }
 
 macro_rules! codes {
@@ -208,6 +210,24 @@ codes! {
     Scaffold = "PHLO-E060", Config;
     /// Another run of the project is going and `--no-wait` was given (or the lock cannot be taken).
     RunLocked = "PHLO-E070", Plugin;
+    /// An asset's work failed (a plugin's error without a more precise code).
+    RunFailed = "PHLO-E100", Run;
+    /// An attempt ran past its `timeout` and was stopped.
+    RunTimeout = "PHLO-E101", Run;
+    /// An asset's work panicked.
+    RunPanicked = "PHLO-E102", Run;
+    /// The run was cancelled (Ctrl-C) before or while the asset ran.
+    RunCancelled = "PHLO-E103", Run;
+    /// The asset did not run: an upstream failed or a blocking check of one failed.
+    UpstreamFailed = "PHLO-E104", Run;
+    /// A `raise` hook failed on one of the asset's events.
+    HookRaised = "PHLO-E105", Run;
+    /// A model's or an export's SQL failed.
+    SqlFailed = "PHLO-E110", Run;
+    /// A `command` could not start or exited with an error.
+    CommandFailed = "PHLO-E111", Run;
+    /// An input file (CSV, JSON Lines) could not be read or holds a bad row.
+    InputFailed = "PHLO-E112", Run;
 }
 
 impl Code {
@@ -217,6 +237,7 @@ impl Code {
             Category::Internal => 1,
             Category::Config => 2,
             Category::Plugin => 3,
+            Category::Run => 4,
         }
     }
 }

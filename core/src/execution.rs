@@ -120,6 +120,8 @@ pub struct AssetOutcome {
     pub duration_ms: u64,
     /// The error, or why it was skipped.
     pub error: Option<String>,
+    /// The stable code of that error (`PHLO-E101` for a timeout, …; see docs/errors.md).
+    pub code: Option<crate::diagnostic::Code>,
     /// What the run function reported.
     pub metadata: BTreeMap<String, serde_json::Value>,
 }

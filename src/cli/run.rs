@@ -284,7 +284,10 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
     rows.sort_by(|a, b| (&a.key, &a.partition).cmp(&(&b.key, &b.partition)));
     for a in rows {
         let note = match (&a.error, a.metadata.get("row_count")) {
-            (Some(e), _) => e.clone(),
+            (Some(e), _) => match a.code {
+                Some(code) => format!("[{code}] {e}"),
+                None => e.clone(),
+            },
             (None, Some(rows)) => format!("{rows} rows"),
             (None, None) => String::new(),
         };

@@ -66,7 +66,9 @@ fn a_slow_model_is_stopped_at_its_timeout_and_its_table_is_unchanged() {
     let v = json(&run);
     assert_eq!(asset(&v, "marts.slow")["status"], "failed");
     assert_eq!(asset(&v, "marts.slow")["error"], "timed out after 1.0 s");
+    assert_eq!(asset(&v, "marts.slow")["code"], "PHLO-E101");
     assert_eq!(asset(&v, "publish.out")["status"], "skipped");
+    assert_eq!(asset(&v, "publish.out")["code"], "PHLO-E104");
 
     // the old table is intact: exporting it again gives the same row
     project(
@@ -148,6 +150,7 @@ fn ctrl_c_during_a_long_model_leaves_its_table_unchanged() {
     let out = child.wait_with_output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(asset(&v, "marts.slow")["status"], "cancelled");
+    assert_eq!(asset(&v, "marts.slow")["code"], "PHLO-E103");
     // the table still holds the quick model's row
     project(dir.path(), "assets:\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n");
     assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
@@ -175,6 +178,7 @@ fn model_errors_speak_about_the_users_sql() {
     assert!(!error.contains("CREATE TABLE"), "{error}");
     let error = asset(&v, "staging.typo")["error"].as_str().unwrap().to_string();
     assert_eq!(error, "the SQL of `staging.typo` failed: near \"t\": syntax error (line 3, column 6 of the SQL)");
+    assert_eq!(asset(&v, "staging.typo")["code"], "PHLO-E110");
 }
 
 /// A failed blocking check: the summary counts it, the console and `--json` show its sample

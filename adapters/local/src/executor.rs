@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use phlo_core::diagnostic::Code;
 use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
 use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
@@ -51,6 +52,8 @@ struct Finished {
     checks: Vec<CheckResult>,
     /// A blocking check failed: downstream is gated as if the asset failed.
     blocked: bool,
+    /// The stable code of the error.
+    code: Option<Code>,
 }
 
 /// splitmix64: a small seeded generator, so retry jitter can be reproduced.
@@ -244,6 +247,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
                     metadata: BTreeMap::new(),
                     checks: Vec::new(),
                     blocked: false,
+                    code: Some(Code::RunPanicked),
                 }
             }
         };
@@ -309,6 +313,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
                 attempts: f.attempts,
                 duration_ms: f.duration.as_millis() as u64,
                 error: f.error,
+                code: f.code,
                 metadata: f.metadata,
             },
         ));
@@ -383,6 +388,12 @@ fn outcome(
         status,
         attempts,
         duration_ms: duration.as_millis() as u64,
+        code: match status {
+            AssetStatus::Cancelled => Some(Code::RunCancelled),
+            AssetStatus::Skipped => Some(Code::UpstreamFailed),
+            AssetStatus::Failed => Some(Code::RunFailed),
+            AssetStatus::Succeeded => None,
+        },
         error,
         metadata: BTreeMap::new(),
     }
@@ -395,7 +406,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     let t0 = Instant::now();
     let mut rng = seed_for(shared.req.seed, &spec.key, partition);
     let resources = shared.req.resources.for_asset(&spec.key);
-    let finished = |status, attempts, error: Option<String>, metadata, checks, blocked| Finished {
+    let finished = |status, attempts, error: Option<String>, metadata, checks, blocked, code| Finished {
         node: index,
         status,
         attempts,
@@ -404,6 +415,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         metadata,
         checks,
         blocked,
+        code,
     };
 
     let max_attempts = spec.retry.max_retries.saturating_add(1);
@@ -412,7 +424,15 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         attempt += 1;
         let correlation = shared.correlation(spec, partition, attempt);
         if let Err(e) = shared.emit(start_payload(spec.kind), correlation.clone(), Some(spec)) {
-            return finished(AssetStatus::Failed, attempt, Some(e.to_string()), BTreeMap::new(), Vec::new(), false);
+            return finished(
+                AssetStatus::Failed,
+                attempt,
+                Some(e.to_string()),
+                BTreeMap::new(),
+                Vec::new(),
+                false,
+                Some(Code::HookRaised),
+            );
         }
         let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
@@ -453,15 +473,20 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 };
                 match joined {
                     Ok(Ok(r)) => r,
-                    Ok(Err(panic)) => Err(RunError::permanent(format!("the run function panicked: {panic}"))),
+                    Ok(Err(panic)) => {
+                        Err(RunError::permanent(format!("the run function panicked: {panic}"))
+                            .with_code(Code::RunPanicked))
+                    }
                     Err(true) => {
-                        Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default()))))
+                        Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default())))
+                            .with_code(Code::RunTimeout))
                     }
                     Err(false) => Err(RunError::new(format!(
                         "timed out after {} and did not stop within {} (its work may still be running)",
                         humanize(spec.timeout.unwrap_or_default()),
                         humanize(STOP_GRACE)
-                    ))),
+                    ))
+                    .with_code(Code::RunTimeout)),
                 }
             }
         };
@@ -484,7 +509,8 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                         Ok(()) => e.message,
                         Err(h) => format!("{}; and {h}", e.message),
                     };
-                    return finished(status, attempt, Some(error), BTreeMap::new(), Vec::new(), false);
+                    let code = if cancelled { Code::RunCancelled } else { e.code.unwrap_or(Code::RunFailed) };
+                    return finished(status, attempt, Some(error), BTreeMap::new(), Vec::new(), false, Some(code));
                 }
                 let delay = spec.retry.delay_before(attempt, splitmix(&mut rng));
                 let log = EventPayload::TelemetryLog {
@@ -495,7 +521,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shared.req.cancel.cancelled() => {
-                        return finished(AssetStatus::Cancelled, attempt, Some(String::from("cancelled while waiting to retry")), BTreeMap::new(), Vec::new(), false);
+                        return finished(AssetStatus::Cancelled, attempt, Some(String::from("cancelled while waiting to retry")), BTreeMap::new(), Vec::new(), false, Some(Code::RunCancelled));
                     }
                 }
             }
@@ -524,7 +550,15 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         );
         checks.push(result);
         if let Err(e) = emitted {
-            return finished(AssetStatus::Failed, attempt, Some(e.to_string()), BTreeMap::new(), checks, false);
+            return finished(
+                AssetStatus::Failed,
+                attempt,
+                Some(e.to_string()),
+                BTreeMap::new(),
+                checks,
+                false,
+                Some(Code::HookRaised),
+            );
         }
     }
 
@@ -533,7 +567,15 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     if !deps.is_empty()
         && let Err(e) = shared.emit(EventPayload::LineageEdges { edges: deps }, correlation.clone(), Some(spec))
     {
-        return finished(AssetStatus::Failed, attempt, Some(e.to_string()), result.metadata, checks, false);
+        return finished(
+            AssetStatus::Failed,
+            attempt,
+            Some(e.to_string()),
+            result.metadata,
+            checks,
+            false,
+            Some(Code::HookRaised),
+        );
     }
     let end = AssetEvent {
         group: spec.group.clone(),
@@ -543,9 +585,17 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         error: None,
     };
     if let Err(e) = shared.emit(end_payload(spec.kind, end), correlation, Some(spec)) {
-        return finished(AssetStatus::Failed, attempt, Some(e.to_string()), result.metadata, checks, false);
+        return finished(
+            AssetStatus::Failed,
+            attempt,
+            Some(e.to_string()),
+            result.metadata,
+            checks,
+            false,
+            Some(Code::HookRaised),
+        );
     }
-    finished(AssetStatus::Succeeded, attempt, None, result.metadata, checks, blocked)
+    finished(AssetStatus::Succeeded, attempt, None, result.metadata, checks, blocked, None)
 }
 
 fn humanize(d: Duration) -> String {

@@ -193,17 +193,26 @@ pub struct RunError {
     pub message: String,
     /// Whether the retry policy may try again (`false`: "do not retry").
     pub retryable: bool,
+    /// The stable code of the failure (reports show `PHLO-E100` when none is set).
+    pub code: Option<crate::diagnostic::Code>,
 }
 
 impl RunError {
     /// A failure the retry policy may retry.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true }
+        Self { message: message.into(), retryable: true, code: None }
     }
 
     /// A failure that retrying cannot fix (bad input, a missing file).
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false }
+        Self { message: message.into(), retryable: false, code: None }
+    }
+
+    /// Sets the failure's stable code (`Code::SqlFailed`, …).
+    #[must_use]
+    pub fn with_code(mut self, code: crate::diagnostic::Code) -> Self {
+        self.code = Some(code);
+        self
     }
 }
 

@@ -85,6 +85,11 @@ fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult
 }
 
 /// Runs blocking work off the async workers when a tokio runtime is there.
+/// An input error gets the input code unless it has a more precise one.
+fn input_failed(e: RunError) -> RunError {
+    if e.code.is_some() { e } else { e.with_code(phlo_core::diagnostic::Code::InputFailed) }
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
     match tokio::runtime::Handle::try_current() {
         Ok(h) => h.spawn_blocking(f).await.map_err(|e| RunError::new(format!("the load stopped: {e}"))),
@@ -118,7 +123,9 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
             let (load, declared) = (load.clone(), declared.clone());
             async move {
                 let l = load.clone();
-                let rows = blocking(move || read_csv(&l.path, &l.display, delimiter, &declared)).await??;
+                let rows = blocking(move || read_csv(&l.path, &l.display, delimiter, &declared))
+                    .await?
+                    .map_err(input_failed)?;
                 let ctx = rc.clone();
                 blocking(move || write(&ctx, &load, &rows)).await?
             }
@@ -141,7 +148,7 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
             let load = load.clone();
             async move {
                 let l = load.clone();
-                let rows = blocking(move || read_jsonl(&l.path, &l.display)).await??;
+                let rows = blocking(move || read_jsonl(&l.path, &l.display)).await?.map_err(input_failed)?;
                 let ctx = rc.clone();
                 blocking(move || write(&ctx, &load, &rows)).await?
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use phlo_core::data::{QueryEngine, Rows, quote_ident, table_name};
+use phlo_core::diagnostic::Code;
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
@@ -100,6 +101,7 @@ fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<Material
         } else {
             let hint = table_hint(&e.message);
             RunError::permanent(format!("the SQL of `{}` failed: {}{hint}", rc.asset, e.message))
+                .with_code(Code::SqlFailed)
         }
     };
     let body = match &rc.partition {
@@ -182,6 +184,7 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
                 let rows = engine(&rc)?.query_until(&query, &rc.stop_signal()).map_err(|e| {
                     let hint = table_hint(&e.message);
                     RunError::permanent(format!("the export query of `{}` failed: {e}{hint}", rc.asset))
+                        .with_code(Code::SqlFailed)
                 })?;
                 let bytes = if json { json_text(&rows)? } else { csv_text(&rows)? };
                 write_atomically(&path, &bytes).map_err(|e| RunError::new(format!("cannot write `{display}`: {e}")))?;
@@ -272,8 +275,9 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                         .map_err(|e| RunError::new(e.to_string()))?,
                     Err(_) => run_program(&cfg, &cwd, &cancel),
                 };
-                let (output, cancelled) =
-                    result.map_err(|e| RunError::permanent(format!("cannot start `{program}`: {e}")))?;
+                let (output, cancelled) = result.map_err(|e| {
+                    RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
+                })?;
                 let stdout = String::from_utf8_lossy(&output.stdout);
                 for line in stdout.lines() {
                     rc.log("info", line);
@@ -285,7 +289,8 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                     let stderr = String::from_utf8_lossy(&output.stderr);
                     let code =
                         output.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
-                    return Err(RunError::new(format!("`{program}` failed with {code}: {}", tail(&stderr, 5))));
+                    return Err(RunError::new(format!("`{program}` failed with {code}: {}", tail(&stderr, 5)))
+                        .with_code(Code::CommandFailed));
                 }
                 Ok(MaterializeResult::new().with_metadata("stdout_lines", stdout.lines().count()))
             }
