@@ -372,7 +372,7 @@ mod tests {
 
     #[tokio::test]
     async fn builds_and_runs_an_asset() {
-        let ctx = AssetTypeContext { key: String::from("demo.{{name}}"), project_dir: ".".into() };
+        let ctx = AssetTypeContext { key: String::from("demo.{{name}}"), ..AssetTypeContext::default() };
         let spec = <{{Camel}} as AssetType>::build({{Camel}}Config { rows: 3 }, &ctx).unwrap();
         let run = spec.run.expect("a run function");
         let result = run.0.run(RunContext::new("r", "demo.{{name}}", None, 1)).await.unwrap();

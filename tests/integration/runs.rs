@@ -177,7 +177,10 @@ fn model_errors_speak_about_the_users_sql() {
     assert!(!error.contains("__phlo_new"), "{error}");
     assert!(!error.contains("CREATE TABLE"), "{error}");
     let error = asset(&v, "staging.typo")["error"].as_str().unwrap().to_string();
-    assert_eq!(error, "the SQL of `staging.typo` failed: near \"t\": syntax error (line 3, column 6 of the SQL)");
+    assert_eq!(
+        error,
+        "the SQL of `staging.typo` (phlo.yaml:12:7) failed: near \"t\": syntax error (line 3, column 6 of the SQL)"
+    );
     assert_eq!(asset(&v, "staging.typo")["code"], "PHLO-E110");
 }
 

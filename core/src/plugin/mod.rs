@@ -285,12 +285,22 @@ impl PluginContext {
 }
 
 /// What an asset type's `build` gets beside its config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AssetTypeContext {
     /// The asset key from phlo.yaml.
     pub key: String,
     /// The project directory.
     pub project_dir: PathBuf,
+    /// Where each of the entry's own keys' values is written (`phlo.yaml:14:10`), so that
+    /// errors at run time can point at the line too.
+    pub locations: std::collections::BTreeMap<String, String>,
+}
+
+impl AssetTypeContext {
+    /// Where the value of the entry's key `field` is written, e.g. `phlo.yaml:14:10`.
+    pub fn location(&self, field: &str) -> Option<&str> {
+        self.locations.get(field).map(String::as_str)
+    }
 }
 
 /// What a check kind's `build` gets beside its config.

@@ -461,7 +461,15 @@ fn declarative_asset(
         let t = c.asset_type.as_ref()?;
         let entry = registry.enabled(PluginKind::AssetType, &t.value)?;
         let Factory::AssetType { kind, build } = entry.descriptor().factory else { return None };
-        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf() };
+        let locations = decl
+            .config
+            .as_map()
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, v)| v.span.line > 0)
+            .map(|(k, v)| (k.name.clone(), format!("{}:{}:{}", config.source.path.display(), v.span.line, v.span.col)))
+            .collect();
+        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf(), locations };
         let built =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
                 .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));

@@ -63,7 +63,7 @@ fn build(yaml: &str) -> Result<AssetSpec, PluginError> {
     let src = SourceFile::new("phlo.yaml", yaml);
     let node = node::parse(&src, Format::Yaml).unwrap();
     let Factory::AssetType { build, .. } = descriptor(PluginKind::AssetType, "echo").factory else { unreachable!() };
-    build(&node, &src, &AssetTypeContext { key: "demo.rows".into(), project_dir: ".".into() })
+    build(&node, &src, &AssetTypeContext { key: "demo.rows".into(), ..AssetTypeContext::default() })
 }
 
 #[test]

@@ -67,12 +67,13 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     }
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
+    let at = ctx.location("sql").map(|l| format!(" ({l})")).unwrap_or_default();
     Ok(AssetSpec::new(ctx.key.as_str())
         .with_description(format!("SQL model materialized as `{table}`"))
         .with_metadata("table", table.as_str())
         .with_run(move |rc: RunContext| {
-            let (sql, table) = (sql.clone(), t.clone());
-            async move { crate::ingest::blocking(move || materialize_model(&rc, &sql, &table)).await? }
+            let (sql, table, at) = (sql.clone(), t.clone(), at.clone());
+            async move { crate::ingest::blocking(move || materialize_model(&rc, &sql, &table, &at)).await? }
         }))
 }
 
@@ -89,10 +90,11 @@ fn table_hint(message: &str) -> String {
 }
 
 /// Builds a model's table: the user's SELECT is checked on its own first, so an error points
-/// into the user's SQL, never into the statements phlo wraps around it; then it is
+/// into the user's SQL (and `at`, where phlo.yaml writes it), never into the statements phlo
+/// wraps around it; then it is
 /// materialized in a staging table and swapped in, in one transaction that the attempt's stop
 /// signal can interrupt (the old table is then left as it was).
-fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<MaterializeResult, RunError> {
+fn materialize_model(rc: &RunContext, sql: &str, table: &str, at: &str) -> Result<MaterializeResult, RunError> {
     let engine = engine(rc)?;
     let stop = rc.stop_signal();
     let fail = |e: phlo_core::data::DataError| {
@@ -100,7 +102,7 @@ fn materialize_model(rc: &RunContext, sql: &str, table: &str) -> Result<Material
             RunError::new(format!("the SQL of `{}` was stopped", rc.asset))
         } else {
             let hint = table_hint(&e.message);
-            RunError::permanent(format!("the SQL of `{}` failed: {}{hint}", rc.asset, e.message))
+            RunError::permanent(format!("the SQL of `{}`{at} failed: {}{hint}", rc.asset, e.message))
                 .with_code(Code::SqlFailed)
         }
     };

@@ -57,7 +57,11 @@ impl Env {
             .find(|d| d.kind() == PluginKind::AssetType && d.name == t.value)
             .expect("an asset type of this crate");
         let Factory::AssetType { build, .. } = d.factory else { unreachable!("an asset type") };
-        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: self.dir.path().to_path_buf() };
+        let ctx = AssetTypeContext {
+            key: decl.key.name.clone(),
+            project_dir: self.dir.path().to_path_buf(),
+            ..AssetTypeContext::default()
+        };
         build(&decl.config, &config.source, &ctx)
     }
 
