@@ -202,7 +202,7 @@ fn failed_checks_are_counted_and_show_their_rows() {
     assert!(run.stdout.contains("2 rows (min 10)"), "{}", run.stdout);
     assert!(
         run.stdout.contains("not_null_nope on raw.r could not run: SQLite: no such column: \"nope\"")
-            && run.stdout.contains("\"raw_r\" has the columns id, v"),
+            && run.stdout.contains("\"raw_r\" has the columns id, v (the check is at phlo.yaml:8:16)"),
         "{}",
         run.stdout
     );

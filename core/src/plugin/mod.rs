@@ -312,6 +312,8 @@ pub struct CheckContext {
     pub table: String,
     /// The check's name.
     pub name: String,
+    /// Where the check is written (`phlo.yaml:12:9`), when it is.
+    pub location: Option<String>,
 }
 
 /// Reads a config section as its typed config: the section, its file, and the keys allowed

@@ -563,7 +563,10 @@ fn build_checks(
             continue;
         };
         let Factory::Check(build) = entry.descriptor().factory else { continue };
-        let ctx = CheckContext { asset: spec.key.to_string(), table: table.clone(), name: check.name.clone() };
+        let location = (decl.kind_span.line > 0)
+            .then(|| format!("{}:{}:{}", source.path.display(), decl.kind_span.line, decl.kind_span.col));
+        let ctx =
+            CheckContext { asset: spec.key.to_string(), table: table.clone(), name: check.name.clone(), location };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             build(&decl.config, source, config::CHECK_COMMON_KEYS, &ctx)
         }))
@@ -571,6 +574,7 @@ fn build_checks(
         match built {
             Ok(run) => {
                 check.run = Some(run);
+                check.location.clone_from(&ctx.location);
                 for r in entry.descriptor().metadata.requires {
                     if !spec.requires.iter().any(|x| x == r || x.split(':').next() == Some(r)) {
                         spec.requires.push((*r).to_string());

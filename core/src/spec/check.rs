@@ -144,6 +144,8 @@ pub struct CheckSpec {
     /// The check built from its kind's typed config (set when the project loads).
     #[serde(skip)]
     pub run: Option<CheckFn>,
+    /// Where it is written (`phlo.yaml:12:9`), for messages at run time.
+    pub location: Option<String>,
 }
 
 impl CheckSpec {
@@ -158,6 +160,7 @@ impl CheckSpec {
             description: None,
             config: serde_json::Value::Null,
             run: None,
+            location: None,
         }
     }
 
@@ -182,7 +185,10 @@ impl CheckSpec {
                 r.metadata = f.metadata;
                 r
             }
-            Err(e) => CheckResult::could_not_run(self, &ctx.asset, e),
+            Err(e) => match &self.location {
+                Some(at) => CheckResult::could_not_run(self, &ctx.asset, format!("{e} (the check is at {at})")),
+                None => CheckResult::could_not_run(self, &ctx.asset, e),
+            },
         }
     }
 }

@@ -16,7 +16,8 @@ fn build(kind: &str, config: &serde_json::Value) -> Result<CheckFn, PluginError>
         .find(|d| d.kind() == PluginKind::QualityCheck && d.name == kind)
         .unwrap_or_else(|| panic!("no check kind `{kind}`"));
     let Factory::Check(build) = d.factory else { unreachable!() };
-    let ctx = CheckContext { asset: "raw.orders".into(), table: "raw_orders".into(), name: kind.into() };
+    let ctx =
+        CheckContext { asset: "raw.orders".into(), table: "raw_orders".into(), name: kind.into(), location: None };
     build(&Node::from_json(config), &SourceFile::new("test", ""), &[], &ctx)
 }
 
