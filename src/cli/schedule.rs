@@ -170,7 +170,27 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
             tags: [(String::from("phlo/schedule"), job.name.clone())].into(),
             ..RunOptions::default()
         };
-        project.prepare_run(&options).map(|req| adapter.execute(req))
+        let dir = dir.to_path_buf();
+        project.prepare_run(&options).map(|req| {
+            let run_id = req.run_id.clone();
+            // (an adapter's future does nothing until it is polled)
+            let run = adapter.execute(req);
+            async move {
+                // one run at a time per project, like `phlo run`: wait for the lock off the
+                // async workers, hold it for the run
+                let lock =
+                    tokio::task::spawn_blocking(move || super::run::RunLock::acquire(&dir, &run_id, false)).await;
+                match lock {
+                    Ok(Ok(lock)) => {
+                        let report = run.await;
+                        drop(lock);
+                        Ok(report)
+                    }
+                    Ok(Err(outcome)) => Err(outcome.diagnostics.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
     };
     let mut lines: Vec<String> = Vec::new();
     let mut failed = false;
@@ -179,12 +199,17 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
             let now = Utc::now();
             for job in &jobs {
                 match start_run(job, now) {
-                    Ok(fut) => {
-                        let report = fut.await;
-                        failed |= report.status != RunStatus::Succeeded;
-                        let status = format!("{:?}", report.status).to_lowercase();
-                        lines.push(format!("schedule {}: run {} {status}", job.name, report.run_id));
-                    }
+                    Ok(fut) => match fut.await {
+                        Ok(report) => {
+                            failed |= report.status != RunStatus::Succeeded;
+                            let status = format!("{:?}", report.status).to_lowercase();
+                            lines.push(format!("schedule {}: run {} {status}", job.name, report.run_id));
+                        }
+                        Err(e) => {
+                            failed = true;
+                            lines.push(format!("schedule {}: not started: {}", job.name, e.trim()));
+                        }
+                    },
                     Err(d) => {
                         failed = true;
                         lines.push(format!("schedule {}: not started: {}", job.name, d.to_string().trim()));
@@ -223,8 +248,12 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
                         running.insert(
                             name.clone(),
                             tokio::spawn(async move {
-                                let report = fut.await;
-                                note(&format!("schedule {name}: run {} {:?}", report.run_id, report.status));
+                                match fut.await {
+                                    Ok(report) => {
+                                        note(&format!("schedule {name}: run {} {:?}", report.run_id, report.status));
+                                    }
+                                    Err(e) => note(&format!("schedule {name}: not started: {}", e.trim())),
+                                }
                             }),
                         );
                     }

@@ -251,3 +251,21 @@ fn a_second_run_waits_for_the_first_or_fails_at_once() {
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `phlo schedule run --once` takes the same run lock as `phlo run`.
+#[cfg(unix)]
+#[test]
+fn a_scheduled_run_waits_for_a_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['2']\n  marts.x:\n    type: sql\n    sql: SELECT 1 AS x\n\
+         schedules:\n  nightly:\n    cron: \"0 2 * * *\"\n    select: marts.x\n",
+    );
+    let first = start_run(dir.path(), &["run", "--select", "ops.slow"], 1);
+    let run = phlo_in(dir.path(), &["schedule", "run", "--once"], &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("waiting for run "), "{}", run.stderr);
+    assert!(run.stdout.contains("schedule nightly: run ") && run.stdout.contains(" succeeded"), "{}", run.stdout);
+    assert!(first.wait_with_output().unwrap().status.success());
+}
