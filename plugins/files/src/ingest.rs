@@ -123,7 +123,8 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
             let (load, declared) = (load.clone(), declared.clone());
             async move {
                 let l = load.clone();
-                let rows = blocking(move || read_csv(&l.path, &l.display, delimiter, &declared))
+                let stop = rc.stop_signal();
+                let rows = blocking(move || read_csv_until(&l.path, &l.display, delimiter, &declared, &*stop))
                     .await?
                     .map_err(input_failed)?;
                 let ctx = rc.clone();
@@ -148,7 +149,8 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
             let load = load.clone();
             async move {
                 let l = load.clone();
-                let rows = blocking(move || read_jsonl(&l.path, &l.display)).await?.map_err(input_failed)?;
+                let stop = rc.stop_signal();
+                let rows = blocking(move || read_jsonl(&l.path, &l.display, &*stop)).await?.map_err(input_failed)?;
                 let ctx = rc.clone();
                 blocking(move || write(&ctx, &load, &rows)).await?
             }
@@ -281,6 +283,27 @@ pub fn read_csv(
     delimiter: u8,
     declared: &BTreeMap<String, DataType>,
 ) -> Result<Rows, RunError> {
+    read_csv_until(path, display, delimiter, declared, &|| false)
+}
+
+/// Records read between two looks at the stop signal.
+const STOP_CHECK_EVERY: usize = 8192;
+
+fn stopped(display: &str) -> RunError {
+    RunError::new(format!("the load of `{display}` was stopped"))
+}
+
+/// [`read_csv`] that gives up, between batches of records, as soon as `stop` says so.
+///
+/// # Errors
+/// As `read_csv`, and a stop.
+pub fn read_csv_until(
+    path: &Path,
+    display: &str,
+    delimiter: u8,
+    declared: &BTreeMap<String, DataType>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Rows, RunError> {
     let mut r = reader(path, display, delimiter)?;
     let headers: Vec<String> = r.headers().map_err(|e| record_error(display, &e))?.iter().map(str::to_string).collect();
     if headers.is_empty() || headers.iter().all(String::is_empty) {
@@ -299,6 +322,9 @@ pub fn read_csv(
     if declared.len() < headers.len() {
         while r.read_record(&mut record).map_err(|e| record_error(display, &e))? {
             count += 1;
+            if count % STOP_CHECK_EVERY == 0 && stop() {
+                return Err(stopped(display));
+            }
             for (i, v) in record.iter().enumerate() {
                 if !declared.contains_key(&headers[i]) {
                     candidates[i].see(v);
@@ -316,6 +342,9 @@ pub fn read_csv(
         .collect();
     let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
     while r.read_record(&mut record).map_err(|e| record_error(display, &e))? {
+        if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
+            return Err(stopped(display));
+        }
         let line = record.position().map_or(0, csv::Position::line);
         let mut row = Vec::with_capacity(headers.len());
         for (i, v) in record.iter().enumerate() {
@@ -335,12 +364,15 @@ pub fn read_csv(
 }
 
 /// Reads a JSON Lines file: one object per line; columns are the keys in first-seen order.
-pub(crate) fn read_jsonl(path: &Path, display: &str) -> Result<Rows, RunError> {
+pub(crate) fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<Rows, RunError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
     let mut objects = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (i, line) in text.lines().enumerate() {
+        if i % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
+            return Err(stopped(display));
+        }
         if line.trim().is_empty() {
             continue;
         }

@@ -19,7 +19,7 @@ use phlo_core::data::{QueryEngine, TableStore};
 use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
 use phlo_core::spec::{AssetKind, AssetSpec};
 
-pub use ingest::{CsvConfig, JsonlConfig, Mode, read_csv};
+pub use ingest::{CsvConfig, JsonlConfig, Mode, read_csv, read_csv_until};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 
 /// Declares an asset type of this crate: its unit type, name, description, config, kind and

@@ -224,3 +224,18 @@ async fn partitioned_sql_models_replace_their_partition_only() {
         [vec![Cell::Text("2024-01-01".into()), Cell::Int(5)], vec![Cell::Text("2024-01-02".into()), Cell::Int(4)]]
     );
 }
+
+#[test]
+fn a_long_load_looks_at_its_stop_signal_between_batches() {
+    let env = Env::new();
+    let mut text = String::from("id,v\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("{i},{}\n", i * 2));
+    }
+    env.file("big.csv", &text);
+    let path = env.dir.path().join("big.csv");
+    let all = crate::read_csv_until(&path, "big.csv", b',', &Default::default(), &|| false).unwrap();
+    assert_eq!(all.len(), 20_000);
+    let e = crate::read_csv_until(&path, "big.csv", b',', &Default::default(), &|| true).unwrap_err();
+    assert_eq!(e.message, "the load of `big.csv` was stopped");
+}
