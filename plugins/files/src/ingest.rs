@@ -322,7 +322,7 @@ pub fn read_csv_until(
     if declared.len() < headers.len() {
         while r.read_record(&mut record).map_err(|e| record_error(display, &e))? {
             count += 1;
-            if count % STOP_CHECK_EVERY == 0 && stop() {
+            if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
                 return Err(stopped(display));
             }
             for (i, v) in record.iter().enumerate() {
