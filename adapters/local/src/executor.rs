@@ -417,6 +417,10 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         blocked,
         code,
     };
+    // a `raise` hook failed on one of the asset's events: the step fails with the hook's error
+    let raised = |e: &HookError, attempt: u32, metadata, checks| {
+        finished(AssetStatus::Failed, attempt, Some(e.to_string()), metadata, checks, false, Some(Code::HookRaised))
+    };
 
     let max_attempts = spec.retry.max_retries.saturating_add(1);
     let mut attempt = 0;
@@ -424,15 +428,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         attempt += 1;
         let correlation = shared.correlation(spec, partition, attempt);
         if let Err(e) = shared.emit(start_payload(spec.kind), correlation.clone(), Some(spec)) {
-            return finished(
-                AssetStatus::Failed,
-                attempt,
-                Some(e.to_string()),
-                BTreeMap::new(),
-                Vec::new(),
-                false,
-                Some(Code::HookRaised),
-            );
+            return raised(&e, attempt, BTreeMap::new(), Vec::new());
         }
         let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
@@ -550,15 +546,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         );
         checks.push(result);
         if let Err(e) = emitted {
-            return finished(
-                AssetStatus::Failed,
-                attempt,
-                Some(e.to_string()),
-                BTreeMap::new(),
-                checks,
-                false,
-                Some(Code::HookRaised),
-            );
+            return raised(&e, attempt, BTreeMap::new(), checks);
         }
     }
 
@@ -567,15 +555,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     if !deps.is_empty()
         && let Err(e) = shared.emit(EventPayload::LineageEdges { edges: deps }, correlation.clone(), Some(spec))
     {
-        return finished(
-            AssetStatus::Failed,
-            attempt,
-            Some(e.to_string()),
-            result.metadata,
-            checks,
-            false,
-            Some(Code::HookRaised),
-        );
+        return raised(&e, attempt, result.metadata, checks);
     }
     let end = AssetEvent {
         group: spec.group.clone(),
@@ -585,15 +565,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         error: None,
     };
     if let Err(e) = shared.emit(end_payload(spec.kind, end), correlation, Some(spec)) {
-        return finished(
-            AssetStatus::Failed,
-            attempt,
-            Some(e.to_string()),
-            result.metadata,
-            checks,
-            false,
-            Some(Code::HookRaised),
-        );
+        return raised(&e, attempt, result.metadata, checks);
     }
     finished(AssetStatus::Succeeded, attempt, None, result.metadata, checks, blocked, None)
 }
