@@ -179,15 +179,19 @@ fn wire_manifest(text: &str, plan: &Plan) -> Result<String, String> {
 fn wire_facade(text: &str, plan: &Plan) -> Result<String, String> {
     let start = text.find(LINK_MARKER).ok_or("no link-list marker in src/lib.rs")? + LINK_MARKER.len() + 1;
     let end = start + text[start..].find("\n\n").ok_or("the link list does not end with a blank line")? + 1;
-    let mut links: Vec<(String, String)> = text[start..end]
-        .lines()
-        .collect::<Vec<_>>()
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            [attr, line] => Some((line.to_string(), (*attr).to_string())),
-            _ => None,
-        })
-        .collect();
+    // the list is pairs of `#[cfg(feature = "…")]` and `use … as _;`; anything else is refused
+    // rather than reordered into something that no longer compiles
+    let mut links: Vec<(String, String)> = Vec::new();
+    for pair in text[start..end].lines().collect::<Vec<_>>().chunks(2) {
+        match pair {
+            [attr, line]
+                if attr.starts_with("#[cfg(feature = ") && line.starts_with("use ") && line.ends_with(" as _;") =>
+            {
+                links.push(((*line).to_string(), (*attr).to_string()));
+            }
+            other => return Err(format!("the link list holds lines `phlo plugin new` does not understand: {other:?}")),
+        }
+    }
     links.push((format!("use {} as _;", plan.ident()), format!("#[cfg(feature = \"{}\")]", plan.feature)));
     links.sort();
     let block: String = links.iter().map(|(line, attr)| format!("{attr}\n{line}\n")).collect();
@@ -583,5 +587,7 @@ mod tests {
         let plan = Plan::new("x", Kind::Check);
         assert!(wire_manifest("[package]\nname = \"y\"\n", &plan).is_err());
         assert!(wire_facade("no marker here", &plan).is_err());
+        let odd = FACADE.replace("use phlo_plugin_a as _;\n", "use phlo_plugin_a as _;\n// a comment\n");
+        assert!(wire_facade(&odd, &plan).unwrap_err().contains("does not understand"));
     }
 }

@@ -1,0 +1,246 @@
+//! Reading one `assets.<key>` entry: the keys every asset has, its partitions, retries,
+//! timeout and checks. The type-specific keys stay a [`Node`] for the asset type to read.
+
+use std::sync::Arc;
+
+use super::{
+    AssetCommon, AssetDecl, CHECK_COMMON_KEYS, CheckCommon, CheckDecl, Key, Node, PartitionsConfig, RetriesConfig,
+    Spanned, Value, parse_duration, split_common,
+};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile};
+use crate::spec::ASSET_COMMON_KEYS;
+
+pub(super) fn read_asset(
+    key: &Key,
+    node: &Node,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<AssetDecl> {
+    let (common, config) = match split_common::<AssetCommon>(node, source, ASSET_COMMON_KEYS) {
+        Ok(parts) => parts,
+        Err(d) => {
+            diags.extend(d);
+            if let Some(t) = node.get("timeout")
+                && let Some(text) = t.as_str()
+                && parse_duration(text).is_none()
+            {
+                diags.push(bad_duration(source, text, t.span));
+            }
+            // keep the type so its own keys are still checked in the same pass
+            let asset_type =
+                node.get("type").and_then(|t| Some(Spanned { value: t.as_str()?.to_string(), span: t.span }));
+            let rest = node
+                .as_map()
+                .unwrap_or_default()
+                .iter()
+                .filter(|(k, _)| !ASSET_COMMON_KEYS.contains(&k.name.as_str()))
+                .cloned()
+                .collect();
+            return Some(AssetDecl {
+                key: key.clone(),
+                common: AssetCommon { asset_type, ..AssetCommon::default() },
+                timeout: None,
+                partitions: crate::spec::PartitionSpec::None,
+                retry: None,
+                checks: Vec::new(),
+                config: Node { value: Value::Map(rest), span: node.span, expanded: false },
+                valid: false,
+            });
+        }
+    };
+    let before = diags.len();
+    if common.asset_type.is_none() && !common.external {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("asset `{}` has no `type`", key.name))
+                .at(source, key.span)
+                .with_help("add `type: <asset type>` (see `phlo plugins list`), or `external: true` for an asset produced outside phlo"),
+        );
+    }
+    let timeout = match &common.timeout {
+        Some(t) => match parse_duration(&t.value) {
+            Some(d) => Some(d),
+            None => {
+                diags.push(bad_duration(source, &t.value, t.span));
+                None
+            }
+        },
+        None => None,
+    };
+    let partitions = match &common.partitions {
+        Some(p) => read_partitions(p, source, diags),
+        None => crate::spec::PartitionSpec::None,
+    };
+    let retry = common.retries.as_ref().and_then(|r| read_retry(r, source, diags));
+    // a broken check entry is reported and left out; the asset and its other checks are
+    // still built, so their own keys are checked in the same pass
+    let valid = diags.len() == before;
+    let checks = node.get("checks").map(|c| read_checks(&key.name, c, source, diags)).unwrap_or_default();
+    Some(AssetDecl { key: key.clone(), common, timeout, partitions, retry, checks, config, valid })
+}
+
+fn read_partitions(
+    p: &Spanned<PartitionsConfig>,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> crate::spec::PartitionSpec {
+    use crate::spec::partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
+    let (granularity, w) = match &p.value {
+        PartitionsConfig::Hourly(w) => (Granularity::Hourly, w),
+        PartitionsConfig::Daily(w) => (Granularity::Daily, w),
+        PartitionsConfig::Weekly(w) => (Granularity::Weekly, w),
+        PartitionsConfig::Monthly(w) => (Granularity::Monthly, w),
+        PartitionsConfig::Static(keys) => {
+            return PartitionSpec::static_keys(keys.clone()).unwrap_or_else(|e| {
+                diags.push(Diagnostic::error(Code::InvalidPartitions, e.to_string()).at(source, p.span));
+                PartitionSpec::None
+            });
+        }
+    };
+    let result = TimePartitions::new(
+        granularity,
+        &w.start.value,
+        w.end.as_ref().map(|e| e.value.as_str()),
+        w.timezone.as_ref().map(|t| t.value.as_str()),
+    );
+    match result {
+        Ok(t) => PartitionSpec::Time(t),
+        Err(e) => {
+            let (span, help) = match &e {
+                PartitionError::BadTimezone(_) => {
+                    (w.timezone.as_ref().map_or(p.span, |t| t.span), "use an IANA name such as `UTC` or `Europe/Paris`")
+                }
+                PartitionError::EndBeforeStart { .. } => {
+                    (w.end.as_ref().map_or(p.span, |t| t.span), "the end is exclusive and must come after the start")
+                }
+                PartitionError::BadDate { value, .. } if w.end.as_ref().is_some_and(|x| &x.value == value) => {
+                    (w.end.as_ref().map_or(p.span, |t| t.span), "write the date as `2024-01-31`")
+                }
+                PartitionError::Unaligned { .. } => (w.start.span, "start on a window boundary, e.g. `2024-01-01`"),
+                _ => (w.start.span, "write the start as `2024-01-31` (or `2024-01-31T06:00` for hourly)"),
+            };
+            diags.push(Diagnostic::error(Code::InvalidPartitions, e.to_string()).at(source, span).with_help(help));
+            PartitionSpec::None
+        }
+    }
+}
+
+fn read_retry(
+    r: &RetriesConfig,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<crate::spec::RetryPolicy> {
+    use crate::spec::RetryPolicy;
+    match r {
+        RetriesConfig::Count(n) => Some(RetryPolicy::new(*n)),
+        RetriesConfig::Policy(p) => {
+            let mut policy = RetryPolicy::new(p.max).with_backoff(p.backoff).with_jitter(p.jitter);
+            let mut ok = true;
+            for (field, value) in [("delay", &p.delay), ("max_delay", &p.max_delay)] {
+                let Some(v) = value else { continue };
+                match parse_duration(&v.value) {
+                    Some(d) if field == "delay" => policy = policy.with_delay(d),
+                    Some(d) => policy = policy.with_max_delay(d),
+                    None => {
+                        diags.push(bad_duration(source, &v.value, v.span));
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(policy)
+        }
+    }
+}
+
+fn read_checks(asset: &str, node: &Node, source: &Arc<SourceFile>, diags: &mut Diagnostics) -> Vec<CheckDecl> {
+    use crate::spec::{CheckSpec, Severity, Threshold};
+    let Some(items) = (match &node.value {
+        Value::Seq(items) => Some(items),
+        _ => None,
+    }) else {
+        return Vec::new(); // the type error was reported while reading the common keys
+    };
+    let mut out: Vec<CheckDecl> = Vec::new();
+    // explicit names first, so that a default name never takes one a user wrote
+    let explicit: Vec<&str> = items.iter().filter_map(|i| i.get("name").and_then(Node::as_str)).collect();
+    for item in items {
+        let (common, rest) = match split_common::<CheckCommon>(item, source, CHECK_COMMON_KEYS) {
+            Ok(parts) => parts,
+            Err(d) => {
+                diags.extend(d);
+                continue;
+            }
+        };
+        let Some(kind) = common.kind.clone() else {
+            diags.push(
+                Diagnostic::error(Code::InvalidValue, format!("a check of asset `{asset}` has no `type`"))
+                    .at(source, item.span)
+                    .with_help(
+                        "add `type: not_null` (or another check kind; `phlo plugins list --kind quality_check`)",
+                    ),
+            );
+            continue;
+        };
+        let name = match &common.name {
+            Some(n) if out.iter().any(|c| c.spec.name == n.value) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!("asset `{asset}` has two checks named `{}`", n.value),
+                    )
+                    .at(source, n.span)
+                    .with_help("check names are unique within an asset; rename one of them"),
+                );
+                continue;
+            }
+            Some(n) => n.value.clone(),
+            None => {
+                // the kind and its column, numbered when taken: `range_price`, `range_price_2`
+                let base = match rest.get("column").and_then(Node::as_str) {
+                    Some(c) => format!("{}_{c}", kind.value),
+                    None => kind.value.clone(),
+                };
+                let taken = |n: &str| explicit.contains(&n) || out.iter().any(|c| c.spec.name == n);
+                let mut name = base.clone();
+                let mut i = 2;
+                while taken(&name) {
+                    name = format!("{base}_{i}");
+                    i += 1;
+                }
+                name
+            }
+        };
+        let threshold = match (common.max_violations, common.max_rate) {
+            (Some(_), Some(_)) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, "a check takes `max_violations` or `max_rate`, not both")
+                        .at(source, item.span),
+                );
+                continue;
+            }
+            (_, Some(r)) if !(0.0..=1.0).contains(&r) => {
+                diags.push(
+                    Diagnostic::error(Code::InvalidValue, format!("`max_rate: {r}` is not between 0 and 1"))
+                        .at(source, item.span),
+                );
+                continue;
+            }
+            (_, Some(r)) => Threshold::MaxRate(r),
+            (Some(m), None) => Threshold::MaxViolations(m),
+            (None, None) => Threshold::default(),
+        };
+        let severity = common.severity.unwrap_or(Severity::Error);
+        let mut spec = CheckSpec::new(name, kind.value.clone()).with_config(rest.to_json());
+        spec.severity = severity;
+        spec.blocking = common.blocking.unwrap_or(severity == Severity::Error);
+        spec.threshold = threshold;
+        spec.description = common.description;
+        out.push(CheckDecl { spec, kind_span: kind.span, config: rest });
+    }
+    out
+}
+
+fn bad_duration(source: &Arc<SourceFile>, text: &str, span: crate::diagnostic::Span) -> Diagnostic {
+    Diagnostic::error(Code::InvalidValue, format!("`{text}` is not a duration"))
+        .at(source, span)
+        .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
+}

@@ -1,0 +1,239 @@
+//! Phase 7 of loading: the assets — those asset providers list in code and those phlo.yaml
+//! declares through an asset type — with their checks built by their kinds, into the graph.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{FeatureHint, feature_for, unknown_entry};
+use crate::config::{self, AssetDecl, CheckDecl, ProjectConfig};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span, panic_message};
+use crate::graph::{AssetGraph, AssetNode, GraphError};
+use crate::plugin::{AssetTypeContext, CheckContext, Factory, Instance, PluginError, PluginKind, Registry};
+use crate::source::Node;
+use crate::spec::{AssetSpec, CheckSpec};
+
+pub(super) fn collect_assets(
+    config: &ProjectConfig,
+    registry: &Registry,
+    dir: &Path,
+    hints: &[FeatureHint],
+    diags: &mut Diagnostics,
+) -> AssetGraph {
+    let mut assets: Vec<AssetNode> = Vec::new();
+    for e in registry.list().iter().filter(|e| e.kind() == PluginKind::AssetProvider && e.is_enabled()) {
+        let Ok(Instance::Assets(p)) = registry.get_or_create(PluginKind::AssetProvider, e.name()) else { continue };
+        let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.assets()))
+            .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
+        match listed {
+            Ok(specs) => {
+                let source = SourceFile::new(format!("<asset provider `{}`>", e.name()), "");
+                for mut spec in specs {
+                    let checks = std::mem::take(&mut spec.checks);
+                    let decls = checks
+                        .into_iter()
+                        .map(|c| {
+                            // a check written in code without settings reads as an empty mapping
+                            let config =
+                                if c.config.is_null() { Node::empty_map() } else { Node::from_json(&c.config) };
+                            CheckDecl { config, spec: c, kind_span: Span::default() }
+                        })
+                        .collect::<Vec<_>>();
+                    build_checks(&mut spec, &decls, registry, &source, hints, diags);
+                    assets.push(AssetNode::new(spec, e.name()));
+                }
+            }
+            Err(err) => diags.push(
+                Diagnostic::error(
+                    Code::PluginFailed,
+                    format!("asset provider `{}` failed to list its assets: {err}", e.name()),
+                )
+                .with_help("fix the plugin, or disable it with `plugins.deny`"),
+            ),
+        }
+    }
+    let mut decls: HashMap<&str, &AssetDecl> = HashMap::new();
+    for decl in config.assets.iter().filter(|d| d.valid) {
+        decls.insert(decl.key.name.as_str(), decl);
+        if let Some(a) = declarative_asset(decl, config, registry, dir, hints, diags) {
+            assets.push(a);
+        }
+    }
+    let (graph, errors) = AssetGraph::build(assets);
+    for e in errors {
+        // point into phlo.yaml where the asset is declared there
+        let span = match &e {
+            GraphError::DuplicateKey { key, .. } => decls.get(key.as_str()).map(|d| d.key.span),
+            GraphError::UnknownDep { asset, dep, .. } => decls
+                .get(asset.as_str())
+                .map(|d| d.common.deps.iter().find(|x| &x.value == dep).map_or(d.key.span, |x| x.span)),
+            GraphError::Cycle { path } => path.iter().find_map(|k| decls.get(k.as_str()).map(|d| d.key.span)),
+        };
+        let mut d = e.to_diagnostic();
+        if let Some(span) = span {
+            d = d.at(&config.source, span);
+        }
+        diags.push(d);
+    }
+    graph
+}
+
+fn declarative_asset(
+    decl: &AssetDecl,
+    config: &ProjectConfig,
+    registry: &Registry,
+    dir: &Path,
+    hints: &[FeatureHint],
+    diags: &mut Diagnostics,
+) -> Option<AssetNode> {
+    let c = &decl.common;
+    let (mut spec, provider, type_name) = if c.external && c.asset_type.is_none() {
+        (AssetSpec::new(&decl.key.name), String::from("phlo.yaml"), None)
+    } else {
+        let t = c.asset_type.as_ref()?;
+        let entry = registry.enabled(PluginKind::AssetType, &t.value)?;
+        let Factory::AssetType { kind, build } = entry.descriptor().factory else { return None };
+        let locations = decl
+            .config
+            .as_map()
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, v)| v.span.line > 0)
+            .map(|(k, v)| (k.name.clone(), format!("{}:{}:{}", config.source.path.display(), v.span.line, v.span.col)))
+            .collect();
+        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf(), locations };
+        let built =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
+                .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
+        match built {
+            Ok(mut spec) => {
+                spec.key = decl.key.name.as_str().into();
+                spec.kind = kind;
+                spec.requires.extend(entry.descriptor().metadata.requires.iter().map(|r| (*r).to_string()));
+                (spec, entry.name().to_string(), Some(entry.name().to_string()))
+            }
+            Err(PluginError::Config(d)) => {
+                // the config check phase read the same keys; report only what it did not
+                let key = |x: &Diagnostic| (x.code, x.message.clone(), x.location.as_ref().map(|l| l.span));
+                let seen: Vec<_> = diags.iter().map(key).collect();
+                diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
+                return None;
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::PluginFailed,
+                        format!("asset type `{}` could not build `{}`: {e}", entry.name(), decl.key.name),
+                    )
+                    .at(&config.source, decl.key.span),
+                );
+                return None;
+            }
+        }
+    };
+    if let Some(k) = c.kind {
+        spec.kind = k;
+    }
+    spec.deps.extend(c.deps.iter().map(|d| d.value.as_str().into()));
+    if c.group.is_some() {
+        spec.group.clone_from(&c.group);
+    }
+    if c.description.is_some() {
+        spec.description.clone_from(&c.description);
+    }
+    spec.tags.extend(c.tags.clone());
+    spec.metadata.extend(c.metadata.clone());
+    spec.requires.extend(c.requires.iter().map(|r| r.value.clone()));
+    spec.capability_overrides.extend(c.capability_overrides.clone());
+    spec.external = c.external;
+    if c.code_version.is_some() {
+        spec.code_version.clone_from(&c.code_version);
+    }
+    if decl.partitions.is_partitioned() {
+        spec.partitions = decl.partitions.clone();
+    }
+    if let Some(r) = decl.retry {
+        spec.retry = r;
+    }
+    if decl.timeout.is_some() {
+        spec.timeout = decl.timeout;
+    }
+    // a check that cannot be built is reported and left out; the asset stays in the graph so
+    // that its dependents do not report it missing
+    build_checks(&mut spec, &decl.checks, registry, &config.source, hints, diags);
+    Some(AssetNode { spec, provider: provider.into(), asset_type: type_name.map(Into::into) })
+}
+
+/// Builds an asset's checks with their kinds' typed configs and adds the kinds' required
+/// capabilities to the asset. A check that cannot be built is reported and left out.
+fn build_checks(
+    spec: &mut AssetSpec,
+    decls: &[CheckDecl],
+    registry: &Registry,
+    source: &Arc<SourceFile>,
+    hints: &[FeatureHint],
+    diags: &mut Diagnostics,
+) {
+    let table = spec
+        .metadata
+        .get("table")
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| crate::data::table_name(&spec.key), str::to_string);
+    for decl in decls {
+        let mut check: CheckSpec = decl.spec.clone();
+        let located = |d: Diagnostic| if decl.kind_span.line > 0 { d.at(source, decl.kind_span) } else { d };
+        let Some(entry) = registry.enabled(PluginKind::QualityCheck, &check.kind) else {
+            let kinds: Vec<&str> = registry.names(PluginKind::QualityCheck).collect();
+            let feature = feature_for(hints, |h| h.plugins.contains(&check.kind.as_str()));
+            let mut d = unknown_entry(source, decl.kind_span, "check kind", &check.kind, &kinds, feature);
+            d.code = Code::UnknownCheckKind;
+            d.message = format!("asset `{}`: unknown check kind `{}`", spec.key, check.kind);
+            if decl.kind_span.line == 0 {
+                d.location = None;
+            }
+            diags.push(d);
+            continue;
+        };
+        let Factory::Check(build) = entry.descriptor().factory else { continue };
+        let location = (decl.kind_span.line > 0)
+            .then(|| format!("{}:{}:{}", source.path.display(), decl.kind_span.line, decl.kind_span.col));
+        let ctx =
+            CheckContext { asset: spec.key.to_string(), table: table.clone(), name: check.name.clone(), location };
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            build(&decl.config, source, config::CHECK_COMMON_KEYS, &ctx)
+        }))
+        .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));
+        match built {
+            Ok(run) => {
+                check.run = Some(run);
+                check.location.clone_from(&ctx.location);
+                for r in entry.descriptor().metadata.requires {
+                    if !spec.requires.iter().any(|x| x == r || x.split(':').next() == Some(r)) {
+                        spec.requires.push((*r).to_string());
+                    }
+                }
+                spec.checks.push(check);
+            }
+            Err(PluginError::Config(d)) => diags.extend(d),
+            Err(PluginError::Failed { message, help }) => {
+                let mut d = located(Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("check `{}` of asset `{}`: {message}", check.name, spec.key),
+                ));
+                if let Some(h) = help {
+                    d = d.with_help(h);
+                }
+                diags.push(d);
+            }
+            Err(e) => {
+                diags.push(located(Diagnostic::error(
+                    Code::PluginFailed,
+                    format!(
+                        "check kind `{}` could not build check `{}` of asset `{}`: {e}",
+                        check.kind, check.name, spec.key
+                    ),
+                )));
+            }
+        }
+    }
+}
