@@ -592,7 +592,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "d" => n * 86400.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // too large for a `Duration` is not a duration either (never a panic)
+    (secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).ok()).flatten()
 }
 
 fn check_capability_names(config: &ProjectConfig, diags: &mut Diagnostics) {
@@ -721,5 +722,6 @@ mod tests {
         assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration("99999999999999999999999d"), None);
     }
 }
