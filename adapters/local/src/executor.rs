@@ -4,32 +4,19 @@
 //! `lineage.edges`, `<kind>.end` (or `asset.skipped`); `run.end`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use phlo_core::diagnostic::Code;
 use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
 use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
+use phlo_core::spec::LogSink;
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
 use tokio::task::JoinSet;
 
 use crate::scheduler::Scheduler;
-
-/// A run function's future, polled with panics caught: `Err(message)` when it panicked.
-struct CatchUnwind<F>(F);
-
-impl<T> std::future::Future for CatchUnwind<phlo_core::spec::BoxFuture<'static, T>> {
-    type Output = Result<T, String>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(payload) => std::task::Poll::Ready(Err(phlo_core::plugin::panic_message(payload.as_ref()))),
-        }
-    }
-}
 
 /// How long a timed-out attempt may take to stop before it is abandoned.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -92,18 +79,46 @@ fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
 
 struct Shared {
     req: RunRequest,
+    /// The run id, shared by every event's correlation.
+    run_id: Arc<str>,
+    /// One log sink for every attempt of the run (it reads which one from the context).
+    log_sink: LogSink,
 }
 
 impl Shared {
+    fn new(req: RunRequest) -> Arc<Shared> {
+        Arc::new_cyclic(|me: &Weak<Shared>| {
+            let me = me.clone();
+            let log_sink: LogSink = Arc::new(move |ctx: &RunContext, level: &str, message: &str| {
+                let Some(shared) = me.upgrade() else { return };
+                let graph = &shared.req.graph;
+                let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
+                let mut c = Correlation::run(Arc::clone(&shared.run_id))
+                    .with_asset(ctx.asset.as_str())
+                    .with_attempt(ctx.attempt);
+                if let Some(p) = &ctx.partition {
+                    c = c.with_partition(p.clone());
+                }
+                let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
+                let _ = shared.emit(payload, c, spec);
+            });
+            Shared { run_id: req.run_id.as_str().into(), req, log_sink }
+        })
+    }
+
     fn correlation(&self, spec: &AssetSpec, partition: Option<&str>, attempt: u32) -> Correlation {
-        let mut c = Correlation::run(self.req.run_id.clone()).with_asset(spec.key.clone()).with_attempt(attempt);
+        let mut c = Correlation::run(Arc::clone(&self.run_id)).with_asset(spec.key.clone()).with_attempt(attempt);
         if let Some(p) = partition {
             c = c.with_partition(p);
         }
         c
     }
 
+    /// Emits an event of the run; an event nobody receives is not built.
     fn emit(&self, payload: EventPayload, correlation: Correlation, spec: Option<&AssetSpec>) -> Result<(), HookError> {
+        if !self.req.bus.wants(payload.event_type()) {
+            return Ok(());
+        }
         let mut tags = self.req.tags.clone();
         if let Some(s) = spec {
             tags.extend(s.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -118,16 +133,18 @@ pub async fn execute(req: RunRequest) -> RunReport {
     let t0 = Instant::now();
     let graph = Arc::clone(&req.graph);
 
-    // Nodes: every selected, non-external asset, once or per partition.
-    let order: Vec<u32> = graph.topological_order().map(<[u32]>::to_vec).unwrap_or_default();
-    let mut position = vec![0u64; graph.len()];
-    for (p, &i) in order.iter().enumerate() {
-        position[i as usize] = p as u64;
+    // Nodes, numbered in run order (topological position, then partition): every selected,
+    // non-external asset, once or per partition. The report lists them in this order.
+    let mut is_selected = vec![false; graph.len()];
+    for &a in &req.selected {
+        is_selected[a as usize] = true;
     }
-    let mut nodes: Vec<Node> = Vec::new();
+    let selected: Vec<u32> = match graph.topological_order() {
+        Some(order) => order.iter().copied().filter(|&a| is_selected[a as usize]).collect(),
+        None => req.selected.clone(),
+    };
+    let mut nodes: Vec<Node> = Vec::with_capacity(selected.len());
     let mut by_asset: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
-    let mut selected = req.selected.clone();
-    selected.sort_by_key(|&i| position[i as usize]);
     for &a in &selected {
         let spec = &graph.node(a).spec;
         if spec.external {
@@ -146,30 +163,31 @@ pub async fn execute(req: RunRequest) -> RunReport {
             nodes.push(Node { asset: a, partition: k });
         }
     }
-    let rank: Vec<u64> = nodes.iter().enumerate().map(|(i, n)| (position[n.asset as usize] << 24) | i as u64).collect();
     let mut edges = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
-        let spec = &graph.node(n.asset).spec;
-        for dep in graph.deps_of(n.asset) {
-            let dep_spec = &graph.node(dep).spec;
-            let candidates = &by_asset[dep as usize];
-            // identity mapping between assets partitioned alike; otherwise all of the dep
-            let same = dep_spec.partitions == spec.partitions && n.partition.is_some();
-            for &d in candidates {
-                if !same || nodes[d].partition == n.partition {
+    for (dep, asset) in graph.edges() {
+        let (upstream, downstream) = (&by_asset[dep as usize], &by_asset[asset as usize]);
+        if upstream.is_empty() || downstream.is_empty() {
+            continue;
+        }
+        // identity mapping between assets partitioned alike; otherwise all of the dep
+        let alike = graph.node(dep).spec.partitions == graph.node(asset).spec.partitions;
+        for &i in downstream {
+            for &d in upstream {
+                if !alike || nodes[i].partition.is_none() || nodes[d].partition == nodes[i].partition {
                     edges.push((d, i));
                 }
             }
         }
     }
-    let mut scheduler = Scheduler::new(rank.clone(), &edges);
-    let shared = Arc::new(Shared { req });
-    // (rank, outcome): sorted by rank at the end, so reports do not depend on timing
-    let mut outcomes: Vec<(u64, AssetOutcome)> = Vec::new();
+    let mut scheduler = Scheduler::new(nodes.len(), &edges);
+    let shared = Shared::new(req);
+    // one final outcome per node, by node number: the report does not depend on timing
+    let mut outcomes: Vec<Option<AssetOutcome>> = Vec::with_capacity(nodes.len());
+    outcomes.resize_with(nodes.len(), || None);
     let mut check_rows: Vec<CheckRow> = Vec::new();
     let mut failed_run = false;
 
-    let run_correlation = Correlation::run(shared.req.run_id.clone());
+    let run_correlation = Correlation::run(Arc::clone(&shared.run_id));
     let run_start = EventPayload::RunStart(RunEvent {
         selection: shared.req.selection.clone(),
         assets: nodes.len(),
@@ -178,55 +196,52 @@ pub async fn execute(req: RunRequest) -> RunReport {
     if let Err(e) = shared.emit(run_start, run_correlation.clone(), None) {
         // a `raise` hook on run.start fails the run before anything starts
         for i in scheduler.cancel_pending() {
-            outcomes.push((
-                rank[i],
-                outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, Some(e.to_string())),
-            ));
+            outcomes[i] = Some(outcome(&graph, &nodes[i], AssetStatus::Cancelled, Some(e.to_string())));
         }
         failed_run = true;
     }
 
-    let mut tasks: JoinSet<Finished> = JoinSet::new();
-    // which node each task runs: a task that panics is still accounted for
-    let mut task_nodes: std::collections::HashMap<tokio::task::Id, usize> = std::collections::HashMap::new();
+    // each task says which node it ran, and catches its own panics: a step whose check, hook
+    // or executor code panicked is still accounted for
+    let mut tasks: JoinSet<(usize, std::thread::Result<Finished>)> = JoinSet::new();
     let mut cancelled = false;
+    // one waiter on the run's token for the whole run (not one per finished step)
+    let stop = shared.req.cancel.cancelled();
+    tokio::pin!(stop);
     loop {
         if !cancelled && shared.req.cancel.is_cancelled() {
             cancelled = true;
             for i in scheduler.cancel_pending() {
                 let why = Some(String::from("the run was cancelled"));
-                outcomes.push((rank[i], outcome(&graph, &nodes[i], AssetStatus::Cancelled, 0, Duration::ZERO, why)));
+                outcomes[i] = Some(outcome(&graph, &nodes[i], AssetStatus::Cancelled, why));
             }
         }
         while !cancelled && scheduler.running() < shared.req.concurrency {
             let Some(i) = scheduler.start_next() else { break };
             let s = Arc::clone(&shared);
             let node = nodes[i].clone();
-            let handle = tasks.spawn(async move { run_node(s, i, node).await });
-            task_nodes.insert(handle.id(), i);
+            tasks.spawn(async move { (i, AssertUnwindSafe(run_node(s, i, node)).catch_unwind().await) });
         }
         if scheduler.is_done() && tasks.is_empty() {
             break;
         }
         let joined = tokio::select! {
-            j = tasks.join_next_with_id() => j,
-            () = shared.req.cancel.cancelled(), if !cancelled => continue,
+            biased;
+            j = tasks.join_next() => j,
+            () = &mut stop, if !cancelled => continue,
         };
-        let Some(joined) = joined else { break };
-        let f = match joined {
-            Ok((id, f)) => {
-                task_nodes.remove(&id);
-                f
+        // `Err`: the task was stopped from outside (the runtime is shutting down); its node is
+        // reported as cancelled below
+        let Some(Ok((i, result))) = joined else {
+            if joined.is_none() {
+                break;
             }
-            Err(e) => {
-                // the node's task panicked outside its guarded run function (a check, a hook,
-                // the executor itself): the node failed, and says why
-                let Some(i) = task_nodes.remove(&e.id()) else { continue };
-                let why = if e.is_panic() {
-                    format!("panicked: {}", phlo_core::plugin::panic_message(e.into_panic().as_ref()))
-                } else {
-                    format!("its task was stopped: {e}")
-                };
+            continue;
+        };
+        let f = match result {
+            Ok(f) => f,
+            Err(panic) => {
+                let why = format!("panicked: {}", phlo_core::plugin::panic_message(panic.as_ref()));
                 let spec = &graph.node(nodes[i].asset).spec;
                 let end = AssetEvent {
                     group: spec.group.clone(),
@@ -275,7 +290,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
                 metadata: r.metadata.clone(),
             });
         }
-        let key = graph.key(node.asset).to_string();
+        let key = graph.key(node.asset);
         match f.status {
             AssetStatus::Succeeded if !f.blocked => scheduler.succeed(f.node),
             AssetStatus::Cancelled => scheduler.cancelled(f.node),
@@ -289,37 +304,38 @@ pub async fn execute(req: RunRequest) -> RunReport {
                     let sn = &nodes[s];
                     let spec = &graph.node(sn.asset).spec;
                     let c = shared.correlation(spec, sn.partition.as_deref(), 1);
-                    let payload = EventPayload::AssetSkipped {
-                        reason: reason.clone(),
-                        failed_upstream: Some(key.as_str().into()),
-                    };
+                    let payload =
+                        EventPayload::AssetSkipped { reason: reason.clone(), failed_upstream: Some(key.into()) };
                     if let Err(e) = shared.emit(payload, c, Some(spec)) {
                         failed_run = true;
                         tracing_free_log(&e.to_string());
                     }
-                    outcomes.push((
-                        rank[s],
-                        outcome(&graph, sn, AssetStatus::Skipped, 0, Duration::ZERO, Some(reason.clone())),
-                    ));
+                    outcomes[s] = Some(outcome(&graph, sn, AssetStatus::Skipped, Some(reason.clone())));
                 }
             }
         }
-        outcomes.push((
-            rank[f.node],
-            AssetOutcome {
-                key,
-                partition: node.partition.clone(),
-                status: f.status,
-                attempts: f.attempts,
-                duration_ms: f.duration.as_millis() as u64,
-                error: f.error,
-                code: f.code,
-                metadata: f.metadata,
-            },
-        ));
+        outcomes[f.node] = Some(AssetOutcome {
+            key: key.to_string(),
+            partition: node.partition.clone(),
+            status: f.status,
+            attempts: f.attempts,
+            duration_ms: f.duration.as_millis() as u64,
+            error: f.error,
+            code: f.code,
+            metadata: f.metadata,
+        });
     }
-    outcomes.sort_by_key(|(r, _)| *r);
-    let outcomes: Vec<AssetOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    // a node without an outcome never finished: its task was stopped from outside
+    let outcomes: Vec<AssetOutcome> = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            o.unwrap_or_else(|| {
+                let why = Some(String::from("its task was stopped before it finished"));
+                outcome(&graph, &nodes[i], AssetStatus::Cancelled, why)
+            })
+        })
+        .collect();
 
     let count = |s: AssetStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
     let blocked = check_rows.iter().any(CheckRow::blocks);
@@ -378,16 +394,14 @@ fn outcome(
     graph: &phlo_core::graph::AssetGraph,
     node: &Node,
     status: AssetStatus,
-    attempts: u32,
-    duration: Duration,
     error: Option<String>,
 ) -> AssetOutcome {
     AssetOutcome {
         key: graph.key(node.asset).to_string(),
         partition: node.partition.clone(),
         status,
-        attempts,
-        duration_ms: duration.as_millis() as u64,
+        attempts: 0,
+        duration_ms: 0,
         code: match status {
             AssetStatus::Cancelled => Some(Code::RunCancelled),
             AssetStatus::Skipped => Some(Code::UpstreamFailed),
@@ -433,15 +447,11 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
         ctx.capabilities = Arc::clone(&resources);
-        let (sink_shared, sink_correlation, sink_spec) = (Arc::clone(&shared), correlation.clone(), node.asset);
-        ctx.log_sink = Some(Arc::new(move |level: &str, message: &str| {
-            let spec = &sink_shared.req.graph.node(sink_spec).spec;
-            let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
-            let _ = sink_shared.emit(payload, sink_correlation.clone(), Some(spec));
-        }));
-        let attempt_start = Instant::now();
-        // the attempt's own token: cancelled by a timeout, or when the run is cancelled
-        let stop = shared.req.cancel.child();
+        ctx.log_sink = Some(Arc::clone(&shared.log_sink));
+        let attempt_start = if attempt == 1 { t0 } else { Instant::now() };
+        // the attempt's own token, cancelled by its timeout or when the run is cancelled;
+        // without a timeout only the run cancels it, so the run's token serves
+        let stop = if spec.timeout.is_some() { shared.req.cancel.child() } else { shared.req.cancel.clone() };
         ctx.cancel = stop.clone();
         let outcome: Result<MaterializeResult, RunError> = match &spec.run {
             None => Err(RunError::permanent(format!(
@@ -451,7 +461,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
             Some(run) => {
                 // polled in place, a panic caught at every poll: a panic becomes this attempt's
                 // error, and no task is spawned per attempt
-                let mut work = CatchUnwind(run.0.run(ctx));
+                let mut work = AssertUnwindSafe(run.0.run(ctx)).catch_unwind();
                 let joined = match spec.timeout {
                     Some(limit) => match tokio::time::timeout(limit, &mut work).await {
                         Ok(j) => Ok(j),
@@ -469,10 +479,11 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
                 };
                 match joined {
                     Ok(Ok(r)) => r,
-                    Ok(Err(panic)) => {
-                        Err(RunError::permanent(format!("the run function panicked: {panic}"))
-                            .with_code(Code::RunPanicked))
-                    }
+                    Ok(Err(panic)) => Err(RunError::permanent(format!(
+                        "the run function panicked: {}",
+                        phlo_core::plugin::panic_message(panic.as_ref())
+                    ))
+                    .with_code(Code::RunPanicked)),
                     Err(true) => {
                         Err(RunError::new(format!("timed out after {}", humanize(spec.timeout.unwrap_or_default())))
                             .with_code(Code::RunTimeout))
@@ -557,17 +568,28 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     {
         return raised(&e, attempt, result.metadata, checks);
     }
+    let duration = t0.elapsed();
     let end = AssetEvent {
         group: spec.group.clone(),
         status: Some(Status::Succeeded),
-        duration_ms: Some(t0.elapsed().as_millis() as u64),
+        duration_ms: Some(duration.as_millis() as u64),
         metrics: result.metadata.clone(),
         error: None,
     };
     if let Err(e) = shared.emit(end_payload(spec.kind, end), correlation, Some(spec)) {
         return raised(&e, attempt, result.metadata, checks);
     }
-    finished(AssetStatus::Succeeded, attempt, None, result.metadata, checks, blocked, None)
+    Finished {
+        node: index,
+        status: AssetStatus::Succeeded,
+        attempts: attempt,
+        duration,
+        error: None,
+        metadata: result.metadata,
+        checks,
+        blocked,
+        code: None,
+    }
 }
 
 fn humanize(d: Duration) -> String {

@@ -539,3 +539,46 @@ proptest::proptest! {
         proptest::prop_assert_eq!(report.has_failures(), any_failed);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn log_lines_carry_their_asset_attempt_and_tags() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let spec = AssetSpec::new("logger")
+        .with_tag("team", "data")
+        .with_retry(RetryPolicy::new(1).with_delay(Duration::from_millis(10)))
+        .with_run(move |ctx: RunContext| {
+            let calls = Arc::clone(&calls);
+            async move {
+                ctx.log("info", &format!("attempt {} here", ctx.attempt));
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(RunError::new("once"))
+                } else {
+                    Ok(MaterializeResult::new())
+                }
+            }
+        });
+    let (report, rec) = Setup::new(vec![spec, ok_asset("quiet", &[])]).run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    let logs: Vec<(String, u32, String, Option<String>)> = rec
+        .events()
+        .into_iter()
+        .filter_map(|e| match &e.payload {
+            EventPayload::TelemetryLog { message, .. } if !message.contains("retrying") => Some((
+                e.correlation.asset_key.as_deref().unwrap_or_default().to_string(),
+                e.correlation.attempt,
+                message.clone(),
+                e.tags.get("team").cloned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let data = Some(String::from("data"));
+    assert_eq!(
+        logs,
+        [
+            ("logger".into(), 1, "attempt 1 here".into(), data.clone()),
+            ("logger".into(), 2, "attempt 2 here".into(), data)
+        ]
+    );
+    assert!(rec.events().iter().all(|e| e.correlation.run_id.as_deref() == Some("run-1")));
+}

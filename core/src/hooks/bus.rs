@@ -458,7 +458,22 @@ impl HookBus {
     /// # Errors
     /// As [`HookBus::emit`].
     pub fn emit_event(&self, event: Event) -> Result<(), HookError> {
-        self.emit(&Arc::new(event))
+        let table = &self.tables[event.event_type as usize];
+        if !table.is_empty() {
+            self.dispatch(table, &event).map_err(|e| *e)?;
+        }
+        if self.subscribers.load(Ordering::Relaxed) > 0 {
+            // shared only when an observer listens
+            let _ = self.sender.try_broadcast(Arc::new(event));
+        }
+        Ok(())
+    }
+
+    /// Whether an event of type `t` would reach anyone (a handler or an observer): producers
+    /// skip building events nobody receives.
+    #[inline]
+    pub fn wants(&self, t: EventType) -> bool {
+        !self.tables[t as usize].is_empty() || self.subscribers.load(Ordering::Relaxed) > 0
     }
 
     /// Errors are boxed here: the common path returns one pointer, not a wide enum.

@@ -14,8 +14,10 @@
 //! assert_eq!(a.id, b.id);
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -117,8 +119,8 @@ impl Serialize for EventType {
 /// What an event is about: run, attempt, asset, partition, check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Correlation {
-    /// The run.
-    pub run_id: Option<String>,
+    /// The run (shared: every event of a run carries it).
+    pub run_id: Option<Arc<str>>,
     /// 1 for the first attempt, 2 for the first retry, …
     pub attempt: u32,
     /// The asset.
@@ -137,7 +139,7 @@ impl Default for Correlation {
 
 impl Correlation {
     /// The correlation of a run.
-    pub fn run(run_id: impl Into<String>) -> Self {
+    pub fn run(run_id: impl Into<Arc<str>>) -> Self {
         Self { run_id: Some(run_id.into()), ..Self::default() }
     }
 
@@ -386,7 +388,7 @@ pub struct Event {
     /// When it happened (UTC).
     pub timestamp: DateTime<Utc>,
     /// Who produced it (`phlo`, a plugin name).
-    pub producer: String,
+    pub producer: Cow<'static, str>,
     /// Free-form tags (run tags, asset tags).
     pub tags: BTreeMap<String, String>,
     /// What it is about.
@@ -421,7 +423,7 @@ impl Event {
             version: EVENT_VERSION,
             event_type,
             timestamp: Utc::now(),
-            producer: String::from("phlo"),
+            producer: Cow::Borrowed("phlo"),
             tags: BTreeMap::new(),
             correlation,
             payload,
@@ -461,7 +463,7 @@ impl Event {
 
     /// Sets the producer.
     #[must_use]
-    pub fn with_producer(mut self, producer: impl Into<String>) -> Self {
+    pub fn with_producer(mut self, producer: impl Into<Cow<'static, str>>) -> Self {
         self.producer = producer.into();
         self
     }

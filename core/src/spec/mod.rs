@@ -28,7 +28,7 @@ pub use check::{
 };
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
-pub use run::{AssetRun, BoxFuture, CancelToken, MaterializeResult, RunContext, RunError, RunFn};
+pub use run::{AssetRun, BoxFuture, CancelToken, LogSink, MaterializeResult, RunContext, RunError, RunFn};
 
 use crate::source::Spanned;
 

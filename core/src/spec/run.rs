@@ -132,8 +132,9 @@ pub struct RunContext {
     pub log_sink: Option<LogSink>,
 }
 
-/// Receives `(level, message)` log lines of a run function.
-pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
+/// Receives the log lines of a run function: `(context, level, message)`. One sink can serve
+/// every attempt of a run; the context says which asset, partition and attempt logged.
+pub type LogSink = Arc<dyn Fn(&RunContext, &str, &str) + Send + Sync>;
 
 impl RunContext {
     /// A context for one attempt.
@@ -169,7 +170,7 @@ impl RunContext {
     /// Logs a line as a `telemetry.log` event of this asset (`level`: debug, info, warn, error).
     pub fn log(&self, level: &str, message: &str) {
         if let Some(sink) = &self.log_sink {
-            sink(level, message);
+            sink(self, level, message);
         }
     }
 }

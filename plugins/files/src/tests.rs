@@ -35,7 +35,9 @@ impl Env {
                 .with::<dyn QueryEngine>(Arc::clone(&self.warehouse) as Arc<dyn QueryEngine>),
         );
         let logs = Arc::clone(&self.logs);
-        ctx.log_sink = Some(Arc::new(move |level: &str, m: &str| logs.lock().unwrap().push(format!("{level}: {m}"))));
+        ctx.log_sink = Some(Arc::new(move |_: &RunContext, level: &str, m: &str| {
+            logs.lock().unwrap().push(format!("{level}: {m}"));
+        }));
         ctx
     }
 
