@@ -220,7 +220,8 @@ pub async fn execute(req: RunRequest) -> RunReport {
             let Some(i) = scheduler.start_next() else { break };
             let s = Arc::clone(&shared);
             let node = nodes[i].clone();
-            tasks.spawn(async move { (i, AssertUnwindSafe(run_node(s, i, node)).catch_unwind().await) });
+            // boxed: the task's state is ~1 KB, and spawning moves a pointer instead of copying it
+            tasks.spawn(Box::pin(async move { (i, AssertUnwindSafe(run_node(s, i, node)).catch_unwind().await) }));
         }
         if scheduler.is_done() && tasks.is_empty() {
             break;
