@@ -5,15 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use phlo_core::diagnostic::Code;
 use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
-use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, HookError, RunEvent, Status};
+use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, EventType, HookError, RunEvent, Status};
 use phlo_core::spec::LogSink;
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::scheduler::Scheduler;
@@ -77,16 +78,40 @@ fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
     }
 }
 
+/// Everything the workers of one run share.
 struct Shared {
     req: RunRequest,
     /// The run id, shared by every event's correlation.
     run_id: Arc<str>,
     /// One log sink for every attempt of the run (it reads which one from the context).
     log_sink: LogSink,
+    /// The steps, numbered in run order.
+    nodes: Vec<Node>,
+    /// What is decided so far; workers hold the lock only to record a step and pick the next.
+    state: Mutex<RunState>,
+    /// Wakes idle workers: a step became ready, the run ended, or it was cancelled.
+    wake: Notify,
+}
+
+struct RunState {
+    scheduler: Scheduler,
+    /// One final outcome per step, by step number: the report does not depend on timing.
+    outcomes: Vec<Option<AssetOutcome>>,
+    check_rows: Vec<CheckRow>,
+    /// A hook raised on a run-level event (`run.start`, `asset.skipped`).
+    failed_run: bool,
+    /// The run's token was seen cancelled: nothing new starts.
+    cancelled: bool,
+    /// Workers waiting for a step to become ready.
+    idle: usize,
 }
 
 impl Shared {
-    fn new(req: RunRequest) -> Arc<Shared> {
+    fn new(req: RunRequest, nodes: Vec<Node>, scheduler: Scheduler) -> Arc<Shared> {
+        let mut outcomes = Vec::with_capacity(nodes.len());
+        outcomes.resize_with(nodes.len(), || None);
+        let state =
+            RunState { scheduler, outcomes, check_rows: Vec::new(), failed_run: false, cancelled: false, idle: 0 };
         Arc::new_cyclic(|me: &Weak<Shared>| {
             let me = me.clone();
             let log_sink: LogSink = Arc::new(move |ctx: &RunContext, level: &str, message: &str| {
@@ -102,8 +127,19 @@ impl Shared {
                 let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
                 let _ = shared.emit(payload, c, spec);
             });
-            Shared { run_id: req.run_id.as_str().into(), req, log_sink }
+            Shared {
+                run_id: req.run_id.as_str().into(),
+                req,
+                log_sink,
+                nodes,
+                state: Mutex::new(state),
+                wake: Notify::new(),
+            }
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn correlation(&self, spec: &AssetSpec, partition: Option<&str>, attempt: u32) -> Correlation {
@@ -125,6 +161,165 @@ impl Shared {
         }
         self.req.bus.emit_event(Event::new(payload, correlation).with_tags(tags))
     }
+
+    /// Cancels every step not yet started.
+    fn cancel_pending(&self, st: &mut RunState, why: &str) {
+        st.cancelled = true;
+        for i in st.scheduler.cancel_pending() {
+            st.outcomes[i] = Some(outcome(&self.req.graph, &self.nodes[i], AssetStatus::Cancelled, Some(why.into())));
+        }
+    }
+
+    /// Records a finished step: its checks, its outcome, and the steps it unblocks or skips.
+    fn record(&self, st: &mut RunState, f: Finished) {
+        let graph = &self.req.graph;
+        let node = &self.nodes[f.node];
+        for r in &f.checks {
+            st.check_rows.push(CheckRow {
+                asset: r.asset.clone(),
+                partition: node.partition.clone(),
+                name: r.check.clone(),
+                passed: r.passed(),
+                outcome: match &r.outcome {
+                    CheckOutcome::Passed => "passed".into(),
+                    CheckOutcome::Failed => "failed".into(),
+                    CheckOutcome::CouldNotRun(_) => "could_not_run".into(),
+                },
+                severity: r.severity,
+                blocking: r.blocking,
+                violations: r.violations,
+                total: r.total,
+                error: match &r.outcome {
+                    CheckOutcome::CouldNotRun(e) => Some(e.clone()),
+                    _ => None,
+                },
+                samples: r.samples.clone(),
+                metadata: r.metadata.clone(),
+            });
+        }
+        let key = graph.key(node.asset);
+        match f.status {
+            AssetStatus::Succeeded if !f.blocked => st.scheduler.succeed(f.node),
+            AssetStatus::Cancelled => st.scheduler.cancelled(f.node),
+            _ => {
+                let reason = if f.blocked {
+                    format!("a blocking check of `{key}` failed")
+                } else {
+                    format!("upstream asset `{key}` failed")
+                };
+                for s in st.scheduler.fail(f.node) {
+                    let sn = &self.nodes[s];
+                    let spec = &graph.node(sn.asset).spec;
+                    let c = self.correlation(spec, sn.partition.as_deref(), 1);
+                    let payload =
+                        EventPayload::AssetSkipped { reason: reason.clone(), failed_upstream: Some(key.into()) };
+                    if let Err(e) = self.emit(payload, c, Some(spec)) {
+                        st.failed_run = true;
+                        tracing_free_log(&e.to_string());
+                    }
+                    st.outcomes[s] = Some(outcome(graph, sn, AssetStatus::Skipped, Some(reason.clone())));
+                }
+            }
+        }
+        st.outcomes[f.node] = Some(AssetOutcome {
+            key: key.to_string(),
+            partition: node.partition.clone(),
+            status: f.status,
+            attempts: f.attempts,
+            duration_ms: f.duration.as_millis() as u64,
+            error: f.error,
+            code: f.code,
+            metadata: f.metadata,
+        });
+    }
+
+    /// Step `i`'s work panicked outside its guarded run function (a check, a hook, the
+    /// executor itself): the step failed, and says why.
+    fn panicked(&self, i: usize, panic: &(dyn std::any::Any + Send)) -> Finished {
+        let why = format!("panicked: {}", phlo_core::plugin::panic_message(panic));
+        let node = &self.nodes[i];
+        let spec = &self.req.graph.node(node.asset).spec;
+        let end = AssetEvent {
+            group: spec.group.clone(),
+            status: Some(Status::Failed),
+            error: Some(why.clone()),
+            ..AssetEvent::default()
+        };
+        let c = self.correlation(spec, node.partition.as_deref(), 1);
+        if let Err(h) = self.emit(end_payload(spec.kind, end), c, Some(spec)) {
+            tracing_free_log(&h.to_string());
+        }
+        Finished {
+            node: i,
+            status: AssetStatus::Failed,
+            attempts: 1,
+            duration: Duration::ZERO,
+            error: Some(why),
+            metadata: BTreeMap::new(),
+            checks: Vec::new(),
+            blocked: false,
+            code: Some(Code::RunPanicked),
+        }
+    }
+}
+
+/// One of the run's `concurrency` workers: records the step it finished, takes the next
+/// ready one (lowest number first) and runs it in place, until nothing is left. Steps are not
+/// spawned one task each; a finished step unblocks its dependents without a round trip
+/// through a coordinator.
+async fn worker(shared: Arc<Shared>) {
+    let mut finished: Option<Finished> = None;
+    let mut was_idle = false;
+    loop {
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        let (next, cancelled) = {
+            let mut st = shared.state();
+            if was_idle {
+                st.idle -= 1;
+                was_idle = false;
+            }
+            if let Some(f) = finished.take() {
+                shared.record(&mut st, f);
+            }
+            if !st.cancelled && shared.req.cancel.is_cancelled() {
+                shared.cancel_pending(&mut st, "the run was cancelled");
+                shared.wake.notify_waiters();
+            }
+            let next = if st.cancelled { None } else { st.scheduler.start_next() };
+            if st.scheduler.is_done() {
+                shared.wake.notify_waiters();
+                return;
+            }
+            // idle workers found nothing ready: wake them when there is
+            if st.idle > 0 && st.scheduler.ready() > 0 {
+                shared.wake.notify_waiters();
+            }
+            if next.is_none() {
+                // registered before the lock is released: a wake-up in between is not lost
+                notified.as_mut().enable();
+                st.idle += 1;
+                was_idle = true;
+            }
+            (next, st.cancelled)
+        };
+        match next {
+            Some(i) => {
+                let node = &shared.nodes[i];
+                finished = Some(match AssertUnwindSafe(run_node(&shared, i, node)).catch_unwind().await {
+                    Ok(f) => f,
+                    Err(panic) => shared.panicked(i, panic.as_ref()),
+                });
+            }
+            None if cancelled => notified.await,
+            None => {
+                tokio::select! {
+                    () = &mut notified => {}
+                    () = shared.req.cancel.cancelled() => {}
+                }
+            }
+        }
+    }
 }
 
 /// Runs a request to the end.
@@ -133,7 +328,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
     let t0 = Instant::now();
     let graph = Arc::clone(&req.graph);
 
-    // Nodes, numbered in run order (topological position, then partition): every selected,
+    // Steps, numbered in run order (topological position, then partition): every selected,
     // non-external asset, once or per partition. The report lists them in this order.
     let mut is_selected = vec![false; graph.len()];
     for &a in &req.selected {
@@ -179,161 +374,55 @@ pub async fn execute(req: RunRequest) -> RunReport {
             }
         }
     }
-    let mut scheduler = Scheduler::new(nodes.len(), &edges);
-    let shared = Shared::new(req);
-    // one final outcome per node, by node number: the report does not depend on timing
-    let mut outcomes: Vec<Option<AssetOutcome>> = Vec::with_capacity(nodes.len());
-    outcomes.resize_with(nodes.len(), || None);
-    let mut check_rows: Vec<CheckRow> = Vec::new();
-    let mut failed_run = false;
+    let scheduler = Scheduler::new(nodes.len(), &edges);
+    let workers = req.concurrency.clamp(1, nodes.len().max(1));
+    let shared = Shared::new(req, nodes, scheduler);
+    let step_count = shared.nodes.len();
 
     let run_correlation = Correlation::run(Arc::clone(&shared.run_id));
     let run_start = EventPayload::RunStart(RunEvent {
         selection: shared.req.selection.clone(),
-        assets: nodes.len(),
+        assets: step_count,
         ..RunEvent::default()
     });
     if let Err(e) = shared.emit(run_start, run_correlation.clone(), None) {
         // a `raise` hook on run.start fails the run before anything starts
-        for i in scheduler.cancel_pending() {
-            outcomes[i] = Some(outcome(&graph, &nodes[i], AssetStatus::Cancelled, Some(e.to_string())));
-        }
-        failed_run = true;
+        let mut st = shared.state();
+        shared.cancel_pending(&mut st, &e.to_string());
+        st.failed_run = true;
     }
 
-    // each task says which node it ran, and catches its own panics: a step whose check, hook
-    // or executor code panicked is still accounted for
-    let mut tasks: JoinSet<(usize, std::thread::Result<Finished>)> = JoinSet::new();
-    let mut cancelled = false;
-    // one waiter on the run's token for the whole run (not one per finished step)
-    let stop = shared.req.cancel.cancelled();
-    tokio::pin!(stop);
-    loop {
-        if !cancelled && shared.req.cancel.is_cancelled() {
-            cancelled = true;
-            for i in scheduler.cancel_pending() {
-                let why = Some(String::from("the run was cancelled"));
-                outcomes[i] = Some(outcome(&graph, &nodes[i], AssetStatus::Cancelled, why));
-            }
-        }
-        while !cancelled && scheduler.running() < shared.req.concurrency {
-            let Some(i) = scheduler.start_next() else { break };
-            let s = Arc::clone(&shared);
-            let node = nodes[i].clone();
-            // boxed: the task's state is ~1 KB, and spawning moves a pointer instead of copying it
-            tasks.spawn(Box::pin(async move { (i, AssertUnwindSafe(run_node(s, i, node)).catch_unwind().await) }));
-        }
-        if scheduler.is_done() && tasks.is_empty() {
-            break;
-        }
-        let joined = tokio::select! {
-            biased;
-            j = tasks.join_next() => j,
-            () = &mut stop, if !cancelled => continue,
-        };
-        // `Err`: the task was stopped from outside (the runtime is shutting down); its node is
-        // reported as cancelled below
-        let Some(Ok((i, result))) = joined else {
-            if joined.is_none() {
-                break;
-            }
-            continue;
-        };
-        let f = match result {
-            Ok(f) => f,
-            Err(panic) => {
-                let why = format!("panicked: {}", phlo_core::plugin::panic_message(panic.as_ref()));
-                let spec = &graph.node(nodes[i].asset).spec;
-                let end = AssetEvent {
-                    group: spec.group.clone(),
-                    status: Some(Status::Failed),
-                    error: Some(why.clone()),
-                    ..AssetEvent::default()
-                };
-                let c = shared.correlation(spec, nodes[i].partition.as_deref(), 1);
-                if let Err(h) = shared.emit(end_payload(spec.kind, end), c, Some(spec)) {
-                    tracing_free_log(&h.to_string());
-                }
-                Finished {
-                    node: i,
-                    status: AssetStatus::Failed,
-                    attempts: 1,
-                    duration: Duration::ZERO,
-                    error: Some(why),
-                    metadata: BTreeMap::new(),
-                    checks: Vec::new(),
-                    blocked: false,
-                    code: Some(Code::RunPanicked),
-                }
-            }
-        };
-        let node = &nodes[f.node];
-        for r in &f.checks {
-            check_rows.push(CheckRow {
-                asset: r.asset.clone(),
-                partition: node.partition.clone(),
-                name: r.check.clone(),
-                passed: r.passed(),
-                outcome: match &r.outcome {
-                    CheckOutcome::Passed => "passed".into(),
-                    CheckOutcome::Failed => "failed".into(),
-                    CheckOutcome::CouldNotRun(_) => "could_not_run".into(),
-                },
-                severity: r.severity,
-                blocking: r.blocking,
-                violations: r.violations,
-                total: r.total,
-                error: match &r.outcome {
-                    CheckOutcome::CouldNotRun(e) => Some(e.clone()),
-                    _ => None,
-                },
-                samples: r.samples.clone(),
-                metadata: r.metadata.clone(),
-            });
-        }
-        let key = graph.key(node.asset);
-        match f.status {
-            AssetStatus::Succeeded if !f.blocked => scheduler.succeed(f.node),
-            AssetStatus::Cancelled => scheduler.cancelled(f.node),
-            _ => {
-                let reason = if f.blocked {
-                    format!("a blocking check of `{key}` failed")
-                } else {
-                    format!("upstream asset `{key}` failed")
-                };
-                for s in scheduler.fail(f.node) {
-                    let sn = &nodes[s];
-                    let spec = &graph.node(sn.asset).spec;
-                    let c = shared.correlation(spec, sn.partition.as_deref(), 1);
-                    let payload =
-                        EventPayload::AssetSkipped { reason: reason.clone(), failed_upstream: Some(key.into()) };
-                    if let Err(e) = shared.emit(payload, c, Some(spec)) {
-                        failed_run = true;
-                        tracing_free_log(&e.to_string());
-                    }
-                    outcomes[s] = Some(outcome(&graph, sn, AssetStatus::Skipped, Some(reason.clone())));
-                }
-            }
-        }
-        outcomes[f.node] = Some(AssetOutcome {
-            key: key.to_string(),
-            partition: node.partition.clone(),
-            status: f.status,
-            attempts: f.attempts,
-            duration_ms: f.duration.as_millis() as u64,
-            error: f.error,
-            code: f.code,
-            metadata: f.metadata,
-        });
+    let mut pool = JoinSet::new();
+    for _ in 0..workers {
+        pool.spawn(worker(Arc::clone(&shared)));
     }
-    // a node without an outcome never finished: its task was stopped from outside
+    while let Some(joined) = pool.join_next().await {
+        if let Err(e) = joined {
+            // a worker died outside a step's guarded work (a bug in the executor): the others
+            // must not wait for its step forever
+            tracing_free_log(&format!("a run worker stopped: {e}"));
+            let mut st = shared.state();
+            shared.cancel_pending(&mut st, "a run worker stopped");
+            st.failed_run = true;
+            shared.wake.notify_waiters();
+            drop(st);
+            pool.abort_all();
+        }
+    }
+
+    let (outcomes, check_rows, failed_run, cancelled) = {
+        let mut st = shared.state();
+        let outcomes = std::mem::take(&mut st.outcomes);
+        (outcomes, std::mem::take(&mut st.check_rows), st.failed_run, st.cancelled && shared.req.cancel.is_cancelled())
+    };
+    // a step without an outcome never finished: its worker was stopped
     let outcomes: Vec<AssetOutcome> = outcomes
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
             o.unwrap_or_else(|| {
-                let why = Some(String::from("its task was stopped before it finished"));
-                outcome(&graph, &nodes[i], AssetStatus::Cancelled, why)
+                let why = Some(String::from("its worker was stopped before it finished"));
+                outcome(&graph, &shared.nodes[i], AssetStatus::Failed, why)
             })
         })
         .collect();
@@ -362,7 +451,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
     }
     let end = EventPayload::RunEnd(RunEvent {
         selection: shared.req.selection.clone(),
-        assets: nodes.len(),
+        assets: step_count,
         status: Some(match status {
             RunStatus::Succeeded => Status::Succeeded,
             RunStatus::Failed => Status::Failed,
@@ -414,7 +503,7 @@ fn outcome(
     }
 }
 
-async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
+async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     let graph = Arc::clone(&shared.req.graph);
     let spec = &graph.node(node.asset).spec;
     let partition = node.partition.as_deref();
@@ -445,7 +534,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         if let Err(e) = shared.emit(start_payload(spec.kind), correlation.clone(), Some(spec)) {
             return raised(&e, attempt, BTreeMap::new(), Vec::new());
         }
-        let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
+        let mut ctx = RunContext::new(Arc::clone(&shared.run_id), spec.key.clone(), node.partition.clone(), attempt);
         ctx.tags = shared.req.tags.clone();
         ctx.capabilities = Arc::clone(&resources);
         ctx.log_sink = Some(Arc::clone(&shared.log_sink));
@@ -541,7 +630,7 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
     let mut checks = Vec::new();
     let mut blocked = false;
     for check in &spec.checks {
-        let mut ctx = RunContext::new(shared.req.run_id.clone(), spec.key.as_str(), node.partition.clone(), attempt);
+        let mut ctx = RunContext::new(Arc::clone(&shared.run_id), spec.key.clone(), node.partition.clone(), attempt);
         ctx.capabilities = Arc::clone(&resources);
         ctx.cancel = shared.req.cancel.clone();
         // checks query the warehouse: off the async workers
@@ -562,10 +651,13 @@ async fn run_node(shared: Arc<Shared>, index: usize, node: Node) -> Finished {
         }
     }
 
-    let deps: Vec<(phlo_core::spec::AssetKey, phlo_core::spec::AssetKey)> =
-        spec.deps.iter().map(|d| (d.clone(), spec.key.clone())).collect();
-    if !deps.is_empty()
-        && let Err(e) = shared.emit(EventPayload::LineageEdges { edges: deps }, correlation.clone(), Some(spec))
+    if !spec.deps.is_empty()
+        && shared.req.bus.wants(EventType::LineageEdges)
+        && let Err(e) = shared.emit(
+            EventPayload::LineageEdges { edges: spec.deps.iter().map(|d| (d.clone(), spec.key.clone())).collect() },
+            correlation.clone(),
+            Some(spec),
+        )
     {
         return raised(&e, attempt, result.metadata, checks);
     }

@@ -30,15 +30,7 @@ impl OrchestratorAdapter for LocalAdapter {
     }
 
     fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport> {
-        // the coordinator runs on a worker thread, next to the steps it waits for: a finished
-        // step wakes it on the same worker instead of across threads
-        Box::pin(async move {
-            match tokio::spawn(executor::execute(request)).await {
-                Ok(report) => report,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => panic!("the run's coordinator was stopped: {e}"),
-            }
-        })
+        Box::pin(executor::execute(request))
     }
 }
 

@@ -139,6 +139,11 @@ impl Scheduler {
         self.open -= 1;
     }
 
+    /// How many nodes are ready to start.
+    pub fn ready(&self) -> usize {
+        self.ready.len()
+    }
+
     /// How many nodes are running.
     pub fn running(&self) -> usize {
         self.running

@@ -582,3 +582,72 @@ async fn log_lines_carry_their_asset_attempt_and_tags() {
     );
     assert!(rec.events().iter().all(|e| e.correlation.run_id.as_deref() == Some("run-1")));
 }
+
+/// Steps that count how many run at once.
+fn counted(key: &str, deps: &[&str], now: &Arc<AtomicUsize>, max: &Arc<AtomicUsize>) -> AssetSpec {
+    let (now, max) = (Arc::clone(now), Arc::clone(max));
+    let mut s = AssetSpec::new(key).with_run(move |_ctx: RunContext| {
+        let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+        async move {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok(MaterializeResult::new())
+        }
+    });
+    for d in deps {
+        s = s.with_dep(*d);
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_wake_when_a_step_unblocks_many() {
+    // while `root` runs, three workers have nothing to do; its success readies eight steps,
+    // which then run four at a time
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut specs = vec![counted("root", &[], &now, &max)];
+    specs.extend((0..8).map(|i| counted(&format!("fan{i}"), &["root"], &now, &max)));
+    let mut s = Setup::new(specs);
+    s.concurrency = 4;
+    let (report, _) = tokio::time::timeout(Duration::from_secs(10), s.run()).await.expect("the run ends");
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(report.assets.len(), 9);
+    assert_eq!(max.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_workers_wait_ends_the_run() {
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    let slow = AssetSpec::new("slow").with_run(move |ctx: RunContext| {
+        let c = c.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            c.cancel();
+            ctx.cancel.cancelled().await;
+            Err(RunError::new("stopped on request"))
+        }
+    });
+    let mut specs = vec![slow];
+    specs.extend((0..5).map(|i| ok_asset(&format!("after{i}"), &["slow"])));
+    let mut s = Setup::new(specs);
+    s.cancel = cancel;
+    s.concurrency = 4;
+    let (report, rec) = tokio::time::timeout(Duration::from_secs(10), s.run()).await.expect("the run ends");
+    assert_eq!(report.status, RunStatus::Cancelled);
+    assert_eq!(report.assets.len(), 6);
+    assert!(report.assets.iter().all(|a| a.status == AssetStatus::Cancelled), "{:?}", report.assets);
+    assert_eq!(rec.types().last(), Some(&EventType::RunEnd));
+}
+
+#[tokio::test]
+async fn concurrency_zero_still_runs_every_step_one_at_a_time() {
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut s = Setup::new((0..3).map(|i| counted(&format!("a{i}"), &[], &now, &max)).collect());
+    s.concurrency = 0;
+    let (report, _) = s.run().await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(max.load(Ordering::SeqCst), 1);
+}

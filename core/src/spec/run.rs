@@ -112,10 +112,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct RunContext {
-    /// The run this attempt belongs to.
-    pub run_id: String,
+    /// The run this attempt belongs to (shared by every attempt of the run).
+    pub run_id: Arc<str>,
     /// The asset key.
-    pub asset: String,
+    pub asset: crate::spec::AssetKey,
     /// The partition, for partitioned assets.
     pub partition: Option<String>,
     /// 1 for the first attempt, 2 for the first retry, …
@@ -138,7 +138,12 @@ pub type LogSink = Arc<dyn Fn(&RunContext, &str, &str) + Send + Sync>;
 
 impl RunContext {
     /// A context for one attempt.
-    pub fn new(run_id: impl Into<String>, asset: impl Into<String>, partition: Option<String>, attempt: u32) -> Self {
+    pub fn new(
+        run_id: impl Into<Arc<str>>,
+        asset: impl Into<crate::spec::AssetKey>,
+        partition: Option<String>,
+        attempt: u32,
+    ) -> Self {
         Self { run_id: run_id.into(), asset: asset.into(), partition, attempt, ..Self::default() }
     }
 
@@ -150,7 +155,7 @@ impl RunContext {
     pub fn capability<C: ?Sized + CapabilityType>(&self) -> Result<Arc<C>, RunError> {
         self.capabilities.get::<C>().ok_or_else(|| {
             RunError::permanent(
-                crate::capability::NotRequired { asset: self.asset.clone(), cap_type: C::NAME }.to_string(),
+                crate::capability::NotRequired { asset: self.asset.to_string(), cap_type: C::NAME }.to_string(),
             )
         })
     }
