@@ -1,7 +1,6 @@
 //! CSV ingestion into SQLite (target ≥ 500,000 rows/s for a 1,000,000-row, 6-column file)
 //! and the quickstart end to end as a whole `phlo run` process.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -40,7 +39,8 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(40)).throughput(Throughput::Elements(rows));
     g.bench_function("csv 1M rows x 6 columns into sqlite (read + infer + replace)", |b| {
         b.iter(|| {
-            let data = phlo_plugin_files::read_csv(&csv, "orders.csv", b',', &BTreeMap::new()).unwrap();
+            let data =
+                phlo_plugin_files::read_csv(&csv, "orders.csv", &phlo_plugin_files::CsvFormat::default()).unwrap();
             assert_eq!(data.len() as u64, rows);
             warehouse.replace("raw_orders", &data).unwrap()
         });

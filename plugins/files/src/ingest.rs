@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate};
 use phlo_core::data::{Cell, Column, DataType, Rows, TableStore, table_name};
+
+use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_until};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
@@ -41,10 +42,82 @@ pub struct CsvConfig {
     /// other columns are inferred from their values.
     #[serde(default)]
     pub columns: BTreeMap<String, DataType>,
+    /// The quote character, one character (default `"`).
+    #[serde(default = "double_quote")]
+    pub quote: String,
+    /// Whether the first line names the columns (default true; else `column_1`, `column_2`, …).
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// `utf-8` (default) or `latin-1`.
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Values read as null (default: empty, `NA`, `N/A`, `n/a`, `NULL`, `null`, `NaN`, `nan`,
+    /// `#N/A`, `<NA>`). Giving the list replaces the default.
+    #[serde(default)]
+    pub null_values: Option<Vec<String>>,
+    /// How dates are written, as a chrono format (default `%Y-%m-%d`), e.g. `%d/%m/%Y`.
+    #[serde(default)]
+    pub date_format: Option<String>,
+    /// How timestamps are written, as a chrono format (default RFC 3339), e.g.
+    /// `%Y-%m-%d %H:%M:%S` (read as UTC) or `%d/%m/%Y %H:%M %z`.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
 }
 
 fn comma() -> String {
     String::from(",")
+}
+
+fn double_quote() -> String {
+    String::from("\"")
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One ASCII character of a CSV setting.
+fn one_char(key: &str, value: &str, example: &str) -> Result<u8, PluginError> {
+    match value.as_bytes() {
+        [c] if c.is_ascii() && *c != b'\n' && *c != b'\r' => Ok(*c),
+        _ => Err(PluginError::with_help(
+            format!("`{key}: {value:?}` is not one ASCII character"),
+            format!("write e.g. `{key}: {example}`"),
+        )),
+    }
+}
+
+impl CsvConfig {
+    /// The file's format, checked.
+    fn format(&self) -> Result<CsvFormat, PluginError> {
+        let delimiter = one_char("delimiter", &self.delimiter, "\";\"")?;
+        let quote = one_char("quote", &self.quote, "\"'\"")?;
+        if delimiter == quote {
+            return Err(PluginError::with_help(
+                format!("`delimiter` and `quote` are both {:?}", self.delimiter),
+                "use different characters",
+            ));
+        }
+        for (key, f) in [("date_format", &self.date_format), ("timestamp_format", &self.timestamp_format)] {
+            if let Some(f) = f {
+                check_format(f).map_err(|e| PluginError::with_help(format!("`{key}`: {e}"), "e.g. `%d/%m/%Y`"))?;
+            }
+        }
+        let mut format = CsvFormat {
+            delimiter,
+            quote,
+            header: self.header,
+            encoding: self.encoding,
+            date_format: self.date_format.clone(),
+            timestamp_format: self.timestamp_format.clone(),
+            declared: self.columns.clone(),
+            ..CsvFormat::default()
+        };
+        if let Some(nulls) = &self.null_values {
+            format.null_values.clone_from(nulls);
+        }
+        Ok(format)
+    }
 }
 
 /// The keys of a `type: jsonl` asset.
@@ -99,32 +172,23 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 
 #[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let delimiter = match cfg.delimiter.as_bytes() {
-        [d] => *d,
-        _ => {
-            return Err(PluginError::with_help(
-                format!("`delimiter: {:?}` is not one ASCII character", cfg.delimiter),
-                "write e.g. `delimiter: \";\"`",
-            ));
-        }
-    };
+    let format = Arc::new(cfg.format()?);
     let load = Load {
         path: ctx.project_dir.join(&cfg.path),
         display: cfg.path.clone(),
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,
     };
-    let declared = cfg.columns.clone();
     Ok(AssetSpec::new(ctx.key.as_str())
         .with_description(format!("{} loaded into `{}`", cfg.path, load.table))
         .with_metadata("table", load.table.as_str())
         .with_metadata("path", cfg.path.as_str())
         .with_run(move |rc: RunContext| {
-            let (load, declared) = (load.clone(), declared.clone());
+            let (load, format) = (load.clone(), Arc::clone(&format));
             async move {
                 let l = load.clone();
                 let stop = rc.stop_signal();
-                let rows = blocking(move || read_csv_until(&l.path, &l.display, delimiter, &declared, &*stop))
+                let rows = blocking(move || read_csv_until(&l.path, &l.display, &format, &*stop))
                     .await?
                     .map_err(input_failed)?;
                 let ctx = rc.clone();
@@ -157,210 +221,11 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
         }))
 }
 
-/// Which types a column's values so far allow.
-#[derive(Debug, Clone, Copy)]
-struct Candidates {
-    int: bool,
-    real: bool,
-    boolean: bool,
-    date: bool,
-    timestamp: bool,
-}
-
-impl Candidates {
-    const ALL: Candidates = Candidates { int: true, real: true, boolean: true, date: true, timestamp: true };
-
-    fn see(&mut self, v: &str) {
-        if v.is_empty() {
-            return;
-        }
-        // a candidate once ruled out is never tested again; an integer is a real, a date not
-        if self.int {
-            self.int = v.parse::<i64>().is_ok();
-            if self.int {
-                self.boolean = false;
-                self.date = false;
-                self.timestamp = false;
-                return;
-            }
-        }
-        if self.real {
-            self.real = v.parse::<f64>().is_ok_and(f64::is_finite);
-        }
-        if self.boolean {
-            self.boolean = v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
-        }
-        if self.date {
-            self.date = iso_date(v).is_some();
-        }
-        if self.timestamp {
-            self.timestamp = DateTime::parse_from_rfc3339(v).is_ok();
-        }
-    }
-
-    fn pick(self, seen_any: bool) -> DataType {
-        match self {
-            _ if !seen_any => DataType::Text,
-            Candidates { int: true, .. } => DataType::Integer,
-            Candidates { real: true, .. } => DataType::Real,
-            Candidates { boolean: true, .. } => DataType::Boolean,
-            Candidates { date: true, .. } => DataType::Date,
-            Candidates { timestamp: true, .. } => DataType::Timestamp,
-            _ => DataType::Text,
-        }
-    }
-}
-
-/// A `YYYY-MM-DD` date, checked without a format parser (this runs once per value).
-fn iso_date(v: &str) -> Option<NaiveDate> {
-    let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
-    };
-    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
-}
-
-fn convert(v: &str, t: DataType) -> Option<Cell> {
-    if v.is_empty() {
-        return Some(Cell::Null);
-    }
-    Some(match t {
-        DataType::Integer => Cell::Int(v.parse().ok()?),
-        DataType::Real => Cell::Real(v.parse::<f64>().ok().filter(|f| f.is_finite())?),
-        DataType::Boolean => match v.to_ascii_lowercase().as_str() {
-            "true" => Cell::Bool(true),
-            "false" => Cell::Bool(false),
-            _ => return None,
-        },
-        DataType::Date => {
-            iso_date(v)?;
-            Cell::Text(v.to_string())
-        }
-        DataType::Timestamp => Cell::Text(DateTime::parse_from_rfc3339(v).ok()?.to_utc().to_rfc3339()),
-        DataType::Text => Cell::Text(v.to_string()),
-    })
-}
-
-fn reader(path: &Path, display: &str, delimiter: u8) -> Result<csv::Reader<std::fs::File>, RunError> {
-    csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| RunError::permanent(format!("cannot read `{display}`: {}", io_message(&e))))
-}
-
-fn io_message(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Io(io) => io.to_string(),
-        _ => e.to_string(),
-    }
-}
-
-fn record_error(display: &str, e: &csv::Error) -> RunError {
-    let line = e.position().map_or(0, csv::Position::line);
-    let message = match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("{display}:{line}: the row has {len} field(s), the header has {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { err, .. } => format!("{display}:{line}: field {} is not UTF-8", err.field() + 1),
-        _ => format!("{display}:{line}: {}", io_message(e)),
-    };
-    RunError::permanent(message)
-}
-
-/// Reads a CSV file: a first pass infers the types of undeclared columns, a second
-/// converts. Any bad row is an error naming `file:line:column` (`display` is the path as
-/// the user wrote it).
-///
-/// # Errors
-/// A missing, empty or malformed file, or a value that does not fit its column's type.
-pub fn read_csv(
-    path: &Path,
-    display: &str,
-    delimiter: u8,
-    declared: &BTreeMap<String, DataType>,
-) -> Result<Rows, RunError> {
-    read_csv_until(path, display, delimiter, declared, &|| false)
-}
-
 /// Records read between two looks at the stop signal.
-const STOP_CHECK_EVERY: usize = 8192;
+const STOP_CHECK_EVERY: usize = crate::delimited::STOP_CHECK_EVERY;
 
 fn stopped(display: &str) -> RunError {
     RunError::new(format!("the load of `{display}` was stopped"))
-}
-
-/// [`read_csv`] that gives up, between batches of records, as soon as `stop` says so.
-///
-/// # Errors
-/// As `read_csv`, and a stop.
-pub fn read_csv_until(
-    path: &Path,
-    display: &str,
-    delimiter: u8,
-    declared: &BTreeMap<String, DataType>,
-    stop: &dyn Fn() -> bool,
-) -> Result<Rows, RunError> {
-    let mut r = reader(path, display, delimiter)?;
-    let headers: Vec<String> = r.headers().map_err(|e| record_error(display, &e))?.iter().map(str::to_string).collect();
-    if headers.is_empty() || headers.iter().all(String::is_empty) {
-        return Err(RunError::permanent(format!("`{display}` is empty: expected a header line naming the columns")));
-    }
-    if let Some(unknown) = declared.keys().find(|k| !headers.contains(k)) {
-        return Err(RunError::permanent(format!(
-            "`columns.{unknown}` is declared but `{display}` has no such column (it has {})",
-            headers.join(", ")
-        )));
-    }
-    let mut candidates = vec![Candidates::ALL; headers.len()];
-    let mut seen = vec![false; headers.len()];
-    let mut record = csv::StringRecord::new();
-    let mut count = 0usize;
-    if declared.len() < headers.len() {
-        while r.read_record(&mut record).map_err(|e| record_error(display, &e))? {
-            count += 1;
-            if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
-                return Err(stopped(display));
-            }
-            for (i, v) in record.iter().enumerate() {
-                if !declared.contains_key(&headers[i]) {
-                    candidates[i].see(v);
-                    seen[i] |= !v.is_empty();
-                }
-            }
-        }
-        r = reader(path, display, delimiter)?;
-        r.headers().map_err(|e| record_error(display, &e))?;
-    }
-    let columns: Vec<Column> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| Column::new(h, declared.get(h).copied().unwrap_or_else(|| candidates[i].pick(seen[i]))))
-        .collect();
-    let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
-    while r.read_record(&mut record).map_err(|e| record_error(display, &e))? {
-        if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
-            return Err(stopped(display));
-        }
-        let line = record.position().map_or(0, csv::Position::line);
-        let mut row = Vec::with_capacity(headers.len());
-        for (i, v) in record.iter().enumerate() {
-            let t = rows.columns[i].data_type;
-            row.push(convert(v, t).ok_or_else(|| {
-                RunError::permanent(format!(
-                    "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`",
-                    i + 1,
-                    t.as_str(),
-                    headers[i]
-                ))
-            })?);
-        }
-        rows.rows.push(row);
-    }
-    Ok(rows)
 }
 
 /// Reads a JSON Lines file: one object per line; columns are the keys in first-seen order.

@@ -12,6 +12,7 @@
 //! Tables are named after the asset key with `.` → `_` (`raw.orders` → `raw_orders`)
 //! unless `table:` says otherwise.
 
+mod delimited;
 mod ingest;
 mod outputs;
 
@@ -19,7 +20,8 @@ use phlo_core::data::{QueryEngine, TableStore};
 use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
 use phlo_core::spec::{AssetKind, AssetSpec};
 
-pub use ingest::{CsvConfig, JsonlConfig, Mode, read_csv, read_csv_until};
+pub use delimited::{CsvFormat, DEFAULT_NULL_VALUES, Encoding, read_csv, read_csv_until};
+pub use ingest::{CsvConfig, JsonlConfig, Mode};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 
 /// Declares an asset type of this crate: its unit type, name, description, config, kind and

@@ -236,8 +236,124 @@ fn a_long_load_looks_at_its_stop_signal_between_batches() {
     }
     env.file("big.csv", &text);
     let path = env.dir.path().join("big.csv");
-    let all = crate::read_csv_until(&path, "big.csv", b',', &Default::default(), &|| false).unwrap();
+    let all = crate::read_csv_until(&path, "big.csv", &crate::CsvFormat::default(), &|| false).unwrap();
     assert_eq!(all.len(), 20_000);
-    let e = crate::read_csv_until(&path, "big.csv", b',', &Default::default(), &|| true).unwrap_err();
+    let e = crate::read_csv_until(&path, "big.csv", &crate::CsvFormat::default(), &|| true).unwrap_err();
     assert_eq!(e.message, "the load of `big.csv` was stopped");
+}
+
+fn csv_yaml(path: &str, extra: &str) -> String {
+    format!("assets:\n  raw.t:\n    type: csv\n    path: {path}\n{extra}")
+}
+
+#[tokio::test]
+async fn an_unterminated_quote_is_an_error_at_the_quote_and_nothing_is_written() {
+    let env = Env::new();
+    env.file("good.csv", "id,note\n1,a\n");
+    env.run(&csv_yaml("good.csv", "    table: t\n")).await.unwrap();
+    // the quote in line 3 swallows the rest of the file into one value: 1 row instead of 4
+    env.file("bad.csv", "id,note\n1,a\n2,\"oops\n3,c\n4,d\n5,e\n");
+    let e = err(env.run(&csv_yaml("bad.csv", "    table: t\n")).await);
+    assert!(e.message.starts_with("bad.csv:3:3: this quote is never closed"), "{}", e.message);
+    assert_eq!(env.query("SELECT count(*) FROM t")[0], [Cell::Int(1)], "the table keeps its rows");
+    // in the first column the record comes up short: still the quote is named
+    env.file("first.csv", "id,note\n1,a\n\"2,b\n3,c\n");
+    let e = err(env.run(&csv_yaml("first.csv", "    table: t\n")).await);
+    assert!(e.message.starts_with("first.csv:3:1: this quote is never closed"), "{}", e.message);
+    // quoted values over several lines, and quotes written twice, are fine
+    env.file("multi.csv", "id,note\n1,\"two\nlines\"\n2,\"say \"\"hi\"\"\"\n");
+    env.run(&csv_yaml("multi.csv", "    table: t\n")).await.unwrap();
+    assert_eq!(
+        env.query("SELECT note FROM t ORDER BY id"),
+        [vec![Cell::Text("two\nlines".into())], vec![Cell::Text("say \"hi\"".into())]]
+    );
+}
+
+#[tokio::test]
+async fn codes_phone_numbers_and_long_digit_strings_stay_text_and_na_is_null() {
+    let env = Env::new();
+    env.file(
+        "c.csv",
+        "zip,phone,card,amount,score\n00123,+33612345678,12345678901234567890,1.5,NA\n10001,+14155550100,98765432109876543210,NA,3\n",
+    );
+    env.run(&csv_yaml("c.csv", "")).await.unwrap();
+    let types: Vec<String> =
+        env.warehouse.describe("raw_t").unwrap().unwrap().iter().map(|c| c.data_type.as_str().to_string()).collect();
+    assert_eq!(types, ["text", "text", "text", "real", "integer"]);
+    assert_eq!(
+        env.query("SELECT zip, phone, card, amount, score FROM raw_t ORDER BY zip")[0],
+        [
+            Cell::Text("00123".into()),
+            Cell::Text("+33612345678".into()),
+            Cell::Text("12345678901234567890".into()),
+            Cell::Real(1.5),
+            Cell::Null
+        ]
+    );
+    // the null markers are configurable: here `NA` is a value
+    env.run(&csv_yaml("c.csv", "    null_values: ['']\n")).await.unwrap();
+    assert_eq!(env.query("SELECT score FROM raw_t ORDER BY zip")[0], [Cell::Text("NA".into())]);
+}
+
+#[tokio::test]
+async fn dates_and_timestamps_in_other_formats_are_read_when_said() {
+    let env = Env::new();
+    env.file("d.csv", "day,at\n31/01/2024,31/01/2024 13:45\n01/02/2024,01/02/2024 00:00\n");
+    // without a format they are text
+    env.run(&csv_yaml("d.csv", "")).await.unwrap();
+    let types = |env: &Env| -> Vec<String> {
+        env.warehouse.describe("raw_t").unwrap().unwrap().iter().map(|c| c.data_type.as_str().to_string()).collect()
+    };
+    assert_eq!(types(&env), ["text", "text"]);
+    env.run(&csv_yaml("d.csv", "    date_format: '%d/%m/%Y'\n    timestamp_format: '%d/%m/%Y %H:%M'\n")).await.unwrap();
+    assert_eq!(types(&env), ["date", "timestamp"]);
+    assert_eq!(
+        env.query("SELECT day, at FROM raw_t ORDER BY day")[0],
+        [Cell::Text("2024-01-31".into()), Cell::Text("2024-01-31T13:45:00+00:00".into())]
+    );
+    // a declared date that does not match says which format is expected
+    env.file("bad.csv", "day\n2024-01-31\n31/01/2024\n");
+    let e = err(env.run(&csv_yaml("bad.csv", "    columns: {day: date}\n")).await);
+    assert_eq!(
+        e.message,
+        "bad.csv:3:1: `31/01/2024` is not a valid date for column `day` (dates are read as YYYY-MM-DD; say another \
+         with `date_format`)"
+    );
+}
+
+#[tokio::test]
+async fn quote_header_and_encoding_options() {
+    let env = Env::new();
+    env.file("q.csv", "id;note\n1;'a;b'\n");
+    env.run(&csv_yaml("q.csv", "    delimiter: ';'\n    quote: \"'\"\n")).await.unwrap();
+    assert_eq!(env.query("SELECT note FROM raw_t")[0], [Cell::Text("a;b".into())]);
+
+    env.file("h.csv", "1,ada\n2,bob\n");
+    env.run(&csv_yaml("h.csv", "    header: false\n")).await.unwrap();
+    assert_eq!(
+        env.query("SELECT column_1, column_2 FROM raw_t ORDER BY 1")[1],
+        [Cell::Int(2), Cell::Text("bob".into())]
+    );
+
+    let latin1: &[u8] = b"city\nS\xe3o Paulo\n";
+    std::fs::write(env.dir.path().join("l.csv"), latin1).unwrap();
+    let e = err(env.run(&csv_yaml("l.csv", "")).await);
+    assert!(e.message.starts_with("l.csv:2:1: the value is not UTF-8"), "{}", e.message);
+    assert!(e.message.contains("encoding: latin-1"), "{}", e.message);
+    env.run(&csv_yaml("l.csv", "    encoding: latin-1\n")).await.unwrap();
+    assert_eq!(env.query("SELECT city FROM raw_t")[0], [Cell::Text("São Paulo".into())]);
+}
+
+#[test]
+fn unusable_csv_settings_are_build_errors() {
+    let env = Env::new();
+    for (extra, expected) in [
+        ("    quote: \"''\"\n", "`quote: \"''\"` is not one ASCII character"),
+        ("    delimiter: '\"'\n", "`delimiter` and `quote` are both"),
+        ("    date_format: '%Q'\n", "`date_format`: `%Q` is not a valid format"),
+        ("    timestamp_format: ''\n", "`timestamp_format`: the format is empty"),
+    ] {
+        let e = env.build(&csv_yaml("x.csv", extra)).expect_err(extra);
+        assert!(e.to_string().contains(expected), "{extra}: {e}");
+    }
 }

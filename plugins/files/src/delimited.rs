@@ -1,0 +1,459 @@
+//! Reading CSV (and other delimited) files like a careful loader: strict quoting, values that
+//! keep their meaning (`00123`, `+33…` and over-long digit strings stay text), configurable
+//! null markers, date and timestamp formats, quote character, encoding and header.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use phlo_core::data::{Cell, Column, DataType, Rows};
+use phlo_core::spec::RunError;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The text encoding of a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum Encoding {
+    /// UTF-8 (the default); a byte sequence that is not UTF-8 is an error naming its place.
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
+    Utf8,
+    /// ISO-8859-1: every byte is the character of the same number.
+    #[serde(rename = "latin-1", alias = "latin1", alias = "iso-8859-1", alias = "ISO-8859-1")]
+    Latin1,
+}
+
+/// The markers read as null when `null_values` is not given.
+pub const DEFAULT_NULL_VALUES: &[&str] = &["", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "#N/A", "<NA>"];
+
+/// How a delimited file is written.
+#[derive(Debug, Clone)]
+pub struct CsvFormat {
+    /// The field delimiter.
+    pub delimiter: u8,
+    /// The quote character (a quote inside a quoted field is written twice).
+    pub quote: u8,
+    /// Whether the first line names the columns (else they are `column_1`, `column_2`, …).
+    pub header: bool,
+    /// The text encoding.
+    pub encoding: Encoding,
+    /// Values read as null, compared exactly.
+    pub null_values: Vec<String>,
+    /// A chrono format for dates (default ISO `YYYY-MM-DD`).
+    pub date_format: Option<String>,
+    /// A chrono format for timestamps (default RFC 3339); without an offset (`%z`) the time is UTC.
+    pub timestamp_format: Option<String>,
+    /// Declared column types; others are inferred.
+    pub declared: BTreeMap<String, DataType>,
+}
+
+impl Default for CsvFormat {
+    fn default() -> Self {
+        Self {
+            delimiter: b',',
+            quote: b'"',
+            header: true,
+            encoding: Encoding::Utf8,
+            null_values: DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_string()).collect(),
+            date_format: None,
+            timestamp_format: None,
+            declared: BTreeMap::new(),
+        }
+    }
+}
+
+/// Whether a chrono format string is usable; `Err` says what is wrong with it.
+pub fn check_format(format: &str) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    if format.is_empty() {
+        return Err(String::from("the format is empty"));
+    }
+    match StrftimeItems::new(format).position(|i| matches!(i, Item::Error)) {
+        Some(_) => Err(format!("`{format}` is not a valid format (see chrono's strftime specifiers, e.g. `%d/%m/%Y`)")),
+        None => Ok(()),
+    }
+}
+
+impl CsvFormat {
+    fn is_null(&self, v: &str) -> bool {
+        self.null_values.iter().any(|n| n == v)
+    }
+
+    fn date(&self, v: &str) -> Option<NaiveDate> {
+        match &self.date_format {
+            None => iso_date(v),
+            Some(f) => NaiveDate::parse_from_str(v, f).ok(),
+        }
+    }
+
+    /// The timestamp as RFC 3339 UTC text.
+    fn timestamp(&self, v: &str) -> Option<String> {
+        let utc = match &self.timestamp_format {
+            None => DateTime::parse_from_rfc3339(v).ok()?.to_utc(),
+            Some(f) => match DateTime::parse_from_str(v, f) {
+                Ok(t) => t.to_utc(),
+                Err(_) => NaiveDateTime::parse_from_str(v, f).ok()?.and_utc(),
+            },
+        };
+        Some(utc.to_rfc3339())
+    }
+}
+
+/// A whole number as a data team means it: no leading `+`, no leading zeros (`007` is a code,
+/// not 7), and within 64 bits.
+fn plain_int(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// A decimal number: as [`plain_int`] for the integer part; a digit string too long for 64
+/// bits is not a number (it is an identifier that would lose digits).
+fn plain_real(v: &str) -> Option<f64> {
+    let unsigned = v.strip_prefix('-').unwrap_or(v);
+    let int_part = unsigned.split(['.', 'e', 'E']).next().unwrap_or("");
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        || (int_part.len() > 1 && int_part.starts_with('0'))
+        || unsigned.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    v.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// A `YYYY-MM-DD` date, checked without a format parser (this runs once per value).
+fn iso_date(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+}
+
+/// Which types a column's values so far allow.
+#[derive(Debug, Clone, Copy)]
+struct Candidates {
+    int: bool,
+    real: bool,
+    boolean: bool,
+    date: bool,
+    timestamp: bool,
+}
+
+impl Candidates {
+    const ALL: Candidates = Candidates { int: true, real: true, boolean: true, date: true, timestamp: true };
+
+    fn see(&mut self, v: &str, format: &CsvFormat) {
+        // a candidate once ruled out is never tested again; an integer is a real, a date not
+        if self.int {
+            self.int = plain_int(v).is_some();
+            if self.int {
+                self.boolean = false;
+                self.date = false;
+                self.timestamp = false;
+                return;
+            }
+        }
+        if self.real {
+            self.real = plain_real(v).is_some() || plain_int(v).is_some();
+        }
+        if self.boolean {
+            self.boolean = v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
+        }
+        if self.date {
+            self.date = format.date(v).is_some();
+        }
+        if self.timestamp {
+            self.timestamp = format.timestamp(v).is_some();
+        }
+    }
+
+    fn pick(self, seen_any: bool) -> DataType {
+        match self {
+            _ if !seen_any => DataType::Text,
+            Candidates { int: true, .. } => DataType::Integer,
+            Candidates { real: true, .. } => DataType::Real,
+            Candidates { boolean: true, .. } => DataType::Boolean,
+            Candidates { date: true, .. } => DataType::Date,
+            Candidates { timestamp: true, .. } => DataType::Timestamp,
+            _ => DataType::Text,
+        }
+    }
+}
+
+fn convert(v: &str, t: DataType, format: &CsvFormat) -> Option<Cell> {
+    if format.is_null(v) {
+        return Some(Cell::Null);
+    }
+    Some(match t {
+        DataType::Integer => Cell::Int(v.parse().ok()?),
+        DataType::Real => Cell::Real(v.parse::<f64>().ok().filter(|f| f.is_finite())?),
+        DataType::Boolean => match v.to_ascii_lowercase().as_str() {
+            "true" => Cell::Bool(true),
+            "false" => Cell::Bool(false),
+            _ => return None,
+        },
+        DataType::Date => Cell::Text(format.date(v)?.format("%Y-%m-%d").to_string()),
+        DataType::Timestamp => Cell::Text(format.timestamp(v)?),
+        DataType::Text => Cell::Text(v.to_string()),
+    })
+}
+
+fn reader(path: &Path, display: &str, format: &CsvFormat) -> Result<csv::Reader<std::fs::File>, RunError> {
+    csv::ReaderBuilder::new()
+        .delimiter(format.delimiter)
+        .quote(format.quote)
+        .has_headers(false)
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| RunError::permanent(format!("cannot read `{display}`: {}", io_message(&e))))
+}
+
+fn io_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+fn record_error(path: &Path, display: &str, e: &csv::Error, width: usize, format: &CsvFormat) -> RunError {
+    // a record cut short by a quote that is never closed: the quote is the error
+    if let (csv::ErrorKind::UnequalLengths { pos: Some(pos), .. }, true) = (e.kind(), width > 0)
+        && let Err(quote) = unterminated_quote(path, display, pos, format)
+    {
+        return quote;
+    }
+    let line = e.position().map_or(0, csv::Position::line);
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths { len, .. } => {
+            format!("{display}:{line}: the row has {len} field(s), the header has {width}")
+        }
+        _ => format!("{display}:{line}: {}", io_message(e)),
+    };
+    RunError::permanent(message)
+}
+
+/// Decodes one field.
+fn decode<'a>(
+    bytes: &'a [u8],
+    format: &CsvFormat,
+    display: &str,
+    line: u64,
+    field: usize,
+) -> Result<Cow<'a, str>, RunError> {
+    match format.encoding {
+        Encoding::Utf8 => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
+            RunError::permanent(format!(
+                "{display}:{line}:{}: the value is not UTF-8 (invalid byte at offset {}); if the file is \
+                 ISO-8859-1, say `encoding: latin-1`",
+                field + 1,
+                e.valid_up_to()
+            ))
+        }),
+        Encoding::Latin1 => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+    }
+}
+
+/// Records read between two looks at the stop signal.
+pub(crate) const STOP_CHECK_EVERY: usize = 8192;
+
+fn stopped(display: &str) -> RunError {
+    RunError::new(format!("the load of `{display}` was stopped"))
+}
+
+/// A quote opened and never closed swallows the rest of the file into one field, so the file
+/// reads "fine" with rows missing. It can only be in the last record: this re-reads that
+/// record's bytes and says where the quote opened.
+fn unterminated_quote(path: &Path, display: &str, last: &csv::Position, format: &CsvFormat) -> Result<(), RunError> {
+    let mut tail = Vec::new();
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(last.byte()))?;
+        f.read_to_end(&mut tail)
+    });
+    if let Err(e) = read {
+        return Err(RunError::permanent(format!("cannot read `{display}`: {e}")));
+    }
+    let (d, q) = (format.delimiter, format.quote);
+    let (mut field_start, mut quoted, mut opened) = (true, false, 0usize);
+    let mut i = 0;
+    while i < tail.len() {
+        let b = tail[i];
+        if quoted {
+            if b == q {
+                if tail.get(i + 1) == Some(&q) {
+                    i += 2;
+                    continue;
+                }
+                quoted = false;
+            }
+        } else if b == b'\n' || b == b'\r' {
+            return Ok(());
+        } else if field_start && b == q {
+            quoted = true;
+            opened = i;
+            field_start = false;
+        } else {
+            field_start = b == d;
+        }
+        i += 1;
+    }
+    if !quoted {
+        return Ok(());
+    }
+    let before = &tail[..opened];
+    let line = last.line() + before.iter().filter(|&&b| b == b'\n').count() as u64;
+    let column = opened - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    Err(RunError::permanent(format!(
+        "{display}:{line}:{column}: this quote is never closed, so the rest of the file would be read as one \
+         value; close it, or write a quote inside a quoted value twice (`\"\"`)"
+    )))
+}
+
+/// Reads a delimited file: a first pass infers the types of undeclared columns, a second
+/// converts. Any bad row is an error naming `file:line:column` (`display` is the path as the
+/// user wrote it), and nothing is returned.
+///
+/// # Errors
+/// A missing, empty or malformed file, or a value that does not fit its column's type.
+pub fn read_csv(path: &Path, display: &str, format: &CsvFormat) -> Result<Rows, RunError> {
+    read_csv_until(path, display, format, &|| false)
+}
+
+/// [`read_csv`] that gives up, between batches of records, as soon as `stop` says so.
+///
+/// # Errors
+/// As `read_csv`, and a stop.
+pub fn read_csv_until(
+    path: &Path,
+    display: &str,
+    format: &CsvFormat,
+    stop: &dyn Fn() -> bool,
+) -> Result<Rows, RunError> {
+    let mut r = reader(path, display, format)?;
+    let mut record = csv::ByteRecord::new();
+    let first = r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, 0, format))?;
+    if !first || record.iter().all(<[u8]>::is_empty) {
+        return Err(RunError::permanent(format!("`{display}` is empty: expected a header line naming the columns")));
+    }
+    let width = record.len();
+    let headers: Vec<String> = if format.header {
+        record
+            .iter()
+            .enumerate()
+            .map(|(i, f)| decode(f, format, display, 1, i).map(Cow::into_owned))
+            .collect::<Result<_, _>>()?
+    } else {
+        (1..=width).map(|i| format!("column_{i}")).collect()
+    };
+    if let Some(unknown) = format.declared.keys().find(|k| !headers.contains(k)) {
+        return Err(RunError::permanent(format!(
+            "`columns.{unknown}` is declared but `{display}` has no such column (it has {})",
+            headers.join(", ")
+        )));
+    }
+    let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
+    let rewind = |r: &mut csv::Reader<std::fs::File>| -> Result<(), RunError> {
+        r.seek(data_start.clone()).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))
+    };
+
+    let mut candidates = vec![Candidates::ALL; width];
+    let mut seen = vec![false; width];
+    let mut count = 0usize;
+    if format.declared.len() < width {
+        rewind(&mut r)?;
+        while r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, width, format))? {
+            count += 1;
+            if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
+                return Err(stopped(display));
+            }
+            let line = record.position().map_or(0, csv::Position::line);
+            for (i, raw) in record.iter().enumerate() {
+                if format.declared.contains_key(&headers[i]) {
+                    continue;
+                }
+                let v = decode(raw, format, display, line, i)?;
+                if !format.is_null(&v) {
+                    candidates[i].see(&v, format);
+                    seen[i] = true;
+                }
+            }
+        }
+    }
+    let columns: Vec<Column> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Column::new(h, format.declared.get(h).copied().unwrap_or_else(|| candidates[i].pick(seen[i]))))
+        .collect();
+    let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
+    rewind(&mut r)?;
+    let mut last: Option<csv::Position> = None;
+    while r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, width, format))? {
+        if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
+            return Err(stopped(display));
+        }
+        let position = record.position().cloned().unwrap_or_else(csv::Position::new);
+        let line = position.line();
+        let mut row = Vec::with_capacity(width);
+        for (i, raw) in record.iter().enumerate() {
+            let v = decode(raw, format, display, line, i)?;
+            let t = rows.columns[i].data_type;
+            row.push(convert(&v, t, format).ok_or_else(|| {
+                RunError::permanent(format!(
+                    "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`{}",
+                    i + 1,
+                    t.as_str(),
+                    headers[i],
+                    match (t, &format.date_format, &format.timestamp_format) {
+                        (DataType::Date, None, _) => " (dates are read as YYYY-MM-DD; say another with `date_format`)",
+                        (DataType::Timestamp, _, None) => {
+                            " (timestamps are read as RFC 3339; say another with `timestamp_format`)"
+                        }
+                        _ => "",
+                    }
+                ))
+            })?);
+        }
+        rows.rows.push(row);
+        last = Some(position);
+    }
+    if let Some(last) = last {
+        unterminated_quote(path, display, &last, format)?;
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_their_meaning() {
+        for v in ["0", "7", "-12", "9223372036854775807"] {
+            assert!(plain_int(v).is_some(), "{v}");
+        }
+        for v in ["007", "+33612345678", "9223372036854775808", "12345678901234567890123", "1_000", "", "-"] {
+            assert!(plain_int(v).is_none(), "{v}");
+        }
+        for v in ["0.5", "-1.25", "3e8", ".5", "12.0"] {
+            assert!(plain_real(v).is_some(), "{v}");
+        }
+        for v in ["00.5", "+1.5", "inf", "NaN", "12345678901234567890123", "1.2.3"] {
+            assert!(plain_real(v).is_none(), "{v}");
+        }
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        assert!(check_format("%d/%m/%Y").is_ok());
+        assert!(check_format("%Q").is_err());
+        assert!(check_format("").is_err());
+    }
+}
