@@ -2,7 +2,6 @@
 //! keep their meaning (`00123`, `+33…` and over-long digit strings stay text), configurable
 //! null markers, date and timestamp formats, quote character, encoding and header.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -77,10 +76,6 @@ pub fn check_format(format: &str) -> Result<(), String> {
 }
 
 impl CsvFormat {
-    fn is_null(&self, v: &str) -> bool {
-        self.null_values.iter().any(|n| n == v)
-    }
-
     fn date(&self, v: &str) -> Option<NaiveDate> {
         match &self.date_format {
             None => iso_date(v),
@@ -189,10 +184,8 @@ impl Candidates {
     }
 }
 
+/// A non-null value as a cell of type `t`.
 fn convert(v: &str, t: DataType, format: &CsvFormat) -> Option<Cell> {
-    if format.is_null(v) {
-        return Some(Cell::Null);
-    }
     Some(match t {
         DataType::Integer => Cell::Int(v.parse().ok()?),
         DataType::Real => Cell::Real(v.parse::<f64>().ok().filter(|f| f.is_finite())?),
@@ -241,24 +234,56 @@ fn record_error(path: &Path, display: &str, e: &csv::Error, width: usize, format
     RunError::permanent(message)
 }
 
-/// Decodes one field.
-fn decode<'a>(
-    bytes: &'a [u8],
+/// Reads the next record as text in the file's encoding, reusing `rec`'s buffers.
+fn read_text(
+    r: &mut csv::Reader<std::fs::File>,
+    rec: &mut csv::StringRecord,
     format: &CsvFormat,
+    path: &Path,
     display: &str,
-    line: u64,
-    field: usize,
-) -> Result<Cow<'a, str>, RunError> {
-    match format.encoding {
-        Encoding::Utf8 => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
+    width: usize,
+) -> Result<bool, RunError> {
+    let mut bytes = std::mem::take(rec).into_byte_record();
+    if !r.read_byte_record(&mut bytes).map_err(|e| record_error(path, display, &e, width, format))? {
+        return Ok(false);
+    }
+    *rec = match format.encoding {
+        Encoding::Utf8 => csv::StringRecord::from_byte_record(bytes).map_err(|e| {
+            let (field, valid_up_to) = (e.utf8_error().field(), e.utf8_error().valid_up_to());
+            let line = e.into_byte_record().position().map_or(0, csv::Position::line);
             RunError::permanent(format!(
-                "{display}:{line}:{}: the value is not UTF-8 (invalid byte at offset {}); if the file is \
-                 ISO-8859-1, say `encoding: latin-1`",
+                "{display}:{line}:{}: the value is not UTF-8 (invalid byte at offset {}); if the file is ISO-8859-1, \
+                 say `encoding: latin-1`",
                 field + 1,
-                e.valid_up_to()
+                valid_up_to
             ))
-        }),
-        Encoding::Latin1 => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+        })?,
+        Encoding::Latin1 => {
+            let mut text = csv::StringRecord::with_capacity(bytes.as_slice().len() * 2, bytes.len());
+            for field in &bytes {
+                text.push_field(&field.iter().map(|&b| char::from(b)).collect::<String>());
+            }
+            text.set_position(bytes.position().cloned());
+            text
+        }
+    };
+    Ok(true)
+}
+
+/// The null markers, with a quick test that rules most values out by length.
+struct Nulls<'a> {
+    values: &'a [String],
+    /// Bit `n` is set when a marker has `n` bytes (bit 63: 63 or more).
+    lengths: u64,
+}
+
+impl<'a> Nulls<'a> {
+    fn new(values: &'a [String]) -> Self {
+        Self { values, lengths: values.iter().fold(0, |m, v| m | 1 << v.len().min(63)) }
+    }
+
+    fn contains(&self, v: &str) -> bool {
+        self.lengths & (1 << v.len().min(63)) != 0 && self.values.iter().any(|n| n == v)
     }
 }
 
@@ -338,18 +363,13 @@ pub fn read_csv_until(
     stop: &dyn Fn() -> bool,
 ) -> Result<Rows, RunError> {
     let mut r = reader(path, display, format)?;
-    let mut record = csv::ByteRecord::new();
-    let first = r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, 0, format))?;
-    if !first || record.iter().all(<[u8]>::is_empty) {
+    let mut record = csv::StringRecord::new();
+    if !read_text(&mut r, &mut record, format, path, display, 0)? || record.iter().all(str::is_empty) {
         return Err(RunError::permanent(format!("`{display}` is empty: expected a header line naming the columns")));
     }
     let width = record.len();
     let headers: Vec<String> = if format.header {
-        record
-            .iter()
-            .enumerate()
-            .map(|(i, f)| decode(f, format, display, 1, i).map(Cow::into_owned))
-            .collect::<Result<_, _>>()?
+        record.iter().map(str::to_string).collect()
     } else {
         (1..=width).map(|i| format!("column_{i}")).collect()
     };
@@ -359,6 +379,8 @@ pub fn read_csv_until(
             headers.join(", ")
         )));
     }
+    let declared: Vec<Option<DataType>> = headers.iter().map(|h| format.declared.get(h).copied()).collect();
+    let nulls = Nulls::new(&format.null_values);
     let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
     let rewind = |r: &mut csv::Reader<std::fs::File>| -> Result<(), RunError> {
         r.seek(data_start.clone()).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))
@@ -367,21 +389,16 @@ pub fn read_csv_until(
     let mut candidates = vec![Candidates::ALL; width];
     let mut seen = vec![false; width];
     let mut count = 0usize;
-    if format.declared.len() < width {
+    if declared.iter().any(Option::is_none) {
         rewind(&mut r)?;
-        while r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, width, format))? {
+        while read_text(&mut r, &mut record, format, path, display, width)? {
             count += 1;
             if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
                 return Err(stopped(display));
             }
-            let line = record.position().map_or(0, csv::Position::line);
-            for (i, raw) in record.iter().enumerate() {
-                if format.declared.contains_key(&headers[i]) {
-                    continue;
-                }
-                let v = decode(raw, format, display, line, i)?;
-                if !format.is_null(&v) {
-                    candidates[i].see(&v, format);
+            for (i, v) in record.iter().enumerate() {
+                if declared[i].is_none() && !nulls.contains(v) {
+                    candidates[i].see(v, format);
                     seen[i] = true;
                 }
             }
@@ -390,22 +407,22 @@ pub fn read_csv_until(
     let columns: Vec<Column> = headers
         .iter()
         .enumerate()
-        .map(|(i, h)| Column::new(h, format.declared.get(h).copied().unwrap_or_else(|| candidates[i].pick(seen[i]))))
+        .map(|(i, h)| Column::new(h, declared[i].unwrap_or_else(|| candidates[i].pick(seen[i]))))
         .collect();
     let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
     rewind(&mut r)?;
     let mut last: Option<csv::Position> = None;
-    while r.read_byte_record(&mut record).map_err(|e| record_error(path, display, &e, width, format))? {
+    while read_text(&mut r, &mut record, format, path, display, width)? {
         if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
             return Err(stopped(display));
         }
         let position = record.position().cloned().unwrap_or_else(csv::Position::new);
         let line = position.line();
         let mut row = Vec::with_capacity(width);
-        for (i, raw) in record.iter().enumerate() {
-            let v = decode(raw, format, display, line, i)?;
+        for (i, v) in record.iter().enumerate() {
             let t = rows.columns[i].data_type;
-            row.push(convert(&v, t, format).ok_or_else(|| {
+            let cell = if nulls.contains(v) { Some(Cell::Null) } else { convert(v, t, format) };
+            row.push(cell.ok_or_else(|| {
                 RunError::permanent(format!(
                     "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`{}",
                     i + 1,
