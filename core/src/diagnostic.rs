@@ -198,6 +198,8 @@ codes! {
     Cycle = "PHLO-E032", Plugin;
     /// A partition definition or key is not valid.
     InvalidPartitions = "PHLO-E033", Plugin;
+    /// Two assets write the same table.
+    TableCollision = "PHLO-E035", Plugin;
     /// A schedule's cron line or timezone is not valid.
     InvalidSchedule = "PHLO-E034", Config;
     /// A selection does not parse, or names an asset that does not exist.

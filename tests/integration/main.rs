@@ -10,6 +10,7 @@ mod project;
 mod quickstart;
 mod readme_plugin;
 mod runs;
+mod validate;
 
 use std::path::PathBuf;
 

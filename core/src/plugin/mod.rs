@@ -239,6 +239,16 @@ pub enum PluginError {
     /// The plugin panicked.
     #[error("panicked: {0}")]
     Panicked(String),
+    /// A value of the plugin's config is unusable (phlo points at the key).
+    #[error("{message}")]
+    Invalid {
+        /// The config key whose value is wrong.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
 }
 
 impl PluginError {
@@ -250,6 +260,12 @@ impl PluginError {
     /// A failure with a message and a fix.
     pub fn with_help(message: impl Into<String>, help: impl Into<String>) -> Self {
         PluginError::Failed { message: message.into(), help: Some(help.into()) }
+    }
+
+    /// The value of config key `key` is unusable: phlo reports it at that key, as a
+    /// configuration error.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Self {
+        PluginError::Invalid { key: key.into(), message: message.into(), help: Some(help.into()) }
     }
 }
 

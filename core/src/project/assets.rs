@@ -53,12 +53,18 @@ pub(super) fn collect_assets(
         }
     }
     let mut decls: HashMap<&str, &AssetDecl> = HashMap::new();
-    for decl in config.assets.iter().filter(|d| d.valid) {
+    for decl in &config.assets {
         decls.insert(decl.key.name.as_str(), decl);
-        if let Some(a) = declarative_asset(decl, config, registry, dir, hints, diags) {
-            assets.push(a);
-        }
+        let built = if decl.valid { declarative_asset(decl, config, registry, dir, hints, diags) } else { None };
+        // an entry with an error (already reported) still defines its key and deps: one
+        // mistake gives one error, not a follow-on "unknown dependency" downstream
+        assets.push(built.unwrap_or_else(|| {
+            let mut spec = AssetSpec::new(&decl.key.name);
+            spec.deps.extend(decl.common.deps.iter().map(|d| d.value.as_str().into()));
+            AssetNode::new(spec, "phlo.yaml")
+        }));
     }
+    table_collisions(&assets, &decls, config, diags);
     let (graph, errors) = AssetGraph::build(assets);
     for e in errors {
         // point into phlo.yaml where the asset is declared there
@@ -76,6 +82,33 @@ pub(super) fn collect_assets(
         diags.push(d);
     }
     graph
+}
+
+/// Two assets writing one table would overwrite each other's rows on every run.
+fn table_collisions(
+    assets: &[AssetNode],
+    decls: &HashMap<&str, &AssetDecl>,
+    config: &ProjectConfig,
+    diags: &mut Diagnostics,
+) {
+    // SQLite's table names are case-insensitive
+    let mut writers: HashMap<String, &str> = HashMap::new();
+    for a in assets {
+        let Some(table) = a.spec.metadata.get("table").and_then(serde_json::Value::as_str) else { continue };
+        let first = *writers.entry(table.to_lowercase()).or_insert(&a.spec.key);
+        if first == a.spec.key {
+            continue;
+        }
+        let mut d = Diagnostic::error(
+            Code::TableCollision,
+            format!("assets `{first}` and `{}` both write table `{table}`", a.spec.key),
+        )
+        .with_help("give one of them its own `table:` (each run would overwrite the other's rows)");
+        if let Some(decl) = decls.get(a.spec.key.as_str()) {
+            d = d.at(&config.source, decl.key.span);
+        }
+        diags.push(d);
+    }
 }
 
 fn declarative_asset(
@@ -117,6 +150,17 @@ fn declarative_asset(
                 let key = |x: &Diagnostic| (x.code, x.message.clone(), x.location.as_ref().map(|l| l.span));
                 let seen: Vec<_> = diags.iter().map(key).collect();
                 diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
+                return None;
+            }
+            Err(PluginError::Invalid { key, message, help }) => {
+                // at the value of the key, else at the asset
+                let span = decl.config.get(&key).map_or(decl.key.span, |v| v.span);
+                let mut d = Diagnostic::error(Code::InvalidValue, format!("asset `{}`: {message}", decl.key.name))
+                    .at(&config.source, span);
+                if let Some(h) = help {
+                    d = d.with_help(h);
+                }
+                diags.push(d);
                 return None;
             }
             Err(e) => {
@@ -215,7 +259,7 @@ fn build_checks(
                 spec.checks.push(check);
             }
             Err(PluginError::Config(d)) => diags.extend(d),
-            Err(PluginError::Failed { message, help }) => {
+            Err(PluginError::Failed { message, help } | PluginError::Invalid { message, help, .. }) => {
                 let mut d = located(Diagnostic::error(
                     Code::InvalidValue,
                     format!("check `{}` of asset `{}`: {message}", check.name, spec.key),

@@ -80,7 +80,8 @@ fn yes() -> bool {
 fn one_char(key: &str, value: &str, example: &str) -> Result<u8, PluginError> {
     match value.as_bytes() {
         [c] if c.is_ascii() && *c != b'\n' && *c != b'\r' => Ok(*c),
-        _ => Err(PluginError::with_help(
+        _ => Err(PluginError::invalid(
+            key,
             format!("`{key}: {value:?}` is not one ASCII character"),
             format!("write e.g. `{key}: {example}`"),
         )),
@@ -93,14 +94,15 @@ impl CsvConfig {
         let delimiter = one_char("delimiter", &self.delimiter, "\";\"")?;
         let quote = one_char("quote", &self.quote, "\"'\"")?;
         if delimiter == quote {
-            return Err(PluginError::with_help(
+            return Err(PluginError::invalid(
+                "quote",
                 format!("`delimiter` and `quote` are both {:?}", self.delimiter),
                 "use different characters",
             ));
         }
         for (key, f) in [("date_format", &self.date_format), ("timestamp_format", &self.timestamp_format)] {
             if let Some(f) = f {
-                check_format(f).map_err(|e| PluginError::with_help(format!("`{key}`: {e}"), "e.g. `%d/%m/%Y`"))?;
+                check_format(f).map_err(|e| PluginError::invalid(key, format!("`{key}`: {e}"), "e.g. `%d/%m/%Y`"))?;
             }
         }
         let mut format = CsvFormat {

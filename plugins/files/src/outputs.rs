@@ -63,7 +63,7 @@ fn engine(ctx: &RunContext) -> Result<Arc<dyn QueryEngine>, RunError> {
 pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let sql = cfg.sql.trim().trim_end_matches(';').to_string();
     if sql.is_empty() {
-        return Err(PluginError::with_help("`sql` is empty", "write the SELECT whose result becomes the table"));
+        return Err(PluginError::invalid("sql", "`sql` is empty", "write the SELECT whose result becomes the table"));
     }
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
@@ -169,7 +169,8 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
         Some("csv") => false,
         Some("json") => true,
         _ => {
-            return Err(PluginError::with_help(
+            return Err(PluginError::invalid(
+                "path",
                 format!("`{}` is neither a .csv nor a .json file", cfg.path),
                 "name the file `….csv` or `….json`",
             ));
