@@ -200,6 +200,10 @@ codes! {
     InvalidPartitions = "PHLO-E033", Plugin;
     /// Two assets write the same table.
     TableCollision = "PHLO-E035", Plugin;
+    /// An asset's SQL reads a table that no asset writes.
+    UnknownTable = "PHLO-E036", Plugin;
+    /// An explicit dependency that the asset's SQL does not read.
+    UnreadDep = "PHLO-W037", Plugin;
     /// A schedule's cron line or timezone is not valid.
     InvalidSchedule = "PHLO-E034", Config;
     /// A selection does not parse, or names an asset that does not exist.

@@ -149,6 +149,8 @@ pub(crate) fn graph<W: Write>(dir: &Path, args: &GraphArgs, out: &mut W) -> io::
             struct Edge<'a> {
                 from: &'a str,
                 to: &'a str,
+                /// Added because the SQL of `to` reads the table of `from`.
+                inferred: bool,
             }
             #[derive(Serialize)]
             struct Doc<'a> {
@@ -169,12 +171,20 @@ pub(crate) fn graph<W: Write>(dir: &Path, args: &GraphArgs, out: &mut W) -> io::
                         }
                     })
                     .collect(),
-                edges: edges.iter().map(|&(a, b)| Edge { from: g.key(a), to: g.key(b) }).collect(),
+                edges: edges
+                    .iter()
+                    .map(|&(a, b)| Edge { from: g.key(a), to: g.key(b), inferred: inferred(g, a, b) })
+                    .collect(),
             };
             write_json(out, &doc)?;
         }
     }
     Ok(errors_of(&project))
+}
+
+/// Whether the edge `a → b` was inferred from the SQL of `b`.
+fn inferred(g: &AssetGraph, a: u32, b: u32) -> bool {
+    g.node(b).spec.inferred_deps.iter().any(|k| k == g.key(a))
 }
 
 fn write_mermaid<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[(u32, u32)]) -> io::Result<()> {
@@ -185,8 +195,10 @@ fn write_mermaid<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[
         let shape = if n.spec.external { format!("n{i}[/\"{label}\"/]") } else { format!("n{i}[\"{label}\"]") };
         writeln!(out, "    {shape}")?;
     }
-    for (a, b) in edges {
-        writeln!(out, "    n{a} --> n{b}")?;
+    for &(a, b) in edges {
+        // dotted: inferred from the SQL
+        let arrow = if inferred(g, a, b) { "-.->" } else { "-->" };
+        writeln!(out, "    n{a} {arrow} n{b}")?;
     }
     Ok(())
 }
@@ -202,7 +214,8 @@ fn write_dot<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[(u32
         writeln!(out, "    {}{style};", quote(&n.spec.key))?;
     }
     for &(a, b) in edges {
-        writeln!(out, "    {} -> {};", quote(g.key(a)), quote(g.key(b)))?;
+        let style = if inferred(g, a, b) { " [style=dotted]" } else { "" };
+        writeln!(out, "    {} -> {}{style};", quote(g.key(a)), quote(g.key(b)))?;
     }
     writeln!(out, "}}")
 }

@@ -85,8 +85,8 @@ fn assets_graph_formats() {
     assert_eq!(
         v["edges"],
         serde_json::json!([
-            {"from": "marts.revenue", "to": "publish.report"},
-            {"from": "staging.orders", "to": "marts.revenue"}
+            {"from": "marts.revenue", "to": "publish.report", "inferred": false},
+            {"from": "staging.orders", "to": "marts.revenue", "inferred": false}
         ])
     );
 }

@@ -152,21 +152,35 @@ fn ctrl_c_during_a_long_model_leaves_its_table_unchanged() {
     assert_eq!(asset(&v, "marts.slow")["status"], "cancelled");
     assert_eq!(asset(&v, "marts.slow")["code"], "PHLO-E103");
     // the table still holds the quick model's row
-    project(dir.path(), "assets:\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n");
+    project(
+        dir.path(),
+        "assets:\n  marts.slow:\n    external: true\n  publish.out:\n    type: export\n    table: marts_slow\n    path: out.csv\n",
+    );
     assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("out.csv")).unwrap(), "m\n7\n");
 }
 
 /// SQL errors point into the user's SQL (never phlo's wrapper), a `--` comment at the end
-/// of a model works, and a table named like an asset key gets a hint.
+/// of a model works, and a table named like an asset key gets a hint. (`validate` reports
+/// both mistakes before anything runs; `analyze: false` leaves them to the engine, as here.)
 #[test]
 fn model_errors_speak_about_the_users_sql() {
     let dir = tempfile::tempdir().unwrap();
-    project(
-        dir.path(),
-        "assets:\n  raw.weather:\n    type: sql\n    sql: \"SELECT 1 AS t -- one row\"\n  staging.weather:\n    type: sql\n    sql: SELECT * FROM raw.weather\n    deps: [raw.weather]\n  \
-         staging.typo:\n    type: sql\n    sql: |\n      SELECT t\n      FROM raw_weather\n      WHER t > 0\n    deps: [raw.weather]\n",
+    let yaml = |analyze: &str| {
+        format!(
+            "assets:\n  raw.weather:\n    type: sql\n    sql: \"SELECT 1 AS t -- one row\"\n  staging.weather:\n    type: sql\n    sql: SELECT * FROM raw.weather\n    deps: [raw.weather]\n{analyze}  \
+             staging.typo:\n    type: sql\n    sql: |\n      SELECT t\n      FROM raw_weather\n      WHER t > 0\n    deps: [raw.weather]\n{analyze}"
+        )
+    };
+    project(dir.path(), &yaml(""));
+    let run = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[PHLO-E036]: asset `staging.weather` reads `raw.weather`, which is an asset key")
     );
+    assert!(run.stderr.contains("phlo.yaml:14:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("PHLO-W037"), "one mistake, one message: {}", run.stderr);
+    project(dir.path(), &yaml("    analyze: false\n"));
     let run = phlo_in(dir.path(), &["run", "--json"], &[]);
     assert_eq!(run.code, 4, "{}", run.stderr);
     let v = json(&run);
@@ -179,7 +193,7 @@ fn model_errors_speak_about_the_users_sql() {
     let error = asset(&v, "staging.typo")["error"].as_str().unwrap().to_string();
     assert_eq!(
         error,
-        "the SQL of `staging.typo` (phlo.yaml:12:7) failed: near \"t\": syntax error (line 3, column 6 of the SQL)"
+        "the SQL of `staging.typo` (phlo.yaml:13:7) failed: near \"t\": syntax error (line 3, column 6 of the SQL)"
     );
     assert_eq!(asset(&v, "staging.typo")["code"], "PHLO-E110");
 }

@@ -77,3 +77,73 @@ fn an_entry_with_an_error_still_defines_its_key() {
     // an unusable value is reported at the value, as a configuration error
     assert!(diags.iter().any(|d| d.0 == "PHLO-E004" && d.1 == 15 && d.3.contains("`delimiter: \";;\"`")), "{diags:#?}");
 }
+
+#[test]
+fn a_models_dependencies_are_inferred_from_its_sql() {
+    // `daily` reads `raw_orders` without listing it in `deps`: a run must build it first
+    let dir = project(&[
+        ("data/orders.csv", "id,amount\n1,9.5\n2,10\n"),
+        (
+            "phlo.yaml",
+            "assets:\n  daily:\n    type: sql\n    sql: |\n      WITH o AS (SELECT * FROM raw_orders)\n      SELECT count(*) AS n, \
+             sum(amount) AS total FROM o\n  raw.orders:\n    type: csv\n    path: data/orders.csv\n",
+        ),
+    ]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 0, "{diags:#?}");
+    let graph = phlo_in(dir.path(), &["assets", "graph", "--format", "json"], &[]);
+    let v = json(&graph);
+    let edges: Vec<&Value> = v["edges"].as_array().unwrap().iter().filter(|e| e["to"] == "daily").collect();
+    assert_eq!(edges, [&serde_json::json!({"from": "raw.orders", "to": "daily", "inferred": true})]);
+    let mermaid = phlo_in(dir.path(), &["assets", "graph"], &[]);
+    assert!(mermaid.stdout.contains("-.->"), "{}", mermaid.stdout);
+    // every run, in order: never "no such table", never last run's rows
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = json(&run);
+    let keys: Vec<&str> = v["assets"].as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap()).collect();
+    let pos = |k: &str| keys.iter().position(|x| *x == k).unwrap();
+    assert!(pos("raw.orders") < pos("daily"), "{keys:?}");
+    let daily = v["assets"].as_array().unwrap().iter().find(|a| a["key"] == "daily").unwrap();
+    assert_eq!(daily["status"], "succeeded");
+}
+
+#[test]
+fn unknown_tables_and_syntax_errors_are_located_inside_the_sql() {
+    let dir = project(&[
+        ("data/orders.csv", "id\n1\n"),
+        (
+            "phlo.yaml",
+            "assets:\n  raw.orders:\n    type: csv\n    path: data/orders.csv\n  typo:\n    type: sql\n    sql: |\n      SELECT *\n      \
+             FROM raw_ordrs\n  dotted:\n    type: sql\n    sql: SELECT * FROM raw.orders\n  broken:\n    type: sql\n    sql: |\n      \
+             SELECT id,\n        FROM raw_orders\n  unread:\n    type: sql\n    deps: [raw.orders]\n    sql: SELECT 1 AS x\n  \
+             nowhere:\n    type: sql\n    sql: SELECT * FROM weather_feed\n",
+        ),
+    ]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 3, "{diags:#?}");
+    let find = |code: &str, needle: &str| {
+        diags
+            .iter()
+            .find(|d| d.0 == code && d.3.contains(needle))
+            .unwrap_or_else(|| panic!("{code} {needle}: {diags:#?}"))
+    };
+    // the unknown table, at its own line and column in phlo.yaml, with a did-you-mean
+    let typo = find("PHLO-E036", "reads table `raw_ordrs`");
+    assert_eq!((typo.1, typo.2), (9, 12));
+    // an asset key where its table is meant
+    let dotted = find("PHLO-E036", "`raw.orders`, which is an asset key");
+    assert_eq!((dotted.1, dotted.2), (12, 24));
+    // a syntax error, in the block's second line
+    let broken = find("PHLO-E004", "the SQL is not valid");
+    assert_eq!(broken.1, 17);
+    // a table nobody writes: the fix says how to declare it
+    find("PHLO-E036", "reads table `weather_feed`, which no asset writes");
+    // an explicit dep the SQL never reads is a warning
+    let unread = find("PHLO-W037", "lists `raw.orders` in `deps`");
+    assert_eq!(unread.1, 20);
+    let v = validate(&dir).2;
+    let helps: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().filter_map(|d| d["help"].as_str()).collect();
+    assert!(helps.contains(&"did you mean `raw_orders`?"), "{helps:#?}");
+    assert!(helps.contains(&"the table of asset `raw.orders` is `raw_orders`: write `FROM raw_orders`"), "{helps:#?}");
+}

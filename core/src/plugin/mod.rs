@@ -244,6 +244,8 @@ pub enum PluginError {
     Invalid {
         /// The config key whose value is wrong.
         key: String,
+        /// Line and column inside the value (1-based), when the plugin knows them.
+        at: Option<(u32, u32)>,
         /// What is wrong with it.
         message: String,
         /// How to fix it.
@@ -265,7 +267,18 @@ impl PluginError {
     /// The value of config key `key` is unusable: phlo reports it at that key, as a
     /// configuration error.
     pub fn invalid(key: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Self {
-        PluginError::Invalid { key: key.into(), message: message.into(), help: Some(help.into()) }
+        PluginError::Invalid { key: key.into(), at: None, message: message.into(), help: Some(help.into()) }
+    }
+
+    /// As [`PluginError::invalid`], at `(line, column)` inside the value (e.g. a SQL syntax
+    /// error): phlo turns it into a position in the project file.
+    pub fn invalid_at(
+        key: impl Into<String>,
+        at: Option<(u32, u32)>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        PluginError::Invalid { key: key.into(), at, message: message.into(), help: Some(help.into()) }
     }
 }
 

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use super::{FeatureHint, feature_for, unknown_entry};
 use crate::config::{self, AssetDecl, CheckDecl, ProjectConfig};
-use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span, panic_message};
+use crate::data::table_name;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span, did_you_mean, panic_message};
 use crate::graph::{AssetGraph, AssetNode, GraphError};
 use crate::plugin::{AssetTypeContext, CheckContext, Factory, Instance, PluginError, PluginKind, Registry};
 use crate::source::Node;
-use crate::spec::{AssetSpec, CheckSpec};
+use crate::spec::{AssetKey, AssetSpec, CheckSpec, TableRef};
 
 pub(super) fn collect_assets(
     config: &ProjectConfig,
@@ -65,6 +66,7 @@ pub(super) fn collect_assets(
         }));
     }
     table_collisions(&assets, &decls, config, diags);
+    infer_deps(&mut assets, &decls, config, diags);
     let (graph, errors) = AssetGraph::build(assets);
     for e in errors {
         // point into phlo.yaml where the asset is declared there
@@ -82,6 +84,153 @@ pub(super) fn collect_assets(
         diags.push(d);
     }
     graph
+}
+
+/// Where `(line, column)` of a value's text is in the file, for a value starting at `value`:
+/// a block scalar (`|`, `>`) starts on the next line at its indentation; a quoted or plain
+/// scalar at its first character.
+pub(crate) fn position_in_value(source: &SourceFile, value: Span, line: u32, column: u32) -> Span {
+    let lines: Vec<&str> = source.text.lines().collect();
+    let Some(first) = lines.get(value.line.saturating_sub(1) as usize) else { return value };
+    let lead = first.chars().nth(value.col.saturating_sub(1) as usize);
+    if matches!(lead, Some('|' | '>')) {
+        let file_line = value.line + line;
+        let indent = lines
+            .iter()
+            .skip(value.line as usize)
+            .find(|l| !l.trim().is_empty())
+            .map_or(0, |l| l.chars().take_while(|c| *c == ' ').count() as u32);
+        return Span::new(file_line, indent + column, 1);
+    }
+    // the value may also start at its first content line, below `key: |`
+    let above = value.line.checked_sub(2).and_then(|i| lines.get(i as usize)).map_or("", |l| l.trim_end());
+    if ["|", "|-", "|+", ">", ">-", ">+"].iter().any(|m| above.ends_with(m)) {
+        return Span::new(value.line + line.saturating_sub(1), value.col + column.saturating_sub(1), 1);
+    }
+    let quoted = u32::from(matches!(lead, Some('"' | '\'')));
+    if line <= 1 {
+        Span::new(value.line, value.col + quoted + column.saturating_sub(1), 1)
+    } else {
+        Span::new(value.line + line - 1, column, 1)
+    }
+}
+
+/// The tables an asset's SQL reads become its dependencies (explicit `deps` stay, and one
+/// that the SQL never reads is a warning); a table no asset writes is an error.
+fn infer_deps(
+    assets: &mut [AssetNode],
+    decls: &HashMap<&str, &AssetDecl>,
+    config: &ProjectConfig,
+    diags: &mut Diagnostics,
+) {
+    // every asset's table: `table:` metadata, else the naming rule (external assets included)
+    let mut tables: HashMap<String, AssetKey> = HashMap::new();
+    for a in assets.iter() {
+        let table = a
+            .spec
+            .metadata
+            .get("table")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| table_name(&a.spec.key), str::to_string);
+        tables.entry(table.to_lowercase()).or_insert_with(|| a.spec.key.clone());
+    }
+    let keys: HashMap<String, AssetKey> =
+        assets.iter().map(|a| (a.spec.key.as_str().to_lowercase(), a.spec.key.clone())).collect();
+    for a in assets.iter_mut() {
+        let Some(field) = a.spec.reads_field.clone() else { continue };
+        let decl = decls.get(a.spec.key.as_str());
+        let value = decl.and_then(|d| d.config.get(&field));
+        let locate = |d: Diagnostic, r: &TableRef| match (decl, value) {
+            (Some(_), Some(v)) if r.line > 0 => {
+                d.at(&config.source, position_in_value(&config.source, v.span, r.line, r.column))
+            }
+            (Some(_), Some(v)) => d.at(&config.source, v.span),
+            (Some(decl), None) => d.at(&config.source, decl.key.span),
+            _ => d,
+        };
+        let mut inferred: Vec<AssetKey> = Vec::new();
+        let mut named: Vec<AssetKey> = Vec::new();
+        for r in &a.spec.reads {
+            let parts: Vec<&str> = r.name.split('.').collect();
+            let table = match parts.as_slice() {
+                [t] => Some(*t),
+                [schema, t] if schema.eq_ignore_ascii_case("main") || schema.eq_ignore_ascii_case("temp") => Some(*t),
+                _ => None,
+            };
+            match table.and_then(|t| tables.get(&t.to_lowercase())) {
+                Some(k) if *k == a.spec.key => {}
+                Some(k) => {
+                    if !inferred.contains(k) {
+                        inferred.push(k.clone());
+                    }
+                }
+                None => {
+                    let d = match keys.get(&r.name.to_lowercase()) {
+                        // `FROM raw.orders`: the asset key, where its table is meant
+                        Some(k) => {
+                            // the mistake is reported here; the dep it meant is not "unread"
+                            named.push(k.clone());
+                            let t =
+                                tables.iter().find(|(_, v)| *v == k).map_or_else(|| table_name(k), |(t, _)| t.clone());
+                            Diagnostic::error(
+                                Code::UnknownTable,
+                                format!(
+                                    "asset `{}` reads `{}`, which is an asset key, not a table",
+                                    a.spec.key, r.name
+                                ),
+                            )
+                            .with_help(format!("the table of asset `{k}` is `{t}`: write `FROM {t}`"))
+                        }
+                        None => {
+                            let names: Vec<&str> =
+                                tables.keys().map(String::as_str).chain(keys.values().map(|k| k.as_str())).collect();
+                            let help = match did_you_mean(&r.name.to_lowercase(), names) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!(
+                                    "no asset writes it; if another tool does, declare it:\n  assets:\n    {}:\n      external: true",
+                                    r.name
+                                ),
+                            };
+                            Diagnostic::error(
+                                Code::UnknownTable,
+                                format!("asset `{}` reads table `{}`, which no asset writes", a.spec.key, r.name),
+                            )
+                            .with_help(help)
+                        }
+                    };
+                    diags.push(locate(d, r));
+                }
+            }
+        }
+        // explicit deps the SQL never reads: kept (an ordering may be meant), but said
+        if let Some(decl) = decl {
+            for dep in &decl.common.deps {
+                let key = dep.value.as_str();
+                if keys.contains_key(&key.to_lowercase())
+                    && !inferred.iter().chain(&named).any(|k| k == key)
+                    && value.is_some()
+                {
+                    diags.push(
+                        Diagnostic::warning(
+                            Code::UnreadDep,
+                            format!(
+                                "asset `{}` lists `{key}` in `deps` but its SQL does not read its table",
+                                a.spec.key
+                            ),
+                        )
+                        .with_help("remove it, or keep it if only the order matters")
+                        .at(&config.source, dep.span),
+                    );
+                }
+            }
+        }
+        for k in inferred {
+            if !a.spec.deps.contains(&k) {
+                a.spec.deps.push(k.clone());
+                a.spec.inferred_deps.push(k);
+            }
+        }
+    }
 }
 
 /// Two assets writing one table would overwrite each other's rows on every run.
@@ -152,9 +301,12 @@ fn declarative_asset(
                 diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
                 return None;
             }
-            Err(PluginError::Invalid { key, message, help }) => {
-                // at the value of the key, else at the asset
-                let span = decl.config.get(&key).map_or(decl.key.span, |v| v.span);
+            Err(PluginError::Invalid { key, at, message, help }) => {
+                // at the value of the key (inside it when the plugin says where), else at the asset
+                let span = decl.config.get(&key).map_or(decl.key.span, |v| match at {
+                    Some((line, column)) => position_in_value(&config.source, v.span, line, column),
+                    None => v.span,
+                });
                 let mut d = Diagnostic::error(Code::InvalidValue, format!("asset `{}`: {message}", decl.key.name))
                     .at(&config.source, span);
                 if let Some(h) = help {

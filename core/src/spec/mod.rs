@@ -118,6 +118,24 @@ pub struct AssetSpec {
     pub retry: RetryPolicy,
     /// Quality checks run after it.
     pub checks: Vec<CheckSpec>,
+    /// The tables its SQL reads, as the asset type found them: phlo infers dependencies from
+    /// them and reports a table no asset writes.
+    pub reads: Vec<TableRef>,
+    /// The config key holding that SQL (`sql`, `query`), to locate errors.
+    pub reads_field: Option<String>,
+    /// The deps phlo added because the SQL reads their tables (a subset of `deps`).
+    pub inferred_deps: Vec<AssetKey>,
+}
+
+/// A table named in an asset's SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableRef {
+    /// The name as written, parts joined with `.`: `raw_orders`, `main.raw_orders`, `raw.orders`.
+    pub name: String,
+    /// Line and column of the name inside the SQL (1-based; 0 when unknown).
+    pub line: u32,
+    /// See `line`.
+    pub column: u32,
 }
 
 impl AssetSpec {

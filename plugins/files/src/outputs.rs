@@ -23,6 +23,15 @@ pub struct SqlConfig {
     /// The table (default: the asset key with `.` → `_`).
     #[serde(default)]
     pub table: Option<String>,
+    /// Whether phlo reads the SQL when the project loads (default true): syntax errors are
+    /// reported then, and the tables it reads become dependencies. `false` skips this for SQL
+    /// phlo's parser does not understand; list `deps:` yourself then.
+    #[serde(default = "yes")]
+    pub analyze: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The keys of a `type: export` asset.
@@ -37,6 +46,9 @@ pub struct ExportConfig {
     /// … or a table to export whole.
     #[serde(default)]
     pub table: Option<String>,
+    /// As for `sql` models: whether phlo reads the query when the project loads.
+    #[serde(default = "yes")]
+    pub analyze: bool,
 }
 
 /// The keys of a `type: command` asset.
@@ -65,10 +77,14 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     if sql.is_empty() {
         return Err(PluginError::invalid("sql", "`sql` is empty", "write the SELECT whose result becomes the table"));
     }
+    let reads = if cfg.analyze { crate::sql::tables_read(&cfg.sql, "sql")? } else { Vec::new() };
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
     let at = ctx.location("sql").map(|l| format!(" ({l})")).unwrap_or_default();
-    Ok(AssetSpec::new(ctx.key.as_str())
+    let mut spec = AssetSpec::new(ctx.key.as_str());
+    spec.reads = reads;
+    spec.reads_field = cfg.analyze.then(|| String::from("sql"));
+    Ok(spec
         .with_description(format!("SQL model materialized as `{table}`"))
         .with_metadata("table", table.as_str())
         .with_run(move |rc: RunContext| {
@@ -178,10 +194,20 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
     };
     let path: PathBuf = ctx.project_dir.join(&cfg.path);
     let display = cfg.path.clone();
-    Ok(AssetSpec::new(ctx.key.as_str())
-        .with_description(format!("exported to {}", cfg.path))
-        .with_metadata("path", cfg.path.as_str())
-        .with_run(move |rc: RunContext| {
+    let mut spec = AssetSpec::new(ctx.key.as_str());
+    match (&cfg.query, &cfg.table) {
+        (Some(q), _) if cfg.analyze => {
+            spec.reads = crate::sql::tables_read(q, "query")?;
+            spec.reads_field = Some(String::from("query"));
+        }
+        (_, Some(t)) => {
+            spec.reads = vec![phlo_core::spec::TableRef { name: t.clone(), line: 0, column: 0 }];
+            spec.reads_field = Some(String::from("table"));
+        }
+        _ => {}
+    }
+    Ok(spec.with_description(format!("exported to {}", cfg.path)).with_metadata("path", cfg.path.as_str()).with_run(
+        move |rc: RunContext| {
             let (query, path, display) = (query.clone(), path.clone(), display.clone());
             let work = crate::ingest::blocking(move || {
                 let rows = engine(&rc)?.query_until(&query, &rc.stop_signal()).map_err(|e| {
@@ -194,7 +220,8 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
                 Ok(MaterializeResult::new().with_row_count(rows.len() as u64).with_metadata("path", display.as_str()))
             });
             async move { work.await? }
-        }))
+        },
+    ))
 }
 
 /// Kills a program and every process of its group (children that hold its pipes open

@@ -155,7 +155,10 @@ async fn sql_models_materialize_and_report_sqlites_errors() {
     assert_eq!(r.row_count(), Some(1));
     assert_eq!(env.query("SELECT total FROM marts_total")[0], [Cell::Int(5)]);
 
-    let e = err(env.run("assets:\n  marts.bad:\n    type: sql\n    sql: SELEC 1\n").await);
+    // a syntax error is found when the asset is built; with `analyze: false`, the engine says it
+    let e = env.build("assets:\n  marts.bad:\n    type: sql\n    sql: SELEC 1\n").unwrap_err();
+    assert!(e.to_string().starts_with("the SQL is not valid: "), "{e}");
+    let e = err(env.run("assets:\n  marts.bad:\n    type: sql\n    sql: SELEC 1\n    analyze: false\n").await);
     assert!(e.message.contains("the SQL of `marts.bad` failed") && e.message.contains("syntax error"), "{}", e.message);
     let e = err(env.run("assets:\n  marts.bad:\n    type: sql\n    sql: SELECT * FROM nowhere\n").await);
     assert!(e.message.contains("no such table: nowhere"), "{}", e.message);

@@ -1,0 +1,178 @@
+//! Understanding a model's SQL before it runs: one statement that reads rows, parsed with
+//! `sqlparser`'s SQLite dialect; the tables it reads, with their positions, so that phlo can
+//! infer dependencies and report unknown tables where they are written.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use phlo_core::plugin::PluginError;
+use phlo_core::spec::TableRef;
+use sqlparser::ast::{ObjectNamePart, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+/// The placeholders a model may use; before parsing each is replaced by a number of the same
+/// length, which reads as a literal inside quotes and outside, and keeps every position.
+const PLACEHOLDERS: &[&str] = &["{partition}"];
+
+fn neutral(sql: &str) -> String {
+    PLACEHOLDERS.iter().fold(sql.to_string(), |s, p| s.replace(p, &"1".repeat(p.len())))
+}
+
+/// `message at Line: 3, Column: 7` → (`message`, line 3, column 7).
+fn located(message: &str) -> (String, Option<(u32, u32)>) {
+    let Some((text, at)) = message.rsplit_once(" at Line: ") else { return (message.to_string(), None) };
+    let mut parts = at.split(", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse().ok());
+    let column = parts.next().and_then(|c| c.trim().parse().ok());
+    match (line, column) {
+        (Some(l), Some(c)) => (text.to_string(), Some((l, c))),
+        _ => (message.to_string(), None),
+    }
+}
+
+/// Collects the tables a statement reads (not the names of its CTEs, not table-valued
+/// functions such as `json_each(…)`).
+#[derive(Default)]
+struct Reads {
+    tables: Vec<TableRef>,
+    ctes: HashSet<String>,
+}
+
+impl Visitor for Reads {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            self.ctes.extend(with.cte_tables.iter().map(|c| c.alias.name.value.to_lowercase()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args: None, .. } = factor {
+            let idents: Vec<_> = name
+                .0
+                .iter()
+                .filter_map(|p| match p {
+                    ObjectNamePart::Identifier(i) => Some(i),
+                    ObjectNamePart::Function(_) => None,
+                })
+                .collect();
+            if let Some(first) = idents.first() {
+                let start = first.span.start;
+                self.tables.push(TableRef {
+                    name: idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join("."),
+                    line: u32::try_from(start.line).unwrap_or(0),
+                    column: u32::try_from(start.column).unwrap_or(0),
+                });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Parses `sql` (the value of config key `field`) as one statement that returns rows, and
+/// returns the tables it reads.
+///
+/// # Errors
+/// A syntax error (at its line and column inside the SQL), several statements, or a statement
+/// that does not return rows.
+pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, PluginError> {
+    let text = neutral(sql);
+    let statements = Parser::parse_sql(&SQLiteDialect {}, &text).map_err(|e| {
+        let message = match e {
+            ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+            ParserError::RecursionLimitExceeded => String::from("the SQL nests too deeply"),
+        };
+        let (message, at) = located(&message);
+        let position = at.map(|(l, c)| format!(" (line {l}, column {c} of the SQL)")).unwrap_or_default();
+        PluginError::invalid_at(
+            field,
+            at,
+            format!("the SQL is not valid: {message}{position}"),
+            "fix the SQL; if your engine accepts it, say `analyze: false` to skip phlo's reading of it (then list \
+             its `deps:` yourself)",
+        )
+    })?;
+    match statements.as_slice() {
+        [] => Err(PluginError::invalid(field, format!("`{field}` holds no statement"), "write one SELECT")),
+        [Statement::Query(q)] if !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_)) => {
+            let mut reads = Reads::default();
+            let _ = statements.visit(&mut reads);
+            let ctes = reads.ctes;
+            Ok(reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect())
+        }
+        [_] => Err(PluginError::invalid(
+            field,
+            format!("`{field}` is not a query: a model is one SELECT (or WITH … SELECT, VALUES)"),
+            "write the SELECT whose rows become the table",
+        )),
+        _ => Err(PluginError::invalid(
+            field,
+            format!("`{field}` holds {} statements; a model is one SELECT", statements.len()),
+            "keep one SELECT (a `;` inside a `--` comment or a string is fine)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Vec<String> {
+        tables_read(sql, "sql").unwrap_or_else(|e| panic!("{sql}: {e}")).into_iter().map(|t| t.name).collect()
+    }
+
+    #[test]
+    fn the_tables_a_query_reads() {
+        assert_eq!(names("SELECT * FROM raw_orders"), ["raw_orders"]);
+        assert_eq!(
+            names(
+                "SELECT o.id FROM raw_orders o JOIN raw_customers c ON c.id = o.customer_id WHERE o.id IN (SELECT id FROM flagged)"
+            ),
+            ["raw_orders", "raw_customers", "flagged"]
+        );
+        assert_eq!(
+            names("WITH recent AS (SELECT * FROM raw_orders WHERE day > '2024-01-01') SELECT count(*) FROM recent"),
+            ["raw_orders"]
+        );
+        assert_eq!(names("SELECT value FROM raw_events, json_each(raw_events.payload)"), ["raw_events"]);
+        assert_eq!(names("SELECT * FROM main.raw_orders"), ["main.raw_orders"]);
+        assert_eq!(names("SELECT 1 AS x"), Vec::<String>::new());
+        assert_eq!(names("SELECT * FROM t WHERE day = '{partition}' -- the day\n"), ["t"]);
+    }
+
+    #[test]
+    fn sqlite_idioms_parse() {
+        for sql in [
+            "SELECT strftime('%Y-%m', day) AS month, sum(amount) FROM o GROUP BY 1 ORDER BY 1 LIMIT 10 OFFSET 5",
+            "SELECT a || '-' || b, CAST(x AS REAL), CASE WHEN y IS NULL THEN 0 ELSE y END FROM t",
+            "SELECT id, row_number() OVER (PARTITION BY c ORDER BY d) AS n FROM t",
+            "SELECT * FROM t WHERE name GLOB 'a*' AND code LIKE 'x%' AND v BETWEEN 1 AND 2",
+            "SELECT json_extract(payload, '$.a') FROM t",
+            "SELECT coalesce(a, b), ifnull(c, 0), iif(d > 0, 1, 0) FROM t",
+            "SELECT DISTINCT a FROM t UNION ALL SELECT a FROM u",
+            "VALUES (1, 'a'), (2, 'b')",
+            "SELECT \"quoted col\" FROM [bracketed table]",
+            "SELECT count(*) FILTER (WHERE x > 1) FROM t",
+        ] {
+            tables_read(sql, "sql").unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = tables_read("SELECT a,\n  FROM t", "sql").unwrap_err();
+        let PluginError::Invalid { at, message, .. } = e else { panic!("{e}") };
+        assert_eq!(at.map(|(line, _)| line), Some(2), "{message}");
+        assert!(message.starts_with("the SQL is not valid: "), "{message}");
+        let e = tables_read("SELECT 1; SELECT 2", "sql").unwrap_err();
+        assert!(e.to_string().contains("holds 2 statements"), "{e}");
+        let e = tables_read("DELETE FROM t", "sql").unwrap_err();
+        assert!(e.to_string().contains("is not a query"), "{e}");
+        let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        let e = tables_read(&deep, "sql").unwrap_err();
+        assert!(e.to_string().contains("nests too deeply"), "{e}");
+    }
+}
