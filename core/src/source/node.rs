@@ -153,29 +153,33 @@ pub fn parse(source: &Arc<SourceFile>, format: Format) -> Result<Node, Diagnosti
     if diags.has_errors() { Err(diags) } else { Ok(node) }
 }
 
+/// Reports keys repeated within a mapping, at any depth: linear in the size of the tree, and
+/// iterative, so neither a mapping of 100,000 keys nor a deeply nested document is a problem.
 fn check_duplicates(source: &Arc<SourceFile>, node: &Node, diags: &mut Diagnostics) {
-    match &node.value {
-        Value::Map(entries) => {
-            for (i, (k, v)) in entries.iter().enumerate() {
-                if let Some((first, _)) = entries[..i].iter().find(|(p, _)| p.name == k.name) {
-                    diags.push(
-                        Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{}`", k.name))
-                            .at(source, k.span)
-                            .with_label("defined again here")
-                            .with_note(format!(
-                                "first defined at {}:{}:{}",
-                                source.path.display(),
-                                first.span.line,
-                                first.span.col
-                            ))
-                            .with_help("remove one of the two entries or merge them"),
-                    );
+    let mut stack: Vec<&Node> = vec![node];
+    while let Some(node) = stack.pop() {
+        match &node.value {
+            Value::Map(entries) => {
+                let mut first: std::collections::HashMap<&str, Span> =
+                    std::collections::HashMap::with_capacity(entries.len());
+                for (k, _) in entries {
+                    if let Some(at) = first.get(k.name.as_str()) {
+                        diags.push(
+                            Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{}`", k.name))
+                                .at(source, k.span)
+                                .with_label("defined again here")
+                                .with_note(format!("first defined at {}:{}:{}", source.path.display(), at.line, at.col))
+                                .with_help("remove one of the two entries or merge them"),
+                        );
+                    } else {
+                        first.insert(&k.name, k.span);
+                    }
                 }
-                check_duplicates(source, v, diags);
+                stack.extend(entries.iter().rev().map(|(_, v)| v));
             }
+            Value::Seq(items) => stack.extend(items.iter().rev()),
+            _ => {}
         }
-        Value::Seq(items) => items.iter().for_each(|n| check_duplicates(source, n, diags)),
-        _ => {}
     }
 }
 
@@ -189,6 +193,13 @@ fn yaml_options() -> serde_saphyr::Options {
     o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     o.with_snippet = false;
     o.no_schema = false;
+    // room for projects of hundreds of thousands of assets; nesting depth, aliases and anchors
+    // keep their limits (a deeply nested or alias-bomb document is a located error)
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 50_000_000;
+    budget.max_nodes = 20_000_000;
+    budget.max_total_scalar_bytes = 1 << 30;
+    o.budget = Some(budget);
     o
 }
 
