@@ -12,9 +12,9 @@ use super::{Outcome, load, write_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
-    /// How many upcoming fire times to show per schedule.
-    #[arg(long, default_value_t = 3)]
-    next: usize,
+    /// How many upcoming fire times to show per schedule (1 to 1000).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    next: u16,
     /// Print JSON rows instead of a table.
     #[arg(long)]
     json: bool,
@@ -50,7 +50,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
             enabled: s.enabled,
             next: match (&parsed, s.enabled) {
                 (Some(c), true) => c
-                    .upcoming(now, args.next)
+                    .upcoming(now, usize::from(args.next))
                     .iter()
                     .map(|t| t.with_timezone(&c.timezone()).to_rfc3339_opts(SecondsFormat::Secs, true))
                     .collect(),

@@ -147,3 +147,44 @@ fn unknown_tables_and_syntax_errors_are_located_inside_the_sql() {
     assert!(helps.contains(&"did you mean `raw_orders`?"), "{helps:#?}");
     assert!(helps.contains(&"the table of asset `raw.orders` is `raw_orders`: write `FROM raw_orders`"), "{helps:#?}");
 }
+
+#[test]
+fn bad_keys_concurrency_and_counts_are_located_errors() {
+    let dir = project(&[(
+        "phlo.yaml",
+        "assets:\n  \"raw orders\":\n    type: sql\n    sql: SELECT 1 AS x\n  \"\":\n    type: sql\n    sql: SELECT 2 AS x\n  \
+         ../secret:\n    type: sql\n    sql: SELECT 3 AS x\n  ok.key-1:\n    type: sql\n    sql: SELECT 4 AS x\nexecutor:\n  \
+         concurrency: 0\n",
+    )]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 2, "{diags:#?}");
+    let at = |line: u64| diags.iter().find(|d| d.1 == line).unwrap_or_else(|| panic!("line {line}: {diags:#?}"));
+    assert_eq!(at(2).3, "`raw orders` is not a valid asset key: ` ` cannot be part of an asset key");
+    assert_eq!(at(5).3, "`` is not a valid asset key: an asset key cannot be empty");
+    assert_eq!(at(8).3, "`../secret` is not a valid asset key: `/` cannot be part of an asset key");
+    assert_eq!((at(15).2, at(15).3.as_str()), (16, "`concurrency: 0` would run nothing"));
+    assert!(diags.iter().all(|d| !d.3.contains("ok.key-1")), "{diags:#?}");
+    // counts on the command line are bounded
+    let run = phlo_in(dir.path(), &["schedule", "list", "--next", "1000000000"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("1000000000 is not in 1..=1000"), "{}", run.stderr);
+}
+
+#[test]
+fn deep_or_long_selections_are_errors_or_work() {
+    let dir = project(&[(
+        "phlo.yaml",
+        "assets:\n  a:\n    type: sql\n    sql: SELECT 1 AS x\nschedules:\n  deep:\n    cron: '0 2 * * *'\n    select: \"((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))\"\n",
+    )]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 2, "{diags:#?}");
+    assert!(diags.iter().any(|d| d.3.contains("nests more than 100 levels deep") && d.1 == 8), "{diags:#?}");
+    let deep = format!("{}a{}", "(".repeat(5000), ")".repeat(5000));
+    let run = phlo_in(dir.path(), &["assets", "list", "--select", &deep], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("nests more than 100 levels deep"), "{}", run.stderr);
+    let ok = project(&[("phlo.yaml", "assets:\n  a:\n    type: sql\n    sql: SELECT 1 AS x\n")]);
+    let long = vec!["a"; 3000].join(" or ");
+    let run = phlo_in(ok.path(), &["assets", "list", "--select", &long], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

@@ -10,12 +10,40 @@ use super::{
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile};
 use crate::spec::ASSET_COMMON_KEYS;
 
+/// The longest asset key.
+pub const MAX_KEY_LEN: usize = 200;
+
+/// Why `key` is not a valid asset key: dot-separated segments of letters, digits, `_` and `-`
+/// (`raw.orders`, `marts.daily-revenue`), at most [`MAX_KEY_LEN`] characters.
+pub fn key_problem(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some(String::from("an asset key cannot be empty"));
+    }
+    if key.chars().count() > MAX_KEY_LEN {
+        return Some(format!("an asset key has at most {MAX_KEY_LEN} characters"));
+    }
+    if let Some(c) = key.chars().find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        return Some(format!("`{c}` cannot be part of an asset key"));
+    }
+    if key.split('.').any(str::is_empty) {
+        return Some(String::from("an asset key cannot start or end with `.`, nor hold `..`"));
+    }
+    None
+}
+
 pub(super) fn read_asset(
     key: &Key,
     node: &Node,
     source: &Arc<SourceFile>,
     diags: &mut Diagnostics,
 ) -> Option<AssetDecl> {
+    if let Some(problem) = key_problem(&key.name) {
+        diags.push(
+            Diagnostic::error(Code::InvalidValue, format!("`{}` is not a valid asset key: {problem}", key.name))
+                .at(source, key.span)
+                .with_help("keys are dot-separated segments of letters, digits, `_` and `-`, e.g. `raw.orders`"),
+        );
+    }
     let (common, config) = match split_common::<AssetCommon>(node, source, ASSET_COMMON_KEYS) {
         Ok(parts) => parts,
         Err(d) => {

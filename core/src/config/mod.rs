@@ -464,7 +464,18 @@ pub fn read_str(
                 "name" => config.name = from_node(value, &source, &[])?,
                 "plugins" => config.plugins = from_node(value, &source, &[])?,
                 "capabilities" => config.capabilities = from_node(value, &source, &[])?,
-                "executor" => config.executor = from_node(value, &source, &[])?,
+                "executor" => {
+                    config.executor = from_node(value, &source, &[])?;
+                    if config.executor.concurrency == Some(0)
+                        && let Some(c) = value.get("concurrency")
+                    {
+                        diags.push(
+                            Diagnostic::error(Code::InvalidValue, "`concurrency: 0` would run nothing")
+                                .at(&source, c.span)
+                                .with_help("give the most assets running at once, at least 1"),
+                        );
+                    }
+                }
                 "resources" => {
                     config.resources = map_entries(value, &source, "resources")?.to_vec();
                 }

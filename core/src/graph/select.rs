@@ -83,11 +83,23 @@ enum Base {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Expr {
-    Term { base: Base, up: Option<Option<u32>>, down: Option<Option<u32>>, at: bool, column: usize, len: usize },
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    Term {
+        base: Base,
+        up: Option<Option<u32>>,
+        down: Option<Option<u32>>,
+        at: bool,
+        column: usize,
+        len: usize,
+    },
+    /// n-ary, so that a long list of terms is a flat vector, not a deep tree.
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
     Not(Box<Expr>),
 }
+
+/// How deeply parentheses and `not` may nest: deeper input is a located error, never a
+/// stack overflow.
+pub const MAX_NESTING: usize = 100;
 
 /// A parsed selection.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +162,7 @@ struct Parser {
     toks: Vec<(Tok, usize, usize)>,
     pos: usize,
     end: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -162,20 +175,28 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Expr, SelectError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         loop {
             if self.is_word("or") {
                 self.pos += 1;
-                let right = self.operand("or")?;
-                left = Expr::Or(Box::new(left), Box::new(right));
+                terms.push(self.operand("or")?);
             } else if matches!(self.peek(), Some((Tok::Word(_) | Tok::Open | Tok::Func(_), _, _))) {
                 // juxtaposition is a union, as in dbt: `a b` = `a or b`
-                let right = self.and()?;
-                left = Expr::Or(Box::new(left), Box::new(right));
+                terms.push(self.and()?);
             } else {
-                return Ok(left);
+                return Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Or(terms) });
             }
         }
+    }
+
+    /// One level deeper (a `(` or a `not` at `col`).
+    fn deeper(&mut self, col: usize, len: usize) -> Result<(), SelectError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(SelectError::at(col, len, format!("the selection nests more than {MAX_NESTING} levels deep"))
+                .help("remove redundant parentheses or `not`s"));
+        }
+        Ok(())
     }
 
     fn operand(&mut self, after: &str) -> Result<Expr, SelectError> {
@@ -187,26 +208,31 @@ impl Parser {
     }
 
     fn and(&mut self) -> Result<Expr, SelectError> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.is_word("and") {
             self.pos += 1;
             if self.peek().is_none() {
                 return Err(SelectError::at(self.end, 1, "expected a selector after `and`")
                     .help("complete it, e.g. `a and tag:nightly`, or remove `and`"));
             }
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
     }
 
     fn not(&mut self) -> Result<Expr, SelectError> {
-        if self.is_word("not") {
+        if let Some((Tok::Word(w), col, len)) = self.peek()
+            && w == "not"
+        {
+            let (col, len) = (*col, *len);
             self.pos += 1;
             if self.peek().is_none() {
                 return Err(SelectError::at(self.end, 1, "expected a selector after `not`"));
             }
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.deeper(col, len)?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -221,7 +247,9 @@ impl Parser {
                 if matches!(self.peek(), Some((Tok::Close, _, _))) {
                     return Err(SelectError::at(col, 2, "empty parentheses"));
                 }
+                self.deeper(col, 1)?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.peek() {
                     Some((Tok::Close, _, _)) => {
                         self.pos += 1;
@@ -366,7 +394,7 @@ impl Selection {
         if toks.is_empty() {
             return Err(SelectError::at(0, 0, "the selection is empty").help("select with a key, e.g. `raw.orders`"));
         }
-        let mut p = Parser { toks, pos: 0, end: text.chars().count() + 1 };
+        let mut p = Parser { toks, pos: 0, end: text.chars().count() + 1, depth: 0 };
         let expr = p.or()?;
         if let Some((tok, col, len)) = p.peek() {
             return Err(match tok {
@@ -410,13 +438,19 @@ impl Selection {
 fn eval(expr: &Expr, g: &AssetGraph) -> Result<Vec<bool>, SelectError> {
     let n = g.len();
     Ok(match expr {
-        Expr::And(a, b) => {
-            let (a, b) = (eval(a, g)?, eval(b, g)?);
-            a.iter().zip(&b).map(|(x, y)| *x && *y).collect()
+        Expr::And(terms) => {
+            let mut mask = vec![true; n];
+            for t in terms {
+                mask.iter_mut().zip(eval(t, g)?).for_each(|(m, x)| *m &= x);
+            }
+            mask
         }
-        Expr::Or(a, b) => {
-            let (a, b) = (eval(a, g)?, eval(b, g)?);
-            a.iter().zip(&b).map(|(x, y)| *x || *y).collect()
+        Expr::Or(terms) => {
+            let mut mask = vec![false; n];
+            for t in terms {
+                mask.iter_mut().zip(eval(t, g)?).for_each(|(m, x)| *m |= x);
+            }
+            mask
         }
         Expr::Not(a) => eval(a, g)?.iter().map(|x| !x).collect(),
         Expr::Term { base, up, down, at, column, len } => {
@@ -533,6 +567,22 @@ mod tests {
         assert_eq!(err("()").0, 1);
         assert!(Selection::parse("   ").is_err());
         assert_eq!(err("@a+").0, 1);
+    }
+
+    #[test]
+    fn hostile_selections_are_errors_or_work_never_a_crash() {
+        let deep = format!("{}a{}", "(".repeat(20_000), ")".repeat(20_000));
+        let (col, message) = err(&deep);
+        assert_eq!((col, message.as_str()), (101, "the selection nests more than 100 levels deep"));
+        let nots = format!("{}a", "not ".repeat(20_000));
+        assert_eq!(err(&nots).0, 401);
+        // a long flat list is fine: it is not nested
+        let long = vec!["a"; 50_000].join(" or ");
+        assert!(Selection::parse(&long).is_ok());
+        let long = vec!["a"; 50_000].join(" and ");
+        assert!(Selection::parse(&long).is_ok());
+        // 100 levels are allowed
+        assert!(Selection::parse(&format!("{}a{}", "(".repeat(100), ")".repeat(100))).is_ok());
     }
 
     #[test]
