@@ -10,6 +10,7 @@
 //! assert_eq!(expand_str("${HOME}/data", &env).unwrap(), "/home/ada/data");
 //! assert_eq!(expand_str("${MISSING:-fallback}", &env).unwrap(), "fallback");
 //! assert_eq!(expand_str("$${literal}", &env).unwrap(), "${literal}");
+//! assert_eq!(expand_str("${DATA:-${HOME}/data}", &env).unwrap(), "/home/ada/data");
 //! ```
 
 use std::sync::Arc;
@@ -29,6 +30,34 @@ pub enum ExpandError {
     /// A name that is not `[A-Za-z_][A-Za-z0-9_]*`.
     #[error("`{0}` is not a valid environment variable name")]
     BadName(String),
+    /// Defaults nested more than [`MAX_DEFAULT_NESTING`] levels deep.
+    #[error("`${{…:-…}}` defaults nest more than {MAX_DEFAULT_NESTING} levels deep")]
+    TooDeep,
+}
+
+/// How deeply `${A:-${B:-…}}` defaults may nest.
+pub const MAX_DEFAULT_NESTING: usize = 8;
+
+/// The index in `tail` (the text after a `${`) of the `}` that closes it, skipping nested
+/// `${…}`.
+fn closing_brace(tail: &str) -> Option<usize> {
+    let bytes = tail.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            depth += 1;
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b'}' {
+            if depth == 0 {
+                return Some(i);
+            }
+            depth -= 1;
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Expands one string with `lookup`.
@@ -36,6 +65,14 @@ pub enum ExpandError {
 /// # Errors
 /// An unset variable without a default, an unclosed `${`, or an invalid name.
 pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+    expand_at(s, lookup, 0)
+}
+
+/// A default is itself expanded: `${DATA_DIR:-${HOME}/data}`.
+fn expand_at(s: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usize) -> Result<String, ExpandError> {
+    if depth > MAX_DEFAULT_NESTING {
+        return Err(ExpandError::TooDeep);
+    }
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -48,7 +85,7 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or(ExpandError::Unclosed)?;
+            let end = closing_brace(tail).ok_or(ExpandError::Unclosed)?;
             let inner = &tail[..end];
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -61,7 +98,7 @@ pub fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
             }
             match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
                 (Some(v), _) => out.push_str(&v),
-                (None, Some(d)) => out.push_str(d),
+                (None, Some(d)) => out.push_str(&expand_at(d, lookup, depth + 1)?),
                 (None, None) => return Err(ExpandError::Undefined(name.to_string())),
             }
             rest = &tail[end + 1..];
@@ -114,6 +151,7 @@ fn walk(
                         }
                         ExpandError::Unclosed => "close it with `}`, or write `$${` for a literal `${`".into(),
                         ExpandError::BadName(_) => "variable names are letters, digits and `_`".into(),
+                        ExpandError::TooDeep => "flatten the defaults".into(),
                     };
                     let code = if matches!(e, ExpandError::Undefined(_)) {
                         Code::UndefinedVariable
@@ -170,6 +208,18 @@ mod tests {
         assert_eq!(expand_str("${NOPE}", &env), Err(ExpandError::Undefined("NOPE".into())));
         assert_eq!(expand_str("${DB", &env), Err(ExpandError::Unclosed));
         assert_eq!(expand_str("${1x}", &env), Err(ExpandError::BadName("1x".into())));
+    }
+
+    #[test]
+    fn defaults_may_hold_variables_and_nest() {
+        assert_eq!(expand_str("${NOPE:-${DB}}", &env).unwrap(), "/tmp/w.db");
+        assert_eq!(expand_str("${NOPE:-${NADA:-${N}x}}/y", &env).unwrap(), "8x/y");
+        assert_eq!(expand_str("${DB:-${NOPE}}", &env).unwrap(), "/tmp/w.db", "an unused default is not looked up");
+        assert_eq!(expand_str("${NOPE:-$${lit}}", &env).unwrap(), "${lit}");
+        assert_eq!(expand_str("${NOPE:-${ALSO_NOPE}}", &env), Err(ExpandError::Undefined("ALSO_NOPE".into())));
+        assert_eq!(expand_str("${NOPE:-${DB}", &env), Err(ExpandError::Unclosed));
+        let deep = format!("{}x{}", "${A:-".repeat(10_000), "}".repeat(10_000));
+        assert_eq!(expand_str(&deep, &env), Err(ExpandError::TooDeep));
     }
 
     #[test]
