@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 use crate::config::{
-    AssetCommon, CapabilitiesSection, CheckCommon, ExecutorSection, HookCommon, PluginsSection, ScheduleSection,
+    AssetCommon, CapabilitiesSection, CheckCommon, ExecutorSection, HookCommon, PathsSection, PluginsSection,
+    ScheduleSection,
 };
 use crate::plugin::{PluginKind, Registry};
 
@@ -32,6 +33,8 @@ struct ProjectFile {
     executor: Option<ExecutorSection>,
     /// Cron schedules, by name.
     schedules: Option<BTreeMap<String, ScheduleSection>>,
+    /// Where the project's files may be.
+    paths: Option<PathsSection>,
 }
 
 /// Merges a sub-schema's `$defs` into the root's and returns it without them.

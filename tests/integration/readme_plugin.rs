@@ -24,7 +24,7 @@ impl Plugin for Kv {
 }
 impl Resource for Kv {
     fn create(config: Kv, ctx: &PluginContext) -> Result<Self, PluginError> {
-        Ok(Kv { path: ctx.project_path(config.path) })
+        Ok(Kv { path: ctx.project_path("path", config.path)? })
     }
     fn probe(&self) -> Result<(), PluginError> {
         std::fs::metadata(&self.path).map(drop).map_err(|e| PluginError::msg(format!("{}: {e}", self.path.display())))

@@ -188,3 +188,30 @@ fn deep_or_long_selections_are_errors_or_work() {
     let run = phlo_in(ok.path(), &["assets", "list", "--select", &long], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn paths_stay_inside_the_project_unless_it_says_otherwise() {
+    let yaml = "assets:\n  raw.s:\n    type: csv\n    path: ../secret.csv\n  raw.e:\n    type: jsonl\n    path: /etc/hosts\n  \
+                publish.x:\n    type: export\n    table: raw_s\n    path: data/../../outside.csv\n  tool:\n    type: command\n    \
+                program: 'true'\n    cwd: ..\n  fine:\n    type: csv\n    path: data/./x/../in.csv\nresources:\n  sqlite:\n    \
+                path: /tmp/elsewhere.db\n";
+    let dir = project(&[("phlo.yaml", yaml)]);
+    let (code, diags, _) = validate(&dir);
+    assert_ne!(code, 0, "{diags:#?}");
+    let outside: Vec<(u64, &str)> = diags
+        .iter()
+        .filter(|d| d.3.contains("is outside the project directory"))
+        .map(|d| (d.1, d.3.as_str()))
+        .collect();
+    assert_eq!(outside.iter().map(|o| o.0).filter(|l| *l > 0).collect::<Vec<_>>(), [4, 7, 11, 15], "{diags:#?}");
+    assert!(outside.iter().any(|o| o.1.contains("`/tmp/elsewhere.db`")), "the warehouse too: {diags:#?}");
+    assert!(diags.iter().all(|d| !d.3.contains("in.csv")), "{diags:#?}");
+    let v = validate(&dir).2;
+    let help = v["diagnostics"].as_array().unwrap().iter().find_map(|d| d["help"].as_str()).unwrap().to_string();
+    assert!(help.contains("paths: {allow_outside_project: true}"), "{help}");
+    // the project may opt out
+    let dir = project(&[("phlo.yaml", &format!("{yaml}paths:\n  allow_outside_project: true\n"))]);
+    let (code, diags, _) = validate(&dir);
+    assert!(diags.iter().all(|d| !d.3.contains("outside the project")), "{diags:#?}");
+    assert_eq!(code, 0, "{diags:#?}");
+}

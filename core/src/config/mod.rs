@@ -41,7 +41,7 @@ pub const PROJECT_FILES: &[(&str, Format)] =
 
 /// The top-level keys of a project file.
 pub const TOP_LEVEL_KEYS: &[&str] =
-    &["name", "plugins", "capabilities", "resources", "hooks", "assets", "executor", "schedules"];
+    &["name", "plugins", "capabilities", "resources", "hooks", "assets", "executor", "schedules", "paths"];
 
 /// `plugins:` — which compiled plugins a project uses.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -289,6 +289,15 @@ pub struct ExecutorSection {
     pub concurrency: Option<u32>,
 }
 
+/// `paths:` — where the project's files may be.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsSection {
+    /// Let paths in the project file (data, exports, command directories, the warehouse) leave
+    /// the project directory: absolute paths and `..`. Off by default.
+    pub allow_outside_project: bool,
+}
+
 /// One `schedules.<name>` entry.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -330,6 +339,8 @@ pub struct ProjectConfig {
     pub executor: ExecutorSection,
     /// `schedules.<name>`.
     pub schedules: BTreeMap<String, ScheduleSection>,
+    /// `paths:`.
+    pub paths: PathsSection,
 }
 
 impl ProjectConfig {
@@ -345,6 +356,7 @@ impl ProjectConfig {
             assets: Vec::new(),
             executor: ExecutorSection::default(),
             schedules: BTreeMap::new(),
+            paths: PathsSection::default(),
         }
     }
 }
@@ -476,6 +488,7 @@ pub fn read_str(
                         );
                     }
                 }
+                "paths" => config.paths = from_node(value, &source, &[])?,
                 "resources" => {
                     config.resources = map_entries(value, &source, "resources")?.to_vec();
                 }

@@ -289,19 +289,66 @@ pub struct PluginContext {
     pub name: String,
     /// The project directory (paths in configs are relative to it).
     pub project_dir: PathBuf,
+    /// `paths.allow_outside_project` of phlo.yaml: paths may leave the project directory.
+    pub allow_outside_project: bool,
     config: Option<Node>,
     source: Option<Arc<SourceFile>>,
+}
+
+/// Resolves `path` (the value of config key `key`) against the project directory, refusing
+/// an absolute path or one whose `..` leave the directory unless `allow_outside` (the check is
+/// on the text: a symbolic link inside the project is followed like any file).
+///
+/// # Errors
+/// [`PluginError::Invalid`] at `key`, naming the path and the opt-out.
+pub fn path_in_project(
+    project_dir: &Path,
+    key: &str,
+    path: &Path,
+    allow_outside: bool,
+) -> Result<PathBuf, PluginError> {
+    let p = path;
+    let mut depth: i64 = 0;
+    let mut escapes = p.is_absolute() || p.has_root();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::Prefix(_) | std::path::Component::RootDir => escapes = true,
+            std::path::Component::CurDir => {}
+        }
+        escapes |= depth < 0;
+    }
+    if escapes && !allow_outside {
+        return Err(PluginError::invalid(
+            key,
+            format!("`{}` is outside the project directory", path.display()),
+            "keep the project's files inside its directory (paths are relative to phlo.yaml), or allow it for \
+             the whole project with `paths: {allow_outside_project: true}`",
+        ));
+    }
+    Ok(project_dir.join(p))
 }
 
 impl PluginContext {
     /// A context with no config section (tests, embedders).
     pub fn new(name: impl Into<String>, project_dir: impl Into<PathBuf>) -> Self {
-        Self { name: name.into(), project_dir: project_dir.into(), config: None, source: None }
+        Self {
+            name: name.into(),
+            project_dir: project_dir.into(),
+            allow_outside_project: false,
+            config: None,
+            source: None,
+        }
     }
 
-    /// Resolves a path relative to the project directory.
-    pub fn project_path(&self, path: impl AsRef<Path>) -> PathBuf {
-        self.project_dir.join(path)
+    /// The file or directory `path` (the value of config key `key`), relative to the project
+    /// directory and inside it; see [`path_in_project`].
+    ///
+    /// # Errors
+    /// A path outside the project directory, unless the project allows it.
+    pub fn project_path(&self, key: &str, path: impl AsRef<Path>) -> Result<PathBuf, PluginError> {
+        path_in_project(&self.project_dir, key, path.as_ref(), self.allow_outside_project)
     }
 
     /// Reads the config section as `T`; an absent section reads as an empty mapping.
@@ -323,9 +370,20 @@ pub struct AssetTypeContext {
     /// Where each of the entry's own keys' values is written (`phlo.yaml:14:10`), so that
     /// errors at run time can point at the line too.
     pub locations: std::collections::BTreeMap<String, String>,
+    /// `paths.allow_outside_project` of phlo.yaml.
+    pub allow_outside_project: bool,
 }
 
 impl AssetTypeContext {
+    /// The file or directory `path` (the value of key `key`) inside the project; see
+    /// [`path_in_project`].
+    ///
+    /// # Errors
+    /// A path outside the project directory, unless the project allows it.
+    pub fn project_path(&self, key: &str, path: impl AsRef<Path>) -> Result<PathBuf, PluginError> {
+        path_in_project(&self.project_dir, key, path.as_ref(), self.allow_outside_project)
+    }
+
     /// Where the value of the entry's key `field` is written, e.g. `phlo.yaml:14:10`.
     pub fn location(&self, field: &str) -> Option<&str> {
         self.locations.get(field).map(String::as_str)

@@ -287,6 +287,7 @@ pub struct RegistryBuilder {
     descs: Vec<Desc>,
     filter: PluginFilter,
     project_dir: PathBuf,
+    allow_outside_project: bool,
     configs: HashMap<(PluginKind, String), Node>,
     source: Option<Arc<SourceFile>>,
 }
@@ -326,7 +327,14 @@ impl RegistryBuilder {
         self
     }
 
-    /// Sets the project directory handed to factories.
+    /// Whether plugin paths may leave the project directory (`paths.allow_outside_project`).
+    #[must_use]
+    pub fn allow_outside_project(mut self, allow: bool) -> Self {
+        self.allow_outside_project = allow;
+        self
+    }
+
+    /// The directory plugin paths are relative to.
     #[must_use]
     pub fn project_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.project_dir = dir.into();
@@ -402,6 +410,7 @@ impl RegistryBuilder {
                     context: PluginContext {
                         name: desc.name.to_string(),
                         project_dir: self.project_dir.clone(),
+                        allow_outside_project: self.allow_outside_project,
                         config,
                         source: self.source.clone(),
                     },

@@ -283,7 +283,12 @@ fn declarative_asset(
             .filter(|(_, v)| v.span.line > 0)
             .map(|(k, v)| (k.name.clone(), format!("{}:{}:{}", config.source.path.display(), v.span.line, v.span.col)))
             .collect();
-        let ctx = AssetTypeContext { key: decl.key.name.clone(), project_dir: dir.to_path_buf(), locations };
+        let ctx = AssetTypeContext {
+            key: decl.key.name.clone(),
+            project_dir: dir.to_path_buf(),
+            locations,
+            allow_outside_project: config.paths.allow_outside_project,
+        };
         let built =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))
                 .unwrap_or_else(|payload| Err(PluginError::Panicked(panic_message(payload.as_ref()))));

@@ -147,6 +147,7 @@ impl Project {
         let mut builder = (options.registry)(Registry::builder())
             .filter(filter_of(&config))
             .project_dir(dir)
+            .allow_outside_project(config.paths.allow_outside_project)
             .source(Arc::clone(&source));
         for (key, node) in &config.resources {
             builder = builder.plugin_config(PluginKind::ResourceProvider, &key.name, node.clone());

@@ -133,7 +133,7 @@ impl Plugin for EchoHook {
 }
 impl HookProvider for EchoHook {
     fn create(c: EchoHook, ctx: &PluginContext) -> Result<Self, PluginError> {
-        Ok(EchoHook { log: c.log.map(|p| ctx.project_path(p)) })
+        Ok(EchoHook { log: c.log.map(|p| ctx.project_path("log", p)).transpose()? })
     }
     fn hooks(&self) -> Vec<HookRegistration> {
         let Some(path) = self.log.clone() else { return Vec::new() };

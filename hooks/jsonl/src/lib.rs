@@ -72,7 +72,11 @@ impl HookProvider for Jsonl {
                 "give a file path, e.g. `.phlo/events.jsonl`",
             ));
         }
-        Ok(Jsonl { path: ctx.project_path(&config.path), truncate: config.truncate, file: Arc::new(Mutex::new(None)) })
+        Ok(Jsonl {
+            path: ctx.project_path("path", &config.path)?,
+            truncate: config.truncate,
+            file: Arc::new(Mutex::new(None)),
+        })
     }
 
     fn hooks(&self) -> Vec<HookRegistration> {
@@ -111,11 +115,20 @@ mod tests {
     use super::*;
 
     fn bus_in(dir: &std::path::Path, yaml: &str) -> Result<HookBus, phlo_core::plugin::RegistryError> {
+        bus_with(dir, yaml, false)
+    }
+
+    fn bus_with(
+        dir: &std::path::Path,
+        yaml: &str,
+        allow_outside: bool,
+    ) -> Result<HookBus, phlo_core::plugin::RegistryError> {
         let src = SourceFile::new("phlo.yaml", yaml);
         let node = node::parse(&src, Format::Yaml).unwrap();
         let registry = Registry::builder()
             .register(phlo_core::descriptor!(hook_provider Jsonl))
             .project_dir(dir)
+            .allow_outside_project(allow_outside)
             .plugin_config(PluginKind::HookProvider, "jsonl", node)
             .source(src)
             .build()
@@ -172,7 +185,10 @@ mod tests {
     #[test]
     fn a_failed_write_raises() {
         let dir = tempfile::tempdir().unwrap();
-        let bus = bus_in(dir.path(), "path: /dev/full\n").unwrap();
+        // outside the project: refused unless the project allows it
+        let e = bus_in(dir.path(), "path: /dev/full\n").expect_err("refused");
+        assert!(e.to_string().contains("`/dev/full` is outside the project directory"), "{e}");
+        let bus = bus_with(dir.path(), "path: /dev/full\n", true).unwrap();
         let e = bus.emit_event(event("a")).unwrap_err();
         assert!(
             matches!(&e, HookError::Raised { plugin, hook, .. } if &**plugin == "jsonl" && &**hook == "append"),

@@ -176,7 +176,7 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let format = Arc::new(cfg.format()?);
     let load = Load {
-        path: ctx.project_dir.join(&cfg.path),
+        path: ctx.project_path("path", &cfg.path)?,
         display: cfg.path.clone(),
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,
@@ -202,7 +202,7 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
 #[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let load = Load {
-        path: ctx.project_dir.join(&cfg.path),
+        path: ctx.project_path("path", &cfg.path)?,
         display: cfg.path.clone(),
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,

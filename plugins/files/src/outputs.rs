@@ -192,7 +192,7 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
             ));
         }
     };
-    let path: PathBuf = ctx.project_dir.join(&cfg.path);
+    let path: PathBuf = ctx.project_path("path", &cfg.path)?;
     let display = cfg.path.clone();
     let mut spec = AssetSpec::new(ctx.key.as_str());
     match (&cfg.query, &cfg.table) {
@@ -291,7 +291,7 @@ fn run_program(
 }
 
 pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let cwd = ctx.project_dir.join(cfg.cwd.as_deref().unwrap_or("."));
+    let cwd = ctx.project_path("cwd", cfg.cwd.as_deref().unwrap_or("."))?;
     Ok(AssetSpec::new(ctx.key.as_str()).with_description(format!("runs `{}`", cfg.program)).with_run(
         move |rc: RunContext| {
             let (cfg, cwd) = (cfg.clone(), cwd.clone());

@@ -443,7 +443,7 @@ impl Resource for Warehouse {
                 "give a file path, e.g. `.phlo/warehouse.db`",
             ));
         }
-        Ok(Warehouse::new(ctx.project_path(&config.path), Duration::from_millis(config.busy_timeout_ms)))
+        Ok(Warehouse::new(ctx.project_path("path", &config.path)?, Duration::from_millis(config.busy_timeout_ms)))
     }
 
     fn probe(&self) -> Result<(), PluginError> {
