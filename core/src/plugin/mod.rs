@@ -372,6 +372,8 @@ pub struct AssetTypeContext {
     pub locations: std::collections::BTreeMap<String, String>,
     /// `paths.allow_outside_project` of phlo.yaml.
     pub allow_outside_project: bool,
+    /// How the asset is partitioned (`partitions:` of its entry).
+    pub partitions: crate::spec::PartitionSpec,
 }
 
 impl AssetTypeContext {

@@ -288,6 +288,7 @@ fn declarative_asset(
             project_dir: dir.to_path_buf(),
             locations,
             allow_outside_project: config.paths.allow_outside_project,
+            partitions: decl.partitions.clone(),
         };
         let built =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use phlo_core::data::{QueryEngine, Rows, quote_ident, table_name};
 use phlo_core::diagnostic::Code;
 use phlo_core::plugin::{AssetTypeContext, PluginError};
-use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
+use phlo_core::spec::{AssetSpec, MaterializeResult, PartitionSpec, RunContext, RunError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -23,6 +23,10 @@ pub struct SqlConfig {
     /// The table (default: the asset key with `.` → `_`).
     #[serde(default)]
     pub table: Option<String>,
+    /// For a partitioned model whose SQL does not depend on the partition: every partition
+    /// gets the same rows, on purpose (otherwise not using `{partition}` is an error).
+    #[serde(default)]
+    pub ignore_partition: bool,
     /// Whether phlo reads the SQL when the project loads (default true): syntax errors are
     /// reported then, and the tables it reads become dependencies. `false` skips this for SQL
     /// phlo's parser does not understand; list `deps:` yourself then.
@@ -77,7 +81,9 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     if sql.is_empty() {
         return Err(PluginError::invalid("sql", "`sql` is empty", "write the SELECT whose result becomes the table"));
     }
+    check_placeholders(&cfg, ctx)?;
     let reads = if cfg.analyze { crate::sql::tables_read(&cfg.sql, "sql")? } else { Vec::new() };
+    let partitions = Arc::new(ctx.partitions.clone());
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
     let at = ctx.location("sql").map(|l| format!(" ({l})")).unwrap_or_default();
@@ -88,9 +94,61 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         .with_description(format!("SQL model materialized as `{table}`"))
         .with_metadata("table", table.as_str())
         .with_run(move |rc: RunContext| {
-            let (sql, table, at) = (sql.clone(), t.clone(), at.clone());
-            async move { crate::ingest::blocking(move || materialize_model(&rc, &sql, &table, &at)).await? }
+            let (sql, table, at, partitions) = (sql.clone(), t.clone(), at.clone(), Arc::clone(&partitions));
+            async move {
+                crate::ingest::blocking(move || materialize_model(&rc, &sql, &table, &at, &partitions)).await?
+            }
         }))
+}
+
+/// `{partition}`, `{partition_start}` and `{partition_end}` are used where they mean
+/// something: a placeholder without partitions would stay literal text, and a partitioned
+/// model that never uses one would write the same rows into every partition.
+fn check_placeholders(cfg: &SqlConfig, ctx: &AssetTypeContext) -> Result<(), PluginError> {
+    // a misspelt `{partiton}` or `{partition_day}` would stay literal text
+    let mut rest = cfg.sql.as_str();
+    while let Some(i) = rest.find("{parti") {
+        let tail = &rest[i..];
+        let end = tail.find('}').map_or(tail.len(), |e| e + 1);
+        let word = &tail[..end];
+        if !crate::sql::PLACEHOLDERS.contains(&word)
+            && word.chars().skip(1).take_while(|c| *c != '}').all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            return Err(PluginError::invalid(
+                "sql",
+                format!("`{word}` is not a placeholder"),
+                "use `{partition}`, `{partition_start}` or `{partition_end}`",
+            ));
+        }
+        rest = &tail[end.min(tail.len())..];
+    }
+    let used: Vec<&str> = crate::sql::PLACEHOLDERS.iter().copied().filter(|p| cfg.sql.contains(p)).collect();
+    match &ctx.partitions {
+        PartitionSpec::None if !used.is_empty() => Err(PluginError::invalid(
+            "sql",
+            format!("`{}` is used, but asset `{}` is not partitioned (it would stay literal text)", used[0], ctx.key),
+            "add `partitions:` to the asset, or remove the placeholder",
+        )),
+        PartitionSpec::Static { .. } if used.iter().any(|p| *p != "{partition}") => Err(PluginError::invalid(
+            "sql",
+            format!(
+                "`{}` needs time partitions; asset `{}` has a static list",
+                used.iter().find(|p| **p != "{partition}").unwrap_or(&""),
+                ctx.key
+            ),
+            "use `{partition}`, the key itself",
+        )),
+        p if p.is_partitioned() && used.is_empty() && !cfg.ignore_partition => Err(PluginError::invalid(
+            "sql",
+            format!(
+                "asset `{}` is partitioned but its SQL never uses `{{partition}}`: every partition would get the same rows",
+                ctx.key
+            ),
+            "filter by it (`WHERE day = '{partition}'`, or `{partition_start}` / `{partition_end}` for the window), or say \
+             `ignore_partition: true` if every partition should hold the same rows",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Where a SQLite error about a table that does not exist names an asset key instead of its
@@ -110,7 +168,13 @@ fn table_hint(message: &str) -> String {
 /// wraps around it; then it is
 /// materialized in a staging table and swapped in, in one transaction that the attempt's stop
 /// signal can interrupt (the old table is then left as it was).
-fn materialize_model(rc: &RunContext, sql: &str, table: &str, at: &str) -> Result<MaterializeResult, RunError> {
+fn materialize_model(
+    rc: &RunContext,
+    sql: &str,
+    table: &str,
+    at: &str,
+    partitions: &PartitionSpec,
+) -> Result<MaterializeResult, RunError> {
     let engine = engine(rc)?;
     let stop = rc.stop_signal();
     let fail = |e: phlo_core::data::DataError| {
@@ -123,7 +187,18 @@ fn materialize_model(rc: &RunContext, sql: &str, table: &str, at: &str) -> Resul
         }
     };
     let body = match &rc.partition {
-        Some(p) => sql.replace("{partition}", &p.replace('\'', "''")),
+        Some(p) => {
+            let mut body = sql.replace("{partition}", &p.replace('\'', "''"));
+            if let PartitionSpec::Time(t) = partitions
+                && (body.contains("{partition_start}") || body.contains("{partition_end}"))
+            {
+                let (start, end) = t.window(p).map_err(|e| RunError::permanent(e.to_string()))?;
+                body = body
+                    .replace("{partition_start}", &start.to_rfc3339())
+                    .replace("{partition_end}", &end.to_rfc3339());
+            }
+            body
+        }
         None => sql.to_string(),
     };
     // the SELECT alone: errors carry positions in what the user wrote

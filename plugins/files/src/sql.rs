@@ -13,7 +13,7 @@ use sqlparser::parser::{Parser, ParserError};
 
 /// The placeholders a model may use; before parsing each is replaced by a number of the same
 /// length, which reads as a literal inside quotes and outside, and keeps every position.
-const PLACEHOLDERS: &[&str] = &["{partition}"];
+pub(crate) const PLACEHOLDERS: &[&str] = &["{partition}", "{partition_start}", "{partition_end}"];
 
 fn neutral(sql: &str) -> String {
     PLACEHOLDERS.iter().fold(sql.to_string(), |s, p| s.replace(p, &"1".repeat(p.len())))

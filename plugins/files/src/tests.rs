@@ -62,6 +62,7 @@ impl Env {
         let ctx = AssetTypeContext {
             key: decl.key.name.clone(),
             project_dir: self.dir.path().to_path_buf(),
+            partitions: decl.partitions.clone(),
             ..AssetTypeContext::default()
         };
         build(&decl.config, &config.source, &ctx)
@@ -215,7 +216,7 @@ async fn partitioned_sql_models_replace_their_partition_only() {
     env.file("o.csv", "id,day,amount\n1,2024-01-01,2\n2,2024-01-01,3\n3,2024-01-02,4\n");
     env.run("assets:\n  raw.o:\n    type: csv\n    path: o.csv\n").await.unwrap();
     let spec = env
-        .build("assets:\n  daily.total:\n    type: sql\n    sql: SELECT day, sum(amount) AS total FROM raw_o WHERE day = '{partition}' GROUP BY day\n")
+        .build("assets:\n  daily.total:\n    type: sql\n    partitions:\n      daily: {start: 2024-01-01}\n    sql: SELECT day, sum(amount) AS total FROM raw_o WHERE day = '{partition}' GROUP BY day\n")
         .unwrap();
     let run = spec.run.unwrap();
     for day in ["2024-01-01", "2024-01-02", "2024-01-01"] {
@@ -359,4 +360,42 @@ fn unusable_csv_settings_are_build_errors() {
         let e = env.build(&csv_yaml("x.csv", extra)).expect_err(extra);
         assert!(e.to_string().contains(expected), "{extra}: {e}");
     }
+}
+
+#[tokio::test]
+async fn partition_placeholders_are_used_where_they_mean_something() {
+    let env = Env::new();
+    let build_err = |yaml: &str| env.build(yaml).expect_err(yaml).to_string();
+    // a placeholder without partitions would stay literal text
+    let e = build_err("assets:\n  m:\n    type: sql\n    sql: SELECT * FROM t WHERE day = '{partition}'\n");
+    assert!(e.starts_with("`{partition}` is used, but asset `m` is not partitioned"), "{e}");
+    // a partitioned model that ignores its partition writes the same rows everywhere
+    let daily = "    partitions:\n      daily: {start: 2024-01-01, timezone: Europe/Paris}\n";
+    let e = build_err(&format!("assets:\n  m:\n    type: sql\n{daily}    sql: SELECT 1 AS x\n"));
+    assert!(e.contains("is partitioned but its SQL never uses `{partition}`"), "{e}");
+    env.build(&format!("assets:\n  m:\n    type: sql\n{daily}    sql: SELECT 1 AS x\n    ignore_partition: true\n"))
+        .unwrap();
+    // typos are not silently literal
+    let e = build_err(&format!("assets:\n  m:\n    type: sql\n{daily}    sql: SELECT '{{partiton}}' AS x\n"));
+    assert!(e.starts_with("`{partiton}` is not a placeholder"), "{e}");
+    // window bounds in the asset's timezone
+    env.file("e.csv", "id,at\n1,2024-03-30T23:30:00+01:00\n2,2024-03-31T12:00:00+02:00\n3,2024-04-01T00:30:00+02:00\n");
+    env.run("assets:\n  raw.e:\n    type: csv\n    path: e.csv\n    columns: {at: text}\n").await.unwrap();
+    let spec = env
+        .build(&format!(
+            "assets:\n  w:\n    type: sql\n{daily}    sql: SELECT '{{partition_start}}' AS s, '{{partition_end}}' AS e, count(*) AS n FROM raw_e WHERE at >= '{{partition_start}}' AND at < '{{partition_end}}'\n"
+        ))
+        .unwrap();
+    let mut ctx = env.ctx("w");
+    ctx.partition = Some(String::from("2024-03-31"));
+    spec.run.unwrap().0.run(ctx).await.unwrap();
+    assert_eq!(
+        env.query("SELECT s, e, n FROM w")[0],
+        [Cell::Text("2024-03-31T00:00:00+01:00".into()), Cell::Text("2024-04-01T00:00:00+02:00".into()), Cell::Int(1)]
+    );
+    // static partitions have no window
+    let e = build_err(
+        "assets:\n  m:\n    type: sql\n    partitions:\n      static: [eu, us]\n    sql: SELECT '{partition_start}' AS x\n",
+    );
+    assert!(e.starts_with("`{partition_start}` needs time partitions"), "{e}");
 }
