@@ -218,8 +218,26 @@ fn csv_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
     w.into_inner().map_err(|e| RunError::new(e.to_string()))
 }
 
+/// One row as a JSON object whose keys are in the query's column order.
+struct OrderedRow<'a> {
+    columns: &'a [phlo_core::data::Column],
+    values: serde_json::Value,
+}
+
+impl serde::Serialize for OrderedRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
+        for c in self.columns {
+            map.serialize_entry(&c.name, self.values.get(&c.name).unwrap_or(&serde_json::Value::Null))?;
+        }
+        map.end()
+    }
+}
+
 fn json_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
-    let objects: Vec<serde_json::Value> = (0..rows.len()).map(|i| rows.row_json(i)).collect();
+    let objects: Vec<OrderedRow<'_>> =
+        (0..rows.len()).map(|i| OrderedRow { columns: &rows.columns, values: rows.row_json(i) }).collect();
     let mut out = serde_json::to_vec_pretty(&objects).map_err(|e| RunError::new(e.to_string()))?;
     out.push(b'\n');
     Ok(out)

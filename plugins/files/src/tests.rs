@@ -182,6 +182,12 @@ async fn exports_write_csv_and_json_atomically() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.dir.path().join("out/o.json")).unwrap()).unwrap();
     assert_eq!(v, serde_json::json!([{"id": 2}]));
+    // keys keep the query's column order, not the alphabet
+    env.run("assets:\n  publish.k:\n    type: export\n    path: out/k.json\n    query: SELECT amount AS zeta, id AS alpha FROM raw_o WHERE id = 1\n")
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(env.dir.path().join("out/k.json")).unwrap();
+    assert!(text.find("zeta").unwrap() < text.find("alpha").unwrap(), "{text}");
     let leftovers: Vec<_> = std::fs::read_dir(env.dir.path().join("out"))
         .unwrap()
         .filter_map(Result::ok)
