@@ -6,6 +6,7 @@ use phlo as _;
 mod cli;
 mod graph;
 mod hooks;
+mod hostile;
 mod project;
 mod quickstart;
 mod readme_plugin;

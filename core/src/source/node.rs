@@ -185,6 +185,9 @@ fn check_duplicates(source: &Arc<SourceFile>, node: &Node, diags: &mut Diagnosti
 
 // ---------------------------------------------------------------- YAML (serde-saphyr)
 
+/// How deeply a YAML project file may nest.
+pub const MAX_YAML_DEPTH: usize = 32;
+
 fn yaml_options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     // `yes`, `on`, `y` stay strings; only `true` / `false` are booleans.
@@ -199,6 +202,10 @@ fn yaml_options() -> serde_saphyr::Options {
     budget.max_events = 50_000_000;
     budget.max_nodes = 20_000_000;
     budget.max_total_scalar_bytes = 1 << 30;
+    // a project file nests a handful of levels; 32 leaves room and keeps the recursive
+    // reading far from the stack's end, even on a 2 MB thread in a debug build
+    budget.max_depth = MAX_YAML_DEPTH;
+    budget.flow_nesting_limit = MAX_YAML_DEPTH;
     o.budget = Some(budget);
     o
 }
