@@ -204,6 +204,10 @@ codes! {
     UnknownTable = "PHLO-E036", Plugin;
     /// An explicit dependency that the asset's SQL does not read.
     UnreadDep = "PHLO-W037", Plugin;
+    /// A check names a column the asset does not have.
+    UnknownColumn = "PHLO-E038", Plugin;
+    /// A check names a column of an asset whose columns are not known before it runs.
+    ColumnsUnknown = "PHLO-W039", Plugin;
     /// A schedule's cron line or timezone is not valid.
     InvalidSchedule = "PHLO-E034", Config;
     /// A selection does not parse, or names an asset that does not exist.

@@ -205,7 +205,7 @@ fn failed_checks_are_counted_and_show_their_rows() {
     let dir = tempfile::tempdir().unwrap();
     project(
         dir.path(),
-        "assets:\n  raw.r:\n    type: sql\n    sql: SELECT 1 AS id, -5 AS v UNION ALL SELECT 2, 7\n    checks:\n      \
+        "assets:\n  raw.r:\n    type: sql\n    sql: SELECT 1 AS id, -5 AS v UNION ALL SELECT 2, 7\n    analyze: false\n    checks:\n      \
          - {type: range, column: v, min: 0}\n      - {type: row_count, min: 10, severity: warn}\n      \
          - {type: not_null, column: nope, severity: info}\n  marts.r:\n    type: sql\n    sql: SELECT * FROM raw_r\n    deps: [raw.r]\n",
     );
@@ -216,7 +216,7 @@ fn failed_checks_are_counted_and_show_their_rows() {
     assert!(run.stdout.contains("2 rows (min 10)"), "{}", run.stdout);
     assert!(
         run.stdout.contains("not_null_nope on raw.r could not run: SQLite: no such column: \"nope\"")
-            && run.stdout.contains("\"raw_r\" has the columns id, v (the check is at phlo.yaml:8:16)"),
+            && run.stdout.contains("\"raw_r\" has the columns id, v (the check is at phlo.yaml:9:16)"),
         "{}",
         run.stdout
     );

@@ -215,3 +215,35 @@ fn paths_stay_inside_the_project_unless_it_says_otherwise() {
     assert!(diags.iter().all(|d| !d.3.contains("outside the project")), "{diags:#?}");
     assert_eq!(code, 0, "{diags:#?}");
 }
+
+#[test]
+fn checks_name_columns_the_asset_has() {
+    let dir = project(&[
+        ("data/orders.csv", "order_id,amount,status\n1,9.5,paid\n"),
+        ("data/events.jsonl", "{\"id\": 1}\n"),
+        (
+            "phlo.yaml",
+            "assets:\n  raw.orders:\n    type: csv\n    path: data/orders.csv\n    checks:\n      - {type: not_null, column: order_id}\n      \
+             - {type: not_null, column: ammount}\n  staging.orders:\n    type: sql\n    sql: SELECT *, amount * 2 AS double FROM raw_orders\n    \
+             checks:\n      - {type: range, column: double, min: 0}\n      - {type: unique, column: id}\n  marts.x:\n    type: sql\n    \
+             sql: SELECT amount + 1 FROM raw_orders\n    checks:\n      - {type: not_null, column: y}\n  raw.events:\n    type: jsonl\n    \
+             path: data/events.jsonl\n    checks:\n      - {type: unique, column: id}\n",
+        ),
+    ]);
+    let (code, diags, v) = validate(&dir);
+    assert_eq!(code, 3, "{diags:#?}");
+    let of = |code: &str| diags.iter().filter(|d| d.0 == code).map(|d| (d.1, d.3.as_str())).collect::<Vec<_>>();
+    assert_eq!(
+        of("PHLO-E038"),
+        [
+            (7, "check `not_null_ammount` of asset `raw.orders` names column `ammount`, which the asset does not have"),
+            (13, "check `unique_id` of asset `staging.orders` names column `id`, which the asset does not have"),
+        ]
+    );
+    let helps: Vec<&str> = v["diagnostics"].as_array().unwrap().iter().filter_map(|d| d["help"].as_str()).collect();
+    assert!(helps.contains(&"did you mean `amount`? (it has order_id, amount, status)"), "{helps:#?}");
+    assert!(helps.contains(&"it has order_id, amount, status, double"), "{helps:#?}");
+    // not knowable before the run: said, not silent
+    let warned: Vec<u64> = of("PHLO-W039").iter().map(|d| d.0).collect();
+    assert_eq!(warned, [18, 23], "{diags:#?}");
+}

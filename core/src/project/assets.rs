@@ -12,7 +12,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span, did_you
 use crate::graph::{AssetGraph, AssetNode, GraphError};
 use crate::plugin::{AssetTypeContext, CheckContext, Factory, Instance, PluginError, PluginKind, Registry};
 use crate::source::Node;
-use crate::spec::{AssetKey, AssetSpec, CheckSpec, TableRef};
+use crate::spec::{AssetKey, AssetSpec, CheckSpec, Columns, TableRef};
 
 pub(super) fn collect_assets(
     config: &ProjectConfig,
@@ -67,6 +67,7 @@ pub(super) fn collect_assets(
     }
     table_collisions(&assets, &decls, config, diags);
     infer_deps(&mut assets, &decls, config, diags);
+    check_columns(&mut assets, &decls, config, diags);
     let (graph, errors) = AssetGraph::build(assets);
     for e in errors {
         // point into phlo.yaml where the asset is declared there
@@ -229,6 +230,99 @@ fn infer_deps(
                 a.spec.deps.push(k.clone());
                 a.spec.inferred_deps.push(k);
             }
+        }
+    }
+}
+
+/// Resolves `SELECT *` column lists through the tables they read, then checks that every
+/// check's `column` is one the asset has — an error with the columns that exist when they are
+/// known, a warning when they cannot be known before the asset runs.
+fn check_columns(
+    assets: &mut [AssetNode],
+    decls: &HashMap<&str, &AssetDecl>,
+    config: &ProjectConfig,
+    diags: &mut Diagnostics,
+) {
+    let plain = |t: &str| {
+        let t = t.to_lowercase();
+        match t.split_once('.') {
+            Some(("main" | "temp", rest)) => rest.to_string(),
+            _ => t,
+        }
+    };
+    let by_table: HashMap<String, usize> = assets
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let t = a
+                .spec
+                .metadata
+                .get("table")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| table_name(&a.spec.key), str::to_string);
+            (t.to_lowercase(), i)
+        })
+        .collect();
+    // each pass resolves the lists whose table's columns are settled; chains of `SELECT *`
+    // longer than the passes (or cycles) stay unknown
+    for _ in 0..64 {
+        let mut changed = false;
+        for i in 0..assets.len() {
+            let Columns::AllOf(table, extra) = &assets[i].spec.columns else { continue };
+            let resolved = match by_table.get(&plain(table)).map(|&j| &assets[j].spec.columns) {
+                Some(Columns::Known(c)) => Some(Columns::Known(c.iter().chain(extra).cloned().collect())),
+                Some(Columns::AllOf(..)) => None,
+                Some(Columns::Unknown) | None => Some(Columns::Unknown),
+            };
+            if let Some(r) = resolved {
+                assets[i].spec.columns = r;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for a in assets.iter_mut() {
+        if matches!(a.spec.columns, Columns::AllOf(..)) {
+            a.spec.columns = Columns::Unknown;
+        }
+        let Some(decl) = decls.get(a.spec.key.as_str()) else { continue };
+        // unknowable columns are said for the asset types that could know them (a SELECT with
+        // an unnamed expression, a JSON Lines file); a CSV file that cannot be read yet is
+        // reported when it runs
+        let say_unknown = matches!(a.asset_type.as_deref(), Some("sql" | "jsonl"));
+        for check in &decl.checks {
+            // a check that could not be built is already reported
+            if check.config.get("table").is_some() || !a.spec.checks.iter().any(|c| c.name == check.spec.name) {
+                continue;
+            }
+            let Some(value) = check.config.get("column") else { continue };
+            let Some(column) = value.as_str() else { continue };
+            let d = match &a.spec.columns {
+                Columns::Known(cols) if cols.iter().any(|c| c.eq_ignore_ascii_case(column)) => continue,
+                Columns::Known(cols) => {
+                    let help = match did_you_mean(column, cols.iter().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`? (it has {})", cols.join(", ")),
+                        None => format!("it has {}", cols.join(", ")),
+                    };
+                    Diagnostic::error(
+                        Code::UnknownColumn,
+                        format!("check `{}` of asset `{}` names column `{column}`, which the asset does not have", check.spec.name, a.spec.key),
+                    )
+                    .with_help(help)
+                }
+                _ if !say_unknown => continue,
+                _ => Diagnostic::warning(
+                    Code::ColumnsUnknown,
+                    format!(
+                        "the columns of asset `{}` are not known before it runs: check `{}` on column `{column}` is verified when it runs",
+                        a.spec.key, check.spec.name
+                    ),
+                )
+                .with_help("declare the columns (`columns:` for files) or name every column of the SELECT (`expr AS name`)"),
+            };
+            diags.push(d.at(&config.source, value.span));
         }
     }
 }

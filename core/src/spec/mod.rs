@@ -125,6 +125,20 @@ pub struct AssetSpec {
     pub reads_field: Option<String>,
     /// The deps phlo added because the SQL reads their tables (a subset of `deps`).
     pub inferred_deps: Vec<AssetKey>,
+    /// The columns of what it writes, when they can be known before it runs.
+    pub columns: Columns,
+}
+
+/// What phlo knows of an asset's columns before it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub enum Columns {
+    /// Not knowable before it runs (a JSON Lines file, an expression without a name).
+    #[default]
+    Unknown,
+    /// These columns (a CSV header, a SELECT list).
+    Known(Vec<String>),
+    /// All the columns of a table (`SELECT * FROM t`), then these.
+    AllOf(String, Vec<String>),
 }
 
 /// A table named in an asset's SQL.

@@ -342,6 +342,20 @@ fn unterminated_quote(path: &Path, display: &str, last: &csv::Position, format: 
     )))
 }
 
+/// The columns of a file, from its first line (`None` when it cannot be read yet).
+pub(crate) fn header_columns(path: &Path, format: &CsvFormat) -> Option<Vec<String>> {
+    let mut r = reader(path, "", format).ok()?;
+    let mut record = csv::StringRecord::new();
+    if !read_text(&mut r, &mut record, format, path, "", 0).ok()? {
+        return None;
+    }
+    Some(if format.header {
+        record.iter().map(str::to_string).collect()
+    } else {
+        (1..=record.len()).map(|i| format!("column_{i}")).collect()
+    })
+}
+
 /// Reads a delimited file: a first pass infers the types of undeclared columns, a second
 /// converts. Any bad row is an error naming `file:line:column` (`display` is the path as the
 /// user wrote it), and nothing is returned.

@@ -181,7 +181,11 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,
     };
-    Ok(AssetSpec::new(ctx.key.as_str())
+    let mut spec = AssetSpec::new(ctx.key.as_str());
+    if let Some(columns) = crate::delimited::header_columns(&load.path, &format) {
+        spec.columns = phlo_core::spec::Columns::Known(columns);
+    }
+    Ok(spec
         .with_description(format!("{} loaded into `{}`", cfg.path, load.table))
         .with_metadata("table", load.table.as_str())
         .with_metadata("path", cfg.path.as_str())

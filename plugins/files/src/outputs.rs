@@ -82,7 +82,11 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         return Err(PluginError::invalid("sql", "`sql` is empty", "write the SELECT whose result becomes the table"));
     }
     check_placeholders(&cfg, ctx)?;
-    let reads = if cfg.analyze { crate::sql::tables_read(&cfg.sql, "sql")? } else { Vec::new() };
+    let (reads, columns) = if cfg.analyze {
+        crate::sql::analyze(&cfg.sql, "sql")?
+    } else {
+        (Vec::new(), phlo_core::spec::Columns::Unknown)
+    };
     let partitions = Arc::new(ctx.partitions.clone());
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
@@ -90,6 +94,18 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     let mut spec = AssetSpec::new(ctx.key.as_str());
     spec.reads = reads;
     spec.reads_field = cfg.analyze.then(|| String::from("sql"));
+    // a partitioned model's table also holds the partition column phlo adds
+    spec.columns = match (columns, ctx.partitions.is_partitioned()) {
+        (phlo_core::spec::Columns::Known(mut c), true) => {
+            c.push(String::from("partition_key"));
+            phlo_core::spec::Columns::Known(c)
+        }
+        (phlo_core::spec::Columns::AllOf(t, mut c), true) => {
+            c.push(String::from("partition_key"));
+            phlo_core::spec::Columns::AllOf(t, c)
+        }
+        (c, _) => c,
+    };
     Ok(spec
         .with_description(format!("SQL model materialized as `{table}`"))
         .with_metadata("table", table.as_str())

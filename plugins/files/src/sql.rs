@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use phlo_core::plugin::PluginError;
-use phlo_core::spec::TableRef;
-use sqlparser::ast::{ObjectNamePart, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use phlo_core::spec::{Columns, TableRef};
+use sqlparser::ast::{Expr, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::{Parser, ParserError};
 
@@ -72,6 +72,41 @@ impl Visitor for Reads {
     }
 }
 
+/// The columns a query returns, when its SELECT list names them all (`a`, `t.a`, `x AS a`),
+/// or `*` over one table.
+fn output_columns(body: &SetExpr) -> Columns {
+    let select = match body {
+        SetExpr::Select(s) => s,
+        SetExpr::Query(q) => return output_columns(&q.body),
+        SetExpr::SetOperation { left, .. } => return output_columns(left),
+        _ => return Columns::Unknown,
+    };
+    let mut names = Vec::new();
+    let mut all_of: Option<String> = None;
+    for item in &select.projection {
+        match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => names.push(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
+                Some(i) => names.push(i.value.clone()),
+                None => return Columns::Unknown,
+            },
+            SelectItem::ExprWithAlias { alias, .. } => names.push(alias.value.clone()),
+            SelectItem::Wildcard(_) if all_of.is_none() && names.is_empty() => match select.from.as_slice() {
+                [one] if one.joins.is_empty() => match &one.relation {
+                    TableFactor::Table { name, args: None, .. } => all_of = Some(name.to_string()),
+                    _ => return Columns::Unknown,
+                },
+                _ => return Columns::Unknown,
+            },
+            _ => return Columns::Unknown,
+        }
+    }
+    match all_of {
+        Some(t) => Columns::AllOf(t, names),
+        None => Columns::Known(names),
+    }
+}
+
 /// Parses `sql` (the value of config key `field`) as one statement that returns rows, and
 /// returns the tables it reads.
 ///
@@ -79,6 +114,14 @@ impl Visitor for Reads {
 /// A syntax error (at its line and column inside the SQL), several statements, or a statement
 /// that does not return rows.
 pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, PluginError> {
+    analyze(sql, field).map(|(tables, _)| tables)
+}
+
+/// As [`tables_read`], with the columns the query returns.
+///
+/// # Errors
+/// As [`tables_read`].
+pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns), PluginError> {
     let text = neutral(sql);
     let statements = Parser::parse_sql(&SQLiteDialect {}, &text).map_err(|e| {
         let message = match e {
@@ -101,7 +144,8 @@ pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, Plugi
             let mut reads = Reads::default();
             let _ = statements.visit(&mut reads);
             let ctes = reads.ctes;
-            Ok(reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect())
+            let columns = output_columns(&q.body);
+            Ok((reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect(), columns))
         }
         [_] => Err(PluginError::invalid(
             field,
@@ -141,6 +185,19 @@ mod tests {
         assert_eq!(names("SELECT * FROM main.raw_orders"), ["main.raw_orders"]);
         assert_eq!(names("SELECT 1 AS x"), Vec::<String>::new());
         assert_eq!(names("SELECT * FROM t WHERE day = '{partition}' -- the day\n"), ["t"]);
+    }
+
+    #[test]
+    fn the_columns_a_query_returns() {
+        let cols = |sql: &str| analyze(sql, "sql").unwrap().1;
+        let known = |c: &[&str]| Columns::Known(c.iter().map(|s| (*s).to_string()).collect());
+        assert_eq!(cols("SELECT a, t.b, count(*) AS n FROM t"), known(&["a", "b", "n"]));
+        assert_eq!(cols("SELECT a FROM t UNION ALL SELECT b FROM u"), known(&["a"]));
+        assert_eq!(cols("SELECT * FROM raw_orders"), Columns::AllOf("raw_orders".into(), Vec::new()));
+        assert_eq!(cols("SELECT *, 1 AS one FROM t"), Columns::AllOf("t".into(), vec!["one".into()]));
+        assert_eq!(cols("SELECT a + 1 FROM t"), Columns::Unknown);
+        assert_eq!(cols("SELECT * FROM t JOIN u ON t.id = u.id"), Columns::Unknown);
+        assert_eq!(cols("VALUES (1)"), Columns::Unknown);
     }
 
     #[test]
