@@ -338,23 +338,8 @@ async fn a_partition_range_runs_one_node_per_partition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_is_never_exceeded() {
-    let now = Arc::new(AtomicUsize::new(0));
-    let max = Arc::new(AtomicUsize::new(0));
-    let specs: Vec<AssetSpec> = (0..24)
-        .map(|i| {
-            let (now, max) = (Arc::clone(&now), Arc::clone(&max));
-            AssetSpec::new(format!("a{i:02}")).with_run(move |_ctx: RunContext| {
-                let (now, max) = (Arc::clone(&now), Arc::clone(&max));
-                async move {
-                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                    max.fetch_max(n, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    now.fetch_sub(1, Ordering::SeqCst);
-                    Ok(MaterializeResult::new())
-                }
-            })
-        })
-        .collect();
+    let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let specs: Vec<AssetSpec> = (0..24).map(|i| counted(&format!("a{i:02}"), &[], &now, &max)).collect();
     let mut s = Setup::new(specs);
     s.concurrency = 3;
     let (report, _) = s.run().await;

@@ -87,6 +87,11 @@ pub(super) fn collect_assets(
     graph
 }
 
+/// The table an asset writes: its `table` metadata, else the naming rule.
+fn table_of(spec: &AssetSpec) -> String {
+    spec.metadata.get("table").and_then(serde_json::Value::as_str).map_or_else(|| table_name(&spec.key), str::to_string)
+}
+
 /// Where `(line, column)` of a value's text is in the file, for a value starting at `value`:
 /// a block scalar (`|`, `>`) starts on the next line at its indentation; a quoted or plain
 /// scalar at its first character.
@@ -127,13 +132,7 @@ fn infer_deps(
     // every asset's table: `table:` metadata, else the naming rule (external assets included)
     let mut tables: HashMap<String, AssetKey> = HashMap::new();
     for a in assets.iter() {
-        let table = a
-            .spec
-            .metadata
-            .get("table")
-            .and_then(serde_json::Value::as_str)
-            .map_or_else(|| table_name(&a.spec.key), str::to_string);
-        tables.entry(table.to_lowercase()).or_insert_with(|| a.spec.key.clone());
+        tables.entry(table_of(&a.spec).to_lowercase()).or_insert_with(|| a.spec.key.clone());
     }
     let keys: HashMap<String, AssetKey> =
         assets.iter().map(|a| (a.spec.key.as_str().to_lowercase(), a.spec.key.clone())).collect();
@@ -250,19 +249,8 @@ fn check_columns(
             _ => t,
         }
     };
-    let by_table: HashMap<String, usize> = assets
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let t = a
-                .spec
-                .metadata
-                .get("table")
-                .and_then(serde_json::Value::as_str)
-                .map_or_else(|| table_name(&a.spec.key), str::to_string);
-            (t.to_lowercase(), i)
-        })
-        .collect();
+    let by_table: HashMap<String, usize> =
+        assets.iter().enumerate().map(|(i, a)| (table_of(&a.spec).to_lowercase(), i)).collect();
     // each pass resolves the lists whose table's columns are settled; chains of `SELECT *`
     // longer than the passes (or cycles) stay unknown
     for _ in 0..64 {
@@ -470,11 +458,7 @@ fn build_checks(
     hints: &[FeatureHint],
     diags: &mut Diagnostics,
 ) {
-    let table = spec
-        .metadata
-        .get("table")
-        .and_then(serde_json::Value::as_str)
-        .map_or_else(|| crate::data::table_name(&spec.key), str::to_string);
+    let table = table_of(spec);
     for decl in decls {
         let mut check: CheckSpec = decl.spec.clone();
         let located = |d: Diagnostic| if decl.kind_span.line > 0 { d.at(source, decl.kind_span) } else { d };
