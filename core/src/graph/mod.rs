@@ -31,7 +31,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
-pub use select::{SelectError, Selection};
+pub use select::{SelectError, Selection, glob_match};
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::spec::AssetSpec;

@@ -376,44 +376,96 @@ pub fn read_csv_until(
     format: &CsvFormat,
     stop: &dyn Fn() -> bool,
 ) -> Result<Rows, RunError> {
-    let mut r = reader(path, display, format)?;
-    let mut record = csv::StringRecord::new();
-    if !read_text(&mut r, &mut record, format, path, display, 0)? || record.iter().all(str::is_empty) {
-        return Err(RunError::permanent(format!("`{display}` is empty: expected a header line naming the columns")));
+    read_csv_files_until(&[(path.to_path_buf(), display.to_string())], format, stop)
+}
+
+/// One file of a load: where its data starts.
+struct Part<'a> {
+    path: &'a Path,
+    display: &'a str,
+    data_start: csv::Position,
+}
+
+impl Part<'_> {
+    /// A reader at the file's first data record.
+    fn open(&self, format: &CsvFormat) -> Result<csv::Reader<std::fs::File>, RunError> {
+        let mut r = reader(self.path, self.display, format)?;
+        r.seek(self.data_start.clone())
+            .map_err(|e| RunError::permanent(format!("cannot read `{}`: {e}", self.display)))?;
+        Ok(r)
     }
-    let width = record.len();
-    let headers: Vec<String> = if format.header {
-        record.iter().map(str::to_string).collect()
-    } else {
-        (1..=width).map(|i| format!("column_{i}")).collect()
+}
+
+/// Reads several files with the same columns into one set of rows (a `path` glob), types
+/// inferred over all of them; `(path, display)` pairs, in order.
+///
+/// # Errors
+/// As `read_csv`; a file whose columns differ from the first's; a stop.
+pub fn read_csv_files_until(
+    files: &[(std::path::PathBuf, String)],
+    format: &CsvFormat,
+    stop: &dyn Fn() -> bool,
+) -> Result<Rows, RunError> {
+    let mut record = csv::StringRecord::new();
+    let mut parts: Vec<Part<'_>> = Vec::with_capacity(files.len());
+    let mut headers: Option<Vec<String>> = None;
+    for (path, display) in files {
+        let mut r = reader(path, display, format)?;
+        if !read_text(&mut r, &mut record, format, path, display, 0)? || record.iter().all(str::is_empty) {
+            return Err(RunError::permanent(format!(
+                "`{display}` is empty: expected a header line naming the columns"
+            )));
+        }
+        let these: Vec<String> = if format.header {
+            record.iter().map(str::to_string).collect()
+        } else {
+            (1..=record.len()).map(|i| format!("column_{i}")).collect()
+        };
+        match &headers {
+            Some(first) if *first != these => {
+                return Err(RunError::permanent(format!(
+                    "`{display}` has the columns {}, but `{}` has {}: the files of one asset share their columns",
+                    these.join(", "),
+                    parts[0].display,
+                    first.join(", ")
+                )));
+            }
+            Some(_) => {}
+            None => headers = Some(these),
+        }
+        let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
+        parts.push(Part { path, display, data_start });
+    }
+    let (Some(headers), Some(first)) = (headers, parts.first()) else {
+        return Err(RunError::permanent(String::from("no file to read")));
     };
+    let width = headers.len();
     if let Some(unknown) = format.declared.keys().find(|k| !headers.contains(k)) {
         return Err(RunError::permanent(format!(
-            "`columns.{unknown}` is declared but `{display}` has no such column (it has {})",
+            "`columns.{unknown}` is declared but `{}` has no such column (it has {})",
+            first.display,
             headers.join(", ")
         )));
     }
     let declared: Vec<Option<DataType>> = headers.iter().map(|h| format.declared.get(h).copied()).collect();
     let nulls = Nulls::new(&format.null_values);
-    let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
-    let rewind = |r: &mut csv::Reader<std::fs::File>| -> Result<(), RunError> {
-        r.seek(data_start.clone()).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))
-    };
 
     let mut candidates = vec![Candidates::ALL; width];
     let mut seen = vec![false; width];
     let mut count = 0usize;
     if declared.iter().any(Option::is_none) {
-        rewind(&mut r)?;
-        while read_text(&mut r, &mut record, format, path, display, width)? {
-            count += 1;
-            if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
-                return Err(stopped(display));
-            }
-            for (i, v) in record.iter().enumerate() {
-                if declared[i].is_none() && !nulls.contains(v) {
-                    candidates[i].see(v, format);
-                    seen[i] = true;
+        for part in &parts {
+            let mut r = part.open(format)?;
+            while read_text(&mut r, &mut record, format, part.path, part.display, width)? {
+                count += 1;
+                if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
+                    return Err(stopped(part.display));
+                }
+                for (i, v) in record.iter().enumerate() {
+                    if declared[i].is_none() && !nulls.contains(v) {
+                        candidates[i].see(v, format);
+                        seen[i] = true;
+                    }
                 }
             }
         }
@@ -424,41 +476,79 @@ pub fn read_csv_until(
         .map(|(i, h)| Column::new(h, declared[i].unwrap_or_else(|| candidates[i].pick(seen[i]))))
         .collect();
     let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
-    rewind(&mut r)?;
-    let mut last: Option<csv::Position> = None;
-    while read_text(&mut r, &mut record, format, path, display, width)? {
-        if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
-            return Err(stopped(display));
-        }
-        let position = record.position().cloned().unwrap_or_else(csv::Position::new);
-        let line = position.line();
-        let mut row = Vec::with_capacity(width);
-        for (i, v) in record.iter().enumerate() {
-            let t = rows.columns[i].data_type;
-            let cell = if nulls.contains(v) { Some(Cell::Null) } else { convert(v, t, format) };
-            row.push(cell.ok_or_else(|| {
-                RunError::permanent(format!(
-                    "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`{}",
-                    i + 1,
-                    t.as_str(),
-                    headers[i],
-                    match (t, &format.date_format, &format.timestamp_format) {
-                        (DataType::Date, None, _) => " (dates are read as YYYY-MM-DD; say another with `date_format`)",
-                        (DataType::Timestamp, _, None) => {
-                            " (timestamps are read as RFC 3339; say another with `timestamp_format`)"
+    for part in &parts {
+        let (path, display) = (part.path, part.display);
+        let mut r = part.open(format)?;
+        let mut last: Option<csv::Position> = None;
+        while read_text(&mut r, &mut record, format, path, display, width)? {
+            if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
+                return Err(stopped(display));
+            }
+            let position = record.position().cloned().unwrap_or_else(csv::Position::new);
+            let line = position.line();
+            let mut row = Vec::with_capacity(width);
+            for (i, v) in record.iter().enumerate() {
+                let t = rows.columns[i].data_type;
+                let cell = if nulls.contains(v) { Some(Cell::Null) } else { convert(v, t, format) };
+                row.push(cell.ok_or_else(|| {
+                    RunError::permanent(format!(
+                        "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`{}",
+                        i + 1,
+                        t.as_str(),
+                        headers[i],
+                        match (t, &format.date_format, &format.timestamp_format) {
+                            (DataType::Date, None, _) => {
+                                " (dates are read as YYYY-MM-DD; say another with `date_format`)"
+                            }
+                            (DataType::Timestamp, _, None) => {
+                                " (timestamps are read as RFC 3339; say another with `timestamp_format`)"
+                            }
+                            _ => "",
                         }
-                        _ => "",
-                    }
-                ))
-            })?);
+                    ))
+                })?);
+            }
+            rows.rows.push(row);
+            last = Some(position);
         }
-        rows.rows.push(row);
-        last = Some(position);
-    }
-    if let Some(last) = last {
-        unterminated_quote(path, display, &last, format)?;
+        if let Some(last) = last {
+            unterminated_quote(path, display, &last, format)?;
+        }
     }
     Ok(rows)
+}
+
+/// The files a `path` names: itself, or — when its last part holds `*`, `?` — the files of
+/// its directory matching it, in name order. `display` is `path` as written.
+///
+/// # Errors
+/// A pattern outside the last part, an unreadable directory, or no file matching.
+pub fn expand_path(path: &Path, display: &str) -> Result<Vec<(std::path::PathBuf, String)>, RunError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return Ok(vec![(path.to_path_buf(), display.to_string())]);
+    }
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let shown_dir = display.rsplit_once('/').map_or("", |(d, _)| d);
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| RunError::permanent(format!("cannot read the directory of `{display}`: {e}")))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| phlo_core::graph::glob_match(&name, n))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(RunError::permanent(format!("no file matches `{display}`")));
+    }
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let shown = if shown_dir.is_empty() { n.clone() } else { format!("{shown_dir}/{n}") };
+            (dir.join(&n), shown)
+        })
+        .collect())
 }
 
 #[cfg(test)]

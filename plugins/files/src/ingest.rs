@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use phlo_core::data::{Cell, Column, DataType, Rows, TableStore, table_name};
 
-use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_until};
+use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_files_until};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
@@ -27,7 +27,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvConfig {
-    /// The file, relative to the project.
+    /// The file, relative to the project; a `*` or `?` in its last part loads every matching
+    /// file of that directory (same columns, in name order) into the one table.
     pub path: String,
     /// The table (default: the asset key with `.` → `_`).
     #[serde(default)]
@@ -182,7 +183,9 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         mode: cfg.mode,
     };
     let mut spec = AssetSpec::new(ctx.key.as_str());
-    if let Some(columns) = crate::delimited::header_columns(&load.path, &format) {
+    // the columns, from the (first) file when it is there already
+    let first = crate::delimited::expand_path(&load.path, &load.display).ok().and_then(|f| f.into_iter().next());
+    if let Some(columns) = first.and_then(|(p, _)| crate::delimited::header_columns(&p, &format)) {
         spec.columns = phlo_core::spec::Columns::Known(columns);
     }
     Ok(spec
@@ -194,9 +197,12 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
             async move {
                 let l = load.clone();
                 let stop = rc.stop_signal();
-                let rows = blocking(move || read_csv_until(&l.path, &l.display, &format, &*stop))
-                    .await?
-                    .map_err(input_failed)?;
+                let rows = blocking(move || {
+                    let files = crate::delimited::expand_path(&l.path, &l.display)?;
+                    read_csv_files_until(&files, &format, &*stop)
+                })
+                .await?
+                .map_err(input_failed)?;
                 let ctx = rc.clone();
                 blocking(move || write(&ctx, &load, &rows)).await?
             }

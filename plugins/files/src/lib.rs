@@ -21,7 +21,9 @@ use phlo_core::data::{QueryEngine, TableStore};
 use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
 use phlo_core::spec::{AssetKind, AssetSpec};
 
-pub use delimited::{CsvFormat, DEFAULT_NULL_VALUES, Encoding, read_csv, read_csv_until};
+pub use delimited::{
+    CsvFormat, DEFAULT_NULL_VALUES, Encoding, expand_path, read_csv, read_csv_files_until, read_csv_until,
+};
 pub use ingest::{CsvConfig, JsonlConfig, Mode};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 

@@ -405,3 +405,30 @@ async fn partition_placeholders_are_used_where_they_mean_something() {
     );
     assert!(e.starts_with("`{partition_start}` needs time partitions"), "{e}");
 }
+
+#[tokio::test]
+async fn a_path_glob_loads_every_matching_file_into_one_table() {
+    let env = Env::new();
+    env.file("data/sales-2024-01.csv", "id,amount\n1,2\n2,3\n");
+    env.file("data/sales-2024-02.csv", "id,amount\n3,4.5\n");
+    env.file("data/notes.txt", "not a csv\n");
+    let r = env.run(&csv_yaml("data/sales-*.csv", "")).await.unwrap();
+    assert_eq!(r.row_count(), Some(3));
+    // types are inferred over every file: 4.5 makes the column real
+    assert_eq!(env.query("SELECT sum(amount) FROM raw_t")[0], [Cell::Real(9.5)]);
+    // a file with other columns is named, with the first file's
+    env.file("data/sales-2024-03.csv", "id,total\n4,1\n");
+    let e = err(env.run(&csv_yaml("data/sales-*.csv", "")).await);
+    assert_eq!(
+        e.message,
+        "`data/sales-2024-03.csv` has the columns id, total, but `data/sales-2024-01.csv` has id, amount: the files of one \
+         asset share their columns"
+    );
+    std::fs::remove_file(env.dir.path().join("data/sales-2024-03.csv")).unwrap();
+    // an error in the second file names that file
+    env.file("data/sales-2024-02.csv", "id,amount\n3,\"4.5\n");
+    let e = err(env.run(&csv_yaml("data/sales-*.csv", "")).await);
+    assert!(e.message.starts_with("data/sales-2024-02.csv:2:3: this quote is never closed"), "{}", e.message);
+    let e = err(env.run(&csv_yaml("data/none-*.csv", "")).await);
+    assert_eq!(e.message, "no file matches `data/none-*.csv`");
+}
