@@ -456,6 +456,19 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Splits a parser's message ending in ` at Line: 3, Column: 7` (the form `sqlparser` uses)
+/// into the message and the 1-based position.
+pub fn split_position(message: &str) -> (String, Option<(u32, u32)>) {
+    let Some((text, at)) = message.rsplit_once(" at Line: ") else { return (message.to_string(), None) };
+    let mut parts = at.split(", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse().ok());
+    let column = parts.next().and_then(|c| c.trim().parse().ok());
+    match (line, column) {
+        (Some(l), Some(c)) => (text.to_string(), Some((l, c))),
+        _ => (message.to_string(), None),
+    }
+}
+
 /// The closest candidate to `word` by edit distance, when it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;

@@ -247,3 +247,17 @@ fn checks_name_columns_the_asset_has() {
     let warned: Vec<u64> = of("PHLO-W039").iter().map(|d| d.0).collect();
     assert_eq!(warned, [18, 23], "{diags:#?}");
 }
+
+#[test]
+fn a_sql_checks_query_is_parsed_when_the_project_loads() {
+    let dir = project(&[(
+        "phlo.yaml",
+        "assets:\n  m:\n    type: sql\n    sql: SELECT 1 AS x\n    checks:\n      - type: sql\n        query: |\n          SELECT *\n          \
+         FROM m WHERE x > > 1\n",
+    )]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 2, "{diags:#?}");
+    let d = diags.iter().find(|d| d.0 == "PHLO-E004").unwrap_or_else(|| panic!("{diags:#?}"));
+    assert!(d.3.starts_with("check `sql` of asset `m`: the query is not valid SQL: "), "{d:?}");
+    assert_eq!(d.1, 9, "at the query's second line: {d:?}");
+}

@@ -495,11 +495,27 @@ fn build_checks(
                 spec.checks.push(check);
             }
             Err(PluginError::Config(d)) => diags.extend(d),
-            Err(PluginError::Failed { message, help } | PluginError::Invalid { message, help, .. }) => {
-                let mut d = located(Diagnostic::error(
+            Err(e @ (PluginError::Failed { .. } | PluginError::Invalid { .. })) => {
+                let (message, help, at) = match e {
+                    PluginError::Invalid { key, at, message, help } => {
+                        // at the value of the key (inside it when the kind says where)
+                        let span = decl.config.get(&key).map(|v| match at {
+                            Some((line, column)) => position_in_value(source, v.span, line, column),
+                            None => v.span,
+                        });
+                        (message, help, span)
+                    }
+                    PluginError::Failed { message, help } => (message, help, None),
+                    _ => unreachable!("matched above"),
+                };
+                let d = Diagnostic::error(
                     Code::InvalidValue,
                     format!("check `{}` of asset `{}`: {message}", check.name, spec.key),
-                ));
+                );
+                let mut d = match at {
+                    Some(span) if span.line > 0 => d.at(source, span),
+                    _ => located(d),
+                };
                 if let Some(h) = help {
                     d = d.with_help(h);
                 }

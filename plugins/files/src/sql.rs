@@ -19,18 +19,6 @@ fn neutral(sql: &str) -> String {
     PLACEHOLDERS.iter().fold(sql.to_string(), |s, p| s.replace(p, &"1".repeat(p.len())))
 }
 
-/// `message at Line: 3, Column: 7` → (`message`, line 3, column 7).
-fn located(message: &str) -> (String, Option<(u32, u32)>) {
-    let Some((text, at)) = message.rsplit_once(" at Line: ") else { return (message.to_string(), None) };
-    let mut parts = at.split(", Column: ");
-    let line = parts.next().and_then(|l| l.trim().parse().ok());
-    let column = parts.next().and_then(|c| c.trim().parse().ok());
-    match (line, column) {
-        (Some(l), Some(c)) => (text.to_string(), Some((l, c))),
-        _ => (message.to_string(), None),
-    }
-}
-
 /// Collects the tables a statement reads (not the names of its CTEs, not table-valued
 /// functions such as `json_each(…)`).
 #[derive(Default)]
@@ -128,7 +116,7 @@ pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns)
             ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
             ParserError::RecursionLimitExceeded => String::from("the SQL nests too deeply"),
         };
-        let (message, at) = located(&message);
+        let (message, at) = phlo_core::diagnostic::split_position(&message);
         let position = at.map(|(l, c)| format!(" (line {l}, column {c} of the SQL)")).unwrap_or_default();
         PluginError::invalid_at(
             field,

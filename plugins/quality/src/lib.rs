@@ -377,6 +377,33 @@ impl CheckKind for SqlCheck {
         if query.is_empty() {
             return Err(PluginError::with_help("`query` is empty", "write a SELECT whose rows are the violations"));
         }
+        // a syntax error is found when the project loads, at its place in the query
+        let dialect = sqlparser::dialect::SQLiteDialect {};
+        match sqlparser::parser::Parser::parse_sql(&dialect, &c.query) {
+            Ok(statements) if statements.len() == 1 => {}
+            Ok(statements) => {
+                return Err(PluginError::invalid(
+                    "query",
+                    format!("`query` holds {} statements; a check's query is one SELECT", statements.len()),
+                    "keep one SELECT whose rows are the violations",
+                ));
+            }
+            Err(e) => {
+                let text = match e {
+                    sqlparser::parser::ParserError::TokenizerError(m)
+                    | sqlparser::parser::ParserError::ParserError(m) => m,
+                    sqlparser::parser::ParserError::RecursionLimitExceeded => String::from("the SQL nests too deeply"),
+                };
+                let (message, at) = phlo_core::diagnostic::split_position(&text);
+                let position = at.map(|(l, col)| format!(" (line {l}, column {col} of the query)")).unwrap_or_default();
+                return Err(PluginError::invalid_at(
+                    "query",
+                    at,
+                    format!("the query is not valid SQL: {message}{position}"),
+                    "fix the query: a SELECT whose rows are the violations",
+                ));
+            }
+        }
         Ok(Self { table: quote_ident(&ctx.table), query })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
