@@ -261,3 +261,30 @@ fn a_sql_checks_query_is_parsed_when_the_project_loads() {
     assert!(d.3.starts_with("check `sql` of asset `m`: the query is not valid SQL: "), "{d:?}");
     assert_eq!(d.1, 9, "at the query's second line: {d:?}");
 }
+
+#[test]
+fn a_model_naming_a_column_its_tables_lack_is_an_error_at_the_name() {
+    let dir = project(&[
+        ("data/o.csv", "order_id,amount,status\n1,9.5,paid\n"),
+        ("data/c.csv", "id,name\n1,a\n"),
+        (
+            "phlo.yaml",
+            "assets:\n  raw.o:\n    type: csv\n    path: data/o.csv\n  raw.c:\n    type: csv\n    path: data/c.csv\n  m:\n    type: sql\n    \
+             sql: |\n      SELECT o.order_id, o.ammount, c.name AS who, status\n      FROM raw_o o JOIN raw_c c ON c.id = o.order_id\n      \
+             WHERE stauts = 'paid' ORDER BY who\n  fine:\n    type: sql\n    sql: SELECT order_id, rowid FROM raw_o WHERE order_id IN \
+             (SELECT id FROM raw_c WHERE nope = 1)\n",
+        ),
+    ]);
+    let (code, diags, _) = validate(&dir);
+    assert_eq!(code, 3, "{diags:#?}");
+    let found: Vec<(u64, u64, &str)> =
+        diags.iter().filter(|d| d.0 == "PHLO-E038").map(|d| (d.1, d.2, d.3.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (11, 28, "the SQL of asset `m` names column `ammount`, which `raw_o` does not have"),
+            (13, 13, "the SQL of asset `m` names column `stauts`, which none of `raw_o`, `raw_c` has"),
+        ],
+        "subqueries are not resolved (no error for `fine`): {diags:#?}"
+    );
+}

@@ -275,6 +275,9 @@ fn check_columns(
         if matches!(a.spec.columns, Columns::AllOf(..)) {
             a.spec.columns = Columns::Unknown;
         }
+    }
+    sql_columns(assets, &by_table, decls, config, diags);
+    for a in assets.iter_mut() {
         let Some(decl) = decls.get(a.spec.key.as_str()) else { continue };
         // unknowable columns are said for the asset types that could know them (a SELECT with
         // an unnamed expression, a JSON Lines file); a CSV file that cannot be read yet is
@@ -311,6 +314,74 @@ fn check_columns(
                 .with_help("declare the columns (`columns:` for files) or name every column of the SELECT (`expr AS name`)"),
             };
             diags.push(d.at(&config.source, value.span));
+        }
+    }
+}
+
+/// The columns a model's SQL names exist in the tables it reads, where all of those tables'
+/// columns are known.
+fn sql_columns(
+    assets: &[AssetNode],
+    by_table: &HashMap<String, usize>,
+    decls: &HashMap<&str, &AssetDecl>,
+    config: &ProjectConfig,
+    diags: &mut Diagnostics,
+) {
+    for a in assets {
+        let (Some(refs), Some(field)) = (&a.spec.column_refs, &a.spec.reads_field) else { continue };
+        // every table read, with its known columns; otherwise nothing is checked
+        let Some(tables) = refs
+            .tables
+            .iter()
+            .map(|(shown, table)| match by_table.get(&table.to_lowercase()).map(|&j| &assets[j].spec.columns) {
+                Some(Columns::Known(cols)) => Some((shown.as_str(), table.as_str(), cols)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let has = |cols: &[String], c: &str| cols.iter().any(|x| x.eq_ignore_ascii_case(c));
+        let value = decls.get(a.spec.key.as_str()).and_then(|d| d.config.get(field));
+        for (qualifier, column, line, col) in &refs.refs {
+            let (whose, cols): (String, Vec<&str>) = match qualifier {
+                Some(q) => match tables.iter().find(|(s, t, _)| s.eq_ignore_ascii_case(q) || t.eq_ignore_ascii_case(q))
+                {
+                    Some((_, t, cols)) if !has(cols, column) => {
+                        (format!("`{t}` does not have"), cols.iter().map(String::as_str).collect())
+                    }
+                    _ => continue,
+                },
+                None => {
+                    if tables.iter().any(|(_, _, cols)| has(cols, column)) || has(&refs.aliases, column) {
+                        continue;
+                    }
+                    let whose = match tables.as_slice() {
+                        [(_, t, _)] => format!("`{t}` does not have"),
+                        _ => format!(
+                            "none of {} has",
+                            tables.iter().map(|(_, t, _)| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    (whose, tables.iter().flat_map(|(_, _, c)| c.iter().map(String::as_str)).collect())
+                }
+            };
+            let mut help = match did_you_mean(column, cols.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the columns are {}", cols.join(", ")),
+            };
+            if qualifier.is_none() {
+                help.push_str(" (a string is written in single quotes)");
+            }
+            let mut d = Diagnostic::error(
+                Code::UnknownColumn,
+                format!("the SQL of asset `{}` names column `{column}`, which {whose}", a.spec.key),
+            )
+            .with_help(help);
+            if let Some(v) = value {
+                d = d.at(&config.source, position_in_value(&config.source, v.span, *line, *col));
+            }
+            diags.push(d);
         }
     }
 }

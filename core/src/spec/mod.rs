@@ -127,6 +127,20 @@ pub struct AssetSpec {
     pub inferred_deps: Vec<AssetKey>,
     /// The columns of what it writes, when they can be known before it runs.
     pub columns: Columns,
+    /// The columns its SQL names, when the SQL is simple enough to resolve them (one SELECT
+    /// over plain tables).
+    pub column_refs: Option<ColumnRefs>,
+}
+
+/// The columns a SQL statement names, and the tables they can come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ColumnRefs {
+    /// `(name or alias, table)` of every table in `FROM`/`JOIN`.
+    pub tables: Vec<(String, String)>,
+    /// Names given in the SELECT list (`expr AS name`), which `ORDER BY` may use.
+    pub aliases: Vec<String>,
+    /// Every column named: `(qualifier, column, line, column number)` inside the SQL.
+    pub refs: Vec<(Option<String>, String, u32, u32)>,
 }
 
 /// What phlo knows of an asset's columns before it runs.

@@ -82,10 +82,10 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         return Err(PluginError::invalid("sql", "`sql` is empty", "write the SELECT whose result becomes the table"));
     }
     check_placeholders(&cfg, ctx)?;
-    let (reads, columns) = if cfg.analyze {
-        crate::sql::analyze(&cfg.sql, "sql")?
+    let (reads, columns, column_refs) = if cfg.analyze {
+        crate::sql::analyze_all(&cfg.sql, "sql")?
     } else {
-        (Vec::new(), phlo_core::spec::Columns::Unknown)
+        (Vec::new(), phlo_core::spec::Columns::Unknown, None)
     };
     let partitions = Arc::new(ctx.partitions.clone());
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
@@ -94,6 +94,7 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     let mut spec = AssetSpec::new(ctx.key.as_str());
     spec.reads = reads;
     spec.reads_field = cfg.analyze.then(|| String::from("sql"));
+    spec.column_refs = column_refs;
     // a partitioned model's table also holds the partition column phlo adds
     spec.columns = match (columns, ctx.partitions.is_partitioned()) {
         (phlo_core::spec::Columns::Known(mut c), true) => {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use phlo_core::plugin::PluginError;
-use phlo_core::spec::{Columns, TableRef};
+use phlo_core::spec::{ColumnRefs, Columns, TableRef};
 use sqlparser::ast::{Expr, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -21,16 +21,49 @@ fn neutral(sql: &str) -> String {
 
 /// Collects the tables a statement reads (not the names of its CTEs, not table-valued
 /// functions such as `json_each(…)`).
-#[derive(Default)]
 struct Reads {
     tables: Vec<TableRef>,
     ctes: HashSet<String>,
+    /// How many queries (subqueries and CTEs included).
+    queries: usize,
+    /// Whether every `FROM` item is a plain table.
+    plain: bool,
+    columns: ColumnRefs,
 }
+
+impl Default for Reads {
+    fn default() -> Self {
+        Self { tables: Vec::new(), ctes: HashSet::new(), queries: 0, plain: true, columns: ColumnRefs::default() }
+    }
+}
+
+/// Names that read as columns but are SQLite's own.
+const BUILTIN_NAMES: &[&str] =
+    &["rowid", "oid", "_rowid_", "current_date", "current_time", "current_timestamp", "true", "false", "null"];
 
 impl Visitor for Reads {
     type Break = ();
 
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        let at = |i: &sqlparser::ast::Ident| {
+            (u32::try_from(i.span.start.line).unwrap_or(0), u32::try_from(i.span.start.column).unwrap_or(0))
+        };
+        match expr {
+            Expr::Identifier(i) if !BUILTIN_NAMES.contains(&i.value.to_lowercase().as_str()) => {
+                let (l, c) = at(i);
+                self.columns.refs.push((None, i.value.clone(), l, c));
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (l, c) = at(&parts[1]);
+                self.columns.refs.push((Some(parts[0].value.clone()), parts[1].value.clone(), l, c));
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.queries += 1;
         if let Some(with) = &query.with {
             self.ctes.extend(with.cte_tables.iter().map(|c| c.alias.name.value.to_lowercase()));
         }
@@ -38,6 +71,14 @@ impl Visitor for Reads {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Table { name, args: None, alias, .. } => {
+                let table = name.to_string();
+                let shown = alias.as_ref().map_or_else(|| table.clone(), |a| a.name.value.clone());
+                self.columns.tables.push((shown, table));
+            }
+            _ => self.plain = false,
+        }
         if let TableFactor::Table { name, args: None, .. } = factor {
             let idents: Vec<_> = name
                 .0
@@ -110,6 +151,15 @@ pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, Plugi
 /// # Errors
 /// As [`tables_read`].
 pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns), PluginError> {
+    analyze_all(sql, field).map(|(t, c, _)| (t, c))
+}
+
+/// As [`analyze`], with the columns the SQL names when they can be resolved (one SELECT over
+/// plain tables).
+///
+/// # Errors
+/// As [`tables_read`].
+pub(crate) fn analyze_all(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns, Option<ColumnRefs>), PluginError> {
     let text = neutral(sql);
     let statements = Parser::parse_sql(&SQLiteDialect {}, &text).map_err(|e| {
         let message = match e {
@@ -131,9 +181,24 @@ pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns)
         [Statement::Query(q)] if !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_)) => {
             let mut reads = Reads::default();
             let _ = statements.visit(&mut reads);
-            let ctes = reads.ctes;
             let columns = output_columns(&q.body);
-            Ok((reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect(), columns))
+            let refs = (reads.queries == 1 && reads.plain && !reads.columns.tables.is_empty()).then(|| {
+                let mut refs = reads.columns;
+                if let SetExpr::Select(select) = &*q.body {
+                    refs.aliases = select
+                        .projection
+                        .iter()
+                        .filter_map(|i| match i {
+                            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                }
+                refs
+            });
+            let ctes = reads.ctes;
+            let tables = reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect();
+            Ok((tables, columns, refs))
         }
         [_] => Err(PluginError::invalid(
             field,
