@@ -217,7 +217,11 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,
     };
-    Ok(AssetSpec::new(ctx.key.as_str())
+    let mut spec = AssetSpec::new(ctx.key.as_str());
+    if let Some(fields) = jsonl_fields(&load.path) {
+        spec.columns = phlo_core::spec::Columns::Known(fields);
+    }
+    Ok(spec
         .with_description(format!("{} loaded into `{}`", cfg.path, load.table))
         .with_metadata("table", load.table.as_str())
         .with_metadata("path", cfg.path.as_str())
@@ -231,6 +235,28 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
                 blocking(move || write(&ctx, &load, &rows)).await?
             }
         }))
+}
+
+/// The largest JSON Lines file whose fields are read when the project loads.
+const FIELDS_SCAN_LIMIT: u64 = 16 << 20;
+
+/// The fields of a JSON Lines file (its columns), in first-seen order — when the file is there
+/// already, reads as objects, and is small enough to scan when the project loads.
+fn jsonl_fields(path: &Path) -> Option<Vec<String>> {
+    if std::fs::metadata(path).ok()?.len() > FIELDS_SCAN_LIMIT {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let serde_json::Value::Object(map) = serde_json::from_str(line).ok()? else { return None };
+        for k in map.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    Some(names)
 }
 
 /// Records read between two looks at the stop signal.
