@@ -270,5 +270,5 @@ fn read_checks(asset: &str, node: &Node, source: &Arc<SourceFile>, diags: &mut D
 fn bad_duration(source: &Arc<SourceFile>, text: &str, span: crate::diagnostic::Span) -> Diagnostic {
     Diagnostic::error(Code::InvalidValue, format!("`{text}` is not a duration"))
         .at(source, span)
-        .with_help("write a number with a unit: `500ms`, `30s`, `5m`, `2h`")
+        .with_help("write a number with a unit, at most 10 years: `500ms`, `30s`, `5m`, `2h`, `7d`")
 }

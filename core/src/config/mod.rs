@@ -616,9 +616,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "d" => n * 86400.0,
         _ => return None,
     };
-    // too large for a `Duration` is not a duration either (never a panic)
-    (secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).ok()).flatten()
+    // beyond the bound (or too large for a `Duration`) is not a duration either: never a panic
+    // nor a wait that cannot end
+    (secs >= 0.0 && secs <= MAX_DURATION_SECS).then(|| Duration::try_from_secs_f64(secs).ok()).flatten()
 }
+
+/// The longest duration a project file may give (10 years): timeouts, retry delays, ages.
+pub const MAX_DURATION_SECS: f64 = 10.0 * 365.0 * 86400.0;
 
 fn check_capability_names(config: &ProjectConfig, diags: &mut Diagnostics) {
     use crate::capability::{Requirement, is_snake_case};
@@ -747,5 +751,7 @@ mod tests {
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration("99999999999999999999999d"), None);
+        assert_eq!(parse_duration("3650d"), Some(Duration::from_secs(3650 * 86400)));
+        assert_eq!(parse_duration("3651d"), None, "beyond 10 years");
     }
 }
