@@ -618,7 +618,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     };
     // beyond the bound (or too large for a `Duration`) is not a duration either: never a panic
     // nor a wait that cannot end
-    (secs >= 0.0 && secs <= MAX_DURATION_SECS).then(|| Duration::try_from_secs_f64(secs).ok()).flatten()
+    (0.0..=MAX_DURATION_SECS).contains(&secs).then(|| Duration::try_from_secs_f64(secs).ok()).flatten()
 }
 
 /// The longest duration a project file may give (10 years): timeouts, retry delays, ages.
