@@ -71,6 +71,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             diagnostics: diagnostics.iter().map(JsonDiagnostic::from).collect(),
         };
         write_json(out, &report)?;
+        leave(project);
         return Ok(Outcome { code: u8::try_from(code).unwrap_or(1), diagnostics: Default::default() });
     }
     for line in &probes {
@@ -88,5 +89,13 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }
         )?;
     }
+    leave(project);
     Ok(Outcome::from_diagnostics(diagnostics))
+}
+
+/// `validate` reads and writes nothing more once it has reported, and the process ends: the
+/// project's memory is left to the system instead of being freed piece by piece (dropping a
+/// 100,000-asset project took ~0.8 s).
+fn leave(project: Option<phlo_core::project::Project>) {
+    std::mem::forget(project);
 }

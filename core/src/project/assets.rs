@@ -1,7 +1,7 @@
 //! Phase 7 of loading: the assets — those asset providers list in code and those phlo.yaml
 //! declares through an asset type — with their checks built by their kinds, into the graph.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,7 +53,7 @@ pub(super) fn collect_assets(
             ),
         }
     }
-    let mut decls: HashMap<&str, &AssetDecl> = HashMap::new();
+    let mut decls: HashMap<&str, &AssetDecl> = HashMap::default();
     for decl in &config.assets {
         decls.insert(decl.key.name.as_str(), decl);
         let built = if decl.valid { declarative_asset(decl, config, registry, dir, hints, diags) } else { None };
@@ -130,7 +130,7 @@ fn infer_deps(
     diags: &mut Diagnostics,
 ) {
     // every asset's table: `table:` metadata, else the naming rule (external assets included)
-    let mut tables: HashMap<String, AssetKey> = HashMap::new();
+    let mut tables: HashMap<String, AssetKey> = HashMap::default();
     for a in assets.iter() {
         tables.entry(table_of(&a.spec).to_lowercase()).or_insert_with(|| a.spec.key.clone());
     }
@@ -394,7 +394,7 @@ fn table_collisions(
     diags: &mut Diagnostics,
 ) {
     // SQLite's table names are case-insensitive
-    let mut writers: HashMap<String, &str> = HashMap::new();
+    let mut writers: HashMap<String, &str> = HashMap::default();
     for a in assets {
         let Some(table) = a.spec.metadata.get("table").and_then(serde_json::Value::as_str) else { continue };
         let first = *writers.entry(table.to_lowercase()).or_insert(&a.spec.key);
