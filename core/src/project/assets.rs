@@ -96,20 +96,22 @@ fn table_of(spec: &AssetSpec) -> String {
 /// a block scalar (`|`, `>`) starts on the next line at its indentation; a quoted or plain
 /// scalar at its first character.
 pub(crate) fn position_in_value(source: &SourceFile, value: Span, line: u32, column: u32) -> Span {
-    let lines: Vec<&str> = source.text.lines().collect();
-    let Some(first) = lines.get(value.line.saturating_sub(1) as usize) else { return value };
+    // only the lines around the value are read (this runs once per located diagnostic)
+    let line_at = |n: u32| n.checked_sub(1).and_then(|i| source.text.lines().nth(i as usize));
+    let Some(first) = line_at(value.line) else { return value };
     let lead = first.chars().nth(value.col.saturating_sub(1) as usize);
     if matches!(lead, Some('|' | '>')) {
         let file_line = value.line + line;
-        let indent = lines
-            .iter()
+        let indent = source
+            .text
+            .lines()
             .skip(value.line as usize)
             .find(|l| !l.trim().is_empty())
             .map_or(0, |l| l.chars().take_while(|c| *c == ' ').count() as u32);
         return Span::new(file_line, indent + column, 1);
     }
     // the value may also start at its first content line, below `key: |`
-    let above = value.line.checked_sub(2).and_then(|i| lines.get(i as usize)).map_or("", |l| l.trim_end());
+    let above = line_at(value.line.saturating_sub(1)).map_or("", str::trim_end);
     if ["|", "|-", "|+", ">", ">-", ">+"].iter().any(|m| above.ends_with(m)) {
         return Span::new(value.line + line.saturating_sub(1), value.col + column.saturating_sub(1), 1);
     }
