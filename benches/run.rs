@@ -37,6 +37,7 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         resources: Arc::new(RunResources::default()),
         cancel: CancelToken::new(),
         seed: 1,
+        now: chrono::Utc::now(),
     }
 }
 

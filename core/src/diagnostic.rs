@@ -210,6 +210,8 @@ codes! {
     ColumnsUnknown = "PHLO-W039", Plugin;
     /// A schedule's cron line or timezone is not valid.
     InvalidSchedule = "PHLO-E034", Config;
+    /// A schedule whose cron line can never fire (`0 0 30 2 *`).
+    ScheduleNeverFires = "PHLO-W042", Config;
     /// A selection does not parse, or names an asset that does not exist.
     SelectionSyntax = "PHLO-E040", Config;
     /// A selection matches no asset.

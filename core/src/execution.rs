@@ -77,6 +77,8 @@ pub struct RunRequest {
     pub cancel: CancelToken,
     /// Seed of the retry jitter: the same seed gives the same delays.
     pub seed: u64,
+    /// The instant the run is evaluated at: which partitions are complete ("latest").
+    pub now: DateTime<Utc>,
 }
 
 /// How a run ended.
@@ -200,6 +202,8 @@ pub struct RunOptions {
     pub tags: BTreeMap<String, String>,
     /// Retry-jitter seed (else derived from the run id).
     pub seed: Option<u64>,
+    /// `--at`: evaluate "now" at this instant (which partitions are complete); else the clock.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A fresh run id: time-ordered and unique enough for one machine.

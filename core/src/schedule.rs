@@ -19,9 +19,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::spec::localtime::{Instants, Rule, changes_near, is_fixed_offset, local_of, resolve_with};
 use crate::spec::partition::parse_timezone;
 
 /// Why a cron line is not valid.
@@ -137,8 +138,13 @@ impl FieldSpec {
 pub struct CronSchedule {
     line: String,
     timezone: Tz,
-    /// One schedule, or two when day-of-month and day-of-week are both restricted (either fires).
+    /// One schedule, or two when day-of-month and day-of-week are both restricted (either
+    /// fires); each is evaluated on wall-clock time (a naive time written as UTC).
     schedules: Vec<cron::Schedule>,
+    /// What a wall-clock time in a DST gap or overlap means for this line.
+    rule: Rule,
+    /// No day matches (`0 0 30 2 *`): the line never fires.
+    never: bool,
 }
 
 impl fmt::Display for CronSchedule {
@@ -158,6 +164,14 @@ fn macro_line(m: &str) -> Result<&'static str, CronError> {
     })
 }
 
+/// A field that repeats over its range (`*`, `*/15`, `0-30/10`) rather than naming fixed values.
+fn repeats(field: &str) -> bool {
+    field.starts_with('*') || field.contains('/')
+}
+
+/// The longest month of each month number (February: 29, in leap years).
+const MONTH_DAYS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 impl CronSchedule {
     /// Parses a 5-field crontab line (or `@daily`, …) in `timezone` (UTC when `None`).
     ///
@@ -172,9 +186,10 @@ impl CronSchedule {
         let [minute, hour, dom, month, dow] = fields.as_slice() else {
             return Err(CronError::FieldCount { line: trimmed.to_string(), found: fields.len() });
         };
-        for (spec, f) in [(&MINUTE, minute), (&HOUR, hour), (&DOM, dom), (&MONTH, month)] {
-            spec.expand(f)?;
-        }
+        MINUTE.expand(minute)?;
+        HOUR.expand(hour)?;
+        let days_of_month = DOM.expand(dom)?;
+        let months = MONTH.expand(month)?;
         let days: BTreeSet<u32> = DOW.expand(dow)?.into_iter().map(|d| d % 7).collect();
         let dow_text = if *dow == "*" {
             String::from("*")
@@ -191,13 +206,19 @@ impl CronSchedule {
                 },
             })
         };
-        let schedules = if *dom != "*" && *dow != "*" {
+        let either = *dom != "*" && *dow != "*";
+        let schedules = if either {
             // crontab: a day matching either restriction fires
             vec![build(dom, "*")?, build("*", &dow_text)?]
         } else {
             vec![build(dom, &dow_text)?]
         };
-        Ok(Self { line: trimmed.to_string(), timezone, schedules })
+        // a restricted day of month that no listed month has, with no weekday to fire instead
+        let never = !either
+            && *dom != "*"
+            && !months.iter().any(|m| days_of_month.iter().any(|d| *d <= MONTH_DAYS[*m as usize - 1]));
+        let rule = Rule { jump: !repeats(hour), once: !repeats(hour) && !repeats(minute) };
+        Ok(Self { line: trimmed.to_string(), timezone, schedules, rule, never })
     }
 
     /// The timezone the line is read in.
@@ -205,10 +226,48 @@ impl CronSchedule {
         self.timezone
     }
 
-    /// The first fire time strictly after `t`.
+    /// Whether the line can never fire (no month has the day it names, e.g. `0 0 30 2 *`).
+    pub fn never_fires(&self) -> bool {
+        self.never
+    }
+
+    /// The next wall-clock time after `local` that the line names.
+    fn next_local(&self, local: NaiveDateTime) -> Option<NaiveDateTime> {
+        let as_utc = local.and_utc();
+        self.schedules.iter().filter_map(|s| s.after(&as_utc).next()).min().map(|d| d.naive_utc())
+    }
+
+    /// The first fire time strictly after `t`, with the daylight-saving rules of the README:
+    /// a time in a spring-forward gap fires once at the jump when the hour is fixed; in an
+    /// autumn overlap a fixed minute and hour fire once (the first time), a repeating
+    /// minute or hour fires in both copies of the hour.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.timezone);
-        self.schedules.iter().filter_map(|s| s.after(&local).next()).min().map(|d| d.with_timezone(&Utc))
+        if self.never {
+            return None;
+        }
+        let tz = self.timezone;
+        let mut local = local_of(tz, t);
+        if is_fixed_offset(tz) {
+            return self.next_local(local).map(|c| c.and_utc());
+        }
+        // near a change, a wall-clock time before `local` may name an instant after `t`
+        // (its second occurrence): look from a little earlier
+        if changes_near(tz, t, Duration::hours(3)) {
+            local -= Duration::hours(3);
+        }
+        // the earliest second occurrence after `t` seen so far
+        let mut second: Option<DateTime<Utc>> = None;
+        loop {
+            let Some(c) = self.next_local(local) else { return second };
+            local = c;
+            match resolve_with(tz, c, self.rule) {
+                Instants::One(x) | Instants::Two(x, _) if x > t => {
+                    return Some(second.map_or(x, |s| s.min(x)));
+                }
+                Instants::Two(_, y) if y > t && second.is_none() => second = Some(y),
+                _ => {}
+            }
+        }
     }
 
     /// The next `n` fire times after `t`.
@@ -284,6 +343,83 @@ mod tests {
         let s = CronSchedule::parse("0 0 13 * 5", None).unwrap();
         let days: Vec<u32> = s.upcoming(at(2026, 11, 1, 0, 0), 4).iter().map(|t| t.day()).collect();
         assert_eq!(days, [6, 13, 20, 27]);
+    }
+
+    fn local_times(line: &str, tz: &str, from: DateTime<Utc>, n: usize) -> Vec<String> {
+        let s = CronSchedule::parse(line, Some(tz)).unwrap();
+        let zone = s.timezone();
+        s.upcoming(from, n).iter().map(|t| t.with_timezone(&zone).format("%m-%d %H:%M%z").to_string()).collect()
+    }
+
+    /// The rules of the README's daylight-saving table, in Europe/Paris.
+    #[test]
+    fn daylight_saving_changes() {
+        let spring = at(2024, 3, 30, 22, 0);
+        // a fixed time in the gap fires once, at the jump
+        assert_eq!(local_times("30 2 * * *", "Europe/Paris", spring, 2), ["03-31 03:00+0200", "04-01 02:30+0200"]);
+        assert_eq!(local_times("0,30 2 * * *", "Europe/Paris", spring, 2), ["03-31 03:00+0200", "04-01 02:00+0200"]);
+        assert_eq!(local_times("0 2 * * *", "Europe/Paris", at(2027, 3, 27, 12, 0), 1), ["03-28 03:00+0200"]);
+        // a repeating minute under a fixed hour still fires once at the jump
+        assert_eq!(local_times("*/20 2 * * *", "Europe/Paris", spring, 2), ["03-31 03:00+0200", "04-01 02:00+0200"]);
+        // a repeating hour has no 02:xx that day
+        assert_eq!(
+            local_times("0 * * * *", "Europe/Paris", at(2024, 3, 30, 23, 30), 3),
+            ["03-31 01:00+0100", "03-31 03:00+0200", "03-31 04:00+0200"]
+        );
+        let fall = at(2024, 10, 26, 23, 50);
+        // a fixed time in the overlap fires once, the first time
+        assert_eq!(local_times("30 2 * * *", "Europe/Paris", fall, 2), ["10-27 02:30+0200", "10-28 02:30+0100"]);
+        // a repeating minute or hour fires in both copies of the hour
+        let quarter = local_times("*/15 * * * *", "Europe/Paris", at(2024, 10, 26, 23, 59), 9);
+        assert_eq!(
+            quarter,
+            [
+                "10-27 02:00+0200",
+                "10-27 02:15+0200",
+                "10-27 02:30+0200",
+                "10-27 02:45+0200",
+                "10-27 02:00+0100",
+                "10-27 02:15+0100",
+                "10-27 02:30+0100",
+                "10-27 02:45+0100",
+                "10-27 03:00+0100"
+            ]
+        );
+        assert_eq!(
+            local_times("0 */2 * * *", "Europe/Paris", fall, 3),
+            ["10-27 02:00+0200", "10-27 02:00+0100", "10-27 04:00+0100"]
+        );
+    }
+
+    /// Asked from inside the repeated hour, the next fire time is never in the past.
+    #[test]
+    fn never_a_tick_in_the_past() {
+        for line in ["30 2 * * *", "*/15 * * * *", "0 2 * * *", "*/20 2 * * *", "0 * * * *", "45 1 * * *"] {
+            let s = CronSchedule::parse(line, Some("Europe/Paris")).unwrap();
+            let mut t = at(2024, 10, 26, 23, 0);
+            while t < at(2024, 10, 27, 3, 0) {
+                let next = s.next_after(t).unwrap();
+                assert!(next > t, "{line} after {t}: {next}");
+                // and nothing was skipped: no tick between t and next
+                let again = s.next_after(t + Duration::seconds(1)).unwrap();
+                assert!(again == next || t + Duration::seconds(1) >= next, "{line} at {t}");
+                t += Duration::minutes(7);
+            }
+        }
+    }
+
+    #[test]
+    fn lines_that_never_fire() {
+        for line in ["0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30,31 feb *"] {
+            let s = CronSchedule::parse(line, None).unwrap();
+            assert!(s.never_fires(), "{line}");
+            assert_eq!(s.next_after(at(2024, 1, 1, 0, 0)), None);
+        }
+        for line in ["0 0 29 2 *", "0 0 30 2 1", "0 0 31 * *"] {
+            assert!(!CronSchedule::parse(line, None).unwrap().never_fires(), "{line}");
+        }
+        let leap = CronSchedule::parse("0 0 29 2 *", None).unwrap();
+        assert_eq!(leap.next_after(at(2024, 3, 1, 0, 0)), Some(at(2028, 2, 29, 0, 0)));
     }
 
     #[test]

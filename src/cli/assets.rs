@@ -1,4 +1,4 @@
-//! `phlo assets list` and `phlo assets graph`.
+//! `phlo assets list`, `phlo assets graph` and `phlo assets partitions`.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -218,4 +218,101 @@ fn write_dot<W: Write>(out: &mut W, g: &AssetGraph, nodes: &[u32], edges: &[(u32
         writeln!(out, "    {} -> {}{style};", quote(g.key(a)), quote(g.key(b)))?;
     }
     writeln!(out, "}}")
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PartitionsArgs {
+    /// The asset key.
+    key: String,
+    /// Print JSON rows instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Evaluate "now" at this instant: RFC 3339 (`2024-03-15T10:30:00Z`) or a UTC date-time.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = super::parse_at)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize)]
+struct PartitionRow {
+    key: String,
+    /// Window start and end in the partitions' timezone (RFC 3339).
+    start: Option<String>,
+    end: Option<String>,
+    /// The same in UTC.
+    start_utc: Option<String>,
+    end_utc: Option<String>,
+}
+
+/// `phlo assets partitions KEY`: the asset's partitions at now (or `--at`), with windows.
+pub(crate) fn partitions<W: Write>(dir: &Path, args: &PartitionsArgs, out: &mut W) -> io::Result<Outcome> {
+    use chrono::SecondsFormat;
+    use phlo_core::diagnostic::{Code, Diagnostic};
+    use phlo_core::spec::PartitionSpec;
+    let (project, chosen) = match selected(dir, Some(&args.key)) {
+        Ok(x) => x,
+        Err(o) => return Ok(o),
+    };
+    let Some(&i) = chosen.first().filter(|_| chosen.len() == 1) else {
+        return Ok(Outcome::from_diagnostics(
+            Diagnostic::error(Code::SelectionSyntax, format!("`{}` is not one asset key", args.key))
+                .with_help("give one key, as `phlo assets list` shows it")
+                .into(),
+        ));
+    };
+    let spec = &project.graph.node(i).spec;
+    let now = args.at.unwrap_or_else(chrono::Utc::now);
+    let rows: Vec<PartitionRow> = match &spec.partitions {
+        PartitionSpec::None => {
+            return Ok(Outcome::from_diagnostics(
+                Diagnostic::error(Code::InvalidPartitions, format!("asset `{}` is not partitioned", spec.key))
+                    .with_help("add `partitions: {daily: {start: 2024-01-01}}` to its entry")
+                    .into(),
+            ));
+        }
+        PartitionSpec::Static { keys } => keys
+            .iter()
+            .map(|k| PartitionRow { key: k.clone(), start: None, end: None, start_utc: None, end_utc: None })
+            .collect(),
+        PartitionSpec::Time(t) => {
+            let fmt = |x: chrono::DateTime<chrono::Utc>| {
+                x.with_timezone(&t.timezone).to_rfc3339_opts(SecondsFormat::Secs, true)
+            };
+            let utc = |x: chrono::DateTime<chrono::Utc>| x.to_rfc3339_opts(SecondsFormat::Secs, true);
+            t.windows(now)
+                .into_iter()
+                .map(|w| PartitionRow {
+                    start: Some(fmt(w.start)),
+                    end: Some(fmt(w.end)),
+                    start_utc: Some(utc(w.start)),
+                    end_utc: Some(utc(w.end)),
+                    key: w.key,
+                })
+                .collect()
+        }
+    };
+    if args.json {
+        write_json(out, &rows)?;
+    } else if rows.is_empty() {
+        writeln!(
+            out,
+            "`{}` has no complete partition at {} ({}; `end_offset: 1` counts the window in progress)",
+            spec.key,
+            now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            spec.partitions
+        )?;
+    } else {
+        let mut t = Table::new(vec!["KEY", "START", "END", "START (UTC)", "END (UTC)"]);
+        let dash = || String::from("-");
+        for r in rows {
+            t.row(vec![
+                r.key,
+                r.start.unwrap_or_else(dash),
+                r.end.unwrap_or_else(dash),
+                r.start_utc.unwrap_or_else(dash),
+                r.end_utc.unwrap_or_else(dash),
+            ]);
+        }
+        t.write(out)?;
+    }
+    Ok(errors_of(&project))
 }

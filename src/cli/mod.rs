@@ -66,6 +66,8 @@ enum AssetsCommand {
     List(assets::ListArgs),
     /// Print the asset graph as Mermaid, DOT or JSON.
     Graph(assets::GraphArgs),
+    /// List an asset's partitions at now (or `--at`), with their windows in local time and UTC.
+    Partitions(assets::PartitionsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +198,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Plugin(PluginCommand::New(a)) => scaffold::new(a, &mut out),
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
+        Command::Assets(AssetsCommand::Partitions(a)) => assets::partitions(&dir, a, &mut out),
         Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),
         Command::Schedule(ScheduleCommand::List(a)) => schedule::list(&dir, a, &mut out),
         Command::Schedule(ScheduleCommand::Run(a)) => schedule::run(&dir, a, &mut out),
@@ -226,6 +229,11 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("`{s}` is not KEY=VALUE (e.g. phlo/capability/table_store=sqlite)")),
     }
+}
+
+/// `--at`: an instant, RFC 3339 or a date-time read as UTC.
+fn parse_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    phlo_core::spec::localtime::parse_instant(s, chrono_tz::Tz::UTC)
 }
 
 fn write_json<W: Write>(out: &mut W, value: &impl serde::Serialize) -> std::io::Result<()> {

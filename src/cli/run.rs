@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// When another run of this project is going, fail at once instead of waiting for it.
     #[arg(long)]
     no_wait: bool,
+    /// Evaluate "now" at this instant: which partitions are complete, which is the latest.
+    /// RFC 3339 (`2024-03-15T10:30:00Z`) or a UTC date-time (`2024-03-15T10:30`).
+    #[arg(long, value_name = "TIMESTAMP", value_parser = super::parse_at)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The run lock of a project (`.phlo/run.lock`): one run at a time writes a project's
@@ -170,6 +174,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         concurrency: args.concurrency.map(|c| c as usize),
         tags,
         seed: args.seed,
+        at: args.at,
     };
     let request = match project.prepare_run(&options) {
         Ok(r) => r,

@@ -18,6 +18,10 @@ pub(crate) struct ListArgs {
     /// Print JSON rows instead of a table.
     #[arg(long)]
     json: bool,
+    /// List the fire times after this instant instead of now: RFC 3339
+    /// (`2024-03-31T00:30:00Z`) or a UTC date-time (`2024-03-31T00:30`).
+    #[arg(long, value_name = "TIMESTAMP", value_parser = super::parse_at)]
+    at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Serialize)]
@@ -36,7 +40,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
         Ok(p) => p,
         Err(o) => return Ok(o),
     };
-    let now = Utc::now();
+    let now = args.at.unwrap_or_else(Utc::now);
     let mut rows = Vec::new();
     for (name, s) in &project.config.schedules {
         // invalid lines were reported by the load (PHLO-E034) and are listed without times
@@ -65,10 +69,10 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
     } else {
         let mut t = Table::new(vec!["NAME", "CRON", "TIMEZONE", "SELECT", "NEXT"]);
         for r in &rows {
-            let next = if r.enabled {
-                r.next.first().cloned().unwrap_or_else(|| String::from("-"))
-            } else {
-                String::from("disabled")
+            let next = match (r.enabled, r.next.first()) {
+                (false, _) => String::from("disabled"),
+                (true, None) => String::from("never"),
+                (true, Some(n)) => n.clone(),
             };
             t.row(vec![
                 r.name.clone(),
@@ -77,6 +81,10 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
                 r.select.clone().unwrap_or_else(|| String::from("all")),
                 next,
             ]);
+            // the further fire times, one per line under the first
+            for n in r.next.iter().skip(1) {
+                t.row(vec![String::new(), String::new(), String::new(), String::new(), n.clone()]);
+            }
         }
         t.write(out)?;
     }
@@ -97,14 +105,24 @@ pub(crate) struct RunArgs {
 }
 
 /// The partition a tick runs: `{date}` (the tick's day), `{yesterday}`, `{hour}`
-/// (`YYYY-MM-DD-HH:00`), in the schedule's timezone; other text is kept.
+/// (`YYYY-MM-DD-HH:00`, with the UTC offset in the second copy of a repeated hour, as
+/// hourly keys are), in the schedule's timezone; other text is kept.
 pub(crate) fn partition_for(template: &str, tick: chrono::DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    use chrono::Timelike;
+    use phlo_core::spec::localtime::{Instants, resolve};
     let local = tick.with_timezone(&tz);
     let yesterday = local.date_naive().pred_opt().unwrap_or_else(|| local.date_naive());
+    let mut hour = local.format("%Y-%m-%d-%H:00").to_string();
+    let top = local.naive_local().with_minute(0).and_then(|t| t.with_second(0)).unwrap_or(local.naive_local());
+    if let Instants::Two(_, second) = resolve(tz, top, false)
+        && tick >= second
+    {
+        hour.push_str(&local.format("%z").to_string());
+    }
     template
         .replace("{date}", &local.format("%Y-%m-%d").to_string())
         .replace("{yesterday}", &yesterday.format("%Y-%m-%d").to_string())
-        .replace("{hour}", &local.format("%Y-%m-%d-%H:00").to_string())
+        .replace("{hour}", &hour)
 }
 
 struct Job {
@@ -168,6 +186,8 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
                 .as_ref()
                 .map(|t| PartitionRequest::Key(partition_for(t, tick, job.cron.timezone()))),
             tags: [(String::from("phlo/schedule"), job.name.clone())].into(),
+            // partitioned assets without a template run their last complete window at the tick
+            at: Some(tick),
             ..RunOptions::default()
         };
         let dir = dir.to_path_buf();
@@ -288,5 +308,10 @@ mod tests {
         assert_eq!(partition_for("{yesterday}", tick, paris), "2026-03-01");
         assert_eq!(partition_for("{hour}", tick, chrono_tz::Tz::UTC), "2026-03-01-23:00");
         assert_eq!(partition_for("eu", tick, paris), "eu");
+        // the two 02:00 hours of the autumn change in Paris: 00:xx and 01:xx UTC
+        let first = Utc.with_ymd_and_hms(2024, 10, 27, 0, 15, 0).unwrap();
+        let second = Utc.with_ymd_and_hms(2024, 10, 27, 1, 15, 0).unwrap();
+        assert_eq!(partition_for("{hour}", first, paris), "2024-10-27-02:00");
+        assert_eq!(partition_for("{hour}", second, paris), "2024-10-27-02:00+0100");
     }
 }

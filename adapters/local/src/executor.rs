@@ -347,10 +347,10 @@ pub async fn execute(req: RunRequest) -> RunReport {
         }
         let keys: Vec<Option<String>> = match (&req.partitions, spec.partitions.is_partitioned()) {
             (_, false) => vec![None],
-            (None, true) => vec![spec.partitions.latest(chrono::Utc::now())],
+            (None, true) => vec![spec.partitions.latest(req.now)],
             (Some(PartitionRequest::Key(k)), true) => vec![Some(k.clone())],
             (Some(PartitionRequest::Range(x, y)), true) => {
-                spec.partitions.range(x, y).unwrap_or_default().into_iter().map(Some).collect()
+                spec.partitions.range(x, y, req.now).unwrap_or_default().into_iter().map(Some).collect()
             }
         };
         for k in keys {

@@ -68,6 +68,7 @@ impl Setup {
             resources: Arc::new(RunResources::default()),
             cancel: self.cancel,
             seed: self.seed,
+            now: chrono::Utc::now(),
         };
         (execute(req).await, recorder)
     }

@@ -111,7 +111,7 @@ fn read_partitions(
     source: &Arc<SourceFile>,
     diags: &mut Diagnostics,
 ) -> crate::spec::PartitionSpec {
-    use crate::spec::partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
+    use crate::spec::partition::{Granularity, PartitionError, PartitionSpec, TimePartitions, WindowOptions};
     let (granularity, w) = match &p.value {
         PartitionsConfig::Hourly(w) => (Granularity::Hourly, w),
         PartitionsConfig::Daily(w) => (Granularity::Daily, w),
@@ -124,32 +124,105 @@ fn read_partitions(
             });
         }
     };
-    let result = TimePartitions::new(
+    let mut options = WindowOptions::default();
+    let mut bad = |span: crate::diagnostic::Span, message: String, help: &str| {
+        diags.push(Diagnostic::error(Code::InvalidPartitions, message).at(source, span).with_help(help));
+    };
+    let wrong_kind = |field: &str, kind: &str| format!("`{field}` applies to {kind} partitions only");
+    if let Some(d) = &w.week_start {
+        match parse_weekday(&d.value) {
+            _ if granularity != Granularity::Weekly => {
+                bad(d.span, wrong_kind("week_start", "weekly"), "remove it");
+                return PartitionSpec::None;
+            }
+            Some(day) => options.week_start = day,
+            None => {
+                bad(
+                    d.span,
+                    format!("`{}` is not a day of the week", d.value),
+                    "write `sunday`, `monday`, … `saturday`",
+                );
+                return PartitionSpec::None;
+            }
+        }
+    }
+    if let Some(m) = &w.month_day {
+        if granularity != Granularity::Monthly {
+            bad(m.span, wrong_kind("month_day", "monthly"), "remove it");
+            return PartitionSpec::None;
+        }
+        options.month_day = m.value;
+    }
+    if let Some(o) = &w.end_offset {
+        if o.value.unsigned_abs() > 10_000 {
+            bad(
+                o.span,
+                format!("end_offset {} is outside -10000..10000", o.value),
+                "`1` includes the window in progress",
+            );
+            return PartitionSpec::None;
+        }
+        options.end_offset = o.value;
+    }
+    let result = TimePartitions::with_options(
         granularity,
         &w.start.value,
         w.end.as_ref().map(|e| e.value.as_str()),
         w.timezone.as_ref().map(|t| t.value.as_str()),
+        options,
     );
     match result {
         Ok(t) => PartitionSpec::Time(t),
         Err(e) => {
             let (span, help) = match &e {
-                PartitionError::BadTimezone(_) => {
-                    (w.timezone.as_ref().map_or(p.span, |t| t.span), "use an IANA name such as `UTC` or `Europe/Paris`")
-                }
-                PartitionError::EndBeforeStart { .. } => {
-                    (w.end.as_ref().map_or(p.span, |t| t.span), "the end is exclusive and must come after the start")
-                }
+                PartitionError::BadTimezone(_) => (
+                    w.timezone.as_ref().map_or(p.span, |t| t.span),
+                    String::from("use an IANA name such as `UTC` or `Europe/Paris`"),
+                ),
+                PartitionError::EndBeforeStart { .. } => (
+                    w.end.as_ref().map_or(p.span, |t| t.span),
+                    String::from("the end is exclusive and must come after the start"),
+                ),
                 PartitionError::BadDate { value, .. } if w.end.as_ref().is_some_and(|x| &x.value == value) => {
-                    (w.end.as_ref().map_or(p.span, |t| t.span), "write the date as `2024-01-31`")
+                    (w.end.as_ref().map_or(p.span, |t| t.span), String::from("write the date as `2024-01-31`"))
                 }
-                PartitionError::Unaligned { .. } => (w.start.span, "start on a window boundary, e.g. `2024-01-01`"),
-                _ => (w.start.span, "write the start as `2024-01-31` (or `2024-01-31T06:00` for hourly)"),
+                PartitionError::BadOption(_) => {
+                    (w.month_day.as_ref().map_or(p.span, |t| t.span), String::from("use a day from 1 to 28"))
+                }
+                PartitionError::Unaligned { first, .. } => {
+                    let day =
+                        chrono::NaiveDate::parse_from_str(w.start.value.trim().get(..10).unwrap_or(""), "%Y-%m-%d");
+                    let next = &first[..10.min(first.len())];
+                    let help = match (granularity, day) {
+                        (Granularity::Weekly, Ok(d)) => format!(
+                            "start on a window boundary (e.g. `{next}`), or set `week_start: {}`",
+                            crate::spec::window::weekday_str(chrono::Datelike::weekday(&d))
+                        ),
+                        (Granularity::Monthly, Ok(d)) if chrono::Datelike::day(&d) <= 28 => format!(
+                            "start on a window boundary (e.g. `{next}`), or set `month_day: {}`",
+                            chrono::Datelike::day(&d)
+                        ),
+                        (Granularity::Monthly, _) => {
+                            format!("start on a window boundary, e.g. `{next}` (month_day is 1 to 28)")
+                        }
+                        _ => format!("start on a window boundary, e.g. `{first}`"),
+                    };
+                    (w.start.span, help)
+                }
+                _ => (w.start.span, String::from("write the start as `2024-01-31` (or `2024-01-31T06:00` for hourly)")),
             };
             diags.push(Diagnostic::error(Code::InvalidPartitions, e.to_string()).at(source, span).with_help(help));
             PartitionSpec::None
         }
     }
+}
+
+fn parse_weekday(text: &str) -> Option<chrono::Weekday> {
+    use chrono::Weekday::*;
+    let t = text.trim().to_ascii_lowercase();
+    [Sun, Mon, Tue, Wed, Thu, Fri, Sat]
+        .into_iter()
+        .find(|d| crate::spec::window::weekday_str(*d) == t || crate::spec::window::weekday_str(*d)[..3] == t)
 }
 
 fn read_retry(

@@ -141,7 +141,7 @@ pub enum PartitionsConfig {
     Hourly(TimeWindowConfig),
     /// One partition per day.
     Daily(TimeWindowConfig),
-    /// One partition per 7 days from `start`.
+    /// One partition per week (from `week_start`, Sunday by default).
     Weekly(TimeWindowConfig),
     /// One partition per calendar month.
     Monthly(TimeWindowConfig),
@@ -161,6 +161,16 @@ pub struct TimeWindowConfig {
     /// IANA timezone of the windows (UTC when omitted).
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
+    /// Weekly windows: the day they start on (`sunday` when omitted, as Dagster).
+    #[serde(default)]
+    pub week_start: Option<Spanned<String>>,
+    /// Monthly windows: the day of the month they start on, 1 to 28 (1 when omitted).
+    #[serde(default)]
+    pub month_day: Option<Spanned<u32>>,
+    /// Partitions are the complete windows; `1` adds the window in progress, `-1` leaves
+    /// out the last complete one (0 when omitted, as Dagster's `end_offset`).
+    #[serde(default)]
+    pub end_offset: Option<Spanned<i32>>,
 }
 
 /// `retries:` of an asset: a count or a full policy.
@@ -577,7 +587,17 @@ fn split_common<C: serde::de::DeserializeOwned>(
 
 fn check_schedule(s: &ScheduleSection, source: &Arc<SourceFile>, diags: &mut Diagnostics) {
     use crate::schedule::{CronError, CronSchedule};
-    if let Err(e) = CronSchedule::parse(&s.cron.value, s.timezone.as_ref().map(|t| t.value.as_str())) {
+    match CronSchedule::parse(&s.cron.value, s.timezone.as_ref().map(|t| t.value.as_str())) {
+        Ok(c) if c.never_fires() && s.enabled => diags.push(
+            Diagnostic::warning(
+                Code::ScheduleNeverFires,
+                format!("the cron line `{}` never fires: no listed month has the day it names", s.cron.value),
+            )
+            .at(source, s.cron.span)
+            .with_help("check the day-of-month and month fields (February has 29 days at most; April, June, September and November 30)"),
+        ),
+        Ok(_) => {}
+        Err(e) => {
         let (span, help) = match &e {
             CronError::Timezone(_) => (
                 s.timezone.as_ref().map_or(s.cron.span, |t| t.span),
@@ -589,6 +609,7 @@ fn check_schedule(s: &ScheduleSection, source: &Arc<SourceFile>, diags: &mut Dia
             ),
         };
         diags.push(Diagnostic::error(Code::InvalidSchedule, e.to_string()).at(source, span).with_help(help));
+        }
     }
     if let Some(sel) = &s.select
         && let Err(e) = crate::graph::Selection::parse(&sel.value)

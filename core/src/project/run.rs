@@ -89,6 +89,7 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
             .map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?,
         None => (0..graph.len() as u32).collect(),
     };
+    let now = options.at.unwrap_or_else(Utc::now);
     let mut diags = Diagnostics::new();
     for &i in &selected {
         let spec = &graph.node(i).spec;
@@ -97,12 +98,14 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         }
         let check = match &options.partitions {
             // without --partition a run takes each partitioned asset's latest partition
-            None if spec.partitions.latest(Utc::now()).is_none() => {
-                Err(String::from("none of its partitions has begun yet; pass --partition KEY"))
+            None if spec.partitions.latest(now).is_none() => {
+                Err(String::from("none of its windows is complete yet; pass --partition KEY or set `end_offset: 1`"))
             }
             None => Ok(()),
-            Some(PartitionRequest::Key(k)) => spec.partitions.check_key(k).map_err(|e| e.to_string()),
-            Some(PartitionRequest::Range(a, b)) => spec.partitions.range(a, b).map(drop).map_err(|e| e.to_string()),
+            Some(PartitionRequest::Key(k)) => spec.partitions.check_key(k, now).map_err(|e| e.to_string()),
+            Some(PartitionRequest::Range(a, b)) => {
+                spec.partitions.range(a, b, now).map(drop).map_err(|e| e.to_string())
+            }
         };
         if let Err(e) = check {
             diags.push(
@@ -180,5 +183,6 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         resources: Arc::new(resources),
         cancel: CancelToken::new(),
         seed,
+        now,
     })
 }

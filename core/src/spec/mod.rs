@@ -13,9 +13,11 @@
 //! ```
 
 pub mod check;
+pub mod localtime;
 pub mod partition;
 pub mod retry;
 pub mod run;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

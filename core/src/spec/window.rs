@@ -1,0 +1,726 @@
+//! Time-window partitions whose keys are Dagster's.
+//!
+//! Windows run from one wall-clock boundary to the next, in the spec's timezone: every hour,
+//! every midnight, every `week_start` midnight (Sunday by default), or every `month_day`
+//! midnight (the 1st by default). A boundary in a daylight-saving gap or overlap means what
+//! [`crate::spec::localtime`] says: a day, week or month starts once (at the jump in a gap, at
+//! the first midnight in an overlap); hours exist only when they are real, and the repeated
+//! hour of an autumn change is two windows, the second keyed with its UTC offset
+//! (`2024-10-27-02:00+0100`), as Dagster names it.
+//!
+//! The partitions at an instant `now` are the **complete** windows: those that start at or
+//! after `start` and end by both `now` and `end` (exclusive, a window it cuts is dropped).
+//! `end_offset` moves the last one: `1` adds the window in progress, `-1` leaves out the
+//! last complete one; never past `end`.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use phlo_core::spec::partition::{Granularity, TimePartitions};
+//! let p = TimePartitions::new(Granularity::Daily, "2024-01-01", Some("2030-01-01"), None).unwrap();
+//! let now = Utc.with_ymd_and_hms(2024, 3, 15, 10, 30, 0).unwrap();
+//! assert_eq!(p.latest(now).as_deref(), Some("2024-03-14")); // the last complete day
+//! assert_eq!(p.keys(now).len(), 74);
+//! ```
+
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::localtime::{Instants, Rule, local_of, offset_at, resolve_with};
+use super::partition::{Granularity, PartitionError};
+
+/// How windows are anchored and how many count as partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowOptions {
+    /// First day of a weekly window (Sunday by default, as Dagster).
+    #[serde(serialize_with = "weekday_name")]
+    pub week_start: Weekday,
+    /// Day of the month a monthly window starts on, 1 to 28 (1 by default).
+    pub month_day: u32,
+    /// Windows added to (or, negative, removed from) the complete ones; `1` includes the
+    /// window in progress.
+    pub end_offset: i32,
+}
+
+impl Default for WindowOptions {
+    fn default() -> Self {
+        Self { week_start: Weekday::Sun, month_day: 1, end_offset: 0 }
+    }
+}
+
+fn weekday_name<S: serde::Serializer>(d: &Weekday, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(weekday_str(*d))
+}
+
+/// The lowercase English name of a weekday.
+pub fn weekday_str(d: Weekday) -> &'static str {
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][d.num_days_from_monday() as usize]
+}
+
+/// Time-window partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimePartitions {
+    /// Window length.
+    pub granularity: Granularity,
+    /// Start of the first window (wall-clock time in `timezone`).
+    pub start: NaiveDateTime,
+    /// Exclusive end (wall-clock time), if bounded.
+    pub end: Option<NaiveDateTime>,
+    /// Timezone of the windows.
+    #[serde(serialize_with = "tz_name")]
+    pub timezone: Tz,
+    /// Anchors and end offset.
+    #[serde(flatten)]
+    pub options: WindowOptions,
+}
+
+fn tz_name<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+/// One window: its key and its instants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// The partition key.
+    pub key: String,
+    /// First instant.
+    pub start: DateTime<Utc>,
+    /// First instant after it.
+    pub end: DateTime<Utc>,
+}
+
+/// A window boundary: when, and the wall-clock time it was named by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tick {
+    at: DateTime<Utc>,
+    local: NaiveDateTime,
+    /// The second occurrence of a repeated wall-clock time.
+    second: bool,
+}
+
+fn parse_datetime(value: &str) -> Result<NaiveDateTime, PartitionError> {
+    let v = value.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d.and_time(NaiveTime::MIN));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d-%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
+            return Ok(t);
+        }
+    }
+    Err(PartitionError::BadDate { value: value.to_string(), expected: "`2024-01-31` or `2024-01-31T13:00`" })
+}
+
+/// Writes `n` as `width` zero-padded digits.
+fn push_num(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 4];
+    let mut v = n;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend(buf[..width].iter().map(|b| char::from(*b)));
+}
+
+impl TimePartitions {
+    /// Checks and builds time partitions with the default anchors. `timezone` defaults to UTC.
+    ///
+    /// # Errors
+    /// A bad date, a start off the window boundary, an end not after the start, an unknown timezone.
+    pub fn new(
+        granularity: Granularity,
+        start: &str,
+        end: Option<&str>,
+        timezone: Option<&str>,
+    ) -> Result<Self, PartitionError> {
+        Self::with_options(granularity, start, end, timezone, WindowOptions::default())
+    }
+
+    /// Checks and builds time partitions.
+    ///
+    /// # Errors
+    /// As [`TimePartitions::new`], and a month day outside 1–28.
+    pub fn with_options(
+        granularity: Granularity,
+        start: &str,
+        end: Option<&str>,
+        timezone: Option<&str>,
+        options: WindowOptions,
+    ) -> Result<Self, PartitionError> {
+        let timezone = timezone.map_or(Ok(Tz::UTC), super::partition::parse_timezone)?;
+        if !(1..=28).contains(&options.month_day) {
+            return Err(PartitionError::BadOption(format!(
+                "month_day {} is outside 1–28 (every month must have the day, so windows follow each other)",
+                options.month_day
+            )));
+        }
+        let s = parse_datetime(start)?;
+        if !(1..=9999).contains(&s.year()) {
+            return Err(PartitionError::BadDate { value: start.to_string(), expected: "a year from 1 to 9999" });
+        }
+        let e = end.map(parse_datetime).transpose()?;
+        if let Some(e) = e
+            && e <= s
+        {
+            return Err(PartitionError::EndBeforeStart {
+                start: start.to_string(),
+                end: end.unwrap_or("").to_string(),
+            });
+        }
+        let t = Self { granularity, start: s, end: e, timezone, options };
+        if t.floor_local(s) != s {
+            let boundary = match granularity {
+                Granularity::Hourly => String::from("on the hour"),
+                Granularity::Daily => String::from("at midnight"),
+                Granularity::Weekly => format!(
+                    "at midnight on a {} (week_start; `{start}` is a {})",
+                    weekday_str(options.week_start),
+                    weekday_str(s.weekday())
+                ),
+                Granularity::Monthly => format!("at midnight on day {} of a month (month_day)", options.month_day),
+            };
+            return Err(PartitionError::Unaligned {
+                granularity: granularity.as_str(),
+                boundary,
+                value: start.to_string(),
+                first: t.key_of_local(t.next_local(t.floor_local(s)), false),
+            });
+        }
+        Ok(t)
+    }
+
+    fn rule(&self) -> Rule {
+        // hours repeat: only real ones, both copies of a repeated one; days, weeks and
+        // months start once
+        let fixed = self.granularity != Granularity::Hourly;
+        Rule { jump: fixed, once: fixed }
+    }
+
+    /// The greatest window boundary at or before the wall-clock time `t`.
+    fn floor_local(&self, t: NaiveDateTime) -> NaiveDateTime {
+        let day = t.date();
+        match self.granularity {
+            Granularity::Hourly => day.and_hms_opt(t.hour(), 0, 0).unwrap_or(t),
+            Granularity::Daily => day.and_time(NaiveTime::MIN),
+            Granularity::Weekly => {
+                let back =
+                    (7 + t.weekday().num_days_from_monday() - self.options.week_start.num_days_from_monday()) % 7;
+                (day - Duration::days(i64::from(back))).and_time(NaiveTime::MIN)
+            }
+            Granularity::Monthly => {
+                let first = day.with_day(self.options.month_day).unwrap_or(day);
+                let d = if day.day() >= self.options.month_day {
+                    first
+                } else {
+                    first.checked_sub_months(Months::new(1)).unwrap_or(first)
+                };
+                d.and_time(NaiveTime::MIN)
+            }
+        }
+    }
+
+    fn next_local(&self, t: NaiveDateTime) -> NaiveDateTime {
+        match self.granularity {
+            Granularity::Hourly => t + Duration::hours(1),
+            Granularity::Daily => t + Duration::days(1),
+            Granularity::Weekly => t + Duration::weeks(1),
+            Granularity::Monthly => t.checked_add_months(Months::new(1)).unwrap_or(t),
+        }
+    }
+
+    fn prev_local(&self, t: NaiveDateTime) -> NaiveDateTime {
+        match self.granularity {
+            Granularity::Hourly => t - Duration::hours(1),
+            Granularity::Daily => t - Duration::days(1),
+            Granularity::Weekly => t - Duration::weeks(1),
+            Granularity::Monthly => t.checked_sub_months(Months::new(1)).unwrap_or(t),
+        }
+    }
+
+    /// The key of the window named by wall-clock time `t` (its second occurrence carries
+    /// the UTC offset).
+    fn key_of_local(&self, t: NaiveDateTime, second: bool) -> String {
+        let mut k = String::with_capacity(22);
+        push_num(&mut k, t.year().clamp(0, 9999) as u32, 4);
+        k.push('-');
+        push_num(&mut k, t.month(), 2);
+        k.push('-');
+        push_num(&mut k, t.day(), 2);
+        if self.granularity == Granularity::Hourly {
+            k.push('-');
+            push_num(&mut k, t.hour(), 2);
+            k.push(':');
+            push_num(&mut k, t.minute(), 2);
+            if second {
+                let off = self.resolve_local(t).last().map_or(0, |at| offset_at(self.timezone, *at));
+                k.push(if off < 0 { '-' } else { '+' });
+                push_num(&mut k, off.unsigned_abs() / 3600, 2);
+                push_num(&mut k, off.unsigned_abs() % 3600 / 60, 2);
+            }
+        }
+        k
+    }
+
+    fn resolve_local(&self, t: NaiveDateTime) -> Vec<DateTime<Utc>> {
+        match resolve_with(self.timezone, t, self.rule()) {
+            Instants::None => vec![],
+            Instants::One(x) => vec![x],
+            Instants::Two(x, y) => vec![x, y],
+        }
+    }
+
+    /// Calls `f` with each boundary from the one named by `from` (a boundary) on, in time
+    /// order, until it returns false.
+    fn for_each_tick(&self, from: NaiveDateTime, mut f: impl FnMut(Tick) -> bool) {
+        // second occurrences come after every first one of the same overlap: hold them back
+        let mut held: std::collections::VecDeque<Tick> = Default::default();
+        let mut c = from;
+        let mut last = None;
+        loop {
+            let (first, second) = match resolve_with(self.timezone, c, self.rule()) {
+                Instants::None => (None, None),
+                Instants::One(x) => (Some(x), None),
+                Instants::Two(x, y) => (Some(x), Some(y)),
+            };
+            if let Some(x) = first {
+                while let Some(h) = held.front().copied().filter(|h| h.at < x) {
+                    held.pop_front();
+                    if !f(h) {
+                        return;
+                    }
+                }
+                // a boundary in a gap moved to the jump may meet the next one: one window
+                if last != Some(x) && !f(Tick { at: x, local: c, second: false }) {
+                    return;
+                }
+                last = Some(x);
+            }
+            if let Some(y) = second {
+                held.push_back(Tick { at: y, local: c, second: true });
+            }
+            let n = self.next_local(c);
+            if n <= c || n.year() > 9999 {
+                for h in held {
+                    if !f(h) {
+                        return;
+                    }
+                }
+                return;
+            }
+            c = n;
+        }
+    }
+
+    fn first_tick(&self) -> Option<Tick> {
+        let mut out = None;
+        self.for_each_tick(self.start, |t| {
+            out = Some(t);
+            false
+        });
+        out
+    }
+
+    /// The last boundary at or before `at`.
+    fn tick_at_or_before(&self, at: DateTime<Utc>) -> Option<Tick> {
+        // start a few boundaries back (an overlap can put a later wall-clock time earlier)
+        let mut c = self.floor_local(local_of(self.timezone, at) - Duration::hours(3));
+        for _ in 0..2 {
+            c = self.prev_local(c);
+        }
+        let c = c.max(self.start);
+        let mut best = None;
+        self.for_each_tick(c, |t| {
+            if t.at > at {
+                return false;
+            }
+            best = Some(t);
+            true
+        });
+        best
+    }
+
+    /// The boundary after `tick`.
+    fn tick_after(&self, tick: Tick) -> Option<Tick> {
+        let mut c = self.floor_local(tick.local - Duration::hours(3));
+        c = self.prev_local(c).max(self.start);
+        let mut out = None;
+        self.for_each_tick(c, |t| {
+            if t.at > tick.at {
+                out = Some(t);
+                return false;
+            }
+            true
+        });
+        out
+    }
+
+    fn end_tick(&self) -> Option<DateTime<Utc>> {
+        // the end is an instant; windows must end by it
+        self.end.map(|e| match resolve_with(self.timezone, e, Rule { jump: true, once: true }) {
+            Instants::One(x) | Instants::Two(x, _) => x,
+            Instants::None => e.and_utc(),
+        })
+    }
+
+    /// The start of the last partition at `now`, or `None` when there is none yet.
+    fn last_tick(&self, now: DateTime<Utc>) -> Option<Tick> {
+        let first = self.first_tick()?;
+        let end = self.end_tick();
+        let bound = |at: DateTime<Utc>| end.map_or(at, |e| e.min(at));
+        // the boundary that ends the last complete window
+        let closing = self.tick_at_or_before(bound(now))?;
+        let mut last = self.tick_before(closing);
+        let k = self.options.end_offset;
+        for _ in 0..k.max(0) {
+            let Some(c) = last.map_or(Some(first), |l| self.tick_after(l)) else { break };
+            // never past `end`
+            match (self.tick_after(c), end) {
+                (Some(n), Some(e)) if n.at > e => break,
+                (None, _) => break,
+                _ => last = Some(c),
+            }
+        }
+        for _ in 0..(-k).max(0) {
+            last = last.and_then(|l| self.tick_before(l));
+        }
+        last.filter(|l| l.at >= first.at)
+    }
+
+    fn tick_before(&self, tick: Tick) -> Option<Tick> {
+        if tick.at <= self.first_tick()?.at {
+            return None;
+        }
+        self.tick_at_or_before(tick.at - Duration::seconds(1))
+    }
+
+    /// The latest partition at `now`: the last complete window (see the module documentation).
+    pub fn latest(&self, now: DateTime<Utc>) -> Option<String> {
+        self.last_tick(now).map(|t| self.key_of_local(t.local, t.second))
+    }
+
+    /// Every partition at `now`, with its window.
+    pub fn windows(&self, now: DateTime<Utc>) -> Vec<Window> {
+        let Some(last) = self.last_tick(now) else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut prev: Option<Tick> = None;
+        self.for_each_tick(self.start, |t| {
+            if let Some(p) = prev {
+                out.push(Window { key: self.key_of_local(p.local, p.second), start: p.at, end: t.at });
+                if p.at >= last.at {
+                    return false;
+                }
+            }
+            prev = Some(t);
+            true
+        });
+        out
+    }
+
+    /// Every partition key at `now`.
+    pub fn keys(&self, now: DateTime<Utc>) -> Vec<String> {
+        let Some(last) = self.last_tick(now) else { return Vec::new() };
+        let mut out = Vec::new();
+        self.for_each_tick(self.start, |t| {
+            out.push(self.key_of_local(t.local, t.second));
+            t.at < last.at
+        });
+        out
+    }
+
+    /// The boundary a key names, if it names one.
+    fn tick_of(&self, key: &str) -> Option<Tick> {
+        let (text, offset) = match self.granularity {
+            Granularity::Hourly if key.len() == 21 => (&key[..16], Some(&key[16..])),
+            _ => (key, None),
+        };
+        let local = match self.granularity {
+            Granularity::Hourly => NaiveDateTime::parse_from_str(text, "%Y-%m-%d-%H:%M").ok()?,
+            _ => NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?.and_time(NaiveTime::MIN),
+        };
+        if self.floor_local(local) != local {
+            return None;
+        }
+        let at = self.resolve_local(local);
+        let tick = match (at.as_slice(), offset) {
+            ([x, ..], None) => Tick { at: *x, local, second: false },
+            ([_, y], Some(_)) => Tick { at: *y, local, second: true },
+            _ => return None,
+        };
+        // only the canonical spelling names the window
+        (self.key_of_local(tick.local, tick.second) == key).then_some(tick)
+    }
+
+    fn unknown(&self, key: &str, now: DateTime<Utc>) -> PartitionError {
+        let last = self.latest(now).map_or_else(|| String::from("none complete yet"), |l| format!("the latest is {l}"));
+        PartitionError::UnknownKey {
+            key: key.to_string(),
+            expected: format!(
+                "{} windows from {}{}; {last}; keys look like `{}`",
+                self.granularity.as_str(),
+                self.key_of_local(self.start, false),
+                self.end.map(|e| format!(" until {}", e.format("%Y-%m-%d %H:%M"))).unwrap_or_default(),
+                self.key_of_local(self.start, false)
+            ),
+        }
+    }
+
+    /// The window of `key`, whether or not it is complete yet.
+    ///
+    /// # Errors
+    /// When `key` names no window at or after the start.
+    pub fn window(&self, key: &str) -> Result<(DateTime<Tz>, DateTime<Tz>), PartitionError> {
+        let unknown = || PartitionError::UnknownKey {
+            key: key.to_string(),
+            expected: format!(
+                "{} windows; keys look like `{}`",
+                self.granularity.as_str(),
+                self.key_of_local(self.start, false)
+            ),
+        };
+        let t = self.tick_of(key).filter(|t| t.local >= self.start).ok_or_else(unknown)?;
+        let n = self.tick_after(t).ok_or_else(unknown)?;
+        Ok((t.at.with_timezone(&self.timezone), n.at.with_timezone(&self.timezone)))
+    }
+
+    /// Checks that `key` is a partition at `now`.
+    ///
+    /// # Errors
+    /// [`PartitionError::UnknownKey`], or [`PartitionError::NotComplete`] for a window that
+    /// has not ended (or not begun).
+    pub fn check_key(&self, key: &str, now: DateTime<Utc>) -> Result<(), PartitionError> {
+        self.position(key, now).map(drop)
+    }
+
+    fn position(&self, key: &str, now: DateTime<Utc>) -> Result<Tick, PartitionError> {
+        let t = self.tick_of(key).ok_or_else(|| self.unknown(key, now))?;
+        let first = self.first_tick().ok_or_else(|| self.unknown(key, now))?;
+        if t.at < first.at {
+            return Err(self.unknown(key, now));
+        }
+        match self.last_tick(now) {
+            Some(l) if t.at <= l.at => Ok(t),
+            _ => {
+                let end = self.tick_after(t).map(|n| n.at);
+                if let (Some(e), Some(n)) = (self.end_tick(), end)
+                    && n > e
+                {
+                    return Err(self.unknown(key, now));
+                }
+                Err(PartitionError::NotComplete {
+                    key: key.to_string(),
+                    ends: end.map_or_else(String::new, |e| e.with_timezone(&self.timezone).to_rfc3339()),
+                    now: now.with_timezone(&self.timezone).to_rfc3339(),
+                })
+            }
+        }
+    }
+
+    /// Every key from `from` to `to`, both included, at `now`.
+    ///
+    /// # Errors
+    /// Either end is not a partition at `now`, or `to` comes before `from`.
+    pub fn range(&self, from: &str, to: &str, now: DateTime<Utc>) -> Result<Vec<String>, PartitionError> {
+        let (a, b) = (self.position(from, now)?, self.position(to, now)?);
+        if b.at < a.at {
+            return Err(PartitionError::EmptyRange { from: from.to_string(), to: to.to_string() });
+        }
+        let mut out = Vec::new();
+        let c = self.floor_local(a.local - Duration::hours(3));
+        self.for_each_tick(c.max(self.start), |t| {
+            if t.at >= a.at {
+                out.push(self.key_of_local(t.local, t.second));
+            }
+            t.at < b.at
+        });
+        Ok(out)
+    }
+
+    /// The start as a key-like text, and the end with its time when it has one.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} from {}", self.granularity.as_str(), self.key_of_local(self.start, false));
+        if let Some(e) = self.end {
+            let text = if e.time() == NaiveTime::MIN {
+                e.format("%Y-%m-%d").to_string()
+            } else {
+                e.format("%Y-%m-%d %H:%M").to_string()
+            };
+            s.push_str(&format!(" until {text}"));
+        }
+        match self.granularity {
+            Granularity::Weekly if self.options.week_start != Weekday::Sun => {
+                s.push_str(&format!(", weeks from {}", weekday_str(self.options.week_start)));
+            }
+            Granularity::Monthly if self.options.month_day != 1 => {
+                s.push_str(&format!(", months from day {}", self.options.month_day));
+            }
+            _ => {}
+        }
+        if self.options.end_offset != 0 {
+            s.push_str(&format!(", end_offset {}", self.options.end_offset));
+        }
+        if self.timezone != Tz::UTC {
+            s.push_str(&format!(" ({})", self.timezone.name()));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::spec::partition::PartitionSpec;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn later() -> DateTime<Utc> {
+        utc(2100, 1, 1, 0, 0)
+    }
+
+    fn part(g: Granularity, start: &str, end: Option<&str>, tz: Option<&str>) -> TimePartitions {
+        TimePartitions::new(g, start, end, tz).unwrap()
+    }
+
+    #[test]
+    fn keys_and_ranges_per_granularity() {
+        let d = PartitionSpec::Time(part(Granularity::Daily, "2024-02-27", Some("2024-03-02"), None));
+        assert_eq!(
+            d.range("2024-02-27", "2024-03-01", later()).unwrap(),
+            ["2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01"]
+        );
+        let h = PartitionSpec::Time(part(Granularity::Hourly, "2024-01-01T22:00", None, None));
+        assert_eq!(
+            h.range("2024-01-01-23:00", "2024-01-02-01:00", later()).unwrap(),
+            ["2024-01-01-23:00", "2024-01-02-00:00", "2024-01-02-01:00"]
+        );
+        // weeks start on Sunday unless told otherwise
+        let w = PartitionSpec::Time(part(Granularity::Weekly, "2024-01-07", None, None));
+        assert_eq!(w.range("2024-01-14", "2024-01-28", later()).unwrap(), ["2024-01-14", "2024-01-21", "2024-01-28"]);
+        assert!(w.check_key("2024-01-15", later()).is_err());
+        let m = PartitionSpec::Time(part(Granularity::Monthly, "2023-11-01", None, None));
+        assert_eq!(m.range("2023-12-01", "2024-02-01", later()).unwrap(), ["2023-12-01", "2024-01-01", "2024-02-01"]);
+    }
+
+    #[test]
+    fn the_end_bounds_and_partial_windows_are_dropped() {
+        let now = utc(2024, 3, 15, 10, 30);
+        let long = part(Granularity::Daily, "2024-01-01", Some("2030-01-01"), None);
+        assert_eq!(long.latest(now).as_deref(), Some("2024-03-14"));
+        assert_eq!(long.keys(now).len(), 74);
+        let cut = part(Granularity::Daily, "2024-01-01", Some("2024-01-05T12:00"), None);
+        assert_eq!(cut.keys(later()), ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]);
+        assert!(PartitionSpec::Time(cut).to_string().contains("until 2024-01-05 12:00"));
+        let open = part(Granularity::Daily, "2024-01-01", None, None);
+        assert_eq!(open.keys(utc(2024, 1, 3, 12, 0)), ["2024-01-01", "2024-01-02"]);
+        assert_eq!(open.keys(utc(2024, 1, 1, 12, 0)), Vec::<String>::new());
+        assert_eq!(open.latest(utc(2024, 1, 1, 12, 0)), None);
+        // the window in progress is not a partition yet
+        let e = open.check_key("2024-01-03", utc(2024, 1, 3, 12, 0)).unwrap_err();
+        assert!(matches!(e, PartitionError::NotComplete { .. }), "{e}");
+        assert!(open.check_key("2024-01-02", utc(2024, 1, 3, 12, 0)).is_ok());
+    }
+
+    #[test]
+    fn end_offset_moves_the_last_partition() {
+        let now = utc(2024, 3, 15, 10, 30);
+        let with = |k: i32, end: Option<&str>| {
+            let o = WindowOptions { end_offset: k, ..WindowOptions::default() };
+            TimePartitions::with_options(Granularity::Daily, "2024-01-01", end, None, o).unwrap()
+        };
+        assert_eq!(with(1, None).latest(now).as_deref(), Some("2024-03-15"));
+        assert_eq!(with(1, None).keys(now).len(), 75);
+        assert_eq!(with(-1, None).latest(now).as_deref(), Some("2024-03-13"));
+        // never past the end
+        assert_eq!(with(1, Some("2024-01-05")).keys(later()).len(), 4);
+        assert_eq!(with(1, None).latest(utc(2024, 1, 1, 5, 0)).as_deref(), Some("2024-01-01"));
+    }
+
+    #[test]
+    fn latest_agrees_with_the_full_key_list() {
+        for now in [utc(2024, 3, 15, 10, 30), utc(2024, 3, 31, 1, 30), utc(2024, 10, 27, 1, 30)] {
+            for (g, start, end, tz) in [
+                (Granularity::Hourly, "2024-03-14T00:00", None, Some("Europe/Paris")),
+                (Granularity::Hourly, "2024-10-26T00:00", None, Some("Europe/Paris")),
+                (Granularity::Daily, "2024-01-01", None, None),
+                (Granularity::Daily, "2024-01-01", Some("2024-02-01"), Some("America/New_York")),
+                (Granularity::Weekly, "2024-01-07", None, None),
+                (Granularity::Monthly, "2023-05-01", None, Some("Australia/Lord_Howe")),
+            ] {
+                let t = part(g, start, end, tz);
+                assert_eq!(t.latest(now), t.keys(now).pop(), "{g:?} {start} {end:?} at {now}");
+                let w = t.windows(now);
+                assert_eq!(w.iter().map(|w| w.key.clone()).collect::<Vec<_>>(), t.keys(now));
+                assert!(w.windows(2).all(|p| p[0].end == p[1].start && p[0].start < p[0].end));
+                assert!(w.iter().all(|x| x.end <= now));
+            }
+        }
+    }
+
+    #[test]
+    fn hours_across_daylight_saving_changes() {
+        let spring = part(Granularity::Hourly, "2024-03-30T23:00", Some("2024-03-31T05:00"), Some("Europe/Paris"));
+        assert_eq!(
+            spring.keys(later()),
+            ["2024-03-30-23:00", "2024-03-31-00:00", "2024-03-31-01:00", "2024-03-31-03:00", "2024-03-31-04:00"]
+        );
+        assert!(spring.check_key("2024-03-31-02:00", later()).is_err());
+        let fall = part(Granularity::Hourly, "2024-10-27T01:00", Some("2024-10-27T04:00"), Some("Europe/Paris"));
+        assert_eq!(
+            fall.keys(later()),
+            ["2024-10-27-01:00", "2024-10-27-02:00", "2024-10-27-02:00+0100", "2024-10-27-03:00"]
+        );
+        let (a, b) = fall.window("2024-10-27-02:00+0100").unwrap();
+        assert_eq!((a.with_timezone(&Utc), b.with_timezone(&Utc)), (utc(2024, 10, 27, 1, 0), utc(2024, 10, 27, 2, 0)));
+        assert!(fall.check_key("2024-10-27-02:00+0200", later()).is_err());
+        // the day DST starts is 23 hours long, the day it ends 25
+        let d = part(Granularity::Daily, "2024-03-30", None, Some("Europe/Paris"));
+        let (a, b) = d.window("2024-03-31").unwrap();
+        assert_eq!((b - a).num_hours(), 23);
+        let (a, b) = d.window("2024-10-27").unwrap();
+        assert_eq!((b - a).num_hours(), 25);
+    }
+
+    #[test]
+    fn anchors_and_bad_definitions() {
+        let o = WindowOptions { week_start: Weekday::Wed, ..WindowOptions::default() };
+        let w = TimePartitions::with_options(Granularity::Weekly, "2024-01-03", None, None, o).unwrap();
+        assert_eq!(w.keys(utc(2024, 2, 1, 0, 0)), ["2024-01-03", "2024-01-10", "2024-01-17", "2024-01-24"]);
+        let o = WindowOptions { month_day: 15, ..WindowOptions::default() };
+        let m = TimePartitions::with_options(Granularity::Monthly, "2024-01-15", None, None, o).unwrap();
+        assert_eq!(m.keys(utc(2024, 6, 1, 0, 0)), ["2024-01-15", "2024-02-15", "2024-03-15", "2024-04-15"]);
+        let bad = |g, s: &str| TimePartitions::new(g, s, None, None).unwrap_err();
+        let e = bad(Granularity::Weekly, "2024-01-01");
+        assert!(e.to_string().contains("sunday") && e.to_string().contains("2024-01-07"), "{e}");
+        assert!(matches!(bad(Granularity::Monthly, "2024-01-15"), PartitionError::Unaligned { .. }));
+        assert!(matches!(bad(Granularity::Hourly, "2024-01-01T10:30"), PartitionError::Unaligned { .. }));
+        assert!(matches!(bad(Granularity::Daily, "2024-13-01"), PartitionError::BadDate { .. }));
+        let o = WindowOptions { month_day: 31, ..WindowOptions::default() };
+        assert!(TimePartitions::with_options(Granularity::Monthly, "2024-01-31", None, None, o).is_err());
+        assert!(matches!(
+            TimePartitions::new(Granularity::Daily, "2024-01-05", Some("2024-01-01"), None),
+            Err(PartitionError::EndBeforeStart { .. })
+        ));
+        assert!(matches!(
+            TimePartitions::new(Granularity::Daily, "2024-01-01", None, Some("Mars/Olympus")),
+            Err(PartitionError::BadTimezone(_))
+        ));
+    }
+
+    #[test]
+    fn bad_keys_and_ranges() {
+        let d = PartitionSpec::Time(part(Granularity::Daily, "2024-01-01", Some("2024-02-01"), None));
+        for k in ["2023-12-31", "2024-02-01", "yesterday", "2024-1-05", " 2024-01-05"] {
+            assert!(d.check_key(k, later()).is_err(), "{k}");
+        }
+        assert!(matches!(d.range("2024-01-05", "2024-01-02", later()), Err(PartitionError::EmptyRange { .. })));
+        let s = PartitionSpec::static_keys(vec!["eu".into(), "us".into(), "apac".into()]).unwrap();
+        assert_eq!(s.range("us", "apac", later()).unwrap(), ["us", "apac"]);
+        assert!(s.range("apac", "eu", later()).is_err());
+        assert!(PartitionSpec::None.check_key("x", later()).is_err());
+        assert!(PartitionSpec::static_keys(vec![]).is_err());
+        assert!(PartitionSpec::static_keys(vec!["a".into(), "a".into()]).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Python reference implementations the conformance and engine tests compare
+# phlo against (pinned): croniter and Dagster. Idempotent; prints the venv's python path.
+#   PHLO_PY_VENV  where the venv goes (default: target/py-refs)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv="${PHLO_PY_VENV:-target/py-refs}"
+pins="croniter==7.0.0 dagster==1.13.29 dagster-pipes==1.13.29"
+stamp="$venv/.phlo-pins"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
+    echo "$venv/bin/python"
+    exit 0
+fi
+python3 -m venv "$venv" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check $pins >&2
+echo "$pins" > "$stamp"
+echo "$venv/bin/python"
