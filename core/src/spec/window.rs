@@ -362,26 +362,30 @@ impl TimePartitions {
         })
     }
 
-    /// The start of the last partition at `now`, or `None` when there is none yet.
+    /// The start of the last partition at `now`, or `None` when there is none yet: the last
+    /// complete window at `now` moved by `end_offset` windows, and at most the last window
+    /// that ends by `end` (as Dagster).
     fn last_tick(&self, now: DateTime<Utc>) -> Option<Tick> {
         let first = self.first_tick()?;
-        let end = self.end_tick();
-        let bound = |at: DateTime<Utc>| end.map_or(at, |e| e.min(at));
-        // the boundary that ends the last complete window
-        let closing = self.tick_at_or_before(bound(now))?;
+        // the boundary that ends the last complete window, and that window
+        let closing = self.tick_at_or_before(now)?;
         let mut last = self.tick_before(closing);
         let k = self.options.end_offset;
         for _ in 0..k.max(0) {
-            let Some(c) = last.map_or(Some(first), |l| self.tick_after(l)) else { break };
-            // never past `end`
-            match (self.tick_after(c), end) {
-                (Some(n), Some(e)) if n.at > e => break,
-                (None, _) => break,
-                _ => last = Some(c),
+            match last.map_or(Some(first), |l| self.tick_after(l)) {
+                Some(c) => last = Some(c),
+                None => break,
             }
         }
         for _ in 0..(-k).max(0) {
             last = last.and_then(|l| self.tick_before(l));
+        }
+        if let Some(end) = self.end_tick() {
+            let cap = self.tick_at_or_before(end).and_then(|c| self.tick_before(c));
+            last = match (last, cap) {
+                (Some(l), Some(c)) => Some(if c.at < l.at { c } else { l }),
+                _ => None,
+            };
         }
         last.filter(|l| l.at >= first.at)
     }
