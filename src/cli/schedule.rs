@@ -102,6 +102,9 @@ pub(crate) struct RunArgs {
     /// Only this schedule.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
+    /// With --once: run as if the tick were at this instant (which partitions are complete).
+    #[arg(long, value_name = "TIMESTAMP", requires = "once", value_parser = super::parse_at)]
+    at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The partition a tick runs: `{date}` (the tick's day), `{yesterday}`, `{hour}`
@@ -216,7 +219,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
     let mut failed = false;
     runtime.block_on(async {
         if args.once {
-            let now = Utc::now();
+            let now = args.at.unwrap_or_else(Utc::now);
             for job in &jobs {
                 match start_run(job, now) {
                     Ok(fut) => match fut.await {

@@ -11,6 +11,7 @@ mod project;
 mod quickstart;
 mod readme_plugin;
 mod runs;
+mod time;
 mod time_conformance;
 mod validate;
 
