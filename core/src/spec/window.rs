@@ -26,7 +26,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, Nai
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::localtime::{Instants, Rule, local_of, offset_at, resolve_with};
+use super::localtime::{Instants, Rule, is_fixed_offset, local_of, offset_at, resolve_with};
 use super::partition::{Granularity, PartitionError};
 
 /// How windows are anchored and how many count as partitions.
@@ -111,15 +111,27 @@ fn parse_datetime(value: &str) -> Result<NaiveDateTime, PartitionError> {
     Err(PartitionError::BadDate { value: value.to_string(), expected: "`2024-01-31` or `2024-01-31T13:00`" })
 }
 
-/// Writes `n` as `width` zero-padded digits.
-fn push_num(out: &mut String, n: u32, width: usize) {
-    let mut buf = [b'0'; 4];
+/// The time part of hourly keys.
+const HOURS: [&str; 24] = [
+    "00:00", "01:00", "02:00", "03:00", "04:00", "05:00", "06:00", "07:00", "08:00", "09:00", "10:00", "11:00",
+    "12:00", "13:00", "14:00", "15:00", "16:00", "17:00", "18:00", "19:00", "20:00", "21:00", "22:00", "23:00",
+];
+
+/// One hour later, for whole-second times (cheaper than adding a `Duration`).
+fn plus_hour(t: NaiveDateTime) -> NaiveDateTime {
+    match t.hour() {
+        23 => t.date().succ_opt().map_or(t, |d| d.and_hms_opt(0, t.minute(), t.second()).unwrap_or(t)),
+        h => t.with_hour(h + 1).unwrap_or(t),
+    }
+}
+
+/// Writes `n` as `width` zero-padded digits at `at`.
+fn put_num(buf: &mut [u8], at: usize, n: u32, width: usize) {
     let mut v = n;
-    for i in (0..width).rev() {
+    for i in (at..at + width).rev() {
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.extend(buf[..width].iter().map(|b| char::from(*b)));
 }
 
 impl TimePartitions {
@@ -240,25 +252,26 @@ impl TimePartitions {
     /// The key of the window named by wall-clock time `t` (its second occurrence carries
     /// the UTC offset).
     fn key_of_local(&self, t: NaiveDateTime, second: bool) -> String {
-        let mut k = String::with_capacity(22);
-        push_num(&mut k, t.year().clamp(0, 9999) as u32, 4);
-        k.push('-');
-        push_num(&mut k, t.month(), 2);
-        k.push('-');
-        push_num(&mut k, t.day(), 2);
+        // `YYYY-MM-DD`, `-HH:MM` for hours, `+HHMM` for a repeated hour's second copy
+        let mut buf = *b"0000-00-00-00:00+0000";
+        put_num(&mut buf, 0, t.year().clamp(0, 9999) as u32, 4);
+        put_num(&mut buf, 5, t.month(), 2);
+        put_num(&mut buf, 8, t.day(), 2);
+        let mut len = 10;
         if self.granularity == Granularity::Hourly {
-            k.push('-');
-            push_num(&mut k, t.hour(), 2);
-            k.push(':');
-            push_num(&mut k, t.minute(), 2);
+            put_num(&mut buf, 11, t.hour(), 2);
+            put_num(&mut buf, 14, t.minute(), 2);
+            len = 16;
             if second {
                 let off = self.resolve_local(t).last().map_or(0, |at| offset_at(self.timezone, *at));
-                k.push(if off < 0 { '-' } else { '+' });
-                push_num(&mut k, off.unsigned_abs() / 3600, 2);
-                push_num(&mut k, off.unsigned_abs() % 3600 / 60, 2);
+                buf[16] = if off < 0 { b'-' } else { b'+' };
+                put_num(&mut buf, 17, off.unsigned_abs() / 3600, 2);
+                put_num(&mut buf, 19, off.unsigned_abs() % 3600 / 60, 2);
+                len = 21;
             }
         }
-        k
+        // only ASCII digits and separators were written
+        std::str::from_utf8(&buf[..len]).map(str::to_owned).unwrap_or_default()
     }
 
     fn resolve_local(&self, t: NaiveDateTime) -> Vec<DateTime<Utc>> {
@@ -272,12 +285,48 @@ impl TimePartitions {
     /// Calls `f` with each boundary from the one named by `from` (a boundary) on, in time
     /// order, until it returns false.
     fn for_each_tick(&self, from: NaiveDateTime, mut f: impl FnMut(Tick) -> bool) {
+        let tz = self.timezone;
+        let fixed_offset = is_fixed_offset(tz);
+        let rule = self.rule();
         // second occurrences come after every first one of the same overlap: hold them back
         let mut held: std::collections::VecDeque<Tick> = Default::default();
+        // every tick emitted is later than the one before (a boundary in a gap moved to the
+        // jump may meet the next one: one window)
+        let mut last: Option<DateTime<Utc>> = None;
+        let mut emit = |t: Tick, last: &mut Option<DateTime<Utc>>| {
+            if last.is_some_and(|l| t.at <= l) {
+                return true;
+            }
+            *last = Some(t.at);
+            f(t)
+        };
+        // hours: while the offset stays the same, the next boundary is one hour later (one
+        // offset lookup instead of a wall-clock resolution); `steady` is the last boundary
+        // and its offset when that holds
+        let hourly = self.granularity == Granularity::Hourly && !fixed_offset;
+        let mut steady: Option<(DateTime<Utc>, i32)> = None;
+        // after a change, wall-clock times are resolved one by one until this instant
+        let mut slow_until: Option<DateTime<Utc>> = None;
         let mut c = from;
-        let mut last = None;
         loop {
-            let (first, second) = match resolve_with(self.timezone, c, self.rule()) {
+            if let Some((at, off)) = steady {
+                let next = plus_hour(at.naive_utc()).and_utc();
+                if offset_at(tz, next) == off {
+                    if !emit(Tick { at: next, local: c, second: false }, &mut last) {
+                        return;
+                    }
+                    steady = Some((next, off));
+                    c = plus_hour(c);
+                    continue;
+                }
+                // the offset changes: resolve wall-clock times again from a little earlier
+                // (a repeated hour's second copies follow), skipping what was emitted
+                steady = None;
+                slow_until = Some(next + Duration::hours(4));
+                c = self.floor_local(c - Duration::hours(4));
+            }
+            let resolved = if fixed_offset { Instants::One(c.and_utc()) } else { resolve_with(tz, c, rule) };
+            let (first, second) = match resolved {
                 Instants::None => (None, None),
                 Instants::One(x) => (Some(x), None),
                 Instants::Two(x, y) => (Some(x), Some(y)),
@@ -285,15 +334,17 @@ impl TimePartitions {
             if let Some(x) = first {
                 while let Some(h) = held.front().copied().filter(|h| h.at < x) {
                     held.pop_front();
-                    if !f(h) {
+                    if !emit(h, &mut last) {
                         return;
                     }
                 }
-                // a boundary in a gap moved to the jump may meet the next one: one window
-                if last != Some(x) && !f(Tick { at: x, local: c, second: false }) {
+                if !emit(Tick { at: x, local: c, second: false }, &mut last) {
                     return;
                 }
-                last = Some(x);
+                if hourly && second.is_none() && held.is_empty() && last == Some(x) && slow_until.is_none_or(|u| x >= u)
+                {
+                    steady = Some((x, offset_at(tz, x)));
+                }
             }
             if let Some(y) = second {
                 held.push_back(Tick { at: y, local: c, second: true });
@@ -301,7 +352,7 @@ impl TimePartitions {
             let n = self.next_local(c);
             if n <= c || n.year() > 9999 {
                 for h in held {
-                    if !f(h) {
+                    if !emit(h, &mut last) {
                         return;
                     }
                 }
@@ -423,9 +474,34 @@ impl TimePartitions {
     /// Every partition key at `now`.
     pub fn keys(&self, now: DateTime<Utc>) -> Vec<String> {
         let Some(last) = self.last_tick(now) else { return Vec::new() };
-        let mut out = Vec::new();
+        let span = (last.local - self.start).num_hours().max(0) as usize;
+        let per = match self.granularity {
+            Granularity::Hourly => 1,
+            Granularity::Daily => 24,
+            Granularity::Weekly => 24 * 7,
+            Granularity::Monthly => 24 * 28,
+        };
+        let mut out = Vec::with_capacity((span / per + 2).min(1 << 24));
+        // hours of one day share its date: format it once
+        let mut day: Option<(NaiveDate, String)> = None;
         self.for_each_tick(self.start, |t| {
-            out.push(self.key_of_local(t.local, t.second));
+            let date = t.local.date();
+            if self.granularity != Granularity::Hourly || t.second || t.local.minute() != 0 {
+                out.push(self.key_of_local(t.local, t.second));
+            } else {
+                let prefix = match &mut day {
+                    Some((d, prefix)) if *d == date => prefix,
+                    slot => {
+                        let mut p = self.key_of_local(t.local, false);
+                        p.truncate(11);
+                        &mut slot.insert((date, p)).1
+                    }
+                };
+                let mut k = String::with_capacity(16);
+                k.push_str(prefix);
+                k.push_str(HOURS[t.local.hour() as usize % 24]);
+                out.push(k);
+            }
             t.at < last.at
         });
         out
