@@ -16,10 +16,14 @@ pub use phlo_core;
 use phlo_core::project::{FeatureHint, LoadOptions};
 
 // ---- the link list: one line per plugin crate ----
+#[cfg(feature = "adapter-dagster")]
+use phlo_adapter_dagster as _;
 #[cfg(feature = "adapter-local")]
 use phlo_adapter_local as _;
 #[cfg(feature = "hook-console")]
 use phlo_hook_console as _;
+#[cfg(feature = "adapter-dagster")]
+use phlo_hook_dagster_pipes as _;
 #[cfg(feature = "hook-jsonl")]
 use phlo_hook_jsonl as _;
 #[cfg(feature = "plugin-echo")]
@@ -34,6 +38,22 @@ use phlo_plugin_sqlite as _;
 /// What each plugin feature of this package adds, for "enable feature X" hints. Keep it in
 /// step with the link list above (the tests check both directions).
 pub const FEATURES: &[FeatureHint] = &[
+    FeatureHint {
+        feature: "adapter-dagster",
+        crate_name: "phlo-adapter-dagster",
+        enabled: cfg!(feature = "adapter-dagster"),
+        plugins: &["dagster"],
+        capabilities: &[],
+        asset_types: &[],
+    },
+    FeatureHint {
+        feature: "adapter-dagster",
+        crate_name: "phlo-hook-dagster-pipes",
+        enabled: cfg!(feature = "adapter-dagster"),
+        plugins: &["dagster_pipes"],
+        capabilities: &[],
+        asset_types: &[],
+    },
     FeatureHint {
         feature: "adapter-local",
         crate_name: "phlo-adapter-local",

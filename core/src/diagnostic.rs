@@ -222,6 +222,10 @@ codes! {
     Scaffold = "PHLO-E060", Config;
     /// Another run of the project is going and `--no-wait` was given (or the lock cannot be taken).
     RunLocked = "PHLO-E070", Plugin;
+    /// A rendering adapter cannot express part of the project (names the asset and field).
+    ExportFailed = "PHLO-E080", Plugin;
+    /// The export's output directory is not usable (has other files, cannot be written).
+    ExportOutput = "PHLO-E081", Config;
     /// An asset's work failed (a plugin's error without a more precise code).
     RunFailed = "PHLO-E100", Run;
     /// An attempt ran past its `timeout` and was stopped.

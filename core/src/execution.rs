@@ -81,6 +81,38 @@ pub struct RunRequest {
     pub now: DateTime<Utc>,
 }
 
+/// What a rendering adapter renders: the project, resolved.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// The project's name (`name:`), if any.
+    pub project_name: Option<String>,
+    /// The project directory, absolute.
+    pub project_dir: std::path::PathBuf,
+    /// The project's assets.
+    pub graph: Arc<AssetGraph>,
+    /// Enabled and disabled schedules, in name order.
+    pub schedules: Vec<ScheduleExport>,
+    /// The phlo version that exports.
+    pub phlo_version: String,
+}
+
+/// One schedule, resolved for export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleExport {
+    /// Its name.
+    pub name: String,
+    /// The crontab line (macros expanded by the engine as by phlo).
+    pub cron: String,
+    /// IANA timezone.
+    pub timezone: String,
+    /// The selected asset keys, in key order.
+    pub assets: Vec<String>,
+    /// The partition template, if any (`{yesterday}`).
+    pub partition: Option<String>,
+    /// Whether it fires.
+    pub enabled: bool,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,6 +3,7 @@
 
 mod assets;
 mod capabilities;
+mod export;
 mod hooks;
 mod plugins;
 mod render;
@@ -56,6 +57,8 @@ enum Command {
     Capabilities(capabilities::Args),
     /// Check the project file, plugins and capability resolution; report every problem.
     Validate(validate::Args),
+    /// Write definitions for an external engine with a rendering adapter (`phlo export dagster --out DIR`).
+    Export(export::Args),
     /// Print the JSON Schema of phlo.yaml, including every compiled plugin's config.
     Schema(schema::Args),
 }
@@ -204,6 +207,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Schedule(ScheduleCommand::Run(a)) => schedule::run(&dir, a, &mut out),
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
+        Command::Export(a) => export::run(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
     };
     let _ = out.flush();

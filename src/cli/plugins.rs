@@ -57,6 +57,9 @@ struct Row {
     /// For asset types: the kind of their assets.
     #[serde(skip_serializing_if = "Option::is_none")]
     asset_kind: Option<&'static str>,
+    /// For orchestrator adapters: `executes` (runs in-process) or `renders` (`phlo export`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shape: Option<&'static str>,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -88,6 +91,7 @@ fn row(project: &Project, e: &PluginEntry) -> Row {
             Factory::AssetType { kind, .. } => Some(kind.as_str()),
             _ => None,
         },
+        shape: d.adapter_shape(),
     }
 }
 
@@ -118,7 +122,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
             };
             t.row(vec![
                 r.name.clone(),
-                r.kind.to_string(),
+                r.shape.map_or_else(|| r.kind.to_string(), |s| format!("{} ({s})", r.kind)),
                 r.version.to_string(),
                 r.crate_name.to_string(),
                 join_or_dash(&r.provides),
@@ -211,6 +215,9 @@ fn write_info<W: Write>(out: &mut W, info: &Info) -> io::Result<()> {
         _ => format!("not ready: {}", r.reason.clone().unwrap_or_default()),
     };
     field(out, "status", &status)?;
+    if let Some(shape) = r.shape {
+        field(out, "shape", shape)?;
+    }
     if let Some(kind) = r.asset_kind {
         field(out, "asset kind", kind)?;
     }

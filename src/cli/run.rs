@@ -134,6 +134,16 @@ fn partitions(args: &Args) -> Result<Option<PartitionRequest>, Outcome> {
 pub(crate) fn adapter_of(project: &phlo_core::project::Project) -> Result<Arc<dyn DynAdapter>, Outcome> {
     let name = project.config.executor.adapter.as_ref().map_or("local", |a| a.value.as_str());
     match project.registry.get_or_create(PluginKind::OrchestratorAdapter, name) {
+        Ok(Instance::Adapter(a)) if a.renders() => Err(Outcome::from_diagnostics(
+            Diagnostic::error(
+                Code::UnknownPlugin,
+                format!(
+                    "orchestrator adapter `{name}` renders definitions for another engine; it does not run them here"
+                ),
+            )
+            .with_help(format!("`phlo export {name} --out DIR` writes them; or set `executor.adapter: local`"))
+            .into(),
+        )),
         Ok(Instance::Adapter(a)) => Ok(a),
         _ => Err(Outcome::from_diagnostics(
             Diagnostic::error(Code::UnknownPlugin, format!("orchestrator adapter `{name}` is not available"))

@@ -210,8 +210,13 @@ pub trait HookProvider: Plugin {
     fn hooks(&self) -> Vec<HookRegistration>;
 }
 
-/// An orchestrator adapter: executes the asset graph.
+/// An orchestrator adapter, of one of two shapes: it **executes** the asset graph
+/// in-process (`local`), or it **renders** definitions for an external engine (`dagster`),
+/// whose steps then run `phlo` for one asset each.
 pub trait OrchestratorAdapter: Plugin {
+    /// Whether it renders definitions (`phlo export NAME`) rather than executing runs.
+    const RENDERS: bool = false;
+
     /// Builds the adapter.
     ///
     /// # Errors
@@ -219,8 +224,27 @@ pub trait OrchestratorAdapter: Plugin {
     fn create(config: Self::Config, ctx: &PluginContext) -> Result<Self, PluginError>;
 
     /// Runs a prepared request to the end (or until it is cancelled), emitting every
-    /// lifecycle event on the request's bus.
+    /// lifecycle event on the request's bus. A rendering adapter is never asked to.
     fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport>;
+
+    /// Renders the project for the external engine: the files to write, relative to the
+    /// output directory.
+    ///
+    /// # Errors
+    /// Something the engine cannot express, naming the asset and the field.
+    fn render(&self, request: &crate::execution::ExportRequest) -> Result<Vec<RenderedFile>, PluginError> {
+        let _ = request;
+        Err(PluginError::msg(format!("orchestrator adapter `{}` executes runs; it renders nothing", Self::NAME)))
+    }
+}
+
+/// A file a rendering adapter writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Path relative to the output directory.
+    pub path: String,
+    /// Its contents.
+    pub contents: String,
 }
 
 /// An error from a plugin: its config, or its work.
@@ -395,12 +419,25 @@ impl<P: HookProvider> DynHookProvider for P {
 
 /// The erased orchestrator adapter.
 pub trait DynAdapter: Send + Sync {
+    /// See [`OrchestratorAdapter::RENDERS`].
+    fn renders(&self) -> bool;
     /// See [`OrchestratorAdapter::execute`].
     fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport>;
+    /// See [`OrchestratorAdapter::render`].
+    ///
+    /// # Errors
+    /// As [`OrchestratorAdapter::render`].
+    fn render(&self, request: &crate::execution::ExportRequest) -> Result<Vec<RenderedFile>, PluginError>;
 }
 impl<P: OrchestratorAdapter> DynAdapter for P {
+    fn renders(&self) -> bool {
+        P::RENDERS
+    }
     fn execute(&self, request: RunRequest) -> BoxFuture<'static, RunReport> {
         OrchestratorAdapter::execute(self, request)
+    }
+    fn render(&self, request: &crate::execution::ExportRequest) -> Result<Vec<RenderedFile>, PluginError> {
+        OrchestratorAdapter::render(self, request)
     }
 }
 
@@ -441,7 +478,12 @@ pub enum Factory {
     /// A hook provider.
     Hooks(fn(&PluginContext) -> Result<Arc<dyn DynHookProvider>, PluginError>),
     /// An orchestrator adapter.
-    Adapter(fn(&PluginContext) -> Result<Arc<dyn DynAdapter>, PluginError>),
+    Adapter {
+        /// Builds it.
+        create: fn(&PluginContext) -> Result<Arc<dyn DynAdapter>, PluginError>,
+        /// Whether it renders definitions rather than executing runs.
+        renders: bool,
+    },
 }
 
 impl Factory {
@@ -453,7 +495,7 @@ impl Factory {
             Factory::Assets(_) => PluginKind::AssetProvider,
             Factory::Check(_) => PluginKind::QualityCheck,
             Factory::Hooks(_) => PluginKind::HookProvider,
-            Factory::Adapter(_) => PluginKind::OrchestratorAdapter,
+            Factory::Adapter { .. } => PluginKind::OrchestratorAdapter,
         }
     }
 
@@ -462,7 +504,7 @@ impl Factory {
             Factory::Resource { create, .. } => Instance::Resource(create(ctx)?),
             Factory::Assets(f) => Instance::Assets(f(ctx)?),
             Factory::Hooks(f) => Instance::Hooks(f(ctx)?),
-            Factory::Adapter(f) => Instance::Adapter(f(ctx)?),
+            Factory::Adapter { create, .. } => Instance::Adapter(create(ctx)?),
             Factory::AssetType { .. } | Factory::Check(_) => Instance::Stateless,
         })
     }
@@ -629,7 +671,16 @@ impl PluginDescriptor {
 
     /// The descriptor of orchestrator adapter `P`.
     pub const fn adapter<P: OrchestratorAdapter>(site: Site) -> Self {
-        Self::with::<P>(site, Factory::Adapter(create_adapter::<P>), &[])
+        Self::with::<P>(site, Factory::Adapter { create: create_adapter::<P>, renders: P::RENDERS }, &[])
+    }
+
+    /// For an orchestrator adapter, its shape: `executes` or `renders`.
+    pub const fn adapter_shape(&self) -> Option<&'static str> {
+        match self.factory {
+            Factory::Adapter { renders: true, .. } => Some("renders"),
+            Factory::Adapter { renders: false, .. } => Some("executes"),
+            _ => None,
+        }
     }
 
     /// The plugin's kind.

@@ -1,0 +1,226 @@
+//! phlo → Dagster: the JSON document `definitions.py` reads. Each field either maps exactly
+//! or is an error naming the asset (or schedule) and the field.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Timelike};
+use phlo_core::execution::ExportRequest;
+use phlo_core::plugin::PluginError;
+use phlo_core::spec::partition::{Granularity, PartitionSpec, TimePartitions};
+use phlo_core::spec::{AssetSpec, Backoff, Severity};
+use serde_json::{Value, json};
+
+/// The document's format version (`definitions.py` refuses another).
+pub const FORMAT: u32 = 1;
+
+fn unsupported(asset: &str, field: &str, why: impl std::fmt::Display) -> PluginError {
+    PluginError::msg(format!("asset `{asset}`, field `{field}`: {why}"))
+}
+
+/// Dagster's name for an asset's step: the key's parts joined by `__`, every character
+/// outside `[A-Za-z0-9_]` replaced by `_`. Deterministic; two keys with one name are an
+/// export error.
+pub fn op_name(key: &str) -> String {
+    key.split('.')
+        .map(|part| {
+            part.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("__")
+}
+
+fn partitions(key: &str, p: &PartitionSpec) -> Result<Value, PluginError> {
+    Ok(match p {
+        PartitionSpec::None => Value::Null,
+        PartitionSpec::Static { keys } => json!({"kind": "static", "keys": keys}),
+        PartitionSpec::Time(t) => time_partitions(key, t)?,
+    })
+}
+
+fn time_partitions(key: &str, t: &TimePartitions) -> Result<Value, PluginError> {
+    // Dagster reads `start`/`end` with the definition's own format
+    let fmt = |x: chrono::NaiveDateTime| match t.granularity {
+        Granularity::Hourly => x.format("%Y-%m-%d-%H:%M").to_string(),
+        _ => x.format("%Y-%m-%d").to_string(),
+    };
+    let end = match t.end {
+        None => Value::Null,
+        Some(e) => {
+            let exact = match t.granularity {
+                Granularity::Hourly => e.minute() == 0 && e.second() == 0,
+                _ => e.time() == chrono::NaiveTime::MIN,
+            };
+            if !exact {
+                return Err(unsupported(
+                    key,
+                    "partitions.end",
+                    format!(
+                        "Dagster reads a {} end as a {}; `{}` is inside a window (end on a window boundary: the partial window is not a partition anyway)",
+                        t.granularity.as_str(),
+                        if t.granularity == Granularity::Hourly { "date and hour" } else { "date" },
+                        e.format("%Y-%m-%d %H:%M")
+                    ),
+                ));
+            }
+            Value::String(fmt(e))
+        }
+    };
+    let day_offset = match t.granularity {
+        Granularity::Weekly => t.options.week_start.num_days_from_sunday(),
+        Granularity::Monthly => t.options.month_day,
+        _ => 0,
+    };
+    let _ = t.start.weekday();
+    Ok(json!({
+        "kind": t.granularity.as_str(),
+        "start": fmt(t.start),
+        "end": end,
+        "timezone": t.timezone.name(),
+        "end_offset": t.options.end_offset,
+        "day_offset": day_offset,
+    }))
+}
+
+fn retry(spec: &AssetSpec) -> Result<Value, PluginError> {
+    let r = &spec.retry;
+    if r.max_retries == 0 {
+        return Ok(Value::Null);
+    }
+    let key = spec.key.as_str();
+    let backoff = match r.backoff {
+        Backoff::Fixed => Value::Null,
+        Backoff::Linear => Value::String(String::from("LINEAR")),
+        Backoff::Exponential => {
+            return Err(unsupported(
+                key,
+                "retries.backoff",
+                "Dagster's exponential backoff waits (2^n - 1) × delay (1, 3, 7 …), phlo's 2^(n-1) × delay (1, 2, 4 …); use `linear` or `fixed`, or keep this asset on the local adapter",
+            ));
+        }
+    };
+    let jitter = if r.jitter == 0.0 {
+        Value::Null
+    } else if r.jitter == 1.0 && r.backoff == Backoff::Fixed {
+        // Dagster's PLUS_MINUS: delay ± delay, phlo's jitter 1.0 on a fixed delay
+        Value::String(String::from("PLUS_MINUS"))
+    } else {
+        return Err(unsupported(
+            key,
+            "retries.jitter",
+            format!(
+                "Dagster's jitter is ±delay (phlo's `jitter: 1.0` with a fixed delay) or 0…delay; `{}` has no equivalent",
+                r.jitter
+            ),
+        ));
+    };
+    if r.max_delay.is_some() {
+        return Err(unsupported(key, "retries.max_delay", "Dagster's retry policy has no maximum delay"));
+    }
+    Ok(json!({
+        "max_retries": r.max_retries,
+        "delay": r.delay.as_secs_f64(),
+        "backoff": backoff,
+        "jitter": jitter,
+    }))
+}
+
+fn checks(spec: &AssetSpec) -> Vec<Value> {
+    spec.checks
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "severity": match c.severity { Severity::Warn => "WARN", _ => "ERROR" },
+                "blocking": c.blocking,
+                "description": c.description,
+            })
+        })
+        .collect()
+}
+
+/// The document `definitions.py` reads.
+///
+/// # Errors
+/// The first asset or schedule field Dagster cannot express, or two keys with one step name.
+pub fn document(req: &ExportRequest) -> Result<Value, PluginError> {
+    let graph = &req.graph;
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut assets = Vec::with_capacity(graph.len());
+    for i in 0..graph.len() as u32 {
+        let node = graph.node(i);
+        let spec = &node.spec;
+        let key = spec.key.as_str();
+        let op = op_name(key);
+        if let Some(other) = names.insert(op.clone(), key.to_string()) {
+            return Err(PluginError::msg(format!(
+                "assets `{other}` and `{key}` both become Dagster step `{op}` (Dagster names allow only A-Z, a-z, 0-9 and _); rename one"
+            )));
+        }
+        let mut deps: Vec<String> = spec.deps.iter().map(ToString::to_string).collect();
+        for d in &spec.inferred_deps {
+            if !deps.iter().any(|x| x == d.as_str()) {
+                deps.push(d.to_string());
+            }
+        }
+        let timeout = spec.timeout.map(|d| d.as_secs_f64());
+        assets.push(json!({
+            "key": key,
+            "path": key.split('.').collect::<Vec<_>>(),
+            "op_name": op,
+            "deps": deps,
+            "group": spec.group,
+            "kind": spec.kind.as_str(),
+            "asset_type": node.asset_type,
+            "tags": spec.tags,
+            "description": spec.description,
+            "code_version": spec.code_version,
+            "external": spec.external,
+            "partitions": partitions(key, &spec.partitions)?,
+            "checks": checks(spec),
+            "retry": retry(spec)?,
+            "timeout_seconds": timeout,
+        }));
+    }
+    let mut schedules = Vec::new();
+    for s in &req.schedules {
+        // one Dagster run has one partition definition
+        let defs: Vec<&PartitionSpec> = s
+            .assets
+            .iter()
+            .filter_map(|k| graph.index_of(k))
+            .map(|i| &graph.node(i).spec)
+            .filter(|spec| !spec.external && spec.partitions.is_partitioned())
+            .map(|spec| &spec.partitions)
+            .collect();
+        if defs.windows(2).any(|w| w[0] != w[1]) {
+            return Err(PluginError::msg(format!(
+                "schedule `{}`, field `select`: it selects assets with different partitions, which one Dagster run cannot hold; split it into one schedule per partitioning",
+                s.name
+            )));
+        }
+        let partitioned = !defs.is_empty();
+        if s.partition.is_some() && !partitioned {
+            return Err(PluginError::msg(format!(
+                "schedule `{}`, field `partition`: none of its assets is partitioned",
+                s.name
+            )));
+        }
+        schedules.push(json!({
+            "name": s.name,
+            "cron": s.cron,
+            "timezone": s.timezone,
+            "assets": s.assets,
+            "partition": s.partition,
+            "partitioned": partitioned,
+            "enabled": s.enabled,
+        }));
+    }
+    Ok(json!({
+        "format": FORMAT,
+        "phlo_version": req.phlo_version,
+        "project_name": req.project_name,
+        "project_dir": req.project_dir.to_string_lossy(),
+        "assets": assets,
+        "schedules": schedules,
+    }))
+}

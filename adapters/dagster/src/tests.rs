@@ -1,0 +1,8 @@
+use super::*;
+
+#[test]
+fn step_names_are_dagster_names() {
+    assert_eq!(op_name("raw.orders"), "raw__orders");
+    assert_eq!(op_name("raw.order-items"), "raw__order_items");
+    assert_eq!(op_name("marts.café"), "marts__caf_");
+}
