@@ -4,6 +4,7 @@
 use phlo as _;
 
 mod cli;
+mod dagster_engine;
 mod graph;
 mod hooks;
 mod hostile;
