@@ -38,6 +38,7 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         cancel: CancelToken::new(),
         seed: 1,
         now: chrono::Utc::now(),
+        attempt: None,
     }
 }
 

@@ -79,6 +79,9 @@ pub struct RunRequest {
     pub seed: u64,
     /// The instant the run is evaluated at: which partitions are complete ("latest").
     pub now: DateTime<Utc>,
+    /// Set when an external orchestrator retries: each step makes exactly this one attempt,
+    /// numbered so (its retry policy is the orchestrator's).
+    pub attempt: Option<u32>,
 }
 
 /// What a rendering adapter renders: the project, resolved.
@@ -236,6 +239,10 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// `--at`: evaluate "now" at this instant (which partitions are complete); else the clock.
     pub at: Option<DateTime<Utc>>,
+    /// `--run-id`: the run's id, given by an external orchestrator (else a fresh one).
+    pub run_id: Option<String>,
+    /// `--attempt`: one attempt per step, numbered so (an external orchestrator retries).
+    pub attempt: Option<u32>,
 }
 
 /// A fresh run id: time-ordered and unique enough for one machine.

@@ -46,6 +46,21 @@ pub(crate) struct Args {
     /// RFC 3339 (`2024-03-15T10:30:00Z`) or a UTC date-time (`2024-03-15T10:30`).
     #[arg(long, value_name = "TIMESTAMP", value_parser = super::parse_at)]
     at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The run's id, when an external orchestrator owns the run (e.g. Dagster's run id).
+    #[arg(long, value_name = "ID", value_parser = parse_run_id)]
+    run_id: Option<String>,
+    /// Make exactly one attempt per step, numbered N, with no retries inside: for an external
+    /// orchestrator that retries itself (Dagster's retry number + 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    attempt: Option<u32>,
+}
+
+fn parse_run_id(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not a run id (1 to 128 of A-Z, a-z, 0-9, `-`, `_`, `.`)"))
+    }
 }
 
 /// The run lock of a project (`.phlo/run.lock`): one run at a time writes a project's
@@ -185,6 +200,8 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         tags,
         seed: args.seed,
         at: args.at,
+        run_id: args.run_id.clone(),
+        attempt: args.attempt,
     };
     let request = match project.prepare_run(&options) {
         Ok(r) => r,

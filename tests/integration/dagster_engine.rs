@@ -96,6 +96,8 @@ fn the_quickstart_on_dagster_equals_a_local_run() {
     let orders = runs[0]["materialized"].as_array().unwrap().iter().find(|m| m["key"] == "raw/orders").unwrap();
     assert_eq!(orders["metadata"]["row_count"], 4000, "{orders}");
     assert_eq!(orders["metadata"]["table"], "raw_orders");
+    // Dagster's run id is phlo's
+    assert_eq!(orders["metadata"]["phlo_run_id"], runs[0]["run_id"], "{orders}");
 
     // in dependency order: each step after the steps of its deps
     let steps: Vec<&str> = runs[0]["steps"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();

@@ -81,7 +81,20 @@ def _asset(a):
 
     @dg.multi_asset(name=a["op_name"], specs=[spec], check_specs=checks, retry_policy=_retry(a["retry"]))
     def _step(context: dg.AssetExecutionContext, pipes: dg.PipesSubprocessClient):
-        command = [_phlo_binary(), "--project", _DOC["project_dir"], "run", "--select", a["key"]]
+        # Dagster's run id and retry number become phlo's run id and attempt: phlo's hooks
+        # see one coherent run, and Dagster (not phlo) retries
+        command = [
+            _phlo_binary(),
+            "--project",
+            _DOC["project_dir"],
+            "run",
+            "--select",
+            a["key"],
+            "--run-id",
+            context.run.run_id,
+            "--attempt",
+            str(context.retry_number + 1),
+        ]
         if context.has_partition_key:
             command += ["--partition", context.partition_key]
         return pipes.run(command=command, context=context, extras={"phlo_key": a["key"]}).get_results()

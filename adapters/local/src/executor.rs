@@ -526,8 +526,11 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         finished(AssetStatus::Failed, attempt, Some(e.to_string()), metadata, checks, false, Some(Code::HookRaised))
     };
 
-    let max_attempts = spec.retry.max_retries.saturating_add(1);
-    let mut attempt = 0;
+    // an external orchestrator that retries asks for exactly one attempt, numbered by it
+    let (mut attempt, max_attempts) = match shared.req.attempt {
+        Some(n) => (n.max(1) - 1, n.max(1)),
+        None => (0, spec.retry.max_retries.saturating_add(1)),
+    };
     let result: MaterializeResult = loop {
         attempt += 1;
         let correlation = shared.correlation(spec, partition, attempt);

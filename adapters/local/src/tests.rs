@@ -69,6 +69,7 @@ impl Setup {
             cancel: self.cancel,
             seed: self.seed,
             now: chrono::Utc::now(),
+            attempt: None,
         };
         (execute(req).await, recorder)
     }

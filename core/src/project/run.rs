@@ -162,7 +162,7 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
     if diags.has_errors() {
         return Err(diags);
     }
-    let run_id = new_run_id();
+    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let seed = options.seed.unwrap_or_else(|| {
         run_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
     });
@@ -184,5 +184,6 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         cancel: CancelToken::new(),
         seed,
         now,
+        attempt: options.attempt,
     })
 }

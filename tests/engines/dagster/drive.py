@@ -29,7 +29,7 @@ def load(path):
 
 
 def record(result):
-    out = {"success": result.success, "steps": [], "materialized": [], "checks": [], "logs": [], "failed_steps": []}
+    out = {"run_id": result.run_id, "success": result.success, "steps": [], "materialized": [], "checks": [], "logs": [], "failed_steps": []}
     for e in result.all_events:
         t = e.event_type_value
         if t == "STEP_START":
