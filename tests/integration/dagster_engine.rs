@@ -180,3 +180,117 @@ fn a_failing_asset_fails_the_dagster_run_and_its_downstream_does_not_run() {
     assert!(!steps.contains(&"publish__revenue_report"), "the downstream ran: {steps:?}");
     assert!(steps.contains(&"marts__customer_lifetime_value"), "an unrelated asset did not run: {steps:?}");
 }
+
+/// Runs `code` in the reference venv with the exported module loaded as `m`; returns its stdout.
+fn with_module(out_dir: &Path, code: &str) -> String {
+    let script = format!(
+        "import importlib.util, json, sys, warnings\nwarnings.filterwarnings('ignore')\n\
+         spec = importlib.util.spec_from_file_location('m', sys.argv[1])\nm = importlib.util.module_from_spec(spec)\n\
+         spec.loader.exec_module(m)\n{code}\n"
+    );
+    let run = Command::new(python()).arg("-c").arg(script).arg(out_dir.join("definitions.py")).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    String::from_utf8(run.stdout).unwrap()
+}
+
+/// Text a user wrote reaches Dagster verbatim and is never Python source.
+#[test]
+fn hostile_text_survives_export_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let description =
+        "He said \"hi\" \\ {x} ''' \"\"\" end\nsecond line: ünïcødé ✓ __import__('os').system('touch pwned')";
+    let yaml = format!(
+        "assets:\n  raw.café:\n    type: echo\n    description: {}\n    tags: {{team: \"a\\\"b'c{{d}}\"}}\n  raw.b:\n    type: echo\n    deps: [raw.café]\n",
+        serde_json::to_string(description).unwrap()
+    );
+    std::fs::write(dir.path().join("phlo.yaml"), yaml).unwrap();
+    let out_dir = dir.path().join("dagster");
+    let run = phlo_in(dir.path(), &["export", "dagster", "--out", out_dir.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let seen = with_module(
+        &out_dir,
+        "specs = {a.key.to_user_string(): a for a in m._assets if hasattr(a, 'key')}\n\
+         out = {}\n\
+         for d in m.defs.resolve_all_asset_specs():\n    out[d.key.to_user_string()] = {'description': d.description, 'tags': dict(d.tags), 'phlo_tags': d.metadata['phlo/tags'].value, 'deps': [x.asset_key.to_user_string() for x in d.deps]}\n\
+         print(json.dumps(out))",
+    );
+    let seen: Value = serde_json::from_str(seen.trim()).unwrap();
+    // `raw.café` is Dagster's `raw/caf_e9` (Dagster names are ASCII)
+    assert_eq!(seen["raw/caf_e9"]["description"], description, "{seen}");
+    // a tag Dagster cannot hold as a tag is kept, verbatim, in the metadata
+    assert_eq!(seen["raw/caf_e9"]["phlo_tags"]["team"], "a\"b'c{d}", "{seen}");
+    assert_eq!(seen["raw/caf_e9"]["tags"].get("team"), None, "{seen}");
+    assert_eq!(seen["raw/b"]["deps"], serde_json::json!(["raw/caf_e9"]), "{seen}");
+    assert!(!dir.path().join("pwned").exists() && !out_dir.join("pwned").exists());
+    // the module's source is the fixed text: no project text in it
+    let source = std::fs::read_to_string(out_dir.join("definitions.py")).unwrap();
+    assert!(!source.contains("café") && !source.contains("He said"));
+}
+
+#[test]
+fn export_errors_are_located_and_the_output_directory_is_protected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  raw.a-b:\n    type: echo\n  raw.a_b:\n    type: echo\n")
+        .unwrap();
+    let run = phlo_in(dir.path(), &["export", "dagster", "--out", "out"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[PHLO-E080]") && run.stderr.contains("both become Dagster step `raw__a_b`"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  raw.a:\n    type: echo\n    retries: {max: 3, delay: 1s, backoff: exponential}\n",
+    )
+    .unwrap();
+    let run = phlo_in(dir.path(), &["export", "dagster", "--out", "out"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("asset `raw.a`, field `retries.backoff`"), "{}", run.stderr);
+
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  raw.a:\n    type: echo\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/notes.txt"), "mine").unwrap();
+    let run = phlo_in(dir.path(), &["export", "dagster", "--out", "out"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("error[PHLO-E081]") && run.stderr.contains("--force"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["export", "dagster", "--out", "out", "--force"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(dir.path().join("out/notes.txt")).unwrap(), "mine");
+    let run = phlo_in(dir.path(), &["export", "local", "--out", "out2"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("executes runs"), "{}", run.stderr);
+    let run = phlo_in(dir.path(), &["plugins", "list", "--json", "--kind", "orchestrator_adapter"], &[]);
+    let shapes: Vec<(String, String)> = json(&run)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r["shape"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(
+        shapes.contains(&("dagster".into(), "renders".into())) && shapes.contains(&("local".into(), "executes".into()))
+    );
+}
+
+#[test]
+fn a_missing_phlo_binary_is_a_clear_dagster_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  raw.a:\n    type: echo\n").unwrap();
+    let out_dir = dir.path().join("dagster");
+    assert_eq!(phlo_in(dir.path(), &["export", "dagster", "--out", out_dir.to_str().unwrap()], &[]).code, 0);
+    let run = Command::new(python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/engines/dagster/drive.py"))
+        .arg(&out_dir)
+        .arg("-")
+        .arg(dir.path().join("none.db"))
+        .arg(dir.path().join("report.json"))
+        .env("PHLO_BIN", "/nonexistent/phlo")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(seen["runs"][0]["success"], false);
+    let all = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
+    assert!(all.contains("the phlo binary `/nonexistent/phlo` is not found"), "{all}");
+}

@@ -9,6 +9,7 @@ its check results and its log lines back to Dagster.
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +25,12 @@ _PATHS = {a["key"]: a["path"] for a in _DOC["assets"]}
 
 
 def _phlo_binary() -> str:
-    return os.environ.get("PHLO_BIN") or "phlo"
+    binary = os.environ.get("PHLO_BIN") or "phlo"
+    if shutil.which(binary) is None:
+        raise dg.Failure(
+            description=f"the phlo binary `{binary}` is not found: set PHLO_BIN to its path or put `phlo` on the PATH"
+        )
+    return binary
 
 
 def _partitions(p):
@@ -68,7 +74,12 @@ def _spec(a):
         tags=a["tags"],
         kinds={"phlo"},
         partitions_def=_partitions(a["partitions"]),
-        metadata={"phlo/key": a["key"], "phlo/kind": a["kind"], "phlo/type": a["asset_type"]},
+        metadata={
+            "phlo/key": a["key"],
+            "phlo/kind": a["kind"],
+            "phlo/type": a["asset_type"],
+            "phlo/tags": dg.MetadataValue.json(a["phlo_tags"]),
+        },
     )
 
 

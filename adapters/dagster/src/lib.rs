@@ -15,7 +15,7 @@ use phlo_core::execution::{AssetOutcome, AssetStatus, ExportRequest, RunReport, 
 use phlo_core::plugin::{NoConfig, OrchestratorAdapter, Plugin, PluginContext, PluginError, RenderedFile};
 use phlo_core::spec::BoxFuture;
 
-pub use mapping::{document, op_name};
+pub use mapping::{dagster_part, dagster_path, document, op_name};
 
 /// The rendering adapter for Dagster.
 #[derive(Debug, Default)]

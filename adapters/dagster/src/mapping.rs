@@ -17,16 +17,41 @@ fn unsupported(asset: &str, field: &str, why: impl std::fmt::Display) -> PluginE
     PluginError::msg(format!("asset `{asset}`, field `{field}`: {why}"))
 }
 
-/// Dagster's name for an asset's step: the key's parts joined by `__`, every character
-/// outside `[A-Za-z0-9_]` replaced by `_`. Deterministic; two keys with one name are an
-/// export error.
+/// Dagster's name for one part of a key (Dagster names are `[A-Za-z0-9_]+`): `-` becomes
+/// `_`, any other character outside that set `_` and its code point in hex (`é` → `_e9`).
+pub fn dagster_part(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for c in part.chars() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '_' => out.push(c),
+            '-' => out.push('_'),
+            other => out.push_str(&format!("_{:x}", u32::from(other))),
+        }
+    }
+    out
+}
+
+/// Whether Dagster accepts `text` in an asset tag: at most 63 of `[A-Za-z0-9_.-]` (a key
+/// may have one `prefix/`).
+fn tag_text_ok(text: &str, is_key: bool) -> bool {
+    let part_ok =
+        |p: &str| p.len() <= 63 && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    match text.split_once('/') {
+        Some((prefix, name)) if is_key => !prefix.is_empty() && !name.is_empty() && part_ok(prefix) && part_ok(name),
+        Some(_) => false,
+        None => (!is_key || !text.is_empty()) && part_ok(text),
+    }
+}
+
+/// Dagster's asset key path of a phlo key: its `.`-separated parts, each a Dagster name.
+pub fn dagster_path(key: &str) -> Vec<String> {
+    key.split('.').map(dagster_part).collect()
+}
+
+/// Dagster's name for an asset's step: the path joined by `__`. Deterministic; two keys
+/// with one name (or one path) are an export error.
 pub fn op_name(key: &str) -> String {
-    key.split('.')
-        .map(|part| {
-            part.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("__")
+    dagster_path(key).join("__")
 }
 
 fn partitions(key: &str, p: &PartitionSpec) -> Result<Value, PluginError> {
@@ -165,13 +190,15 @@ pub fn document(req: &ExportRequest) -> Result<Value, PluginError> {
         let timeout = spec.timeout.map(|d| d.as_secs_f64());
         assets.push(json!({
             "key": key,
-            "path": key.split('.').collect::<Vec<_>>(),
+            "path": dagster_path(key),
             "op_name": op,
             "deps": deps,
             "group": spec.group,
             "kind": spec.kind.as_str(),
             "asset_type": node.asset_type,
-            "tags": spec.tags,
+            // tags Dagster accepts are Dagster tags; every tag, verbatim, is also metadata
+            "tags": spec.tags.iter().filter(|(k, v)| tag_text_ok(k, true) && tag_text_ok(v, false)).collect::<BTreeMap<_, _>>(),
+            "phlo_tags": spec.tags,
             "description": spec.description,
             "code_version": spec.code_version,
             "external": spec.external,

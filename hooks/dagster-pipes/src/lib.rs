@@ -117,9 +117,14 @@ impl HookProvider for DagsterPipes {
 
     fn hooks(&self) -> Vec<HookRegistration> {
         let Some(sink) = self.sink.clone() else { return Vec::new() };
+        // the step's one asset, as Dagster spells it (phlo runs one asset per step)
+        let single = self.context.as_ref().and_then(|c| match c.get("asset_keys") {
+            Some(Value::Array(keys)) if keys.len() == 1 => keys[0].as_str().map(str::to_string),
+            _ => None,
+        });
         vec![
             HookRegistration::new("dagster_pipes", "report", move |e: &Event| -> Result<(), HookFailure> {
-                let Some((method, params)) = message_of(e) else { return Ok(()) };
+                let Some((method, params)) = message_of(e, single.as_deref()) else { return Ok(()) };
                 let line =
                     json!({"__dagster_pipes_version": "0.1", "method": method, "params": params}).to_string() + "\n";
                 let guard = sink.lock().unwrap_or_else(PoisonError::into_inner);
@@ -140,7 +145,8 @@ impl HookProvider for DagsterPipes {
     }
 }
 
-/// Dagster's spelling of an asset key: its parts joined by `/`.
+/// Dagster's spelling of an asset key when the context does not name the step's one asset:
+/// its parts joined by `/`.
 pub fn dagster_key(key: &str) -> String {
     key.replace('.', "/")
 }
@@ -149,9 +155,11 @@ fn infer(v: &Value) -> Value {
     json!({"raw_value": v, "type": "__infer__"})
 }
 
-/// The Pipes message an event becomes, if any.
-pub fn message_of(e: &Event) -> Option<(&'static str, Value)> {
-    let asset = e.correlation.asset_key.as_ref().map(|k| dagster_key(k.as_str()));
+/// The Pipes message an event becomes, if any; `single` is the step's one asset as Dagster
+/// names it.
+pub fn message_of(e: &Event, single: Option<&str>) -> Option<(&'static str, Value)> {
+    let name = |k: &str| single.map_or_else(|| dagster_key(k), str::to_string);
+    let asset = e.correlation.asset_key.as_ref().map(|k| name(k.as_str()));
     match &e.payload {
         EventPayload::RunStart(_) => Some(("opened", json!({"extras": {}}))),
         EventPayload::RunEnd(_) => Some(("closed", json!({}))),
@@ -187,7 +195,7 @@ pub fn message_of(e: &Event) -> Option<(&'static str, Value)> {
             Some((
                 "report_asset_check",
                 json!({
-                    "asset_key": dagster_key(&r.asset),
+                    "asset_key": name(&r.asset),
                     "check_name": r.check,
                     "passed": passed,
                     "severity": if r.severity == phlo_core::spec::Severity::Warn { "WARN" } else { "ERROR" },
