@@ -145,6 +145,16 @@ fn the_quickstart_on_dagster_equals_a_local_run() {
     let phlo_keys: Vec<String> =
         json(&keys).as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen["partition_keys"]["marts/category_revenue_daily"], serde_json::json!(phlo_keys));
+
+    // the schedules, with their time zone; a tick of one over a partitioned asset runs the
+    // last complete window, as phlo's own scheduler does
+    let schedules = seen["schedules"].as_array().unwrap();
+    let nightly = schedules.iter().find(|s| s["name"] == "nightly").expect("nightly");
+    assert_eq!((nightly["cron"].as_str(), nightly["timezone"].as_str()), (Some("0 2 * * *"), Some("Europe/Paris")));
+    assert_eq!(nightly["partition_keys"], serde_json::json!([phlo_keys.last().unwrap()]), "{nightly}");
+    let report = schedules.iter().find(|s| s["name"] == "weekday_report").expect("weekday_report");
+    assert_eq!(report["cron"], "30 6 * * 1-5", "{report}");
+    assert_eq!(report.get("error"), None, "{report}");
 }
 
 /// The tables of a project's warehouse, dumped as `drive.py` dumps them.

@@ -33,9 +33,21 @@ def _phlo_binary() -> str:
     return binary
 
 
+_PARTITIONS = {}
+
+
 def _partitions(p):
+    # one definition object per distinct partitioning (Dagster compares them, and building
+    # one per asset is most of the load time of a large project)
     if p is None:
         return None
+    key = json.dumps(p, sort_keys=True)
+    if key not in _PARTITIONS:
+        _PARTITIONS[key] = _new_partitions(p)
+    return _PARTITIONS[key]
+
+
+def _new_partitions(p):
     kind = p["kind"]
     if kind == "static":
         return dg.StaticPartitionsDefinition(p["keys"])
@@ -141,7 +153,8 @@ def _schedule(s, assets_by_key):
         tick = context.scheduled_execution_time
         if template is None:
             # phlo's default: the last complete window at the tick
-            key = partitions_def.get_last_partition_key(current_time=tick)
+            with dg.partition_loading_context(effective_dt=tick):
+                key = partitions_def.get_last_partition_key()
         else:
             local = tick.astimezone(tick.tzinfo)
             key = (

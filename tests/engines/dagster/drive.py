@@ -90,12 +90,28 @@ def main():
             if entry.user_message and entry.dagster_event is None:
                 logs.append(entry.user_message)
     tables = dump(warehouse)
+    # each schedule as Dagster holds it, evaluated at a tick
+    from datetime import datetime, timezone
+
+    schedules = []
+    for sched in module.defs.schedules or []:
+        tick = datetime(2024, 6, 3, 0, 30, tzinfo=timezone.utc)
+        entry = {"name": sched.name, "cron": sched.cron_schedule, "timezone": sched.execution_timezone}
+        try:
+            context = dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=tick, repository_def=module.defs.get_repository_def()
+            )
+            data = sched.evaluate_tick(context)
+            entry["partition_keys"] = [r.partition_key for r in (data.run_requests or [])]
+        except Exception as e:  # reported, compared by the test
+            entry["error"] = f"{type(e).__name__}: {e}"
+        schedules.append(entry)
     partition_keys = {}
     for a in doc["assets"]:
         if a["partitions"] is not None:
             partition_keys["/".join(a["path"])] = module._partitions(a["partitions"]).get_partition_keys()
     with open(out, "w", encoding="utf-8") as f:
-        json.dump({"runs": runs, "logs": logs, "tables": tables, "partition_keys": partition_keys}, f)
+        json.dump({"runs": runs, "logs": logs, "tables": tables, "partition_keys": partition_keys, "schedules": schedules}, f)
 
 
 if __name__ == "__main__":
