@@ -2,16 +2,14 @@
 //! the quickstart, and `phlo validate` on generated projects of 10,000 and 100,000 declarative
 //! assets (target: 100,000 in ≤ 2 s; loading must scale linearly).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn run_in(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phlo")).args(args).current_dir(dir).output().expect("run phlo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
+#[path = "support/process.rs"]
+mod process;
+use process::run_in;
 
 /// A project of `n` assets: a third CSV loads, a third SQL models reading the load before
 /// them, a third exports of the model before them.

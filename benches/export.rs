@@ -1,16 +1,13 @@
 //! `phlo export dagster` of a generated 10,000-asset project as a whole process (target
 //! ≤ 200 ms), beside `phlo validate` of the same project (the load both pay).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn run_in(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phlo")).args(args).current_dir(dir).output().expect("run phlo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
+#[path = "support/process.rs"]
+mod process;
+use process::run_in;
 
 /// `n` assets: echo sources and SQL-free chains of daily-partitioned echo assets with a
 /// check, a group and tags (what the export maps).
