@@ -304,3 +304,18 @@ fn a_missing_phlo_binary_is_a_clear_dagster_failure() {
     let all = String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
     assert!(all.contains("the phlo binary `/nonexistent/phlo` is not found"), "{all}");
 }
+
+/// What an asset logs reaches Dagster's event log through Pipes.
+#[test]
+fn phlo_log_lines_reach_dagsters_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  ops.greet:\n    type: command\n    program: sh\n    args: ['-c', 'echo hello-from-phlo']\n",
+    )
+    .unwrap();
+    let seen = on_dagster(dir.path(), "-");
+    assert_eq!(seen["runs"][0]["success"], true, "{seen}");
+    let logs: Vec<&str> = seen["logs"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(logs.iter().any(|l| l.contains("hello-from-phlo")), "{logs:?}");
+}
