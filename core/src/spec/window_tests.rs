@@ -155,3 +155,83 @@ fn bad_keys_and_ranges() {
     assert!(PartitionSpec::static_keys(vec![]).is_err());
     assert!(PartitionSpec::static_keys(vec!["a".into(), "a".into()]).is_err());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ZONES: [&str; 8] = [
+        "UTC",
+        "Europe/Paris",
+        "America/New_York",
+        "Australia/Lord_Howe",
+        "Asia/Kolkata",
+        "America/Havana",
+        "Pacific/Apia",
+        "America/Sao_Paulo",
+    ];
+
+    fn granularity() -> impl Strategy<Value = Granularity> {
+        prop::sample::select(vec![Granularity::Hourly, Granularity::Daily, Granularity::Weekly, Granularity::Monthly])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever the zone (gaps at midnight, a skipped day, 30-minute changes), the
+        /// anchors, the end and the instant: keys, windows, latest, lookups and ranges agree.
+        #[test]
+        fn keys_windows_latest_and_lookups_agree(
+            g in granularity(),
+            zone in prop::sample::select(ZONES.to_vec()),
+            start_day in 0i64..(40 * 365),
+            start_hour in 0u32..24,
+            len_hours in 1i64..(24 * 120),
+            end_hours in prop::option::of(1i64..(24 * 200)),
+            week_start in 0u8..7,
+            month_day in 1u32..=28,
+            end_offset in -3i32..=3,
+        ) {
+            let day = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap() + Duration::days(start_day);
+            let mut start = day.and_hms_opt(start_hour, 0, 0).unwrap();
+            let options = WindowOptions {
+                week_start: [Weekday::Sun, Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat]
+                    [usize::from(week_start)],
+                month_day,
+                end_offset,
+            };
+            // align the start the way the user is told to
+            let probe = TimePartitions::with_options(g, &start.format("%Y-%m-%dT%H:%M").to_string(), None, Some(zone), options);
+            if let Err(PartitionError::Unaligned { first, .. }) = &probe {
+                let text = if first.len() > 10 { first.clone() } else { format!("{first}-00:00") };
+                start = NaiveDateTime::parse_from_str(&text, "%Y-%m-%d-%H:%M").unwrap();
+            }
+            let end = end_hours.map(|h| (start + Duration::hours(h)).format("%Y-%m-%dT%H:%M").to_string());
+            let p = TimePartitions::with_options(g, &start.format("%Y-%m-%dT%H:%M").to_string(), end.as_deref(), Some(zone), options).unwrap();
+            let now = (start + Duration::hours(len_hours)).and_utc();
+            let windows = p.windows(now);
+            let keys = p.keys(now);
+            prop_assert_eq!(windows.iter().map(|w| w.key.clone()).collect::<Vec<_>>(), keys.clone());
+            prop_assert_eq!(p.latest(now), keys.last().cloned());
+            for pair in windows.windows(2) {
+                prop_assert_eq!(pair[0].end, pair[1].start);
+            }
+            for w in &windows {
+                prop_assert!(w.start < w.end, "{:?}", w);
+                let (a, b) = p.window(&w.key).unwrap();
+                prop_assert_eq!((a.with_timezone(&Utc), b.with_timezone(&Utc)), (w.start, w.end));
+                prop_assert!(p.check_key(&w.key, now).is_ok(), "{}", w.key);
+            }
+            if end_offset <= 0 {
+                prop_assert!(windows.iter().all(|w| w.end <= now));
+            }
+            if let (Some(first), Some(last)) = (keys.first(), keys.last()) {
+                prop_assert_eq!(p.range(first, last, now).unwrap(), keys.clone());
+            }
+            // no duplicate keys
+            let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+            prop_assert_eq!(unique.len(), keys.len());
+        }
+    }
+}
