@@ -212,7 +212,7 @@ mod properties {
             let now = (start + Duration::hours(len_hours)).and_utc();
             let windows = p.windows(now);
             let keys = p.keys(now);
-            prop_assert_eq!(windows.iter().map(|w| w.key.clone()).collect::<Vec<_>>(), keys.clone());
+            prop_assert_eq!(windows.iter().map(|w| &w.key).collect::<Vec<_>>(), keys.iter().collect::<Vec<_>>());
             prop_assert_eq!(p.latest(now), keys.last().cloned());
             for pair in windows.windows(2) {
                 prop_assert_eq!(pair[0].end, pair[1].start);
