@@ -252,7 +252,10 @@ pub(crate) fn partitions<W: Write>(dir: &Path, args: &PartitionsArgs, out: &mut 
         Ok(x) => x,
         Err(o) => return Ok(o),
     };
-    let Some(&i) = chosen.first().filter(|_| chosen.len() == 1) else {
+    // the key itself, not a selection that happens to match one asset
+    let Some(&i) =
+        chosen.first().filter(|&&i| chosen.len() == 1 && project.graph.node(i).spec.key.as_str() == args.key)
+    else {
         return Ok(Outcome::from_diagnostics(
             Diagnostic::error(Code::SelectionSyntax, format!("`{}` is not one asset key", args.key))
                 .with_help("give one key, as `phlo assets list` shows it")

@@ -59,7 +59,10 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             None => (0..graph.len() as u32).map(|i| graph.node(i).spec.key.to_string()).collect(),
             Some(sel) => match Selection::parse(&sel.value).and_then(|x| x.select(&graph)) {
                 Ok(ids) => ids.iter().map(|&i| graph.node(i).spec.key.to_string()).collect(),
-                Err(e) => return Ok(Outcome::from_diagnostics(e.to_diagnostic(&sel.value).into())),
+                Err(e) => {
+                    let d = e.to_diagnostic(&sel.value).at(&project.config.source, sel.span);
+                    return Ok(Outcome::from_diagnostics(d.into()));
+                }
             },
         };
         schedules.push(ScheduleExport {

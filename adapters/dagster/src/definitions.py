@@ -10,7 +10,9 @@ its check results and its log lines back to Dagster.
 import json
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -79,7 +81,7 @@ def _retry(r):
 def _spec(a):
     return dg.AssetSpec(
         key=dg.AssetKey(a["path"]),
-        deps=[dg.AssetKey(_PATHS[d]) for d in a["deps"] if d in _PATHS],
+        deps=[dg.AssetKey(_PATHS[d]) for d in a["deps"]],
         group_name=a["group"],
         description=a["description"],
         code_version=a["code_version"],
@@ -125,8 +127,19 @@ def _asset(a):
     return _step
 
 
+def _hour_key(local):
+    """The hourly key of the hour `local` is in, as phlo spells it: the second copy of a
+    repeated hour carries its UTC offset (`2024-10-27-02:00+0100`)."""
+    top = local.replace(minute=0, second=0, microsecond=0)
+    key = top.strftime("%Y-%m-%d-%H:00")
+    first, second = top.replace(fold=0), top.replace(fold=1)
+    if first.utcoffset() != second.utcoffset() and local.timestamp() >= second.timestamp():
+        key += local.strftime("%z")
+    return key
+
+
 def _schedule(s, assets_by_key):
-    target = dg.AssetSelection.assets(*[dg.AssetKey(_PATHS[k]) for k in s["assets"] if k in _PATHS])
+    target = dg.AssetSelection.assets(*[dg.AssetKey(_PATHS[k]) for k in s["assets"]])
     status = dg.DefaultScheduleStatus.RUNNING if s["enabled"] else dg.DefaultScheduleStatus.STOPPED
     template = s["partition"]
     if not s["partitioned"]:
@@ -137,7 +150,7 @@ def _schedule(s, assets_by_key):
             target=target,
             default_status=status,
         )
-    first = next(assets_by_key[k] for k in s["assets"] if k in assets_by_key and assets_by_key[k]["partitions"])
+    first = next(assets_by_key[k] for k in s["assets"] if assets_by_key[k]["partitions"])
     partitions_def = _partitions(first["partitions"])
 
     @dg.schedule(
@@ -148,19 +161,17 @@ def _schedule(s, assets_by_key):
         default_status=status,
     )
     def _tick(context: dg.ScheduleEvaluationContext):
-        from datetime import timedelta
-
         tick = context.scheduled_execution_time
         if template is None:
             # phlo's default: the last complete window at the tick
             with dg.partition_loading_context(effective_dt=tick):
                 key = partitions_def.get_last_partition_key()
         else:
-            local = tick.astimezone(tick.tzinfo)
+            local = tick.astimezone(ZoneInfo(s["timezone"]))
             key = (
                 template.replace("{date}", local.strftime("%Y-%m-%d"))
-                .replace("{yesterday}", (local - timedelta(days=1)).strftime("%Y-%m-%d"))
-                .replace("{hour}", local.strftime("%Y-%m-%d-%H:00"))
+                .replace("{yesterday}", (local.date() - timedelta(days=1)).strftime("%Y-%m-%d"))
+                .replace("{hour}", _hour_key(local))
             )
         if key is None:
             return dg.SkipReason("no complete partition yet")

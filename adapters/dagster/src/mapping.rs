@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Timelike};
+use chrono::Timelike;
 use phlo_core::execution::ExportRequest;
 use phlo_core::plugin::PluginError;
 use phlo_core::spec::partition::{Granularity, PartitionSpec, TimePartitions};
@@ -95,7 +95,6 @@ fn time_partitions(key: &str, t: &TimePartitions) -> Result<Value, PluginError> 
         Granularity::Monthly => t.options.month_day,
         _ => 0,
     };
-    let _ = t.start.weekday();
     Ok(json!({
         "kind": t.granularity.as_str(),
         "start": fmt(t.start),

@@ -130,21 +130,15 @@ fn read_partitions(
     };
     let wrong_kind = |field: &str, kind: &str| format!("`{field}` applies to {kind} partitions only");
     if let Some(d) = &w.week_start {
-        match parse_weekday(&d.value) {
-            _ if granularity != Granularity::Weekly => {
-                bad(d.span, wrong_kind("week_start", "weekly"), "remove it");
-                return PartitionSpec::None;
-            }
-            Some(day) => options.week_start = day,
-            None => {
-                bad(
-                    d.span,
-                    format!("`{}` is not a day of the week", d.value),
-                    "write `sunday`, `monday`, … `saturday`",
-                );
-                return PartitionSpec::None;
-            }
+        if granularity != Granularity::Weekly {
+            bad(d.span, wrong_kind("week_start", "weekly"), "remove it");
+            return PartitionSpec::None;
         }
+        let Some(day) = parse_weekday(&d.value) else {
+            bad(d.span, format!("`{}` is not a day of the week", d.value), "write `sunday`, `monday`, … `saturday`");
+            return PartitionSpec::None;
+        };
+        options.week_start = day;
     }
     if let Some(m) = &w.month_day {
         if granularity != Granularity::Monthly {

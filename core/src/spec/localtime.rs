@@ -35,7 +35,8 @@ pub enum Instants {
     Two(DateTime<Utc>, DateTime<Utc>),
 }
 
-/// The instants `local` names in `tz` for a fixed time (see the module documentation).
+/// The instants `local` names in `tz`, for a fixed (`true`) or repeating time (see the module
+/// documentation).
 pub fn resolve(tz: Tz, local: NaiveDateTime, fixed: bool) -> Instants {
     resolve_with(tz, local, Rule { jump: fixed, once: fixed })
 }
@@ -106,6 +107,19 @@ pub fn is_fixed_offset(tz: Tz) -> bool {
     matches!(tz, Tz::UTC | Tz::Etc__UTC | Tz::Etc__GMT | Tz::GMT | Tz::Etc__Universal | Tz::Etc__Zulu)
 }
 
+/// Parses a wall-clock date-time as phlo.yaml and the command line write it: a date
+/// (`2024-03-31`, midnight) or a date and time (`2024-03-31T03:30`, `2024-03-31 03:30:15`,
+/// `2024-03-31-03:30` as hourly keys spell it).
+pub fn parse_wall_clock(text: &str) -> Option<NaiveDateTime> {
+    let t = text.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Some(d.and_time(chrono::NaiveTime::MIN));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d-%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+}
+
 /// Parses an instant given on the command line: RFC 3339 (`2024-03-31T01:30:00Z`,
 /// `2024-03-31T03:30:00+02:00`), or a local date-time or date read in `tz`
 /// (`2024-03-31T03:30`, `2024-03-31`), which must name exactly one instant.
@@ -117,13 +131,9 @@ pub fn parse_instant(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(x) = DateTime::parse_from_rfc3339(t) {
         return Ok(x.with_timezone(&Utc));
     }
-    let local = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
-        .or_else(|| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN)))
-        .ok_or_else(|| {
-            format!("`{text}` is not a time (use RFC 3339 like `2024-03-31T01:30:00Z`, or `2024-03-31T03:30` in {tz})")
-        })?;
+    let local = parse_wall_clock(t).ok_or_else(|| {
+        format!("`{text}` is not a time (use RFC 3339 like `2024-03-31T01:30:00Z`, or `2024-03-31T03:30` in {tz})")
+    })?;
     match tz.from_local_datetime(&local) {
         chrono::LocalResult::Single(x) => Ok(x.with_timezone(&Utc)),
         chrono::LocalResult::Ambiguous(a, b) => Err(format!(

@@ -26,7 +26,7 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, NaiveDateTime, Nai
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::localtime::{Instants, Rule, is_fixed_offset, local_of, offset_at, resolve_with};
+use super::localtime::{Instants, Rule, is_fixed_offset, local_of, offset_at, parse_wall_clock, resolve_with};
 use super::partition::{Granularity, PartitionError};
 
 /// How windows are anchored and how many count as partitions.
@@ -99,16 +99,10 @@ struct Tick {
 }
 
 fn parse_datetime(value: &str) -> Result<NaiveDateTime, PartitionError> {
-    let v = value.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Ok(d.and_time(NaiveTime::MIN));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d-%H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
-            return Ok(t);
-        }
-    }
-    Err(PartitionError::BadDate { value: value.to_string(), expected: "`2024-01-31` or `2024-01-31T13:00`" })
+    parse_wall_clock(value).ok_or_else(|| PartitionError::BadDate {
+        value: value.to_string(),
+        expected: "`2024-01-31` or `2024-01-31T13:00`",
+    })
 }
 
 /// The time part of hourly keys.

@@ -49,10 +49,10 @@ pub fn encode_param(value: &Value) -> String {
     base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap_or_default())
 }
 
-/// Where messages go.
+/// Where messages go (a file is opened once, when the hook is created).
 #[derive(Debug)]
 enum Sink {
-    File(std::path::PathBuf),
+    File(std::fs::File),
     Stderr,
     Stdout,
 }
@@ -89,7 +89,12 @@ fn read_context(params: &Map<String, Value>) -> Result<Map<String, Value>, Strin
 
 fn sink_of(params: &Map<String, Value>) -> Result<Sink, String> {
     match (params.get("path"), params.get("stdio")) {
-        (Some(Value::String(p)), _) => Ok(Sink::File(p.into())),
+        (Some(Value::String(p)), _) => OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map(Sink::File)
+            .map_err(|e| format!("cannot open the messages file `{p}`: {e}")),
         (_, Some(Value::String(s))) if s == "stderr" => Ok(Sink::Stderr),
         (_, Some(Value::String(s))) if s == "stdout" => Ok(Sink::Stdout),
         _ => Err(format!(
@@ -101,8 +106,15 @@ fn sink_of(params: &Map<String, Value>) -> Result<Sink, String> {
 
 impl HookProvider for DagsterPipes {
     fn create(_: NoConfig, _: &PluginContext) -> Result<Self, PluginError> {
-        let (Ok(ctx), Ok(msgs)) = (std::env::var(CONTEXT_ENV), std::env::var(MESSAGES_ENV)) else {
-            return Ok(DagsterPipes { sink: None, context: None });
+        let (ctx, msgs) = match (std::env::var(CONTEXT_ENV), std::env::var(MESSAGES_ENV)) {
+            (Ok(c), Ok(m)) => (c, m),
+            (Err(_), Err(_)) => return Ok(DagsterPipes { sink: None, context: None }),
+            (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
+                return Err(PluginError::with_help(
+                    format!("only one of `{CONTEXT_ENV}` and `{MESSAGES_ENV}` is set"),
+                    "a Dagster Pipes client sets both; unset both to run without Dagster",
+                ));
+            }
         };
         let bad = |what: &str, e: String| {
             PluginError::with_help(
@@ -127,13 +139,10 @@ impl HookProvider for DagsterPipes {
                 let Some((method, params)) = message_of(e, single.as_deref()) else { return Ok(()) };
                 let line =
                     json!({"__dagster_pipes_version": "0.1", "method": method, "params": params}).to_string() + "\n";
-                let guard = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                let written = match &*guard {
-                    Sink::File(path) => OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.flush())),
+                let mut guard = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                let written = match &mut *guard {
+                    // one write per message: Dagster's reader never sees half a line
+                    Sink::File(f) => f.write_all(line.as_bytes()).and_then(|()| f.flush()),
                     Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
                     Sink::Stdout => std::io::stdout().write_all(line.as_bytes()),
                 };
@@ -186,12 +195,17 @@ pub fn message_of(e: &Event, single: Option<&str>) -> Option<(&'static str, Valu
         }
         EventPayload::QualityResult(r) => {
             let passed = matches!(r.outcome, phlo_core::spec::CheckOutcome::Passed);
-            let metadata = json!({
+            // the outcome as phlo's reports spell it: `{"status": "failed"}`, `{"status": "error", "error": …}`
+            let outcome = serde_json::to_value(&r.outcome).unwrap_or(Value::Null);
+            let mut metadata = json!({
                 "violations": infer(&json!(r.violations)),
                 "total": infer(&json!(r.total)),
                 "rate": infer(&json!(r.rate)),
-                "outcome": infer(&json!(format!("{:?}", r.outcome).to_lowercase())),
+                "outcome": infer(&outcome["status"]),
             });
+            if let Some(error) = outcome.get("error") {
+                metadata["error"] = infer(error);
+            }
             Some((
                 "report_asset_check",
                 json!({

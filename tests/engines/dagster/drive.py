@@ -43,8 +43,6 @@ def record(result):
         elif t == "ASSET_CHECK_EVALUATION":
             c = e.event_specific_data
             out["checks"].append({"asset": c.asset_key.to_user_string(), "name": c.check_name, "passed": c.passed})
-        elif t == "ENGINE_EVENT" or t == "LOGS_CAPTURED":
-            pass
     return out
 
 
