@@ -8,6 +8,7 @@
 pub mod de;
 pub mod env;
 pub mod node;
+pub mod yaml;
 
 pub use de::{Spanned, from_node};
 pub use node::{Format, Key, Node, Value};

@@ -2,12 +2,9 @@
 //!
 //! `phlo.yaml` and `phlo.toml` are both parsed into a [`Node`] first; every later phase
 //! (environment expansion, typed sections, plugin configs) reads the tree, so a value's
-//! `file:line:col` is never lost. YAML parsing is kept in this one module.
+//! `file:line:col` is never lost. YAML is read in [`super::yaml`], TOML here.
 
-use std::fmt;
 use std::sync::Arc;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile, Span};
 
@@ -145,7 +142,7 @@ pub enum Format {
 /// Syntax errors (`PHLO-E002`) and duplicate keys (`PHLO-E005`), with positions.
 pub fn parse(source: &Arc<SourceFile>, format: Format) -> Result<Node, Diagnostics> {
     let node = match format {
-        Format::Yaml => parse_yaml(source)?,
+        Format::Yaml => super::yaml::parse_yaml(source)?,
         Format::Toml => parse_toml(source)?,
     };
     let mut diags = Diagnostics::new();
@@ -180,159 +177,6 @@ fn check_duplicates(source: &Arc<SourceFile>, node: &Node, diags: &mut Diagnosti
             Value::Seq(items) => stack.extend(items.iter().rev()),
             _ => {}
         }
-    }
-}
-
-// ---------------------------------------------------------------- YAML (serde-saphyr)
-
-/// How deeply a YAML project file may nest.
-pub const MAX_YAML_DEPTH: usize = 32;
-
-fn yaml_options() -> serde_saphyr::Options {
-    let mut o = serde_saphyr::Options::default();
-    // `yes`, `on`, `y` stay strings; only `true` / `false` are booleans.
-    o.strict_booleans = true;
-    // Duplicates reach our visitor, which records both positions for one report.
-    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-    o.with_snippet = false;
-    o.no_schema = false;
-    // room for projects of hundreds of thousands of assets; nesting depth, aliases and anchors
-    // keep their limits (a deeply nested or alias-bomb document is a located error)
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 50_000_000;
-    budget.max_nodes = 20_000_000;
-    budget.max_total_scalar_bytes = 1 << 30;
-    // a project file nests a handful of levels; 32 leaves room and keeps the recursive
-    // reading far from the stack's end, even on a 2 MB thread in a debug build
-    budget.max_depth = MAX_YAML_DEPTH;
-    budget.flow_nesting_limit = MAX_YAML_DEPTH;
-    o.budget = Some(budget);
-    o
-}
-
-fn parse_yaml(source: &Arc<SourceFile>) -> Result<Node, Diagnostics> {
-    if source.text.trim().is_empty() {
-        return Ok(Node { value: Value::Map(Vec::new()), span: Span::new(1, 1, 1), expanded: false });
-    }
-    match serde_saphyr::from_str_with_options::<Option<YamlNode>>(&source.text, yaml_options()) {
-        Ok(Some(n)) => Ok(n.0),
-        Ok(None) => Ok(Node { value: Value::Map(Vec::new()), span: Span::new(1, 1, 1), expanded: false }),
-        Err(e) => {
-            let span = e.location().map(|l| Span::new(l.line() as u32, l.column() as u32, 1)).unwrap_or_default();
-            let message = first_line(&e.to_string());
-            Err(Diagnostic::error(Code::Syntax, format!("invalid YAML: {message}"))
-                .at(source, span)
-                .with_help("fix the YAML syntax at this position (indentation, quoting, `:` after keys)")
-                .into())
-        }
-    }
-}
-
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or(s).trim();
-    // serde-saphyr may prefix the position; we render our own.
-    match line.rfind(" at line ") {
-        Some(i) if i > 0 => line[..i].to_string(),
-        _ => line.to_string(),
-    }
-}
-
-struct YamlNode(Node);
-
-fn span_of(l: serde_saphyr::Location, len: usize) -> Span {
-    Span::new(l.line() as u32, l.column() as u32, len.max(1) as u32)
-}
-
-impl<'de> Deserialize<'de> for YamlNode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = serde_saphyr::Spanned::<RawValue>::deserialize(d)?;
-        let len = match &spanned.value.0 {
-            Value::Str(s) => s.chars().count(),
-            Value::Int(i) => i.to_string().len(),
-            Value::Bool(b) => b.to_string().len(),
-            _ => 1,
-        };
-        Ok(YamlNode(Node { value: spanned.value.0, span: span_of(spanned.referenced, len), expanded: false }))
-    }
-}
-
-struct YamlKey(Key);
-
-impl<'de> Deserialize<'de> for YamlKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = serde_saphyr::Spanned::<RawValue>::deserialize(d)?;
-        let name = match spanned.value.0 {
-            Value::Str(s) => s,
-            Value::Int(i) => i.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Null => String::from("null"),
-            Value::Seq(_) | Value::Map(_) => {
-                return Err(de::Error::custom("a mapping key must be a plain scalar"));
-            }
-        };
-        let span = span_of(spanned.referenced, name.chars().count());
-        Ok(YamlKey(Key { name, span }))
-    }
-}
-
-struct RawValue(Value);
-
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Null))
-    }
-    fn visit_none<E>(self) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Null))
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
-        RawValue::deserialize(d)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Bool(v)))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Int(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        i64::try_from(v).map(|i| RawValue(Value::Int(i))).map_err(|_| E::custom(format!("integer {v} is too large")))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Float(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Str(v.to_string())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
-        Ok(RawValue(Value::Str(v)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
-        let mut items = Vec::new();
-        while let Some(YamlNode(n)) = seq.next_element()? {
-            items.push(n);
-        }
-        Ok(RawValue(Value::Seq(items)))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(YamlKey(k)) = map.next_key()? {
-            let YamlNode(v) = map.next_value()?;
-            entries.push((k, v));
-        }
-        Ok(RawValue(Value::Map(entries)))
     }
 }
 
