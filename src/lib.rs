@@ -15,6 +15,9 @@ pub mod cli;
 pub use phlo_core;
 use phlo_core::project::{FeatureHint, LoadOptions};
 
+// the `phlo` binary's allocator (src/main.rs), not used by the library itself
+use mimalloc as _;
+
 // ---- the link list: one line per plugin crate ----
 #[cfg(feature = "adapter-dagster")]
 use phlo_adapter_dagster as _;

@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod execution;
 pub mod graph;
 pub mod hooks;
+pub mod par;
 pub mod plugin;
 pub mod project;
 pub mod schedule;
@@ -39,6 +40,7 @@ pub use inventory;
 /// The order of the layers, lowest first: a module may import only from itself and the
 /// modules before it. `docs/architecture.md` explains the order; [`layering`]'s test keeps it.
 pub const LAYERS: &[&str] = &[
+    "par",
     "diagnostic",
     "source",
     "capability",

@@ -513,8 +513,20 @@ pub fn read_str(
                     }
                 }
                 "assets" => {
-                    for (name, node) in map_entries(value, &source, "assets")? {
-                        config.assets.extend(asset::read_asset(name, node, &source, diags));
+                    // each entry is read on its own: large projects read them on every core
+                    let entries = map_entries(value, &source, "assets")?;
+                    let parts = crate::par::map_chunks(entries, 2_000, |part| {
+                        let mut found = Diagnostics::new();
+                        let decls: Vec<_> = part
+                            .iter()
+                            .filter_map(|(name, node)| asset::read_asset(name, node, &source, &mut found))
+                            .collect();
+                        (decls, found)
+                    });
+                    config.assets.reserve(entries.len());
+                    for (decls, found) in parts {
+                        config.assets.extend(decls);
+                        diags.extend(found);
                     }
                 }
                 "schedules" => {

@@ -141,9 +141,16 @@ fn hash_key(key: &str) -> u64 {
 impl AssetGraph {
     /// Builds the graph and checks it. The graph is returned even when there are errors
     /// (duplicates keep their first definition, unknown deps have no edge).
-    pub fn build(mut nodes: Vec<AssetNode>) -> (AssetGraph, Vec<GraphError>) {
+    pub fn build(nodes: Vec<AssetNode>) -> (AssetGraph, Vec<GraphError>) {
         let mut errors = Vec::new();
-        nodes.sort_by(|a, b| a.spec.key.cmp(&b.spec.key));
+        // sort an index by key, then move each node once (a node is large: sorting the nodes
+        // themselves moved each of them many times)
+        let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+        order.sort_by(|&a, &b| nodes[a as usize].spec.key.cmp(&nodes[b as usize].spec.key));
+        let mut slots: Vec<Option<AssetNode>> = nodes.into_iter().map(Some).collect();
+        let mut nodes: Vec<AssetNode> =
+            order.iter().filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take)).collect();
+        drop(slots);
         // duplicates: keep the first, report each extra one with the first's provider
         let mut write = 0;
         for read in 0..nodes.len() {

@@ -14,6 +14,9 @@ use crate::plugin::{AssetTypeContext, CheckContext, Factory, Instance, PluginErr
 use crate::source::Node;
 use crate::spec::{AssetKey, AssetSpec, CheckSpec, Columns, TableRef};
 
+/// From how many declared assets the building is shared among the cores.
+const PARALLEL_FROM: usize = 2_000;
+
 pub(super) fn collect_assets(
     config: &ProjectConfig,
     registry: &Registry,
@@ -53,17 +56,31 @@ pub(super) fn collect_assets(
             ),
         }
     }
-    let mut decls: HashMap<&str, &AssetDecl> = HashMap::default();
-    for decl in &config.assets {
-        decls.insert(decl.key.name.as_str(), decl);
-        let built = if decl.valid { declarative_asset(decl, config, registry, dir, hints, diags) } else { None };
-        // an entry with an error (already reported) still defines its key and deps: one
-        // mistake gives one error, not a follow-on "unknown dependency" downstream
-        assets.push(built.unwrap_or_else(|| {
-            let mut spec = AssetSpec::new(&decl.key.name);
-            spec.deps.extend(decl.common.deps.iter().map(|d| d.value.as_str().into()));
-            AssetNode::new(spec, "phlo.yaml")
-        }));
+    let decls: HashMap<&str, &AssetDecl> = config.assets.iter().map(|d| (d.key.name.as_str(), d)).collect();
+    // each declared asset is built on its own (its type's config, SQL, header), so large
+    // projects build them on every core; the order of the result stays the file's
+    let seen = &*diags;
+    let build_part = |part: &[AssetDecl], seen: &Diagnostics| {
+        let mut found = Diagnostics::new();
+        let mut built = Vec::with_capacity(part.len());
+        for decl in part {
+            let node =
+                if decl.valid { declarative_asset(decl, config, registry, dir, hints, seen, &mut found) } else { None };
+            // an entry with an error (already reported) still defines its key and deps: one
+            // mistake gives one error, not a follow-on "unknown dependency" downstream
+            built.push(node.unwrap_or_else(|| {
+                let mut spec = AssetSpec::new(&decl.key.name);
+                spec.deps.extend(decl.common.deps.iter().map(|d| d.value.as_str().into()));
+                AssetNode::new(spec, "phlo.yaml")
+            }));
+        }
+        (built, found)
+    };
+    let parts = crate::par::map_chunks(&config.assets, PARALLEL_FROM, |part| build_part(part, seen));
+    assets.reserve(config.assets.len());
+    for (built, found) in parts {
+        assets.extend(built);
+        diags.extend(found);
     }
     table_collisions(&assets, &decls, config, diags);
     infer_deps(&mut assets, &decls, config, diags);
@@ -415,12 +432,15 @@ fn table_collisions(
     }
 }
 
+/// Builds one declared asset; `seen` holds what earlier phases reported (not repeated),
+/// `diags` receives what this asset adds.
 fn declarative_asset(
     decl: &AssetDecl,
     config: &ProjectConfig,
     registry: &Registry,
     dir: &Path,
     hints: &[FeatureHint],
+    seen: &Diagnostics,
     diags: &mut Diagnostics,
 ) -> Option<AssetNode> {
     let c = &decl.common;
@@ -458,7 +478,7 @@ fn declarative_asset(
             Err(PluginError::Config(d)) => {
                 // the config check phase read the same keys; report only what it did not
                 let key = |x: &Diagnostic| (x.code, x.message.clone(), x.location.as_ref().map(|l| l.span));
-                let seen: Vec<_> = diags.iter().map(key).collect();
+                let seen: Vec<_> = seen.iter().chain(diags.iter()).map(key).collect();
                 diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
                 return None;
             }

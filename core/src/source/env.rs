@@ -126,9 +126,17 @@ pub fn expand_tree(
     diags
 }
 
-fn walk(
-    node: &mut Node,
-    path: &mut Vec<String>,
+/// One step of the path to a value: a mapping key, or a sequence index.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Walks the whole tree; `skip` is asked only about the strings that hold `${` (for each
+/// mapping key on their path), so a large file costs one pass and no allocation per value.
+fn walk<'a>(
+    node: &'a mut Node,
+    path: &mut Vec<Segment<'a>>,
     source: &Arc<SourceFile>,
     lookup: &dyn Fn(&str) -> Option<String>,
     skip: &dyn Fn(&[&str]) -> bool,
@@ -136,7 +144,7 @@ fn walk(
 ) {
     match &mut node.value {
         Value::Str(s) => {
-            if !s.contains("${") {
+            if !s.contains("${") || skipped(path, skip) {
                 return;
             }
             match expand_str(s, lookup) {
@@ -165,23 +173,36 @@ fn walk(
         Value::Seq(items) => {
             // a sequence item's segment is its index: `checks`, `0`, `query`
             for (i, item) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
+                path.push(Segment::Index(i));
                 walk(item, path, source, lookup, skip, diags);
                 path.pop();
             }
         }
         Value::Map(entries) => {
-            for (k, v) in entries {
-                path.push(k.name.clone());
-                let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-                if !skip(&refs) {
-                    walk(v, path, source, lookup, skip, diags);
-                }
+            for entry in entries.iter_mut() {
+                let (k, v) = (&entry.0, &mut entry.1);
+                path.push(Segment::Key(k.name.as_str()));
+                walk(v, path, source, lookup, skip, diags);
                 path.pop();
             }
         }
         _ => {}
     }
+}
+
+/// Whether `skip` is true for the path up to one of its mapping keys.
+fn skipped(path: &[Segment<'_>], skip: &dyn Fn(&[&str]) -> bool) -> bool {
+    let indices: Vec<String> =
+        path.iter().map(|s| if let Segment::Index(i) = s { i.to_string() } else { String::new() }).collect();
+    let texts: Vec<&str> = path
+        .iter()
+        .zip(&indices)
+        .map(|(s, i)| match s {
+            Segment::Key(k) => *k,
+            Segment::Index(_) => i.as_str(),
+        })
+        .collect();
+    (1..=texts.len()).any(|n| matches!(path[n - 1], Segment::Key(_)) && skip(&texts[..n]))
 }
 
 #[cfg(test)]
