@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${PHLO_PY_VENV:-target/py-refs}"
-pins="croniter==7.0.0 dagster==1.13.29 dagster-pipes==1.13.29"
+pins="croniter==7.0.0 dagster==1.13.27 dagster-pipes==1.13.27 dagster-docker==0.29.27 dagster-k8s==0.29.27"
 stamp="$venv/.phlo-pins"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
     echo "$venv/bin/python"

@@ -319,3 +319,76 @@ fn phlo_log_lines_reach_dagsters_event_log() {
     let logs: Vec<&str> = seen["logs"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(logs.iter().any(|l| l.contains("hello-from-phlo")), "{logs:?}");
 }
+
+/// `PHLO_PIPES_CLIENT` picks the Pipes client where Dagster runs: the container clients load
+/// (dagster-docker's and dagster-k8s's own), and a wrong setting fails when Dagster loads the
+/// code location, saying what to set.
+#[test]
+fn container_clients_are_chosen_at_load_and_wrong_settings_fail_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  raw.a:\n    type: echo\n").unwrap();
+    let out_dir = dir.path().join("dagster");
+    assert_eq!(phlo_in(dir.path(), &["export", "dagster", "--out", out_dir.to_str().unwrap()], &[]).code, 0);
+    let dagster = python().parent().unwrap().join("dagster");
+    let validate = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(&dagster);
+        cmd.args(["definitions", "validate", "-f", "definitions.py"]).current_dir(&out_dir);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    for client in ["docker", "k8s"] {
+        let (ok, text) = validate(&[
+            ("PHLO_PIPES_CLIENT", client),
+            ("PHLO_PIPES_IMAGE", "registry.example/shop-phlo:1"),
+            ("PHLO_PIPES_FORWARD_ENV", "HOME"),
+        ]);
+        assert!(ok, "{client}: {text}");
+        let (ok, text) = validate(&[("PHLO_PIPES_CLIENT", client)]);
+        assert!(!ok && text.contains("set PHLO_PIPES_IMAGE"), "{client}: {text}");
+    }
+    let (ok, text) = validate(&[("PHLO_PIPES_CLIENT", "podman")]);
+    assert!(!ok && text.contains("PHLO_PIPES_CLIENT is 'podman'"), "{text}");
+    let (ok, text) = validate(&[
+        ("PHLO_PIPES_CLIENT", "docker"),
+        ("PHLO_PIPES_IMAGE", "x"),
+        ("PHLO_PIPES_FORWARD_ENV", "PHLO_TEST_SURELY_UNSET"),
+    ]);
+    assert!(!ok && text.contains("PHLO_TEST_SURELY_UNSET"), "{text}");
+    assert!(validate(&[]).0, "the subprocess client is the default");
+}
+
+/// The protocol the container clients speak — the context in `DAGSTER_PIPES_CONTEXT` itself,
+/// messages in the process's output read by dagster-docker's log reader (as dagster-k8s reads
+/// a pod's) — works with the real `phlo`: the materialization with its metadata and the check
+/// result reach Dagster. (No container runtime here: `phlo` runs as the container would.)
+#[test]
+fn the_container_protocol_reports_through_dagsters_log_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/people.csv"), "id,name\n1,a\n2,b\n").unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  raw.people:\n    type: csv\n    path: data/people.csv\n    checks:\n      - {type: not_null, column: id}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("seen.json");
+    let run = Command::new(python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/engines/dagster/container_protocol.py"))
+        .arg(env!("CARGO_BIN_EXE_phlo"))
+        .arg(dir.path())
+        .arg("raw.people")
+        .arg(&report)
+        .env("PHLO_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(seen["success"], true, "{seen:#}\n{}", String::from_utf8_lossy(&run.stdout));
+    assert_eq!(seen["materialized"][0]["key"], "raw/people");
+    assert_eq!(seen["materialized"][0]["metadata"]["row_count"], 2);
+    assert_eq!(seen["materialized"][0]["metadata"]["table"], "raw_people");
+    assert_eq!(seen["checks"], serde_json::json!([{"name": "not_null_id", "passed": true}]));
+}

@@ -3,8 +3,19 @@
 The project's data is `phlo_project.json` beside this file, read with `json.loads`: no key,
 description or SQL of the project is ever part of this module's source. Each phlo asset is
 a Dagster asset whose step runs `phlo run --select KEY [--partition P]` in the project
-directory through Dagster Pipes (a subprocess client): phlo reports the materialization,
-its check results and its log lines back to Dagster.
+directory through Dagster Pipes: phlo reports the materialization, its check results and
+its log lines back to Dagster.
+
+Where the step runs is chosen where Dagster runs, by environment variables (the export is
+the same for every choice):
+
+- `PHLO_PIPES_CLIENT=subprocess` (default): `phlo` on this machine (`PHLO_BIN`, else `phlo`
+  on the PATH), in the project directory the export was made from.
+- `PHLO_PIPES_CLIENT=docker` (needs `dagster-docker`) or `k8s` (needs `dagster-k8s`): `phlo`
+  in a container of `PHLO_PIPES_IMAGE`, an image holding the `phlo` binary and the project
+  at `PHLO_PIPES_PROJECT_DIR` (default `/project`); `PHLO_PIPES_NAMESPACE` is the Kubernetes
+  namespace; `PHLO_PIPES_FORWARD_ENV=A,B` passes those variables of Dagster's environment
+  (e.g. the warehouse path, credentials) into the container.
 """
 
 import json
@@ -33,6 +44,60 @@ def _phlo_binary() -> str:
             description=f"the phlo binary `{binary}` is not found: set PHLO_BIN to its path or put `phlo` on the PATH"
         )
     return binary
+
+
+_CLIENT = os.environ.get("PHLO_PIPES_CLIENT", "subprocess").strip() or "subprocess"
+_IMAGE = os.environ.get("PHLO_PIPES_IMAGE", "").strip()
+_CONTAINER_PROJECT = os.environ.get("PHLO_PIPES_PROJECT_DIR", "").strip() or "/project"
+_FORWARD = [n.strip() for n in os.environ.get("PHLO_PIPES_FORWARD_ENV", "").split(",") if n.strip()]
+
+
+def _pipes_client():
+    """The Pipes client `PHLO_PIPES_CLIENT` names; a wrong setting fails when Dagster loads
+    the code location, not at the first run."""
+    if _CLIENT == "subprocess":
+        return dg.PipesSubprocessClient(cwd=_DOC["project_dir"])
+    if _CLIENT not in ("docker", "k8s"):
+        raise dg.DagsterInvariantViolationError(
+            f"PHLO_PIPES_CLIENT is {_CLIENT!r}: use `subprocess` (the default), `docker` or `k8s`"
+        )
+    if not _IMAGE:
+        raise dg.DagsterInvariantViolationError(
+            f"PHLO_PIPES_CLIENT={_CLIENT} runs phlo in a container: set PHLO_PIPES_IMAGE to an image "
+            f"holding the `phlo` binary and the project at {_CONTAINER_PROJECT} (PHLO_PIPES_PROJECT_DIR)"
+        )
+    missing = [n for n in _FORWARD if n not in os.environ]
+    if missing:
+        raise dg.DagsterInvariantViolationError(
+            f"PHLO_PIPES_FORWARD_ENV names {', '.join(missing)}, which this environment does not set"
+        )
+    try:
+        if _CLIENT == "docker":
+            from dagster_docker import PipesDockerClient
+
+            return PipesDockerClient()
+        from dagster_k8s import PipesK8sClient
+
+        return PipesK8sClient()
+    except ImportError as e:
+        package = "dagster-docker" if _CLIENT == "docker" else "dagster-k8s"
+        raise dg.DagsterInvariantViolationError(
+            f"PHLO_PIPES_CLIENT={_CLIENT} needs the `{package}` package next to dagster: pip install {package}"
+        ) from e
+
+
+def _launch(context, arguments, extras):
+    """Runs `phlo ARGUMENTS` for this step with the chosen client."""
+    pipes = context.resources.pipes
+    if _CLIENT == "subprocess":
+        command = [_phlo_binary(), "--project", _DOC["project_dir"], *arguments]
+        return pipes.run(command=command, context=context, extras=extras)
+    command = ["phlo", "--project", _CONTAINER_PROJECT, *arguments]
+    env = {n: os.environ[n] for n in _FORWARD}
+    if _CLIENT == "docker":
+        return pipes.run(context=context, image=_IMAGE, command=command, extras=extras, env=env)
+    namespace = os.environ.get("PHLO_PIPES_NAMESPACE", "").strip() or None
+    return pipes.run(context=context, image=_IMAGE, command=command, extras=extras, env=env, namespace=namespace)
 
 
 _PARTITIONS = {}
@@ -104,14 +169,17 @@ def _asset(a):
         for c in a["checks"]
     ]
 
-    @dg.multi_asset(name=a["op_name"], specs=[spec], check_specs=checks, retry_policy=_retry(a["retry"]))
-    def _step(context: dg.AssetExecutionContext, pipes: dg.PipesSubprocessClient):
+    @dg.multi_asset(
+        name=a["op_name"],
+        specs=[spec],
+        check_specs=checks,
+        retry_policy=_retry(a["retry"]),
+        required_resource_keys={"pipes"},
+    )
+    def _step(context: dg.AssetExecutionContext):
         # Dagster's run id and retry number become phlo's run id and attempt: phlo's hooks
         # see one coherent run, and Dagster (not phlo) retries
-        command = [
-            _phlo_binary(),
-            "--project",
-            _DOC["project_dir"],
+        arguments = [
             "run",
             "--select",
             a["key"],
@@ -121,8 +189,8 @@ def _asset(a):
             str(context.retry_number + 1),
         ]
         if context.has_partition_key:
-            command += ["--partition", context.partition_key]
-        return pipes.run(command=command, context=context, extras={"phlo_key": a["key"]}).get_results()
+            arguments += ["--partition", context.partition_key]
+        return _launch(context, arguments, {"phlo_key": a["key"]}).get_results()
 
     return _step
 
@@ -187,5 +255,5 @@ _schedules = [_schedule(s, _assets_by_key) for s in _DOC["schedules"]]
 defs = dg.Definitions(
     assets=_assets,
     schedules=_schedules,
-    resources={"pipes": dg.PipesSubprocessClient(cwd=_DOC["project_dir"])},
+    resources={"pipes": _pipes_client()},
 )

@@ -5,7 +5,8 @@
 //! timeouts, schedules); `definitions.py`, a fixed module that reads that document with
 //! `json.loads` — no project text is ever spliced into Python source — and builds one Dagster
 //! asset per phlo asset, whose step runs `phlo run --select KEY [--partition P]` through a
-//! Pipes subprocess client; and a short `README.md`. Everything Dagster cannot express exactly
+//! Pipes client (a subprocess by default; a Docker container or a Kubernetes pod when
+//! `PHLO_PIPES_CLIENT` says so where Dagster runs); and a short `README.md`. Everything Dagster cannot express exactly
 //! is an export error naming the asset and the field: nothing is dropped silently.
 
 mod mapping;
@@ -83,7 +84,10 @@ impl OrchestratorAdapter for DagsterAdapter {
              - `phlo_project.json` — the project's {n} asset(s) and {s} schedule(s), read by the module.\n\n\
              Each asset's step runs `phlo run --select KEY` (with `--partition` for a partitioned asset) \
              in `{dir}` through Dagster Pipes: phlo reports the materialization, its checks and its logs \
-             to Dagster. The `phlo` binary is `PHLO_BIN` if set, else `phlo` on the PATH.\n",
+             to Dagster. The `phlo` binary is `PHLO_BIN` if set, else `phlo` on the PATH.\n\n\
+             To run the steps in containers instead, set `PHLO_PIPES_CLIENT=docker` or `k8s` and \
+             `PHLO_PIPES_IMAGE` (an image with `phlo` and the project at `PHLO_PIPES_PROJECT_DIR`, \
+             default `/project`) where Dagster runs; see the module's docstring.\n",
             name = request.project_name.as_deref().unwrap_or("phlo project"),
             version = request.phlo_version,
             n = request.graph.len(),
