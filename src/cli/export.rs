@@ -115,5 +115,6 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     for f in &files {
         writeln!(out, "  {}", f.path)?;
     }
+    super::validate::leave(Some(project));
     Ok(Outcome::ok())
 }

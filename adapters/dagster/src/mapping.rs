@@ -55,6 +55,24 @@ pub fn op_name(key: &str) -> String {
     dagster_path(key).join("__")
 }
 
+/// The partitions of each asset, mapped once per distinct definition (a large project has
+/// a few, shared by thousands of assets).
+#[derive(Default)]
+struct PartitionsCache(Vec<(PartitionSpec, Value)>);
+
+impl PartitionsCache {
+    fn get(&mut self, key: &str, p: &PartitionSpec) -> Result<Value, PluginError> {
+        if let Some((_, v)) = self.0.iter().find(|(q, _)| q == p) {
+            return Ok(v.clone());
+        }
+        let v = partitions(key, p)?;
+        if self.0.len() < 64 {
+            self.0.push((p.clone(), v.clone()));
+        }
+        Ok(v)
+    }
+}
+
 fn partitions(key: &str, p: &PartitionSpec) -> Result<Value, PluginError> {
     Ok(match p {
         PartitionSpec::None => Value::Null,
@@ -175,6 +193,41 @@ pub struct Document<'a> {
     schedules: Vec<Value>,
 }
 
+impl Document<'_> {
+    /// The document as JSON with one asset (and one schedule) per line: half the size of
+    /// indented JSON, and a re-export's diff shows which assets changed.
+    ///
+    /// # Errors
+    /// A value serde cannot write (none is expected).
+    pub fn to_json_lines(&self) -> Result<String, serde_json::Error> {
+        // a record is ~300 bytes; sized up front, a large document is written without regrowing
+        let mut buf = Vec::with_capacity(1024 + 384 * self.assets.len() + 256 * self.schedules.len());
+        buf.extend_from_slice(b"{\"format\":");
+        serde_json::to_writer(&mut buf, &self.format)?;
+        for (name, value) in [("phlo_version", Some(self.phlo_version)), ("project_name", self.project_name)] {
+            buf.extend_from_slice(format!(",\"{name}\":").as_bytes());
+            serde_json::to_writer(&mut buf, &value)?;
+        }
+        buf.extend_from_slice(b",\"project_dir\":");
+        serde_json::to_writer(&mut buf, &self.project_dir)?;
+        write_lines(&mut buf, "schedules", &self.schedules)?;
+        write_lines(&mut buf, "assets", &self.assets)?;
+        buf.extend_from_slice(b"}\n");
+        // serde_json writes UTF-8
+        Ok(String::from_utf8(buf).unwrap_or_default())
+    }
+}
+
+fn write_lines<T: Serialize>(buf: &mut Vec<u8>, name: &str, items: &[T]) -> Result<(), serde_json::Error> {
+    buf.extend_from_slice(format!(",\n\"{name}\":[").as_bytes());
+    for (i, item) in items.iter().enumerate() {
+        buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        serde_json::to_writer(&mut *buf, item)?;
+    }
+    buf.extend_from_slice(if items.is_empty() { b"]" } else { b"\n]" });
+    Ok(())
+}
+
 /// One asset of the [`Document`].
 #[derive(Serialize)]
 struct AssetRecord<'a> {
@@ -204,6 +257,7 @@ pub fn document(req: &ExportRequest) -> Result<Document<'_>, PluginError> {
     let graph = &req.graph;
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut assets = Vec::with_capacity(graph.len());
+    let mut cache = PartitionsCache::default();
     for i in 0..graph.len() as u32 {
         let node = graph.node(i);
         let spec = &node.spec;
@@ -234,7 +288,7 @@ pub fn document(req: &ExportRequest) -> Result<Document<'_>, PluginError> {
             description: spec.description.as_deref(),
             code_version: spec.code_version.as_deref(),
             external: spec.external,
-            partitions: partitions(key, &spec.partitions)?,
+            partitions: cache.get(key, &spec.partitions)?,
             checks: checks(spec),
             retry: retry(spec)?,
             timeout_seconds: spec.timeout.map(|d| d.as_secs_f64()),
