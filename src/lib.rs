@@ -77,8 +77,8 @@ pub const FEATURES: &[FeatureHint] = &[
         feature: "plugin-sqlite",
         crate_name: "phlo-plugin-sqlite",
         enabled: cfg!(feature = "plugin-sqlite"),
-        plugins: &["sqlite"],
-        capabilities: &["table_store:sqlite", "query_engine:sqlite"],
+        plugins: &["sqlite", "sqlite_runs"],
+        capabilities: &["table_store:sqlite", "query_engine:sqlite", "run_store:sqlite_runs"],
         asset_types: &[],
     },
     FeatureHint {

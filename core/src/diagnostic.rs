@@ -226,6 +226,11 @@ codes! {
     ExportFailed = "PHLO-E080", Plugin;
     /// The export's output directory is not usable (has other files, cannot be written).
     ExportOutput = "PHLO-E081", Config;
+    /// The run store cannot be used: damaged, another program's file, from a newer phlo,
+    /// not writable, or not compiled in.
+    RunStore = "PHLO-E090", Plugin;
+    /// No stored run has this id.
+    UnknownRun = "PHLO-E091", Config;
     /// An asset's work failed (a plugin's error without a more precise code).
     RunFailed = "PHLO-E100", Run;
     /// An attempt ran past its `timeout` and was stopped.

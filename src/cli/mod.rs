@@ -8,6 +8,7 @@ mod hooks;
 mod plugins;
 mod render;
 mod run;
+mod runs;
 mod scaffold;
 mod schedule;
 mod schema;
@@ -59,6 +60,9 @@ enum Command {
     Validate(validate::Args),
     /// Write definitions for an external engine with a rendering adapter (`phlo export dagster --out DIR`).
     Export(export::Args),
+    /// The run history: past runs, their steps, check results and events.
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// Print the JSON Schema of phlo.yaml, including every compiled plugin's config.
     Schema(schema::Args),
 }
@@ -71,6 +75,16 @@ enum AssetsCommand {
     Graph(assets::GraphArgs),
     /// List an asset's partitions at now (or `--at`), with their windows in local time and UTC.
     Partitions(assets::PartitionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first: id, status, start, duration, steps.
+    List(runs::ListArgs),
+    /// One run: its steps with their errors and durations, its check results.
+    Show(runs::ShowArgs),
+    /// Every event of one run, as the hooks saw them (JSON lines).
+    Events(runs::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +222,9 @@ fn run(cli: &Cli) -> Outcome {
         Command::Capabilities(a) => capabilities::run(&dir, a, &mut out),
         Command::Validate(a) => validate::run(&dir, a, &mut out),
         Command::Export(a) => export::run(&dir, a, &mut out),
+        Command::Runs(RunsCommand::List(a)) => runs::list(&dir, a, &mut out),
+        Command::Runs(RunsCommand::Show(a)) => runs::show(&dir, a, &mut out),
+        Command::Runs(RunsCommand::Events(a)) => runs::events(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
     };
     let _ = out.flush();

@@ -207,11 +207,22 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Ok(r) => r,
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
+    let store = match project.run_store() {
+        Ok(s) => s,
+        Err(d) => return Ok(Outcome::from_diagnostics(d)),
+    };
     let warnings = project.diagnostics;
     let _lock = match RunLock::acquire(dir, &request.run_id, args.no_wait) {
         Ok(l) => l,
         Err(o) => return Ok(o),
     };
+    // holding the lock: a run the store still calls running has no process any more
+    if let Some(store) = &store {
+        match store.interrupt_stale() {
+            Ok(ids) => super::runs::say_interrupted(&ids),
+            Err(e) => return Ok(super::runs::store_error(e)),
+        }
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(o) => return Ok(o),

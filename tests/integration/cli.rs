@@ -64,7 +64,7 @@ fn a_valid_project_validates() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let line = run.stdout.trim();
     assert!(
-        line.starts_with("phlo.yaml: ok — 6 assets, ") && line.ends_with(" plugins, 5 requirements resolved"),
+        line.starts_with("phlo.yaml: ok — 6 assets, ") && line.ends_with(" plugins, 6 requirements resolved"),
         "{line}"
     );
     let run = phlo("ok-toml", &["validate"]);
@@ -131,7 +131,7 @@ fn plugins_list_works_without_a_project_and_filters_by_kind() {
     assert!(run.stdout.contains("sqlite           resource_provider"), "{}", run.stdout);
     assert!(!run.stdout.contains("no (missing"), "{}", run.stdout);
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource_provider", "--json"], &[]);
-    assert_eq!(json(&run).as_array().unwrap().len(), 2, "echo and sqlite");
+    assert_eq!(json(&run).as_array().unwrap().len(), 3, "echo, sqlite and sqlite_runs");
     let run = phlo_in(dir.path(), &["plugins", "list", "--kind", "resource"], &[]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("kinds are asset_type, asset_provider"), "{}", run.stderr);
@@ -177,7 +177,7 @@ fn capabilities_report() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let rows = json(&run);
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 5);
+    assert_eq!(rows.len(), 6, "five of the assets and the project's run_store");
     for field in ["requirement", "required_by", "resolved_to", "rule", "error"] {
         assert!(rows[0].get(field).is_some(), "missing field {field}");
     }

@@ -109,8 +109,16 @@ fn hooks_list_shows_the_effective_order_with_overrides() {
             )
         })
         .collect();
-    // console's priority (5) and policy (raise) come from phlo.yaml and put it first
-    assert_eq!(run_start, [("console".into(), 5, "raise".into()), ("jsonl".into(), 10, "raise".into())]);
+    // the run store records first; console's priority (5) and policy (raise) come from
+    // phlo.yaml and put it before jsonl
+    assert_eq!(
+        run_start,
+        [
+            ("sqlite_runs".into(), -100, "raise".into()),
+            ("console".into(), 5, "raise".into()),
+            ("jsonl".into(), 10, "raise".into())
+        ]
+    );
     assert!(!dir.path().join("out").exists(), "listing hooks must not write the event log");
 
     let run = phlo("ok", &["hooks", "list"]);

@@ -122,6 +122,8 @@ pub struct Project {
     pub bindings: HashMap<AssetKey, Vec<AssetBinding>>,
     /// Readiness per enabled plugin, in registry order.
     pub readiness: Vec<PluginReadiness>,
+    /// The provider of the project's `run_store` (run history), when one resolves.
+    pub run_store: Option<String>,
     /// Everything found, sorted.
     pub diagnostics: Diagnostics,
 }
@@ -209,11 +211,22 @@ impl Project {
             }
         }
         let prepared = inputs.prepare();
-        let (report, readiness, bindings) =
+        let (mut report, readiness, bindings) =
             resolve::resolve_all(&config, &registry, graph.nodes(), &prepared, &mut diags);
+        let run_store = resolve::run_store(&registry, &prepared, &mut report, &mut diags);
 
         diags.sort();
-        Ok(Project { dir: dir.to_path_buf(), config, registry, graph, report, bindings, readiness, diagnostics: diags })
+        Ok(Project {
+            dir: dir.to_path_buf(),
+            config,
+            registry,
+            graph,
+            report,
+            bindings,
+            readiness,
+            run_store,
+            diagnostics: diags,
+        })
     }
 
     /// The readiness row of a plugin.

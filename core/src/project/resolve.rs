@@ -279,3 +279,29 @@ pub(super) fn resolve_all(
 fn provider_kind_of_asset(registry: &Registry, provider: &str) -> Option<PluginKind> {
     registry.get(PluginKind::AssetProvider, provider).map(|_| PluginKind::AssetProvider)
 }
+
+/// The project's own requirement: `run_store` (optional), where runs are recorded. Resolved
+/// by the same rules as every other (`capabilities.defaults`, the only provider, …) and shown
+/// in the resolution report; nothing providing it means runs are not recorded, which `phlo
+/// runs` says.
+pub(super) fn run_store(
+    registry: &Registry,
+    prepared: &PreparedInputs,
+    report: &mut ResolutionReport,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    if registry.resolver().providers_of("run_store").is_empty() {
+        return None;
+    }
+    let q = Requirement::of_type("run_store").ok()?.optional(true);
+    let result = registry.resolver().resolve(&q, None, prepared);
+    report.record(&q, &Arc::from("project (run history)"), &result, prepared);
+    report.sort();
+    match result {
+        Ok(b) => Some(b.plugin.to_string()),
+        Err(e) => {
+            diags.push(e.to_diagnostic("the project (run history)", false, prepared));
+            None
+        }
+    }
+}

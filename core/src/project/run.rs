@@ -7,10 +7,14 @@ use chrono::Utc;
 use super::Project;
 use crate::capability::CapabilityMap;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::execution::{CancelToken, PartitionRequest, RunOptions, RunRequest, RunResources, new_run_id};
+use crate::execution::{CancelToken, PartitionRequest, RunOptions, RunRequest, RunResources, RunStore, new_run_id};
 use crate::graph::Selection;
-use crate::hooks::HookBus;
+use crate::hooks::{Event, FailurePolicy, HookBus, HookFailure, HookRegistration};
 use crate::plugin::{Instance, PluginKind};
+
+/// The priority of the run store's recording hook: before every hook a plugin registers
+/// with a priority above -100 (lower runs first).
+pub const RUN_STORE_PRIORITY: i32 = -100;
 
 /// Builds the project's bus: every enabled, ready hook provider's registrations, with the
 /// overrides of `hooks.<provider>` in phlo.yaml applied.
@@ -50,6 +54,23 @@ pub fn bus_for_project(project: &Project) -> Result<HookBus, Diagnostics> {
             }
         }
     }
+    // the run store records every event first (lower runs first), synchronously: what the
+    // hooks saw is what the store holds; an event it cannot record fails the step
+    match (project.run_store(), &project.run_store) {
+        (Ok(Some(store)), Some(provider)) => {
+            let reg =
+                HookRegistration::new(provider.as_str(), "record_run", move |e: &Event| -> Result<(), HookFailure> {
+                    store.record(e).map_err(Into::into)
+                })
+                .priority(RUN_STORE_PRIORITY)
+                .policy(FailurePolicy::Raise);
+            if let Err(e) = builder.register(reg) {
+                diags.push(Diagnostic::error(Code::HookSetup, e.to_string()));
+            }
+        }
+        (Err(d), _) => diags.extend(d),
+        _ => {}
+    }
     if diags.has_errors() {
         return Err(diags);
     }
@@ -62,6 +83,35 @@ pub fn bus_for_project(project: &Project) -> Result<HookBus, Diagnostics> {
 }
 
 impl Project {
+    /// The project's run store, served by its provider; `None` when nothing provides
+    /// `run_store` (runs are then not recorded).
+    ///
+    /// # Errors
+    /// The provider cannot be created.
+    pub fn run_store(&self) -> Result<Option<Arc<dyn RunStore>>, Diagnostics> {
+        let Some(provider) = &self.run_store else { return Ok(None) };
+        let served = match self.registry.get_or_create(PluginKind::ResourceProvider, provider) {
+            Ok(Instance::Resource(object)) => self
+                .registry
+                .get(PluginKind::ResourceProvider, provider)
+                .and_then(|e| e.descriptor().provides.iter().find(|p| p.cap_type == "run_store"))
+                .and_then(|p| (p.serve)(&object))
+                .and_then(|s| s.get::<dyn RunStore>())
+                .ok_or_else(|| format!("plugin `{provider}` does not serve `run_store`")),
+            Ok(_) => Err(format!("plugin `{provider}` is not a resource provider")),
+            Err(e) => Err(e.to_string()),
+        };
+        served.map(Some).map_err(|e| {
+            Diagnostics::from(
+                Diagnostic::error(
+                    Code::PluginFailed,
+                    format!("the run store `run_store:{provider}` could not be created: {e}"),
+                )
+                .with_help(format!("check `resources.{provider}` in phlo.yaml")),
+            )
+        })
+    }
+
     /// Builds a run request: the selection, partitions, every selected asset's capabilities
     /// served by their providers, and the hook bus. The project must have loaded without
     /// errors.

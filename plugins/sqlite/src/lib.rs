@@ -453,5 +453,7 @@ impl Resource for Warehouse {
 
 phlo_core::register!(resource Warehouse, provides: [dyn TableStore, dyn QueryEngine]);
 
+pub mod runs;
+
 #[cfg(test)]
 mod tests;

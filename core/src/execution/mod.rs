@@ -251,3 +251,6 @@ pub fn new_run_id() -> String {
     let rand = crate::hooks::Event::id_for(crate::hooks::EventType::RunStart, &crate::hooks::Correlation::default());
     format!("{}-{}", now.format("%Y%m%dT%H%M%S"), &rand.to_string()[..8])
 }
+
+pub mod store;
+pub use store::{RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};

@@ -1,0 +1,146 @@
+//! The run store (capability `run_store`): every lifecycle event of every run, recorded by a
+//! synchronous hook as the hooks see it, and what the events add up to — runs, their steps
+//! (asset × partition) and check results — for `phlo runs`.
+//!
+//! A provider records each [`Event`] in order and makes what it holds durable at every step
+//! boundary (an asset's end or skip, a run's start and end): a process killed at any point
+//! leaves every finished step recorded. A run that was recorded as running but whose process
+//! is gone is marked `interrupted` by [`RunStore::interrupt_stale`], which the next run (or
+//! `phlo runs`) calls while it holds the project's run lock.
+
+use serde::Serialize;
+
+use crate::hooks::Event;
+
+/// What went wrong with the store, for the user: the store's file, the problem, the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    /// What is wrong (names the store's file).
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl StoreError {
+    /// An error without advice.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), help: None }
+    }
+
+    /// An error with advice.
+    pub fn with_help(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Self { message: message.into(), help: Some(help.into()) }
+    }
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRun {
+    /// Its id.
+    pub run_id: String,
+    /// `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
+    pub status: String,
+    /// The selection it was started with.
+    pub selection: Option<String>,
+    /// Its run tags.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// How many asset × partition steps it covers.
+    pub steps: u64,
+    /// Who started it, and where: `user@host`, process id.
+    pub started_by: String,
+    /// The process that ran it.
+    pub pid: u32,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended, if it did.
+    pub ended_at: Option<String>,
+    /// How long it took, if it ended.
+    pub duration_ms: Option<u64>,
+    /// Count of steps per outcome.
+    pub summary: std::collections::BTreeMap<String, u64>,
+}
+
+/// One asset × partition step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredStep {
+    /// The asset.
+    pub asset_key: String,
+    /// The partition, if any.
+    pub partition: Option<String>,
+    /// `running`, `succeeded`, `failed`, `skipped`, `cancelled` or `interrupted`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it started.
+    pub started_at: Option<String>,
+    /// How long it took.
+    pub duration_ms: Option<u64>,
+    /// The error, when it failed; the reason, when it was skipped.
+    pub error: Option<String>,
+    /// What it reported (row counts, the table, …).
+    pub metadata: serde_json::Value,
+}
+
+/// One check result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredCheck {
+    /// The asset.
+    pub asset_key: String,
+    /// The partition, if any.
+    pub partition: Option<String>,
+    /// The check's name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The whole result as the `quality.result` event carried it (severity, counts, samples).
+    pub result: serde_json::Value,
+}
+
+/// One run with its steps (in key order) and check results (in the order they came).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    /// The run.
+    pub run: StoredRun,
+    /// Its asset × partition steps.
+    pub steps: Vec<StoredStep>,
+    /// Its check results.
+    pub checks: Vec<StoredCheck>,
+}
+
+/// Where runs are kept. Implementations are shared by the run's threads.
+pub trait RunStore: Send + Sync {
+    /// Records one event (in the order the bus delivers them). Durable when it returns for
+    /// the events that end a step or start or end a run.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn record(&self, event: &Event) -> Result<(), StoreError>;
+
+    /// Marks runs recorded as running as `interrupted` (their process is gone: the caller
+    /// holds the run lock), with their unfinished steps; returns their ids.
+    ///
+    /// # Errors
+    /// The store cannot be read or written.
+    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Runs, newest first, optionally only those with `status`, at most `limit`.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn runs(&self, status: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, StoreError>;
+
+    /// One run with its steps and check results, or `None` when no run has this id.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError>;
+
+    /// Every event of a run, in order, as the hooks saw them (JSON).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+}
+
+crate::capability!(dyn RunStore = "run_store");

@@ -1,0 +1,482 @@
+//! The `sqlite_runs` resource provider: the project's run store (`run_store:sqlite_runs`) in
+//! a SQLite file, `.phlo/runs.db` by default. WAL mode; a typed schema with numbered
+//! migrations (`PRAGMA user_version`) and phlo's application id, so that a foreign or newer
+//! file is refused instead of being written to — never recreated silently.
+//!
+//! ```yaml
+//! resources:
+//!   sqlite_runs:
+//!     path: .phlo/runs.db   # relative to the project; the default
+//! ```
+//!
+//! Events are buffered and written in one transaction at every step boundary (an asset's
+//! start, end or skip, a run's start and end); a process killed at any point leaves the store
+//! consistent, with every finished step in it and the steps it was running marked running.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use phlo_core::execution::{RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};
+use phlo_core::hooks::{Event, EventPayload, Status};
+use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
+use rusqlite::{Connection, OptionalExtension, params};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `resources.sqlite_runs` in phlo.yaml.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsConfig {
+    /// The run store's file, relative to the project (created with its directories).
+    pub path: String,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        Self { path: String::from(".phlo/runs.db") }
+    }
+}
+
+/// `PRAGMA application_id` of a phlo run store ("phlo").
+pub const APPLICATION_ID: i64 = 0x7068_6C6F;
+
+/// The migrations, in order: migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    selection   TEXT,
+    tags        TEXT NOT NULL DEFAULT '{}',
+    steps       INTEGER NOT NULL DEFAULT 0,
+    started_by  TEXT NOT NULL DEFAULT '',
+    pid         INTEGER NOT NULL DEFAULT 0,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    duration_ms INTEGER,
+    summary     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE TABLE steps (
+    run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    asset_key   TEXT NOT NULL,
+    partition   TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    started_at  TEXT,
+    duration_ms INTEGER,
+    error       TEXT,
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, asset_key, partition)
+);
+CREATE INDEX steps_by_asset ON steps (asset_key);
+CREATE TABLE checks (
+    run_id      TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    asset_key   TEXT NOT NULL,
+    partition   TEXT NOT NULL DEFAULT '',
+    name        TEXT NOT NULL,
+    passed      INTEGER NOT NULL,
+    result      TEXT NOT NULL
+);
+CREATE INDEX checks_by_run ON checks (run_id);
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT,
+    type        TEXT NOT NULL,
+    asset_key   TEXT,
+    partition   TEXT,
+    at          TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX events_by_run ON events (run_id, seq);
+"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The run store.
+pub struct RunHistory {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Opened on first use: loading or validating a project writes nothing.
+    conn: Option<Connection>,
+    /// Events not yet written (written at the next step boundary).
+    pending: Vec<Event>,
+}
+
+impl std::fmt::Debug for RunHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHistory").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Plugin for RunHistory {
+    const NAME: &'static str = "sqlite_runs";
+    const DESCRIPTION: &'static str = "The run store: every run, step, check result and event in a SQLite file";
+    type Config = RunsConfig;
+    const TAGS: &'static [&'static str] = &["runs", "history", "sqlite"];
+}
+
+impl Resource for RunHistory {
+    fn create(config: RunsConfig, ctx: &PluginContext) -> Result<Self, PluginError> {
+        if config.path.trim().is_empty() {
+            return Err(PluginError::with_help(
+                "`resources.sqlite_runs.path` is empty",
+                "give a file path, e.g. `.phlo/runs.db`",
+            ));
+        }
+        Ok(RunHistory::new(ctx.project_path("path", &config.path)?))
+    }
+
+    fn probe(&self) -> Result<(), PluginError> {
+        self.with_conn(|_| Ok(())).map_err(|e| PluginError::msg(e.to_string()))
+    }
+}
+
+phlo_core::register!(resource RunHistory, provides: [dyn RunStore]);
+
+fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
+    let text = e.to_string();
+    if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)) {
+        return StoreError::with_help(
+            format!("the run store `{}` is damaged or not a database: {text}", path.display()),
+            "phlo never recreates it on its own: move the file aside (runs are then recorded in a new one) or restore a copy",
+        );
+    }
+    StoreError::with_help(
+        format!("the run store `{}`: {text}", path.display()),
+        "check that `.phlo/` is writable and that no other program holds the file",
+    )
+}
+
+impl RunHistory {
+    /// A run store in `path` (opened on first use).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path, inner: Mutex::new(Inner { conn: None, pending: Vec::new() }) }
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.conn.is_none() {
+            inner.conn = Some(open(&self.path)?);
+        }
+        let conn = inner.conn.as_mut().expect("opened above");
+        f(conn)
+    }
+
+    /// Writes the buffered events in one transaction.
+    fn flush(&self, inner: &mut Inner) -> Result<(), StoreError> {
+        if inner.conn.is_none() {
+            inner.conn = Some(open(&self.path)?);
+        }
+        let events = std::mem::take(&mut inner.pending);
+        let conn = inner.conn.as_mut().expect("opened above");
+        let path = &self.path;
+        let tx = conn.transaction().map_err(|e| failed(path, &e))?;
+        for e in &events {
+            apply(&tx, e).map_err(|err| failed(path, &err))?;
+        }
+        tx.commit().map_err(|e| failed(path, &e))
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::with_help(
+                format!("cannot create `{}` for the run store: {e}", dir.display()),
+                "make the project directory writable, or set `resources.sqlite_runs.path`",
+            )
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|e| failed(path, &e))?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(|e| failed(path, &e))?;
+    let read = |pragma: &str| conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0));
+    let app = read("application_id").map_err(|e| failed(path, &e))?;
+    let version = read("user_version").map_err(|e| failed(path, &e))?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .map_err(|e| failed(path, &e))?;
+    if app != APPLICATION_ID && (app != 0 || tables > 0) {
+        return Err(StoreError::with_help(
+            format!("`{}` is not a phlo run store (another program's database)", path.display()),
+            "point `resources.sqlite_runs.path` at another file; phlo does not write into it",
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::with_help(
+            format!(
+                "the run store `{}` has schema version {version}, written by a newer phlo; this phlo reads up to version {SCHEMA_VERSION}",
+                path.display()
+            ),
+            "use the newer phlo, or point `resources.sqlite_runs.path` at another file",
+        ));
+    }
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| failed(path, &e))?;
+    // NORMAL in WAL mode: a committed step survives the process being killed; a power loss
+    // may lose the last commits but never leaves the file inconsistent
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| failed(path, &e))?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(|e| failed(path, &e))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        let migrate = format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        );
+        if let Err(e) = conn.execute_batch(&migrate) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(failed(path, &e));
+        }
+    }
+    Ok(conn)
+}
+
+fn status_word(s: Option<Status>) -> &'static str {
+    match s {
+        Some(Status::Succeeded) => "succeeded",
+        Some(Status::Failed) | None => "failed",
+        Some(Status::Cancelled) => "cancelled",
+        Some(Status::Skipped) => "skipped",
+    }
+}
+
+/// What one event changes in the store.
+fn apply(tx: &rusqlite::Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
+    let run = e.correlation.run_id.as_deref();
+    let key = e.correlation.asset_key.as_ref().map(|k| k.as_str().to_string());
+    let partition = e.correlation.partition.clone().unwrap_or_default();
+    let at = e.timestamp.to_rfc3339();
+    tx.execute(
+        "INSERT INTO events (run_id, type, asset_key, partition, at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![run, e.event_type.as_str(), key, e.correlation.partition, at, e.to_json_line()],
+    )?;
+    let Some(run) = run else { return Ok(()) };
+    match &e.payload {
+        EventPayload::RunStart(r) => {
+            let tags = serde_json::to_string(&e.tags).unwrap_or_default();
+            let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
+            let who = if user.is_empty() { hostname() } else { format!("{user}@{}", hostname()) };
+            tx.execute(
+                "INSERT INTO runs (run_id, status, selection, tags, steps, started_by, pid, started_at)
+                 VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, duration_ms = NULL,
+                   pid = excluded.pid, steps = excluded.steps",
+                params![run, r.selection, tags, r.assets as i64, who, std::process::id(), at],
+            )?;
+        }
+        EventPayload::RunEnd(r) => {
+            let summary = serde_json::to_string(&r.summary).unwrap_or_default();
+            tx.execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, summary = ?5 WHERE run_id = ?1",
+                params![run, status_word(r.status), at, r.duration_ms.map(|d| d as i64), summary],
+            )?;
+        }
+        EventPayload::IngestionStart(_) | EventPayload::TransformStart(_) | EventPayload::PublishStart(_) => {
+            tx.execute(
+                "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at)
+                 VALUES (?1, ?2, ?3, 'running', ?4, ?5)
+                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = 'running',
+                   attempts = max(steps.attempts, excluded.attempts), error = NULL",
+                params![run, key, partition, e.correlation.attempt, at],
+            )?;
+        }
+        EventPayload::IngestionEnd(a) | EventPayload::TransformEnd(a) | EventPayload::PublishEnd(a) => {
+            let metadata = serde_json::to_string(&a.metrics).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO steps (run_id, asset_key, partition, status, attempts, duration_ms, error, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = excluded.status,
+                   attempts = max(steps.attempts, excluded.attempts), duration_ms = excluded.duration_ms,
+                   error = excluded.error, metadata = excluded.metadata",
+                params![
+                    run,
+                    key,
+                    partition,
+                    status_word(a.status),
+                    e.correlation.attempt,
+                    a.duration_ms.map(|d| d as i64),
+                    a.error,
+                    metadata
+                ],
+            )?;
+        }
+        EventPayload::AssetSkipped { reason, .. } => {
+            tx.execute(
+                "INSERT INTO steps (run_id, asset_key, partition, status, error) VALUES (?1, ?2, ?3, 'skipped', ?4)
+                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = 'skipped', error = excluded.error",
+                params![run, key, partition, reason],
+            )?;
+        }
+        EventPayload::QualityResult(c) => {
+            let result = serde_json::to_string(c).unwrap_or_default();
+            let passed = matches!(c.outcome, phlo_core::spec::CheckOutcome::Passed);
+            tx.execute(
+                "INSERT INTO checks (run_id, asset_key, partition, name, passed, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run, key.as_deref().unwrap_or(&c.asset), partition, c.check, passed, result],
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| String::from("localhost"))
+}
+
+/// Whether the event starts or ends a step or a run: the store is made durable there (a
+/// step that started is recorded as running, so a killed run shows what it was doing).
+fn boundary(e: &Event) -> bool {
+    matches!(
+        e.payload,
+        EventPayload::RunStart(_)
+            | EventPayload::RunEnd(_)
+            | EventPayload::IngestionStart(_)
+            | EventPayload::TransformStart(_)
+            | EventPayload::PublishStart(_)
+            | EventPayload::IngestionEnd(_)
+            | EventPayload::TransformEnd(_)
+            | EventPayload::PublishEnd(_)
+            | EventPayload::AssetSkipped { .. }
+    )
+}
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    let tags: String = r.get(3)?;
+    let summary: String = r.get(10)?;
+    Ok(StoredRun {
+        run_id: r.get(0)?,
+        status: r.get(1)?,
+        selection: r.get(2)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        steps: r.get::<_, i64>(4)?.max(0) as u64,
+        started_by: r.get(5)?,
+        pid: r.get::<_, i64>(6)?.max(0) as u32,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        duration_ms: r.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
+        summary: serde_json::from_str(&summary).unwrap_or_default(),
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, summary";
+
+impl RunStore for RunHistory {
+    fn record(&self, event: &Event) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.pending.push(event.clone());
+        if boundary(event) { self.flush(&mut inner) } else { Ok(()) }
+    }
+
+    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(|e| failed(&path, &e))?;
+            let ids: Vec<String> = {
+                let mut q =
+                    tx.prepare("SELECT run_id FROM runs WHERE status = 'running'").map_err(|e| failed(&path, &e))?;
+                q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?
+            };
+            let now = chrono::Utc::now().to_rfc3339();
+            for id in &ids {
+                tx.execute("UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE run_id = ?1", params![id, now])
+                    .and_then(|_| {
+                        tx.execute(
+                            "UPDATE steps SET status = 'interrupted' WHERE run_id = ?1 AND status = 'running'",
+                            params![id],
+                        )
+                    })
+                    .map_err(|e| failed(&path, &e))?;
+            }
+            tx.commit().map_err(|e| failed(&path, &e))?;
+            Ok(ids)
+        })
+    }
+
+    fn runs(&self, status: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2"
+            );
+            let mut q = conn.prepare_cached(&sql).map_err(|e| failed(&path, &e))?;
+            q.query_map(params![status, i64::try_from(limit).unwrap_or(i64::MAX)], stored_run)
+                .and_then(Iterator::collect)
+                .map_err(|e| failed(&path, &e))
+        })
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1");
+            let Some(run) = conn.query_row(&sql, [run_id], stored_run).optional().map_err(err)? else {
+                return Ok(None);
+            };
+            let mut q = conn
+                .prepare(
+                    "SELECT asset_key, partition, status, attempts, started_at, duration_ms, error, metadata
+                     FROM steps WHERE run_id = ?1 ORDER BY asset_key, partition",
+                )
+                .map_err(err)?;
+            let steps = q
+                .query_map([run_id], |r| {
+                    let partition: String = r.get(1)?;
+                    Ok(StoredStep {
+                        asset_key: r.get(0)?,
+                        partition: (!partition.is_empty()).then_some(partition),
+                        status: r.get(2)?,
+                        attempts: r.get::<_, i64>(3)?.max(0) as u32,
+                        started_at: r.get(4)?,
+                        duration_ms: r.get::<_, Option<i64>>(5)?.map(|d| d.max(0) as u64),
+                        error: r.get(6)?,
+                        metadata: json_of(&r.get::<_, String>(7)?),
+                    })
+                })
+                .and_then(Iterator::collect)
+                .map_err(err)?;
+            let mut q = conn
+                .prepare(
+                    "SELECT asset_key, partition, name, passed, result FROM checks WHERE run_id = ?1 ORDER BY rowid",
+                )
+                .map_err(err)?;
+            let checks = q
+                .query_map([run_id], |r| {
+                    let partition: String = r.get(1)?;
+                    Ok(StoredCheck {
+                        asset_key: r.get(0)?,
+                        partition: (!partition.is_empty()).then_some(partition),
+                        name: r.get(2)?,
+                        passed: r.get(3)?,
+                        result: json_of(&r.get::<_, String>(4)?),
+                    })
+                })
+                .and_then(Iterator::collect)
+                .map_err(err)?;
+            Ok(Some(RunDetail { run, steps, checks }))
+        })
+    }
+
+    fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let mut q = conn
+                .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
+                .map_err(|e| failed(&path, &e))?;
+            q.query_map([run_id], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.map(|b| b.map(|b| json_of(&b))).collect())
+                .map_err(|e| failed(&path, &e))
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! `phlo runs list|show|events`: the project's run history, from its run store.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use phlo_core::diagnostic::{Code, Diagnostic};
+use phlo_core::execution::{RunDetail, RunStore, StoreError};
+
+use super::render::Table;
+use super::run::RunLock;
+use super::{Outcome, load, write_json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// Only runs with this status: running, succeeded, failed, cancelled, interrupted.
+    #[arg(long, value_name = "S", value_parser = ["running", "succeeded", "failed", "cancelled", "interrupted"])]
+    status: Option<String>,
+    /// At most this many runs, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// One JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// The run's id (`phlo runs list` shows them).
+    run_id: String,
+    /// One JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventsArgs {
+    /// The run's id.
+    run_id: String,
+}
+
+pub(crate) fn store_error(e: StoreError) -> Outcome {
+    let mut d = Diagnostic::error(Code::RunStore, e.message);
+    if let Some(h) = e.help {
+        d = d.with_help(h);
+    }
+    Outcome::from_diagnostics(d.into())
+}
+
+/// The project's run store, with the runs whose process is gone marked `interrupted` (when no
+/// run holds the project's lock now).
+fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
+    let project = load(dir, true, Default::default())?;
+    if project.diagnostics.has_errors() {
+        return Err(Outcome::from_diagnostics(project.diagnostics));
+    }
+    let store = match project.run_store() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return Err(Outcome::from_diagnostics(
+                Diagnostic::error(Code::RunStore, "no run store: nothing in this build provides `run_store`")
+                    .with_help(
+                        "build with the `plugin-sqlite` feature (on by default), which records runs in `.phlo/runs.db`",
+                    )
+                    .into(),
+            ));
+        }
+        Err(d) => return Err(Outcome::from_diagnostics(d)),
+    };
+    if let Ok(lock) = RunLock::acquire(dir, "phlo runs", true) {
+        let marked = store.interrupt_stale().map_err(store_error)?;
+        drop(lock);
+        say_interrupted(&marked);
+    }
+    Ok(store)
+}
+
+/// Tells which runs were found dead and marked `interrupted`.
+pub(crate) fn say_interrupted(ids: &[String]) {
+    for id in ids {
+        eprintln!(
+            "run {id} was interrupted (its process ended without finishing it); `phlo runs show {id}` shows what it completed"
+        );
+    }
+}
+
+pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Result<Outcome> {
+    let store = match open(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let runs = match store.runs(args.status.as_deref(), args.limit) {
+        Ok(r) => r,
+        Err(e) => return Ok(store_error(e)),
+    };
+    if args.json {
+        write_json(out, &runs)?;
+        return Ok(Outcome::ok());
+    }
+    if runs.is_empty() {
+        writeln!(
+            out,
+            "no runs recorded yet{}",
+            args.status.as_ref().map(|s| format!(" with status {s}")).unwrap_or_default()
+        )?;
+        return Ok(Outcome::ok());
+    }
+    let mut t = Table::new(vec!["RUN", "STATUS", "STARTED", "DURATION", "STEPS", "SELECTION"]);
+    for r in &runs {
+        let counts: Vec<String> = r.summary.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+        t.row(vec![
+            r.run_id.clone(),
+            r.status.clone(),
+            r.started_at.clone(),
+            r.duration_ms.map_or_else(|| String::from("-"), |d| format!("{d} ms")),
+            if counts.is_empty() { r.steps.to_string() } else { counts.join(", ") },
+            r.selection.clone().unwrap_or_else(|| String::from("*")),
+        ]);
+    }
+    t.write(out)?;
+    Ok(Outcome::ok())
+}
+
+fn unknown_run(store: &dyn RunStore, run_id: &str) -> Outcome {
+    let latest: Vec<String> = store.runs(None, 5).unwrap_or_default().into_iter().map(|r| r.run_id).collect();
+    let help = if latest.is_empty() {
+        String::from("no run is recorded yet: `phlo run` records one")
+    } else {
+        format!("the latest runs: {} (`phlo runs list` shows more)", latest.join(", "))
+    };
+    Outcome::from_diagnostics(
+        Diagnostic::error(Code::UnknownRun, format!("no run `{run_id}` in the run store")).with_help(help).into(),
+    )
+}
+
+pub(crate) fn show<W: Write>(dir: &Path, args: &ShowArgs, out: &mut W) -> io::Result<Outcome> {
+    let store = match open(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let detail = match store.run(&args.run_id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(unknown_run(&*store, &args.run_id)),
+        Err(e) => return Ok(store_error(e)),
+    };
+    if args.json {
+        write_json(out, &detail)?;
+        return Ok(Outcome::ok());
+    }
+    let RunDetail { run, steps, checks } = detail;
+    writeln!(
+        out,
+        "run {} — {}\nstarted {} by {} (pid {}){}\nselection: {}\n",
+        run.run_id,
+        run.status,
+        run.started_at,
+        run.started_by,
+        run.pid,
+        match (&run.ended_at, run.duration_ms) {
+            (Some(e), Some(d)) => format!(", ended {e} after {d} ms"),
+            (Some(e), None) => format!(", ended {e}"),
+            _ => String::new(),
+        },
+        run.selection.as_deref().unwrap_or("*"),
+    )?;
+    let mut t = Table::new(vec!["ASSET", "PARTITION", "STATUS", "ATTEMPTS", "DURATION", "NOTE"]);
+    for s in &steps {
+        let note = match (&s.error, s.metadata.get("row_count")) {
+            (Some(e), _) => e.clone(),
+            (None, Some(rows)) => format!("{rows} rows"),
+            _ => String::new(),
+        };
+        t.row(vec![
+            s.asset_key.clone(),
+            s.partition.clone().unwrap_or_else(|| String::from("-")),
+            s.status.clone(),
+            s.attempts.to_string(),
+            s.duration_ms.map_or_else(|| String::from("-"), |d| format!("{d} ms")),
+            note,
+        ]);
+    }
+    t.write(out)?;
+    if !checks.is_empty() {
+        writeln!(out)?;
+        let mut c = Table::new(vec!["CHECK", "ASSET", "RESULT", "FOUND"]);
+        for k in &checks {
+            let n = |f: &str| k.result.get(f).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            c.row(vec![
+                k.name.clone(),
+                k.asset_key.clone(),
+                if k.passed { String::from("passed") } else { String::from("failed") },
+                format!("{}/{} rows", n("violations"), n("total")),
+            ]);
+        }
+        c.write(out)?;
+        for k in checks.iter().filter(|k| !k.passed) {
+            if let Some(samples) =
+                k.result.get("samples").and_then(serde_json::Value::as_array).filter(|s| !s.is_empty())
+            {
+                writeln!(out, "\n{} on {}, e.g.", k.name, k.asset_key)?;
+                for s in samples {
+                    writeln!(out, "  {s}")?;
+                }
+            }
+        }
+    }
+    Ok(Outcome::ok())
+}
+
+pub(crate) fn events<W: Write>(dir: &Path, args: &EventsArgs, out: &mut W) -> io::Result<Outcome> {
+    let store = match open(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    match store.run(&args.run_id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(unknown_run(&*store, &args.run_id)),
+        Err(e) => return Ok(store_error(e)),
+    }
+    let events = match store.events(&args.run_id) {
+        Ok(e) => e,
+        Err(e) => return Ok(store_error(e)),
+    };
+    for e in events {
+        writeln!(out, "{e}")?;
+    }
+    Ok(Outcome::ok())
+}

@@ -1,0 +1,171 @@
+//! The run history (`run_store`, SQLite `.phlo/runs.db` by default): what a run records,
+//! `phlo runs list|show|events`, a run killed with SIGKILL, and a store phlo must not touch.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::{json, phlo_in};
+use crate::quickstart::copy_quickstart;
+
+fn latest_run(dir: &Path) -> Value {
+    let runs = json(&phlo_in(dir, &["runs", "list", "--json"], &[]));
+    runs[0].clone()
+}
+
+/// A quickstart run is in the store as it happened: every step with its outcome and rows,
+/// every check result, and exactly the events the hooks saw (the JSON Lines log's).
+#[test]
+fn a_run_is_recorded_as_it_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_quickstart(dir.path());
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = json(&run);
+    let listed = latest_run(dir.path());
+    assert_eq!(listed["run_id"], report["run_id"]);
+    assert_eq!(listed["status"], "succeeded");
+    let succeeded = report["assets"].as_array().unwrap().iter().filter(|a| a["status"] == "succeeded").count();
+    assert_eq!(listed["summary"]["succeeded"], succeeded);
+    let id = report["run_id"].as_str().unwrap();
+    let shown = json(&phlo_in(dir.path(), &["runs", "show", id, "--json"], &[]));
+    let steps = shown["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), report["assets"].as_array().unwrap().len());
+    for a in report["assets"].as_array().unwrap() {
+        let s = steps.iter().find(|s| s["asset_key"] == a["key"] && s["partition"] == a["partition"]).unwrap();
+        assert_eq!(s["status"], a["status"], "{a}");
+        assert_eq!(s["metadata"]["row_count"], a["metadata"]["row_count"], "{a}");
+    }
+    let checks = shown["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), report["checks"].as_array().unwrap().len());
+    let failed: Vec<&Value> = checks.iter().filter(|c| c["passed"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["name"], "range_lifetime_value");
+    assert!(!failed[0]["result"]["samples"].as_array().unwrap().is_empty(), "samples are kept");
+
+    let events = phlo_in(dir.path(), &["runs", "events", id], &[]);
+    assert_eq!(events.code, 0);
+    let stored: Vec<Value> = events.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let logged: Vec<Value> = std::fs::read_to_string(dir.path().join(".phlo/events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // the same events; two assets running side by side may reach the two hooks in either order
+    let by_id = |mut v: Vec<Value>| {
+        v.sort_by_key(|e| e["id"].to_string());
+        v
+    };
+    assert_eq!(stored.len(), logged.len());
+    assert_eq!(by_id(stored.clone()), by_id(logged), "the store holds what the hooks saw");
+    assert_eq!(stored[0]["type"], "run.start");
+    assert_eq!(stored.last().unwrap()["type"], "run.end");
+
+    let text = phlo_in(dir.path(), &["runs", "show", id], &[]);
+    assert!(text.stdout.contains("range_lifetime_value") && text.stdout.contains("4000 rows"), "{}", text.stdout);
+    let text = phlo_in(dir.path(), &["runs", "list"], &[]);
+    assert!(text.stdout.contains(id) && text.stdout.contains(&format!("{succeeded} succeeded")), "{}", text.stdout);
+}
+
+/// An unknown run id is an error naming the latest ids; an empty store says so.
+#[test]
+fn an_unknown_run_id_names_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  ops.a:\n    type: command\n    program: 'true'\n")
+        .unwrap();
+    let none = phlo_in(dir.path(), &["runs", "list"], &[]);
+    assert_eq!(none.code, 0);
+    assert!(none.stdout.contains("no runs recorded yet"), "{}", none.stdout);
+    let run = phlo_in(dir.path(), &["run", "--json"], &[]);
+    let id = json(&run)["run_id"].as_str().unwrap().to_string();
+    let missing = phlo_in(dir.path(), &["runs", "show", "nope"], &[]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("PHLO-E091") && missing.stderr.contains(&id), "{}", missing.stderr);
+    assert_eq!(phlo_in(dir.path(), &["runs", "events", "nope"], &[]).code, 2);
+}
+
+/// A run killed with SIGKILL is found dead by the next command and marked `interrupted`;
+/// what it finished stays finished.
+#[cfg(unix)]
+#[test]
+fn a_killed_run_is_marked_interrupted_and_keeps_its_finished_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("phlo.yaml"),
+        "assets:\n  ops.quick:\n    type: command\n    program: 'true'\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['30']\n    deps: [ops.quick]\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(["run", "--json"])
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = dir.path().join(".phlo/events.jsonl");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.lines().any(|l| l.contains("transform.start") && l.contains("ops.slow")))
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "the run did not reach ops.slow");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let run = latest_run(dir.path());
+    assert_eq!(run["status"], "interrupted", "{run}");
+    let id = run["run_id"].as_str().unwrap();
+    let shown = json(&phlo_in(dir.path(), &["runs", "show", id, "--json"], &[]));
+    let status =
+        |k: &str| shown["steps"].as_array().unwrap().iter().find(|s| s["asset_key"] == k).unwrap()["status"].clone();
+    assert_eq!(status("ops.quick"), "succeeded");
+    assert_eq!(status("ops.slow"), "interrupted");
+    // the next run says what it found, and records itself
+    let next = phlo_in(dir.path(), &["run", "--select", "ops.quick"], &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_eq!(latest_run(dir.path())["status"], "succeeded");
+}
+
+/// A damaged file, another program's database, or a store from a newer phlo: a clear error,
+/// and the file is left exactly as it was.
+#[test]
+fn a_store_phlo_must_not_touch_is_refused_and_left_alone() {
+    let project = "assets:\n  ops.a:\n    type: command\n    program: 'true'\n";
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make, &str)> = vec![
+        ("damaged", Box::new(|p: &Path| std::fs::write(p, vec![0x42u8; 8192]).unwrap()), "damaged or not a database"),
+        (
+            "foreign",
+            Box::new(|p: &Path| {
+                let c = rusqlite::Connection::open(p).unwrap();
+                c.execute_batch("CREATE TABLE invoices (id INTEGER); INSERT INTO invoices VALUES (1);").unwrap();
+            }),
+            "is not a phlo run store",
+        ),
+        (
+            "newer",
+            Box::new(|p: &Path| {
+                let c = rusqlite::Connection::open(p).unwrap();
+                c.execute_batch("PRAGMA application_id = 1885891695; PRAGMA user_version = 99;").unwrap();
+            }),
+            "schema version 99, written by a newer phlo",
+        ),
+    ];
+    for (name, make, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("phlo.yaml"), project).unwrap();
+        std::fs::create_dir(dir.path().join(".phlo")).unwrap();
+        let db = dir.path().join(".phlo/runs.db");
+        make(&db);
+        let before = std::fs::read(&db).unwrap();
+        for args in [&["run"][..], &["runs", "list"][..]] {
+            let r = phlo_in(dir.path(), args, &[]);
+            assert_eq!(r.code, 3, "{name} {args:?}: {}", r.stderr);
+            assert!(r.stderr.contains("PHLO-E090") && r.stderr.contains(says), "{name}: {}", r.stderr);
+        }
+        assert_eq!(std::fs::read(&db).unwrap(), before, "{name}: the file is untouched");
+        assert!(!dir.path().join(".phlo/runs.db-wal").exists() || name == "newer", "{name}");
+    }
+}
