@@ -39,6 +39,7 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         seed: 1,
         now: chrono::Utc::now(),
         attempt: None,
+        done: Default::default(),
     }
 }
 

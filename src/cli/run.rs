@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use phlo_core::diagnostic::{Code, Diagnostic, Diagnostics};
+use phlo_core::execution::RunStore;
 use phlo_core::execution::{AssetStatus, PartitionRequest, RunOptions, RunReport, RunStatus};
 use phlo_core::hooks::{EventType, Observed};
 use phlo_core::plugin::{DynAdapter, Instance, PluginKind};
@@ -53,6 +54,89 @@ pub(crate) struct Args {
     /// orchestrator that retries itself (Dagster's retry number + 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     attempt: Option<u32>,
+    /// Finish an earlier run: its failed, skipped, interrupted and never-started steps, with
+    /// its selection, partitions and tags, under its run id; its succeeded steps stay as they are.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["select", "partition", "partition_range", "run_id", "at", "from_failure"])]
+    resume: Option<String>,
+    /// `--resume` the latest run that failed or was interrupted.
+    #[arg(long, conflicts_with_all = ["select", "partition", "partition_range", "run_id", "at"])]
+    from_failure: bool,
+}
+
+/// What `--resume` takes from the stored run.
+struct Resume {
+    run_id: String,
+    selection: Option<String>,
+    partitions: Option<PartitionRequest>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    tags: BTreeMap<String, String>,
+    done: BTreeSet<(String, Option<String>)>,
+}
+
+/// The run `--resume` / `--from-failure` names, or why there is nothing to do.
+fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Resume>, Outcome> {
+    if args.resume.is_none() && !args.from_failure {
+        return Ok(None);
+    }
+    let Some(store) = store else {
+        return Err(Outcome::from_diagnostics(
+            Diagnostic::error(
+                Code::RunStore,
+                "--resume needs the run store, and nothing in this build provides `run_store`",
+            )
+            .with_help("build with the `plugin-sqlite` feature (on by default)")
+            .into(),
+        ));
+    };
+    let id = match &args.resume {
+        Some(id) => id.clone(),
+        None => {
+            let latest = store.runs(None, 1000).map_err(super::runs::store_error)?;
+            match latest.into_iter().find(|r| matches!(r.status.as_str(), "failed" | "interrupted")) {
+                Some(r) => r.run_id,
+                None => {
+                    return Err(Outcome {
+                        code: 0,
+                        diagnostics: Diagnostic::warning(Code::UnknownRun, "no failed or interrupted run to resume")
+                            .with_help("`phlo runs list` shows the runs")
+                            .into(),
+                    });
+                }
+            }
+        }
+    };
+    let Some(detail) = store.run(&id).map_err(super::runs::store_error)? else {
+        return Err(super::runs::unknown_run(&**store, &id));
+    };
+    let done: BTreeSet<(String, Option<String>)> = detail
+        .steps
+        .iter()
+        .filter(|s| s.status == "succeeded")
+        .map(|s| (s.asset_key.clone(), s.partition.clone()))
+        .collect();
+    let unfinished = detail.steps.iter().filter(|s| s.status != "succeeded").count();
+    if detail.run.status == "succeeded" && unfinished == 0 {
+        return Err(Outcome {
+            code: 0,
+            diagnostics: Diagnostic::warning(Code::UnknownRun, format!("run {id} succeeded: nothing to resume"))
+                .with_help("`phlo run` starts a new run")
+                .into(),
+        });
+    }
+    let at = detail
+        .run
+        .evaluated_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc());
+    Ok(Some(Resume {
+        run_id: id,
+        selection: detail.run.selection.clone(),
+        partitions: detail.run.partitions.as_deref().map(PartitionRequest::from_arg),
+        at,
+        tags: detail.run.tags,
+        done,
+    }))
 }
 
 fn parse_run_id(s: &str) -> Result<String, String> {
@@ -177,13 +261,43 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
 }
 
 pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
-    let tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
+    let mut tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
     let project = match load(dir, true, tags.clone()) {
         Ok(p) => p,
         Err(o) => return Ok(o),
     };
     if project.diagnostics.has_errors() {
         return Ok(Outcome::from_diagnostics(project.diagnostics));
+    }
+    let store = match project.run_store() {
+        Ok(s) => s,
+        Err(d) => return Ok(Outcome::from_diagnostics(d)),
+    };
+    // a resume reads the stored run under the project's run lock: a run that died is marked
+    // interrupted first, and a live one is waited for
+    let mut early_lock = None;
+    if args.resume.is_some() || args.from_failure {
+        let holder = args.resume.clone().unwrap_or_else(|| String::from("resume"));
+        match RunLock::acquire(dir, &holder, args.no_wait) {
+            Ok(l) => early_lock = Some(l),
+            Err(o) => return Ok(o),
+        }
+        if let Some(store) = &store {
+            match store.interrupt_stale() {
+                Ok(ids) => super::runs::say_interrupted(&ids),
+                Err(e) => return Ok(super::runs::store_error(e)),
+            }
+        }
+    }
+    let resume = match resume_of(store.as_ref(), args) {
+        Ok(r) => r,
+        Err(o) => return Ok(o),
+    };
+    if let Some(r) = &resume {
+        for (k, v) in &r.tags {
+            tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        eprintln!("resuming run {}: {} step(s) completed earlier stay as they are", r.run_id, r.done.len());
     }
     let adapter = match adapter_of(&project) {
         Ok(a) => a,
@@ -193,28 +307,41 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Ok(p) => p,
         Err(o) => return Ok(o),
     };
-    let options = RunOptions {
-        select: args.select.clone(),
-        partitions,
-        concurrency: args.concurrency.map(|c| c as usize),
-        tags,
-        seed: args.seed,
-        at: args.at,
-        run_id: args.run_id.clone(),
-        attempt: args.attempt,
+    let options = match resume {
+        Some(r) => RunOptions {
+            select: r.selection,
+            partitions: r.partitions,
+            concurrency: args.concurrency.map(|c| c as usize),
+            tags,
+            seed: args.seed,
+            at: r.at,
+            run_id: Some(r.run_id),
+            attempt: args.attempt,
+            done: r.done,
+        },
+        None => RunOptions {
+            select: args.select.clone(),
+            partitions,
+            concurrency: args.concurrency.map(|c| c as usize),
+            tags,
+            seed: args.seed,
+            at: args.at,
+            run_id: args.run_id.clone(),
+            attempt: args.attempt,
+            done: BTreeSet::new(),
+        },
     };
     let request = match project.prepare_run(&options) {
         Ok(r) => r,
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
-    let store = match project.run_store() {
-        Ok(s) => s,
-        Err(d) => return Ok(Outcome::from_diagnostics(d)),
-    };
     let warnings = project.diagnostics;
-    let _lock = match RunLock::acquire(dir, &request.run_id, args.no_wait) {
-        Ok(l) => l,
-        Err(o) => return Ok(o),
+    let _lock = match early_lock {
+        Some(l) => l,
+        None => match RunLock::acquire(dir, &request.run_id, args.no_wait) {
+            Ok(l) => l,
+            Err(o) => return Ok(o),
+        },
     };
     // holding the lock: a run the store still calls running has no process any more
     if let Some(store) = &store {

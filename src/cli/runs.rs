@@ -121,7 +121,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
     Ok(Outcome::ok())
 }
 
-fn unknown_run(store: &dyn RunStore, run_id: &str) -> Outcome {
+pub(crate) fn unknown_run(store: &dyn RunStore, run_id: &str) -> Outcome {
     let latest: Vec<String> = store.runs(None, 5).unwrap_or_default().into_iter().map(|r| r.run_id).collect();
     let help = if latest.is_empty() {
         String::from("no run is recorded yet: `phlo run` records one")

@@ -183,6 +183,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
     let project = std::sync::Arc::new(project);
     let start_run = |job: &Job, tick: chrono::DateTime<Utc>| {
         let options = RunOptions {
+            done: Default::default(),
             select: job.select.clone(),
             partitions: job
                 .partition

@@ -1,6 +1,7 @@
 //! The run history (`run_store`, SQLite `.phlo/runs.db` by default): what a run records,
 //! `phlo runs list|show|events`, a run killed with SIGKILL, and a store phlo must not touch.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -168,4 +169,164 @@ fn a_store_phlo_must_not_touch_is_refused_and_left_alone() {
         assert_eq!(std::fs::read(&db).unwrap(), before, "{name}: the file is untouched");
         assert!(!dir.path().join(".phlo/runs.db-wal").exists() || name == "newer", "{name}");
     }
+}
+
+fn warehouse_count(dir: &Path, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(dir.join(".phlo/warehouse.db")).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The quickstart with a model that fails at run time: `--from-failure`, after the fix, runs
+/// the failed model and what it held up — nothing that had succeeded (a marker row written
+/// into upstream tables survives) — under the same run id, and the store says so.
+#[test]
+fn from_failure_recomputes_only_the_failed_part() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_quickstart(dir.path());
+    let yaml = dir.path().join("phlo.yaml");
+    let good = std::fs::read_to_string(&yaml).unwrap();
+    // marts.daily_revenue's SELECT (the first of two alike)
+    let broken = good.replacen(
+        "round(sum(amount), 2) AS revenue",
+        "round(sum(amount), 2) AS revenue, json('{not json') AS broken",
+        1,
+    );
+    assert_ne!(good, broken);
+    std::fs::write(&yaml, &broken).unwrap();
+    let first = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(first.code, 4, "{}", first.stderr);
+    let first = json(&first);
+    let id = first["run_id"].as_str().unwrap().to_string();
+    let status_in = |report: &Value, k: &str| {
+        report["assets"].as_array().unwrap().iter().find(|a| a["key"] == k).map(|a| a["status"].clone())
+    };
+    assert_eq!(status_in(&first, "marts.daily_revenue"), Some(Value::from("failed")));
+    assert_eq!(status_in(&first, "publish.revenue_report"), Some(Value::from("skipped")));
+    // markers: a recomputed upstream table would lose them
+    let c = rusqlite::Connection::open(dir.path().join(".phlo/warehouse.db")).unwrap();
+    c.execute_batch(
+        "INSERT INTO raw_orders (order_id) VALUES (-1); INSERT INTO staging_orders (order_id) VALUES (-1);",
+    )
+    .unwrap();
+    drop(c);
+
+    std::fs::write(&yaml, &good).unwrap();
+    let resumed = phlo_in(dir.path(), &["run", "--from-failure", "--json"], &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(resumed.stderr.contains(&format!("resuming run {id}")), "{}", resumed.stderr);
+    let resumed = json(&resumed);
+    assert_eq!(resumed["run_id"], id.as_str(), "the same run, a new attempt");
+    let ran: BTreeSet<&str> =
+        resumed["assets"].as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap()).collect();
+    assert_eq!(ran, BTreeSet::from(["marts.daily_revenue", "publish.revenue_report"]), "{first:#}\n{resumed:#}");
+    assert_eq!(warehouse_count(dir.path(), "SELECT count(*) FROM raw_orders WHERE order_id = -1"), 1);
+    assert_eq!(warehouse_count(dir.path(), "SELECT count(*) FROM staging_orders WHERE order_id = -1"), 1);
+    assert!(warehouse_count(dir.path(), "SELECT count(*) FROM marts_daily_revenue") > 0);
+
+    let runs = json(&phlo_in(dir.path(), &["runs", "list", "--json"], &[]));
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one story: {runs:#}");
+    assert_eq!(runs[0]["status"], "succeeded");
+    let steps = json(&phlo_in(dir.path(), &["runs", "show", &id, "--json"], &[]))["steps"].clone();
+    assert!(steps.as_array().unwrap().iter().all(|s| s["status"] == "succeeded"), "{steps:#}");
+    assert_eq!(steps.as_array().unwrap().len(), first["assets"].as_array().unwrap().len());
+    // the events of both attempts are the run's: raw.orders started once, the model twice
+    let events = phlo_in(dir.path(), &["runs", "events", &id], &[]).stdout;
+    let starts = |k: &str| {
+        events.lines().filter(|l| l.contains(".start\"") && l.contains(&format!("\"asset_key\":\"{k}\""))).count()
+    };
+    assert_eq!(starts("raw.orders"), 1);
+    assert_eq!(starts("marts.daily_revenue"), 2);
+
+    let again = phlo_in(dir.path(), &["run", "--resume", &id], &[]);
+    assert_eq!(again.code, 0);
+    assert!(again.stderr.contains("succeeded: nothing to resume"), "{}", again.stderr);
+    let unknown = phlo_in(dir.path(), &["run", "--resume", "nope"], &[]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("PHLO-E091") && unknown.stderr.contains(&id), "{}", unknown.stderr);
+}
+
+/// Fault injection: a 50-asset run killed with SIGKILL at 20 moments spread over its length.
+/// Every time the store is consistent (the next command marks the run interrupted, every step
+/// has a final status), and `--resume` completes the run without running again any step the
+/// store recorded as succeeded (each asset appends a line to its own trace file when it runs).
+#[cfg(unix)]
+#[test]
+fn a_run_killed_at_any_moment_resumes_without_recomputing() {
+    let mut yaml = String::from("executor:\n  concurrency: 2\nassets:\n");
+    for i in 0..50 {
+        let deps = match i {
+            0 => String::new(),
+            i if i % 5 == 0 => format!("\n    deps: [ops.a{}, ops.a{}]", i - 1, i - 5),
+            i => format!("\n    deps: [ops.a{}]", i - 1),
+        };
+        yaml.push_str(&format!(
+            "  ops.a{i}:\n    type: command\n    program: sh\n    args: ['-c', 'echo run >> trace/a{i}; sleep 0.01']{deps}\n"
+        ));
+    }
+    let mut seed: u64 = 0x5eed;
+    let mut resumed = 0;
+    for trial in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("phlo.yaml"), &yaml).unwrap();
+        std::fs::create_dir(dir.path().join("trace")).unwrap();
+        // a moment between 0 and ~1.2 s (the run takes about that long here)
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let wait = Duration::from_millis(20 + (seed >> 33) % 1200);
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+            .args(["run"])
+            .env("PHLO_LOG", "off")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(wait);
+        let _ = child.kill();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // orphaned commands finish their echo
+
+        let list = phlo_in(dir.path(), &["runs", "list", "--json"], &[]);
+        assert_eq!(list.code, 0, "trial {trial}: {}", list.stderr);
+        let runs = json(&list);
+        let Some(run) = runs.as_array().unwrap().first().cloned() else { continue }; // killed before it began
+        let id = run["run_id"].as_str().unwrap().to_string();
+        let shown = json(&phlo_in(dir.path(), &["runs", "show", &id, "--json"], &[]));
+        // (builds with the echo plugin add its demo assets to every project)
+        let steps: Vec<&Value> = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["asset_key"].as_str().unwrap().starts_with("ops."))
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .all(|s| ["succeeded", "failed", "skipped", "interrupted"].contains(&s["status"].as_str().unwrap())),
+            "trial {trial}: {steps:#?}"
+        );
+        let done: Vec<String> = steps
+            .iter()
+            .filter(|s| s["status"] == "succeeded")
+            .map(|s| s["asset_key"].as_str().unwrap().trim_start_matches("ops.").to_string())
+            .collect();
+        if run["status"] == "succeeded" {
+            assert_eq!(done.len(), 50, "trial {trial}");
+            continue;
+        }
+        assert_eq!(run["status"], "interrupted", "trial {trial}: {run}");
+        let r = phlo_in(dir.path(), &["run", "--resume", &id], &[("PHLO_LOG", "off")]);
+        assert_eq!(r.code, 0, "trial {trial}: {}", r.stderr);
+        resumed += 1;
+        assert_eq!(latest_run(dir.path())["status"], "succeeded", "trial {trial}");
+        for i in 0..50 {
+            let trace = std::fs::read_to_string(dir.path().join(format!("trace/a{i}"))).unwrap_or_default();
+            let times = trace.lines().count();
+            if done.contains(&format!("a{i}")) {
+                assert_eq!(times, 1, "trial {trial}: a{i} had succeeded and ran again");
+            } else {
+                assert!(times >= 1, "trial {trial}: a{i} never ran");
+            }
+        }
+    }
+    assert!(resumed >= 10, "only {resumed} of 20 trials were cut mid-run: adjust the moments");
 }

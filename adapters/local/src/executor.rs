@@ -339,6 +339,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
         None => req.selected.clone(),
     };
     let mut nodes: Vec<Node> = Vec::with_capacity(selected.len());
+    let mut resumed_done = 0usize;
     let mut by_asset: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
     for &a in &selected {
         let spec = &graph.node(a).spec;
@@ -354,6 +355,12 @@ pub async fn execute(req: RunRequest) -> RunReport {
             }
         };
         for k in keys {
+            // completed by an earlier attempt of this run (`--resume`): left out; its
+            // dependents have no edge from it and run as if it had just succeeded
+            if !req.done.is_empty() && req.done.contains(&(spec.key.as_str().to_string(), k.clone())) {
+                resumed_done += 1;
+                continue;
+            }
             by_asset[a as usize].push(nodes.len());
             nodes.push(Node { asset: a, partition: k });
         }
@@ -383,6 +390,9 @@ pub async fn execute(req: RunRequest) -> RunReport {
     let run_start = EventPayload::RunStart(RunEvent {
         selection: shared.req.selection.clone(),
         assets: step_count,
+        partitions: shared.req.partitions.as_ref().map(PartitionRequest::to_arg),
+        evaluated_at: Some(shared.req.now),
+        resumed_done,
         ..RunEvent::default()
     });
     if let Err(e) = shared.emit(run_start, run_correlation.clone(), None) {
@@ -459,6 +469,9 @@ pub async fn execute(req: RunRequest) -> RunReport {
         }),
         duration_ms: Some(duration_ms),
         summary,
+        partitions: shared.req.partitions.as_ref().map(PartitionRequest::to_arg),
+        evaluated_at: Some(shared.req.now),
+        resumed_done,
     });
     let status = match shared.emit(end, run_correlation, None) {
         Ok(()) => status,

@@ -70,6 +70,7 @@ impl Setup {
             seed: self.seed,
             now: chrono::Utc::now(),
             attempt: None,
+            done: Default::default(),
         };
         (execute(req).await, recorder)
     }

@@ -82,6 +82,27 @@ pub struct RunRequest {
     /// Set when an external orchestrator retries: each step makes exactly this one attempt,
     /// numbered so (its retry policy is the orchestrator's).
     pub attempt: Option<u32>,
+    /// Steps (asset key, partition) an earlier attempt of this run completed: left out, and
+    /// their dependents run as if they had just succeeded (`phlo run --resume`).
+    pub done: Arc<std::collections::BTreeSet<(String, Option<String>)>>,
+}
+
+impl PartitionRequest {
+    /// `KEY` or `FIRST..LAST`, as `--partition` / `--partition-range` take them.
+    pub fn to_arg(&self) -> String {
+        match self {
+            PartitionRequest::Key(k) => k.clone(),
+            PartitionRequest::Range(a, b) => format!("{a}..{b}"),
+        }
+    }
+
+    /// Reads [`PartitionRequest::to_arg`]'s text back.
+    pub fn from_arg(text: &str) -> Self {
+        match text.split_once("..") {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() => PartitionRequest::Range(a.into(), b.into()),
+            _ => PartitionRequest::Key(text.to_string()),
+        }
+    }
 }
 
 /// What a rendering adapter renders: the project, resolved.
@@ -243,6 +264,8 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// `--attempt`: one attempt per step, numbered so (an external orchestrator retries).
     pub attempt: Option<u32>,
+    /// `--resume`: the steps an earlier attempt of this run completed.
+    pub done: std::collections::BTreeSet<(String, Option<String>)>,
 }
 
 /// A fresh run id: time-ordered and unique enough for one machine.

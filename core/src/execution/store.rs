@@ -43,6 +43,10 @@ pub struct StoredRun {
     pub status: String,
     /// The selection it was started with.
     pub selection: Option<String>,
+    /// The partitions it was started with: a key or `FIRST..LAST` (none: each asset's latest).
+    pub partitions: Option<String>,
+    /// The instant it was evaluated at (RFC 3339): which partitions were complete.
+    pub evaluated_at: Option<String>,
     /// Its run tags.
     pub tags: std::collections::BTreeMap<String, String>,
     /// How many asset × partition steps it covers.

@@ -214,6 +214,13 @@ pub struct RunEvent {
     pub duration_ms: Option<u64>,
     /// Count per outcome (`run.end` only).
     pub summary: BTreeMap<String, u64>,
+    /// The partitions asked for: a key, or `FIRST..LAST` (none: each asset's latest).
+    pub partitions: Option<String>,
+    /// The instant the run is evaluated at (which partitions are complete).
+    pub evaluated_at: Option<DateTime<Utc>>,
+    /// Steps this attempt leaves out because an earlier attempt of the same run completed
+    /// them (`phlo run --resume`).
+    pub resumed_done: usize,
 }
 
 /// `service.*`.

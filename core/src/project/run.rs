@@ -235,5 +235,6 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         seed,
         now,
         attempt: options.attempt,
+        done: Arc::new(options.done.clone()),
     })
 }

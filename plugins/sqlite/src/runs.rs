@@ -47,6 +47,8 @@ CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
     selection   TEXT,
+    partitions  TEXT,
+    evaluated_at TEXT,
     tags        TEXT NOT NULL DEFAULT '{}',
     steps       INTEGER NOT NULL DEFAULT 0,
     started_by  TEXT NOT NULL DEFAULT '',
@@ -258,19 +260,37 @@ fn apply(tx: &rusqlite::Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
             let tags = serde_json::to_string(&e.tags).unwrap_or_default();
             let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
             let who = if user.is_empty() { hostname() } else { format!("{user}@{}", hostname()) };
+            // a resumed run (same id) is running again; its story, steps and counts go on
             tx.execute(
-                "INSERT INTO runs (run_id, status, selection, tags, steps, started_by, pid, started_at)
-                 VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, duration_ms = NULL,
-                   pid = excluded.pid, steps = excluded.steps",
-                params![run, r.selection, tags, r.assets as i64, who, std::process::id(), at],
+                "INSERT INTO runs (run_id, status, selection, partitions, evaluated_at, tags, steps, started_by, pid, started_at)
+                 VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid",
+                params![
+                    run,
+                    r.selection,
+                    r.partitions,
+                    r.evaluated_at.map(|t| t.to_rfc3339()),
+                    tags,
+                    (r.assets + r.resumed_done) as i64,
+                    who,
+                    std::process::id(),
+                    at
+                ],
             )?;
         }
         EventPayload::RunEnd(r) => {
-            let summary = serde_json::to_string(&r.summary).unwrap_or_default();
+            // the counts of the whole run, over every attempt (a resume ran only part of it);
+            // the duration is the sum of the attempts'
+            let counts: Vec<(String, i64)> = {
+                let mut q = tx.prepare("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")?;
+                q.query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?
+            };
+            let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+            let summary = serde_json::to_string(&summary).unwrap_or_default();
             tx.execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, summary = ?5 WHERE run_id = ?1",
-                params![run, status_word(r.status), at, r.duration_ms.map(|d| d as i64), summary],
+                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = coalesce(duration_ms, 0) + ?4, summary = ?5
+                 WHERE run_id = ?1",
+                params![run, status_word(r.status), at, r.duration_ms.map_or(0, |d| d as i64), summary],
             )?;
         }
         EventPayload::IngestionStart(_) | EventPayload::TransformStart(_) | EventPayload::PublishStart(_) => {
@@ -357,6 +377,8 @@ fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
         run_id: r.get(0)?,
         status: r.get(1)?,
         selection: r.get(2)?,
+        partitions: r.get(11)?,
+        evaluated_at: r.get(12)?,
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         steps: r.get::<_, i64>(4)?.max(0) as u64,
         started_by: r.get(5)?,
@@ -368,8 +390,8 @@ fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     })
 }
 
-const RUN_COLUMNS: &str =
-    "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, summary";
+const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, \
+     summary, partitions, evaluated_at";
 
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
