@@ -85,6 +85,8 @@ enum RunsCommand {
     Show(runs::ShowArgs),
     /// Every event of one run, as the hooks saw them (JSON lines).
     Events(runs::EventsArgs),
+    /// Delete old runs: beyond the newest N (`--keep`), or older than an age (`--older-than 30d`).
+    Prune(runs::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +227,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Runs(RunsCommand::List(a)) => runs::list(&dir, a, &mut out),
         Command::Runs(RunsCommand::Show(a)) => runs::show(&dir, a, &mut out),
         Command::Runs(RunsCommand::Events(a)) => runs::events(&dir, a, &mut out),
+        Command::Runs(RunsCommand::Prune(a)) => runs::prune(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
     };
     let _ = out.flush();

@@ -34,6 +34,21 @@ pub(crate) struct ShowArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[group(required = true, multiple = true)]
+pub(crate) struct PruneArgs {
+    /// Keep the newest N runs.
+    #[arg(long, value_name = "N")]
+    keep: Option<usize>,
+    /// Delete runs that started longer ago than this (`30d`, `12h`).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    older_than: Option<std::time::Duration>,
+}
+
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    phlo_core::config::parse_duration(s).ok_or_else(|| format!("`{s}` is not an age: write `30d`, `12h`, `90m`"))
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct EventsArgs {
     /// The run's id.
     run_id: String,
@@ -225,4 +240,20 @@ pub(crate) fn events<W: Write>(dir: &Path, args: &EventsArgs, out: &mut W) -> io
         writeln!(out, "{e}")?;
     }
     Ok(Outcome::ok())
+}
+
+pub(crate) fn prune<W: Write>(dir: &Path, args: &PruneArgs, out: &mut W) -> io::Result<Outcome> {
+    let store = match open(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let before =
+        args.older_than.and_then(|age| chrono::Duration::from_std(age).ok()).map(|age| chrono::Utc::now() - age);
+    match store.prune(args.keep, before) {
+        Ok(n) => {
+            writeln!(out, "pruned {n} run(s)")?;
+            Ok(Outcome::ok())
+        }
+        Err(e) => Ok(store_error(e)),
+    }
 }

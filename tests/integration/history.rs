@@ -330,3 +330,24 @@ fn a_run_killed_at_any_moment_resumes_without_recomputing() {
     }
     assert!(resumed >= 10, "only {resumed} of 20 trials were cut mid-run: adjust the moments");
 }
+
+/// `runs prune` deletes old runs with their steps and events, by count or by age.
+#[test]
+fn prune_keeps_the_newest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  ops.a:\n    type: command\n    program: 'true'\n")
+        .unwrap();
+    let ids: Vec<String> = (0..3)
+        .map(|_| json(&phlo_in(dir.path(), &["run", "--json"], &[]))["run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(phlo_in(dir.path(), &["runs", "prune"], &[]).code, 2, "says what to prune by");
+    let pruned = phlo_in(dir.path(), &["runs", "prune", "--keep", "1"], &[]);
+    assert_eq!(pruned.stdout.trim(), "pruned 2 run(s)", "{}", pruned.stderr);
+    let left = json(&phlo_in(dir.path(), &["runs", "list", "--json"], &[]));
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["run_id"], ids[2].as_str());
+    assert_eq!(phlo_in(dir.path(), &["runs", "events", &ids[0]], &[]).code, 2, "its events went with it");
+    assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "10d"], &[]).stdout.trim(), "pruned 0 run(s)");
+    assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "0s"], &[]).stdout.trim(), "pruned 1 run(s)");
+    assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "soon"], &[]).code, 2);
+}

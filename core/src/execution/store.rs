@@ -145,6 +145,14 @@ pub trait RunStore: Send + Sync {
     /// # Errors
     /// The store cannot be read.
     fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Deletes finished runs (with their steps, checks and events) beyond the newest `keep`,
+    /// and those that started before `before`; a running run is never deleted. Returns how
+    /// many were deleted.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError>;
 }
 
 crate::capability!(dyn RunStore = "run_store");

@@ -490,6 +490,36 @@ impl RunStore for RunHistory {
         })
     }
 
+    fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let tx = conn.transaction().map_err(err)?;
+            // started_at is RFC 3339 in UTC: text order is time order
+            let ids: Vec<String> = {
+                let mut q = tx
+                    .prepare("SELECT run_id, started_at FROM runs WHERE status != 'running' ORDER BY started_at DESC, rowid DESC")
+                    .map_err(err)?;
+                let rows: Vec<(String, String)> =
+                    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(err)?;
+                let cutoff = before.map(|b| b.to_rfc3339());
+                rows.into_iter()
+                    .enumerate()
+                    .filter(|(i, (_, started))| {
+                        keep.is_some_and(|k| *i >= k) || cutoff.as_ref().is_some_and(|c| started.as_str() < c.as_str())
+                    })
+                    .map(|(_, (id, _))| id)
+                    .collect()
+            };
+            for id in &ids {
+                tx.execute("DELETE FROM events WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM runs WHERE run_id = ?1", [id]).map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            Ok(ids.len())
+        })
+    }
+
     fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
         let path = self.path.clone();
         self.with_conn(|conn| {
