@@ -1,6 +1,7 @@
 //! `phlo plugins list --json` as a whole process (target ≤ 10 ms median), `phlo validate` on
 //! the quickstart, and `phlo validate` on generated projects of 10,000 and 100,000 declarative
-//! assets (target: 100,000 in ≤ 2 s; loading must scale linearly).
+//! assets (target: 100,000 in ≤ 2 s; loading must scale linearly), and `phlo runs list` over
+//! 10,000 stored runs (target ≤ 50 ms).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,12 +32,43 @@ fn generated(n: usize) -> tempfile::TempDir {
     dir
 }
 
+/// A project whose run store holds `n` finished runs of 10 steps each.
+fn with_history(n: usize) -> tempfile::TempDir {
+    use phlo_core::execution::RunStore;
+    use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, RunEvent, Status};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("phlo.yaml"), "assets:\n  ops.a:\n    type: command\n    program: 'true'\n")
+        .expect("write phlo.yaml");
+    let store = phlo_plugin_sqlite::runs::RunHistory::new(dir.path().join(".phlo/runs.db"));
+    for i in 0..n {
+        let run = Correlation::run(format!("20261201T{i:06}-bench"));
+        let event = |p: EventPayload, c: &Correlation| Event::new(p, c.clone());
+        store.record(&event(EventPayload::RunStart(RunEvent { assets: 10, ..RunEvent::default() }), &run)).unwrap();
+        for s in 0..10 {
+            let step = run.clone().with_asset(format!("ops.a{s}").as_str());
+            let end = AssetEvent { status: Some(Status::Succeeded), duration_ms: Some(1), ..AssetEvent::default() };
+            store.record(&event(EventPayload::TransformStart(AssetEvent::default()), &step)).unwrap();
+            store.record(&event(EventPayload::TransformEnd(end), &step)).unwrap();
+        }
+        let end =
+            RunEvent { assets: 10, status: Some(Status::Succeeded), duration_ms: Some(12), ..RunEvent::default() };
+        store.record(&event(EventPayload::RunEnd(end), &run)).unwrap();
+    }
+    dir
+}
+
 fn bench(c: &mut Criterion) {
     let quickstart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     let mut g = c.benchmark_group("process");
     g.sample_size(50);
     g.bench_function("phlo plugins list --json", |b| b.iter(|| run_in(&quickstart, &["plugins", "list", "--json"])));
     g.bench_function("phlo validate (quickstart)", |b| b.iter(|| run_in(&quickstart, &["validate"])));
+    g.finish();
+
+    let history = with_history(10_000);
+    let mut g = c.benchmark_group("runs");
+    g.sample_size(30);
+    g.bench_function("phlo runs list, 10000 stored runs", |b| b.iter(|| run_in(history.path(), &["runs", "list"])));
     g.finish();
 
     let mut g = c.benchmark_group("load");

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use phlo_core::execution::{CancelToken, RunRequest, RunResources, RunStatus};
+use phlo_core::execution::{CancelToken, RunRequest, RunResources, RunStatus, RunStore};
 use phlo_core::graph::{AssetGraph, AssetNode};
-use phlo_core::hooks::{Event, HookBus, HookRegistration};
+use phlo_core::hooks::{Event, FailurePolicy, HookBus, HookRegistration};
 use phlo_core::plugin::OrchestratorAdapter;
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext};
 
@@ -43,6 +43,30 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
     }
 }
 
+fn recorded_request(
+    graph: &Arc<AssetGraph>,
+    concurrency: usize,
+    counter: &Arc<AtomicU64>,
+    store: Arc<dyn RunStore>,
+) -> RunRequest {
+    let c = Arc::clone(counter);
+    let mut bus = HookBus::builder();
+    bus.register(
+        HookRegistration::new("sqlite_runs", "record_run", move |e: &Event| store.record(e).map_err(Into::into))
+            .priority(phlo_core::project::RUN_STORE_PRIORITY)
+            .policy(FailurePolicy::Raise),
+    )
+    .unwrap();
+    bus.register(HookRegistration::new("bench", "count", move |_: &Event| {
+        c.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }))
+    .unwrap();
+    let mut req = request(graph, concurrency, counter);
+    req.bus = Arc::new(bus.freeze(None).unwrap());
+    req
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let adapter = phlo_adapter_local::LocalAdapter;
@@ -68,6 +92,25 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(report.status, RunStatus::Succeeded);
                 assert_eq!(report.assets.len(), 100_000);
                 report
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
+    // the same run recorded in the run store (a fresh `.phlo/runs.db` per run): every event
+    // written by the synchronous recording hook, committed at every step boundary
+    g.bench_function("100k no-op assets, concurrency 8, recorded in the run store (sqlite_runs)", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store: Arc<dyn RunStore> =
+                    Arc::new(phlo_plugin_sqlite::runs::RunHistory::new(dir.path().join("runs.db")));
+                (recorded_request(&graph, 8, &counter, store), dir)
+            },
+            |(req, dir)| {
+                let report = rt.block_on(adapter.execute(req));
+                assert_eq!(report.status, RunStatus::Succeeded);
+                (report, dir)
             },
             BatchSize::PerIteration,
         );

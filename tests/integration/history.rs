@@ -113,6 +113,8 @@ fn a_killed_run_is_marked_interrupted_and_keeps_its_finished_steps() {
         assert!(started.elapsed() < Duration::from_secs(20), "the run did not reach ops.slow");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // a step's start is committed within 20 ms (group commit)
+    std::thread::sleep(Duration::from_millis(200));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let run = latest_run(dir.path());

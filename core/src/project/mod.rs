@@ -25,7 +25,7 @@ mod assets;
 mod resolve;
 mod run;
 
-pub use run::bus_for_project;
+pub use run::{RUN_STORE_PRIORITY, bus_for_project};
 
 /// The capability bindings of one asset: capability type → the resource provider bound.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
