@@ -45,8 +45,8 @@ enum Command {
     /// Write a new plugin crate into this workspace.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Inspect the project's assets and their graph.
-    #[command(subcommand)]
+    /// Inspect the project's assets, their graph and their history (`phlo asset …` works too).
+    #[command(subcommand, alias = "asset")]
     Assets(AssetsCommand),
     /// Inspect the hook bus.
     #[command(subcommand)]
@@ -75,6 +75,8 @@ enum AssetsCommand {
     Graph(assets::GraphArgs),
     /// List an asset's partitions at now (or `--at`), with their windows in local time and UTC.
     Partitions(assets::PartitionsArgs),
+    /// An asset's materializations across runs, newest first: status, rows, duration, error.
+    History(runs::HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +220,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Assets(AssetsCommand::List(a)) => assets::list(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Graph(a)) => assets::graph(&dir, a, &mut out),
         Command::Assets(AssetsCommand::Partitions(a)) => assets::partitions(&dir, a, &mut out),
+        Command::Assets(AssetsCommand::History(a)) => runs::history(&dir, a, &mut out),
         Command::Hooks(HooksCommand::List(a)) => hooks::list(&dir, a, &mut out),
         Command::Schedule(ScheduleCommand::List(a)) => schedule::list(&dir, a, &mut out),
         Command::Schedule(ScheduleCommand::Run(a)) => schedule::run(&dir, a, &mut out),

@@ -65,6 +65,11 @@ pub(crate) fn store_error(e: StoreError) -> Outcome {
 /// The project's run store, with the runs whose process is gone marked `interrupted` (when no
 /// run holds the project's lock now).
 fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
+    open_with_graph(dir).map(|(store, _)| store)
+}
+
+/// [`open`], with the project's assets.
+fn open_with_graph(dir: &Path) -> Result<(Arc<dyn RunStore>, Arc<phlo_core::graph::AssetGraph>), Outcome> {
     let project = load(dir, true, Default::default())?;
     if project.diagnostics.has_errors() {
         return Err(Outcome::from_diagnostics(project.diagnostics));
@@ -87,7 +92,7 @@ fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
         drop(lock);
         say_interrupted(&marked);
     }
-    Ok(store)
+    Ok((store, Arc::clone(&project.graph)))
 }
 
 /// Tells which runs were found dead and marked `interrupted`.
@@ -256,4 +261,64 @@ pub(crate) fn prune<W: Write>(dir: &Path, args: &PruneArgs, out: &mut W) -> io::
         }
         Err(e) => Ok(store_error(e)),
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// The asset key.
+    key: String,
+    /// At most this many steps, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
+    /// One JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `phlo assets history KEY`: the asset's steps across runs, with their rows and errors.
+pub(crate) fn history<W: Write>(dir: &Path, args: &HistoryArgs, out: &mut W) -> io::Result<Outcome> {
+    let (store, graph) = match open_with_graph(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    let rows = match store.history(&args.key, args.limit) {
+        Ok(r) => r,
+        Err(e) => return Ok(store_error(e)),
+    };
+    // an asset no longer in the project keeps its history; a key that never was is a mistake
+    if rows.is_empty() && graph.index_of(&args.key).is_none() {
+        let keys = graph.nodes().iter().map(|n| n.spec.key.as_str());
+        let help = match phlo_core::diagnostic::did_you_mean(&args.key, keys) {
+            Some(k) => format!("did you mean `{k}`? (`phlo assets list` shows the keys)"),
+            None => String::from("`phlo assets list` shows the keys"),
+        };
+        return Ok(Outcome::from_diagnostics(
+            Diagnostic::error(Code::SelectionSyntax, format!("no asset `{}` in this project", args.key))
+                .with_help(help)
+                .into(),
+        ));
+    }
+    if args.json {
+        let rows: Vec<_> = rows.iter().map(|(run, step)| serde_json::json!({"run_id": run, "step": step})).collect();
+        write_json(out, &rows)?;
+        return Ok(Outcome::ok());
+    }
+    if rows.is_empty() {
+        writeln!(out, "asset `{}` has not run yet (or its runs were pruned)", args.key)?;
+        return Ok(Outcome::ok());
+    }
+    let mut t = Table::new(vec!["RUN", "PARTITION", "STATUS", "ATTEMPTS", "DURATION", "ROWS", "NOTE"]);
+    for (run, s) in &rows {
+        t.row(vec![
+            run.clone(),
+            s.partition.clone().unwrap_or_else(|| String::from("-")),
+            s.status.clone(),
+            s.attempts.to_string(),
+            s.duration_ms.map_or_else(|| String::from("-"), |d| format!("{d} ms")),
+            s.metadata.get("row_count").map_or_else(|| String::from("-"), ToString::to_string),
+            s.error.clone().unwrap_or_default(),
+        ]);
+    }
+    t.write(out)?;
+    Ok(Outcome::ok())
 }

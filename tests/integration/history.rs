@@ -353,3 +353,32 @@ fn prune_keeps_the_newest_runs() {
     assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "0s"], &[]).stdout.trim(), "pruned 1 run(s)");
     assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "soon"], &[]).code, 2);
 }
+
+/// `phlo asset history KEY`: the asset's steps across runs, newest first, with their rows; a
+/// key the project never had is an error with a suggestion.
+#[test]
+fn asset_history_lists_materializations_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_quickstart(dir.path());
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let run = phlo_in(dir.path(), &["run", "--select", "raw.orders", "--json"], &[]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            json(&run)["run_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let rows = json(&phlo_in(dir.path(), &["asset", "history", "raw.orders", "--json"], &[]));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["run_id"], ids[1].as_str(), "newest first");
+    assert_eq!(rows[0]["step"]["status"], "succeeded");
+    assert_eq!(rows[0]["step"]["metadata"]["row_count"], 4000);
+    let text = phlo_in(dir.path(), &["assets", "history", "raw.orders"], &[]).stdout;
+    assert!(text.contains(&ids[0]) && text.contains("4000"), "{text}");
+    let none = phlo_in(dir.path(), &["asset", "history", "marts.daily_revenue"], &[]);
+    assert_eq!(none.code, 0);
+    assert!(none.stdout.contains("has not run yet"), "{}", none.stdout);
+    let typo = phlo_in(dir.path(), &["asset", "history", "raw.ordrs"], &[]);
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("did you mean `raw.orders`?"), "{}", typo.stderr);
+}

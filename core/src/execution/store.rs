@@ -146,6 +146,12 @@ pub trait RunStore: Send + Sync {
     /// The store cannot be read.
     fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError>;
 
+    /// An asset's steps across runs, newest first, at most `limit`: each with its run id.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn history(&self, asset_key: &str, limit: usize) -> Result<Vec<(String, StoredStep)>, StoreError>;
+
     /// Deletes finished runs (with their steps, checks and events) beyond the newest `keep`,
     /// and those that started before `before`; a running run is never deleted. Returns how
     /// many were deleted.

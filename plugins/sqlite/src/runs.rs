@@ -551,6 +551,38 @@ impl RunStore for RunHistory {
         })
     }
 
+    fn history(&self, asset_key: &str, limit: usize) -> Result<Vec<(String, StoredStep)>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let mut q = conn
+                .prepare_cached(
+                    "SELECT s.run_id, s.asset_key, s.partition, s.status, s.attempts, s.started_at, s.duration_ms,
+                            s.error, s.metadata
+                     FROM steps s JOIN runs r ON r.run_id = s.run_id
+                     WHERE s.asset_key = ?1 ORDER BY r.started_at DESC, s.partition DESC LIMIT ?2",
+                )
+                .map_err(|e| failed(&path, &e))?;
+            q.query_map(params![asset_key, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                let partition: String = r.get(2)?;
+                Ok((
+                    r.get(0)?,
+                    StoredStep {
+                        asset_key: r.get(1)?,
+                        partition: (!partition.is_empty()).then_some(partition),
+                        status: r.get(3)?,
+                        attempts: r.get::<_, i64>(4)?.max(0) as u32,
+                        started_at: r.get(5)?,
+                        duration_ms: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
+                        error: r.get(7)?,
+                        metadata: json_of(&r.get::<_, String>(8)?),
+                    },
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| failed(&path, &e))
+        })
+    }
+
     fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError> {
         let path = self.path.clone();
         self.with_conn(|conn| {
