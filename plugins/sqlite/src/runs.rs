@@ -9,10 +9,11 @@
 //!     path: .phlo/runs.db   # relative to the project; the default
 //! ```
 //!
-//! Events are buffered and written in transactions: at once for a run's start and end, and
-//! for a step's start, end or skip within [`COMMIT_WITHIN`] (20 ms), together with whatever
-//! came in that time (group commit: a run of 100,000 short steps would otherwise write its
-//! pages 200,000 times). A process killed at any point leaves the store consistent: every
+//! Events are prepared by the thread that emits them (serialised, their rows extracted) and
+//! written in transactions: at once for a run's start and end, and for a step's start, end or
+//! skip within [`COMMIT_WITHIN`] (20 ms), together with whatever came in that time (group
+//! commit: a run of 100,000 short steps would otherwise write its pages 200,000 times). A
+//! batch writes the event log as one row per run, and each step once, in its latest state. A process killed at any point leaves the store consistent: every
 //! step recorded as finished is finished, a step recorded as running is marked interrupted,
 //! and at most the last 20 ms of events are missing (their steps run again on resume).
 
@@ -87,10 +88,7 @@ CREATE INDEX checks_by_run ON checks (run_id);
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id      TEXT,
-    type        TEXT NOT NULL,
-    asset_key   TEXT,
-    partition   TEXT,
-    at          TEXT NOT NULL,
+    count       INTEGER NOT NULL,
     body        TEXT NOT NULL
 );
 CREATE INDEX events_by_run ON events (run_id, seq);
@@ -112,8 +110,8 @@ pub const COMMIT_WITHIN: Duration = Duration::from_millis(20);
 struct Inner {
     /// Opened on first use: loading or validating a project writes nothing.
     conn: Option<Connection>,
-    /// Events not yet written (written at the next step boundary).
-    pending: Vec<Event>,
+    /// Events not yet written (written at the next step boundary), already prepared.
+    pending: Vec<Prepared>,
     /// When the oldest boundary event in `pending` arrived.
     waiting_since: Option<Instant>,
     /// Whether the thread that commits waiting boundaries is running.
@@ -218,13 +216,11 @@ fn flush(path: &Path, inner: &mut Inner) -> Result<(), StoreError> {
     if inner.conn.is_none() {
         inner.conn = Some(open(path)?);
     }
-    let events = std::mem::take(&mut inner.pending);
+    let batch = std::mem::take(&mut inner.pending);
     inner.waiting_since = None;
     let conn = inner.conn.as_mut().expect("opened above");
     let tx = conn.transaction().map_err(|e| failed(path, &e))?;
-    for e in &events {
-        apply(&tx, e).map_err(|err| failed(path, &err))?;
-    }
+    write(&tx, &batch).map_err(|err| failed(path, &err))?;
     tx.commit().map_err(|e| failed(path, &e))
 }
 
@@ -290,100 +286,209 @@ fn status_word(s: Option<Status>) -> &'static str {
     }
 }
 
-/// What one event changes in the store.
-fn apply(tx: &rusqlite::Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
-    let run = e.correlation.run_id.as_deref();
-    let key = e.correlation.asset_key.as_ref().map(|k| k.as_str().to_string());
-    let partition = e.correlation.partition.clone().unwrap_or_default();
-    let at = e.timestamp.to_rfc3339();
-    tx.prepare_cached(
-        "INSERT INTO events (run_id, type, asset_key, partition, at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![run, e.event_type.as_str(), key, e.correlation.partition, at, e.to_json_line()])?;
-    let Some(run) = run else { return Ok(()) };
-    match &e.payload {
-        EventPayload::RunStart(r) => {
-            let tags = serde_json::to_string(&e.tags).unwrap_or_default();
-            let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
-            let who = if user.is_empty() { hostname() } else { format!("{user}@{}", hostname()) };
-            // a resumed run (same id) is running again; its story, steps and counts go on
-            tx.execute(
-                "INSERT INTO runs (run_id, status, selection, partitions, evaluated_at, tags, steps, started_by, pid, started_at)
-                 VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid",
-                params![
-                    run,
-                    r.selection,
-                    r.partitions,
-                    r.evaluated_at.map(|t| t.to_rfc3339()),
-                    tags,
-                    (r.assets + r.resumed_done) as i64,
-                    who,
-                    std::process::id(),
-                    at
-                ],
-            )?;
-        }
-        EventPayload::RunEnd(r) => {
-            // the counts of the whole run, over every attempt (a resume ran only part of it);
-            // the duration is the sum of the attempts'
-            let counts: Vec<(String, i64)> = {
-                let mut q = tx.prepare("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")?;
-                q.query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?
-            };
-            let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
-            let summary = serde_json::to_string(&summary).unwrap_or_default();
-            tx.execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = coalesce(duration_ms, 0) + ?4, summary = ?5
-                 WHERE run_id = ?1",
-                params![run, status_word(r.status), at, r.duration_ms.map_or(0, |d| d as i64), summary],
-            )?;
-        }
+/// An event ready to be written: its JSON line and what it changes, prepared by the thread
+/// that emitted it (outside the store's lock).
+struct Prepared {
+    run: Option<String>,
+    line: String,
+    change: Option<Change>,
+}
+
+/// What one event changes besides the event log.
+enum Change {
+    RunStart {
+        selection: Option<String>,
+        partitions: Option<String>,
+        evaluated_at: Option<String>,
+        tags: String,
+        steps: i64,
+        at: String,
+    },
+    RunEnd {
+        status: &'static str,
+        at: String,
+        duration_ms: i64,
+    },
+    Step {
+        key: String,
+        partition: String,
+        state: StepState,
+    },
+    Check {
+        key: String,
+        partition: String,
+        name: String,
+        passed: bool,
+        result: String,
+    },
+}
+
+/// A step's state after an event (later events of one step in a batch replace earlier ones).
+#[derive(Clone)]
+struct StepState {
+    status: &'static str,
+    attempts: u32,
+    started_at: Option<String>,
+    duration_ms: Option<i64>,
+    error: Option<String>,
+    metadata: String,
+}
+
+fn prepare(e: &Event) -> Prepared {
+    let run = e.correlation.run_id.as_deref().map(str::to_string);
+    let line = e.to_json_line();
+    let key = || e.correlation.asset_key.as_ref().map(|k| k.as_str().to_string()).unwrap_or_default();
+    let partition = || e.correlation.partition.clone().unwrap_or_default();
+    let at = || e.timestamp.to_rfc3339();
+    let step = |state| Some(Change::Step { key: key(), partition: partition(), state });
+    let change = match &e.payload {
+        _ if run.is_none() => None,
+        EventPayload::RunStart(r) => Some(Change::RunStart {
+            selection: r.selection.clone(),
+            partitions: r.partitions.clone(),
+            evaluated_at: r.evaluated_at.map(|t| t.to_rfc3339()),
+            tags: serde_json::to_string(&e.tags).unwrap_or_default(),
+            steps: (r.assets + r.resumed_done) as i64,
+            at: at(),
+        }),
+        EventPayload::RunEnd(r) => Some(Change::RunEnd {
+            status: status_word(r.status),
+            at: at(),
+            duration_ms: r.duration_ms.map_or(0, |d| d as i64),
+        }),
         EventPayload::IngestionStart(_) | EventPayload::TransformStart(_) | EventPayload::PublishStart(_) => {
-            tx.prepare_cached(
-                "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at)
-                 VALUES (?1, ?2, ?3, 'running', ?4, ?5)
-                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = 'running',
-                   attempts = max(steps.attempts, excluded.attempts), error = NULL",
-            )?
-            .execute(params![run, key, partition, e.correlation.attempt, at])?;
+            step(StepState {
+                status: "running",
+                attempts: e.correlation.attempt,
+                started_at: Some(at()),
+                duration_ms: None,
+                error: None,
+                metadata: String::from("{}"),
+            })
         }
         EventPayload::IngestionEnd(a) | EventPayload::TransformEnd(a) | EventPayload::PublishEnd(a) => {
-            let metadata = serde_json::to_string(&a.metrics).unwrap_or_default();
+            step(StepState {
+                status: status_word(a.status),
+                attempts: e.correlation.attempt,
+                started_at: None,
+                duration_ms: a.duration_ms.map(|d| d as i64),
+                error: a.error.clone(),
+                metadata: serde_json::to_string(&a.metrics).unwrap_or_default(),
+            })
+        }
+        EventPayload::AssetSkipped { reason, .. } => step(StepState {
+            status: "skipped",
+            attempts: 0,
+            started_at: None,
+            duration_ms: None,
+            error: Some(reason.clone()),
+            metadata: String::from("{}"),
+        }),
+        EventPayload::QualityResult(c) => Some(Change::Check {
+            key: e.correlation.asset_key.as_ref().map_or_else(|| c.asset.clone(), |k| k.as_str().to_string()),
+            partition: partition(),
+            name: c.check.clone(),
+            passed: matches!(c.outcome, phlo_core::spec::CheckOutcome::Passed),
+            result: serde_json::to_string(c).unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Prepared { run, line, change }
+}
+
+/// Writes a batch: runs that start first, then the event log (one row per run and batch),
+/// steps (each once, in its latest state), checks, and runs that end last (their counts
+/// cover the steps just written).
+fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result<()> {
+    for p in batch {
+        let (Some(run), Some(Change::RunStart { selection, partitions, evaluated_at, tags, steps, at })) =
+            (&p.run, &p.change)
+        else {
+            continue;
+        };
+        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
+        let who = if user.is_empty() { hostname() } else { format!("{user}@{}", hostname()) };
+        // a resumed run (same id) is running again; its story, steps and counts go on
+        tx.prepare_cached(
+            "INSERT INTO runs (run_id, status, selection, partitions, evaluated_at, tags, steps, started_by, pid, started_at)
+             VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid",
+        )?
+        .execute(params![run, selection, partitions, evaluated_at, tags, steps, who, std::process::id(), at])?;
+    }
+    // the event log: the lines of each run in order, one row per run
+    let mut logs: Vec<(Option<&str>, Vec<&str>)> = Vec::new();
+    for p in batch {
+        match logs.iter_mut().find(|(r, _)| *r == p.run.as_deref()) {
+            Some((_, lines)) => lines.push(&p.line),
+            None => logs.push((p.run.as_deref(), vec![&p.line])),
+        }
+    }
+    for (run, lines) in logs {
+        tx.prepare_cached("INSERT INTO events (run_id, count, body) VALUES (?1, ?2, ?3)")?.execute(params![
+            run,
+            lines.len() as i64,
+            lines.join("\n")
+        ])?;
+    }
+    let mut steps: Vec<(&str, &str, &str, StepState)> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &str, &str), usize> = std::collections::HashMap::new();
+    for p in batch {
+        let (Some(run), Some(Change::Step { key, partition, state })) = (&p.run, &p.change) else { continue };
+        let id = (run.as_str(), key.as_str(), partition.as_str());
+        match index.get(&id) {
+            Some(&i) => {
+                let old = &steps[i].3;
+                let mut new = state.clone();
+                new.attempts = new.attempts.max(old.attempts);
+                new.started_at = new.started_at.or_else(|| old.started_at.clone());
+                steps[i].3 = new;
+            }
+            None => {
+                index.insert(id, steps.len());
+                steps.push((id.0, id.1, id.2, state.clone()));
+            }
+        }
+    }
+    for (run, key, partition, s) in &steps {
+        tx.prepare_cached(
+            "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at, duration_ms, error, metadata)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = excluded.status,
+               attempts = max(steps.attempts, excluded.attempts),
+               started_at = coalesce(excluded.started_at, steps.started_at),
+               duration_ms = excluded.duration_ms, error = excluded.error, metadata = excluded.metadata",
+        )?
+        .execute(params![run, key, partition, s.status, s.attempts, s.started_at, s.duration_ms, s.error, s.metadata])?;
+    }
+    for p in batch {
+        if let (Some(run), Some(Change::Check { key, partition, name, passed, result })) = (&p.run, &p.change) {
             tx.prepare_cached(
-                "INSERT INTO steps (run_id, asset_key, partition, status, attempts, duration_ms, error, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = excluded.status,
-                   attempts = max(steps.attempts, excluded.attempts), duration_ms = excluded.duration_ms,
-                   error = excluded.error, metadata = excluded.metadata",
-            )?
-            .execute(params![
-                run,
-                key,
-                partition,
-                status_word(a.status),
-                e.correlation.attempt,
-                a.duration_ms.map(|d| d as i64),
-                a.error,
-                metadata
-            ])?;
-        }
-        EventPayload::AssetSkipped { reason, .. } => {
-            tx.execute(
-                "INSERT INTO steps (run_id, asset_key, partition, status, error) VALUES (?1, ?2, ?3, 'skipped', ?4)
-                 ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = 'skipped', error = excluded.error",
-                params![run, key, partition, reason],
-            )?;
-        }
-        EventPayload::QualityResult(c) => {
-            let result = serde_json::to_string(c).unwrap_or_default();
-            let passed = matches!(c.outcome, phlo_core::spec::CheckOutcome::Passed);
-            tx.execute(
                 "INSERT INTO checks (run_id, asset_key, partition, name, passed, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run, key.as_deref().unwrap_or(&c.asset), partition, c.check, passed, result],
-            )?;
+            )?
+            .execute(params![run, key, partition, name, passed, result])?;
         }
-        _ => {}
+    }
+    for p in batch {
+        let (Some(run), Some(Change::RunEnd { status, at, duration_ms })) = (&p.run, &p.change) else { continue };
+        // the counts of the whole run, over every attempt (a resume ran only part of it); the
+        // duration is the sum of the attempts'
+        let counts: Vec<(String, i64)> = {
+            let mut q = tx.prepare_cached("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")?;
+            q.query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?
+        };
+        let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+        tx.prepare_cached(
+            "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = coalesce(duration_ms, 0) + ?4, summary = ?5
+             WHERE run_id = ?1",
+        )?
+        .execute(params![
+            run,
+            status,
+            at,
+            duration_ms,
+            serde_json::to_string(&summary).unwrap_or_default()
+        ])?;
     }
     Ok(())
 }
@@ -441,8 +546,9 @@ const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, p
 
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
+        let prepared = prepare(event);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.pending.push(event.clone());
+        inner.pending.push(prepared);
         // a run's start and end commit at once; a step's boundary commits with the ones that
         // follow within COMMIT_WITHIN (or at once when that long has passed since the oldest)
         if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
@@ -619,9 +725,9 @@ impl RunStore for RunHistory {
             let mut q = conn
                 .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
                 .map_err(|e| failed(&path, &e))?;
-            q.query_map([run_id], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.map(|b| b.map(|b| json_of(&b))).collect())
-                .map_err(|e| failed(&path, &e))
+            let bodies: Vec<String> =
+                q.query_map([run_id], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
+            Ok(bodies.iter().flat_map(|b| b.lines()).map(json_of).collect())
         })
     }
 }
