@@ -10,6 +10,18 @@ use serde_json::Value;
 use crate::cli::{json, phlo_in};
 use crate::quickstart::copy_quickstart;
 
+/// `phlo run` in `dir`, in the background, its output discarded.
+fn spawn_run(dir: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .arg("run")
+        .env("PHLO_LOG", "off")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn latest_run(dir: &Path) -> Value {
     let runs = json(&phlo_in(dir, &["runs", "list", "--json"], &[]));
     runs[0].clone()
@@ -97,14 +109,7 @@ fn a_killed_run_is_marked_interrupted_and_keeps_its_finished_steps() {
         "assets:\n  ops.quick:\n    type: command\n    program: 'true'\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['30']\n    deps: [ops.quick]\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-        .args(["run", "--json"])
-        .env("PHLO_LOG", "off")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(dir.path());
     let log = dir.path().join(".phlo/events.jsonl");
     let started = Instant::now();
     while !std::fs::read_to_string(&log)
@@ -274,14 +279,7 @@ fn a_run_killed_at_any_moment_resumes_without_recomputing() {
         // a moment between 0 and ~1.2 s (the run takes about that long here)
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let wait = Duration::from_millis(20 + (seed >> 33) % 1200);
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-            .args(["run"])
-            .env("PHLO_LOG", "off")
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(dir.path());
         std::thread::sleep(wait);
         let _ = child.kill();
         child.wait().unwrap();

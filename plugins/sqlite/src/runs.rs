@@ -541,6 +541,22 @@ fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     })
 }
 
+/// A step from `asset_key, partition, status, attempts, started_at, duration_ms, error,
+/// metadata`, starting at column `at`.
+fn stored_step(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredStep> {
+    let partition: String = r.get(at + 1)?;
+    Ok(StoredStep {
+        asset_key: r.get(at)?,
+        partition: (!partition.is_empty()).then_some(partition),
+        status: r.get(at + 2)?,
+        attempts: r.get::<_, i64>(at + 3)?.max(0) as u32,
+        started_at: r.get(at + 4)?,
+        duration_ms: r.get::<_, Option<i64>>(at + 5)?.map(|d| d.max(0) as u64),
+        error: r.get(at + 6)?,
+        metadata: json_of(&r.get::<_, String>(at + 7)?),
+    })
+}
+
 const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, \
      summary, partitions, evaluated_at";
 
@@ -619,22 +635,7 @@ impl RunStore for RunHistory {
                      FROM steps WHERE run_id = ?1 ORDER BY asset_key, partition",
                 )
                 .map_err(err)?;
-            let steps = q
-                .query_map([run_id], |r| {
-                    let partition: String = r.get(1)?;
-                    Ok(StoredStep {
-                        asset_key: r.get(0)?,
-                        partition: (!partition.is_empty()).then_some(partition),
-                        status: r.get(2)?,
-                        attempts: r.get::<_, i64>(3)?.max(0) as u32,
-                        started_at: r.get(4)?,
-                        duration_ms: r.get::<_, Option<i64>>(5)?.map(|d| d.max(0) as u64),
-                        error: r.get(6)?,
-                        metadata: json_of(&r.get::<_, String>(7)?),
-                    })
-                })
-                .and_then(Iterator::collect)
-                .map_err(err)?;
+            let steps = q.query_map([run_id], |r| stored_step(r, 0)).and_then(Iterator::collect).map_err(err)?;
             let mut q = conn
                 .prepare(
                     "SELECT asset_key, partition, name, passed, result FROM checks WHERE run_id = ?1 ORDER BY rowid",
@@ -669,20 +670,7 @@ impl RunStore for RunHistory {
                 )
                 .map_err(|e| failed(&path, &e))?;
             q.query_map(params![asset_key, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                let partition: String = r.get(2)?;
-                Ok((
-                    r.get(0)?,
-                    StoredStep {
-                        asset_key: r.get(1)?,
-                        partition: (!partition.is_empty()).then_some(partition),
-                        status: r.get(3)?,
-                        attempts: r.get::<_, i64>(4)?.max(0) as u32,
-                        started_at: r.get(5)?,
-                        duration_ms: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
-                        error: r.get(7)?,
-                        metadata: json_of(&r.get::<_, String>(8)?),
-                    },
-                ))
+                Ok((r.get(0)?, stored_step(r, 1)?))
             })
             .and_then(Iterator::collect)
             .map_err(|e| failed(&path, &e))
