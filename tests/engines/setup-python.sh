@@ -7,7 +7,21 @@ cd "$(dirname "$0")/../.."
 venv="${PHLO_PY_VENV:-target/py-refs}"
 pins="croniter==7.0.0 dagster==1.13.27 dagster-pipes==1.13.27 dagster-docker==0.29.27 dagster-k8s==0.29.27"
 stamp="$venv/.phlo-pins"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then
+ready() { [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; }
+if ready; then
+    echo "$venv/bin/python"
+    exit 0
+fi
+# tests run side by side and several may ask at once: one installs, the others wait for it
+mkdir -p "$(dirname "$venv")"
+if command -v flock >/dev/null; then
+    exec 9>"$venv.lock"
+    flock 9
+else
+    until mkdir "$venv.lock.d" 2>/dev/null; do sleep 1; done
+    trap 'rmdir "$venv.lock.d"' EXIT
+fi
+if ready; then
     echo "$venv/bin/python"
     exit 0
 fi
