@@ -719,3 +719,7 @@ impl RunStore for RunHistory {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "runs_tests.rs"]
+mod tests;

@@ -1,0 +1,106 @@
+//! The run store on a real SQLite file: recording from many threads, an empty file, what a
+//! batch keeps, and a run that starts again under its id (resume).
+
+use std::sync::Arc;
+
+use phlo_core::execution::RunStore;
+use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, RunEvent, Status};
+
+use super::RunHistory;
+
+fn start(run: &Correlation, assets: usize) -> Event {
+    Event::new(EventPayload::RunStart(RunEvent { assets, ..RunEvent::default() }), run.clone())
+}
+
+fn end(run: &Correlation, status: Status) -> Event {
+    Event::new(
+        EventPayload::RunEnd(RunEvent { status: Some(status), duration_ms: Some(5), ..RunEvent::default() }),
+        run.clone(),
+    )
+}
+
+fn step(run: &Correlation, key: &str, status: Option<Status>) -> Event {
+    let c = run.clone().with_asset(key);
+    match status {
+        None => Event::new(EventPayload::TransformStart(AssetEvent::default()), c),
+        Some(s) => Event::new(
+            EventPayload::TransformEnd(AssetEvent { status: Some(s), duration_ms: Some(1), ..AssetEvent::default() }),
+            c,
+        ),
+    }
+}
+
+#[test]
+fn events_from_many_threads_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RunHistory::new(dir.path().join("runs.db")));
+    let run = Correlation::run("r1");
+    store.record(&start(&run, 400)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let store = Arc::clone(&store);
+            let run = run.clone();
+            s.spawn(move || {
+                for i in 0..100 {
+                    let key = format!("a.t{t}_{i}");
+                    store.record(&step(&run, &key, None)).unwrap();
+                    store.record(&step(&run, &key, Some(Status::Succeeded))).unwrap();
+                }
+            });
+        }
+    });
+    store.record(&end(&run, Status::Succeeded)).unwrap();
+    let detail = store.run("r1").unwrap().unwrap();
+    assert_eq!(detail.steps.len(), 400);
+    assert!(detail.steps.iter().all(|s| s.status == "succeeded" && s.started_at.is_some()));
+    assert_eq!(detail.run.summary.get("succeeded"), Some(&400));
+    assert_eq!(store.events("r1").unwrap().len(), 802, "every event, once");
+}
+
+#[test]
+fn an_empty_file_becomes_a_run_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    std::fs::write(&path, b"").unwrap();
+    let store = RunHistory::new(path);
+    assert!(store.runs(None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_run_started_again_keeps_its_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RunHistory::new(dir.path().join("runs.db"));
+    let run = Correlation::run("r1");
+    store.record(&start(&run, 2)).unwrap();
+    store.record(&step(&run, "a.x", Some(Status::Succeeded))).unwrap();
+    store.record(&step(&run, "a.y", Some(Status::Failed))).unwrap();
+    store.record(&end(&run, Status::Failed)).unwrap();
+    // the resume: one step left
+    store.record(&start(&run, 1)).unwrap();
+    assert_eq!(store.runs(None, 10).unwrap()[0].status, "running");
+    store.record(&step(&run, "a.y", Some(Status::Succeeded))).unwrap();
+    store.record(&end(&run, Status::Succeeded)).unwrap();
+    let runs = store.runs(None, 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "succeeded");
+    assert_eq!(runs[0].steps, 2, "the run's own count, not the resume's");
+    assert_eq!(runs[0].duration_ms, Some(10), "both attempts");
+    assert_eq!(runs[0].summary.get("succeeded"), Some(&2));
+    assert_eq!(store.events("r1").unwrap().len(), 7, "both attempts' events");
+}
+
+#[test]
+fn a_running_run_is_interrupted_with_its_running_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RunHistory::new(dir.path().join("runs.db"));
+    let run = Correlation::run("r1");
+    store.record(&start(&run, 2)).unwrap();
+    store.record(&step(&run, "a.x", Some(Status::Succeeded))).unwrap();
+    store.record(&step(&run, "a.y", None)).unwrap();
+    assert_eq!(store.interrupt_stale().unwrap(), vec![String::from("r1")]);
+    let detail = store.run("r1").unwrap().unwrap();
+    assert_eq!(detail.run.status, "interrupted");
+    let status: Vec<(&str, &str)> = detail.steps.iter().map(|s| (s.asset_key.as_str(), s.status.as_str())).collect();
+    assert_eq!(status, [("a.x", "succeeded"), ("a.y", "interrupted")]);
+    assert!(store.interrupt_stale().unwrap().is_empty());
+}
