@@ -189,6 +189,17 @@ pub trait TableStore: Send + Sync {
     /// The store cannot be read.
     fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError>;
 
+    /// The version of the data in `table` — or in its rows of one partition, `(column,
+    /// key)` — that changes when the rows do (a count and a content hash); `None` when the
+    /// store cannot tell. Recorded with each materialization (see `phlo status`).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
+        let _ = (table, partition);
+        Ok(None)
+    }
+
     /// Checks connectivity cheaply.
     ///
     /// # Errors
@@ -282,6 +293,15 @@ pub trait QueryEngine: Send + Sync {
             return Err(DataError::interrupted("the statement was stopped"));
         }
         self.execute(sql)
+    }
+
+    /// As [`TableStore::version`], for the tables this engine writes.
+    ///
+    /// # Errors
+    /// The engine cannot read the table.
+    fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
+        let _ = (table, partition);
+        Ok(None)
     }
 
     /// Checks connectivity cheaply.

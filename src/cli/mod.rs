@@ -12,6 +12,7 @@ mod runs;
 mod scaffold;
 mod schedule;
 mod schema;
+mod status;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,9 @@ enum Command {
     Runs(RunsCommand),
     /// Print the JSON Schema of phlo.yaml, including every compiled plugin's config.
     Schema(schema::Args),
+    /// Each asset fresh, or stale with the reason: never materialized, code changed, an
+    /// upstream changed, its source changed, a check failed.
+    Status(status::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +236,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Runs(RunsCommand::Events(a)) => runs::events(&dir, a, &mut out),
         Command::Runs(RunsCommand::Prune(a)) => runs::prune(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
+        Command::Status(a) => status::run(&dir, a, &mut out),
     };
     let _ = out.flush();
     result.unwrap_or_else(|e| match e.kind() {

@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// `--resume` the latest run that failed or was interrupted.
     #[arg(long, conflicts_with_all = ["select", "partition", "partition_range", "run_id", "at"])]
     from_failure: bool,
+    /// Leave out assets whose code and inputs (upstream data versions, observed sources) equal
+    /// those of their last success; they are reported as `skipped_unchanged`.
+    #[arg(long)]
+    skip_unchanged: bool,
 }
 
 /// What `--resume` takes from the stored run.
@@ -318,6 +322,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             run_id: Some(r.run_id),
             attempt: args.attempt,
             done: r.done,
+            skip_unchanged: args.skip_unchanged,
         },
         None => RunOptions {
             select: args.select.clone(),
@@ -329,6 +334,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             run_id: args.run_id.clone(),
             attempt: args.attempt,
             done: BTreeSet::new(),
+            skip_unchanged: args.skip_unchanged,
         },
     };
     let request = match project.prepare_run(&options) {
@@ -464,7 +470,7 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
         t.row(vec![
             a.key.clone(),
             a.partition.clone().unwrap_or_else(|| String::from("-")),
-            format!("{:?}", a.status).to_lowercase(),
+            serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
             a.attempts.to_string(),
             format!("{} ms", a.duration_ms),
             note,
@@ -518,6 +524,9 @@ fn write_summary<W: Write>(out: &mut W, report: &RunReport) -> io::Result<()> {
         match count(AssetStatus::Cancelled) {
             0 => String::new(),
             n => format!(", {n} cancelled"),
+        } + &match count(AssetStatus::SkippedUnchanged) {
+            0 => String::new(),
+            n => format!(", {n} unchanged (not run: --skip-unchanged)"),
         } + &match (failed_checks, blocking) {
             (0, _) => String::new(),
             (n, 0) => format!("; {n} check(s) failed, none blocking"),

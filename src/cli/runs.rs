@@ -65,11 +65,11 @@ pub(crate) fn store_error(e: StoreError) -> Outcome {
 /// The project's run store, with the runs whose process is gone marked `interrupted` (when no
 /// run holds the project's lock now).
 fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
-    open_with_graph(dir).map(|(store, _)| store)
+    open_with_project(dir).map(|(store, _)| store)
 }
 
-/// [`open`], with the project's assets.
-fn open_with_graph(dir: &Path) -> Result<(Arc<dyn RunStore>, Arc<phlo_core::graph::AssetGraph>), Outcome> {
+/// [`open`], with the project.
+pub(crate) fn open_with_project(dir: &Path) -> Result<(Arc<dyn RunStore>, phlo_core::project::Project), Outcome> {
     let project = load(dir, true, Default::default())?;
     if project.diagnostics.has_errors() {
         return Err(Outcome::from_diagnostics(project.diagnostics));
@@ -92,7 +92,7 @@ fn open_with_graph(dir: &Path) -> Result<(Arc<dyn RunStore>, Arc<phlo_core::grap
         drop(lock);
         say_interrupted(&marked);
     }
-    Ok((store, Arc::clone(&project.graph)))
+    Ok((store, project))
 }
 
 /// Tells which runs were found dead and marked `interrupted`.
@@ -277,7 +277,7 @@ pub(crate) struct HistoryArgs {
 
 /// `phlo assets history KEY`: the asset's steps across runs, with their rows and errors.
 pub(crate) fn history<W: Write>(dir: &Path, args: &HistoryArgs, out: &mut W) -> io::Result<Outcome> {
-    let (store, graph) = match open_with_graph(dir) {
+    let (store, project) = match open_with_project(dir) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
@@ -286,6 +286,7 @@ pub(crate) fn history<W: Write>(dir: &Path, args: &HistoryArgs, out: &mut W) -> 
         Err(e) => return Ok(store_error(e)),
     };
     // an asset no longer in the project keeps its history; a key that never was is a mistake
+    let graph = &project.graph;
     if rows.is_empty() && graph.index_of(&args.key).is_none() {
         let keys = graph.nodes().iter().map(|n| n.spec.key.as_str());
         let help = match phlo_core::diagnostic::did_you_mean(&args.key, keys) {
@@ -307,7 +308,7 @@ pub(crate) fn history<W: Write>(dir: &Path, args: &HistoryArgs, out: &mut W) -> 
         writeln!(out, "asset `{}` has not run yet (or its runs were pruned)", args.key)?;
         return Ok(Outcome::ok());
     }
-    let mut t = Table::new(vec!["RUN", "PARTITION", "STATUS", "ATTEMPTS", "DURATION", "ROWS", "NOTE"]);
+    let mut t = Table::new(vec!["RUN", "PARTITION", "STATUS", "ATTEMPTS", "DURATION", "ROWS", "DATA VERSION", "NOTE"]);
     for (run, s) in &rows {
         t.row(vec![
             run.clone(),
@@ -316,9 +317,17 @@ pub(crate) fn history<W: Write>(dir: &Path, args: &HistoryArgs, out: &mut W) -> 
             s.attempts.to_string(),
             s.duration_ms.map_or_else(|| String::from("-"), |d| format!("{d} ms")),
             s.metadata.get("row_count").map_or_else(|| String::from("-"), ToString::to_string),
+            s.data_version.as_deref().map_or_else(|| String::from("-"), short_version),
             s.error.clone().unwrap_or_default(),
         ]);
     }
     t.write(out)?;
     Ok(Outcome::ok())
+}
+
+/// A data or code version as tables show it: its first 16 characters after any prefix.
+pub(crate) fn short_version(v: &str) -> String {
+    let (kind, hash) = v.rsplit_once(['-', ':']).unwrap_or(("", v));
+    let hash: String = hash.chars().take(12).collect();
+    if kind.is_empty() { hash } else { format!("{kind}-{hash}") }
 }

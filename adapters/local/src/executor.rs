@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use phlo_core::diagnostic::Code;
 use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
-use phlo_core::hooks::{AssetEvent, Correlation, Event, EventPayload, EventType, HookError, RunEvent, Status};
+use phlo_core::execution::versions::Inputs;
+use phlo_core::execution::{Materialization, Versions};
+use phlo_core::hooks::{
+    AssetEvent, Correlation, Event, EventPayload, EventType, HookError, RunEvent, Status, StepVersions,
+};
 use phlo_core::spec::LogSink;
 use phlo_core::spec::{AssetKind, AssetSpec, CheckOutcome, CheckResult, MaterializeResult, RunContext, RunError};
 use tokio::sync::Notify;
@@ -199,7 +203,7 @@ impl Shared {
         }
         let key = graph.key(node.asset);
         match f.status {
-            AssetStatus::Succeeded if !f.blocked => st.scheduler.succeed(f.node),
+            AssetStatus::Succeeded | AssetStatus::SkippedUnchanged if !f.blocked => st.scheduler.succeed(f.node),
             AssetStatus::Cancelled => st.scheduler.cancelled(f.node),
             _ => {
                 let reason = if f.blocked {
@@ -211,8 +215,11 @@ impl Shared {
                     let sn = &self.nodes[s];
                     let spec = &graph.node(sn.asset).spec;
                     let c = self.correlation(spec, sn.partition.as_deref(), 1);
-                    let payload =
-                        EventPayload::AssetSkipped { reason: reason.clone(), failed_upstream: Some(key.into()) };
+                    let payload = EventPayload::AssetSkipped {
+                        reason: reason.clone(),
+                        failed_upstream: Some(key.into()),
+                        unchanged_since: None,
+                    };
                     if let Err(e) = self.emit(payload, c, Some(spec)) {
                         st.failed_run = true;
                         tracing_free_log(&e.to_string());
@@ -231,6 +238,39 @@ impl Shared {
             code: f.code,
             metadata: f.metadata,
         });
+    }
+
+    /// Step `index` is left out as unchanged (`--skip-unchanged`): its last success stands,
+    /// and its data version is that success's for the steps after it.
+    fn unchanged(&self, index: usize, spec: &AssetSpec, last: &Materialization, versions: &Versions) -> Finished {
+        let node = &self.nodes[index];
+        let data = last.data_version.clone().unwrap_or_default();
+        versions.produced(&spec.key, node.partition.as_deref(), data.clone());
+        let reason = format!("its code and inputs are those of its last success, in run {}", last.run_id);
+        let payload = EventPayload::AssetSkipped {
+            reason: reason.clone(),
+            failed_upstream: None,
+            unchanged_since: Some(last.run_id.clone()),
+        };
+        let emitted = self.emit(payload, self.correlation(spec, node.partition.as_deref(), 1), Some(spec));
+        let mut metadata = BTreeMap::new();
+        metadata.insert(String::from("data_version"), serde_json::Value::from(data));
+        metadata.insert(String::from("unchanged_since"), serde_json::Value::from(last.run_id.as_str()));
+        let (status, error, code) = match emitted {
+            Ok(()) => (AssetStatus::SkippedUnchanged, Some(reason), None),
+            Err(e) => (AssetStatus::Failed, Some(e.to_string()), Some(Code::HookRaised)),
+        };
+        Finished {
+            node: index,
+            status,
+            attempts: 0,
+            duration: Duration::ZERO,
+            error,
+            metadata,
+            checks: Vec::new(),
+            blocked: false,
+            code,
+        }
     }
 
     /// Step `i`'s work panicked outside its guarded run function (a check, a hook, the
@@ -453,6 +493,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
         ("failed", AssetStatus::Failed),
         ("skipped", AssetStatus::Skipped),
         ("cancelled", AssetStatus::Cancelled),
+        ("skipped_unchanged", AssetStatus::SkippedUnchanged),
     ] {
         let n = count(s);
         if n > 0 {
@@ -509,7 +550,7 @@ fn outcome(
             AssetStatus::Cancelled => Some(Code::RunCancelled),
             AssetStatus::Skipped => Some(Code::UpstreamFailed),
             AssetStatus::Failed => Some(Code::RunFailed),
-            AssetStatus::Succeeded => None,
+            AssetStatus::Succeeded | AssetStatus::SkippedUnchanged => None,
         },
         error,
         metadata: BTreeMap::new(),
@@ -538,6 +579,24 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     let raised = |e: &HookError, attempt: u32, metadata, checks| {
         finished(AssetStatus::Failed, attempt, Some(e.to_string()), metadata, checks, false, Some(Code::HookRaised))
     };
+
+    // what the step reads: its upstream's data versions, and its source when its type
+    // observes one (recorded with its materialization; equal to the last success's, the step
+    // is left out with --skip-unchanged)
+    let mut inputs = Inputs::default();
+    let mut source = None;
+    if let Some(versions) = &shared.req.versions {
+        inputs = versions.inputs(&graph, node.asset, partition);
+        if let Some(o) = spec.observe.clone() {
+            let p = node.partition.clone();
+            source = tokio::task::spawn_blocking(move || (o.0)(p.as_deref())).await.ok().and_then(Result::ok);
+        }
+        if versions.skip_unchanged
+            && let Some(last) = versions.unchanged(spec, partition, &inputs, source.as_deref())
+        {
+            return shared.unchanged(index, spec, last, versions);
+        }
+    }
 
     // an external orchestrator that retries asks for exactly one attempt, numbered by it
     let (mut attempt, max_attempts) = match shared.req.attempt {
@@ -678,12 +737,20 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         return raised(&e, attempt, result.metadata, checks);
     }
     let duration = t0.elapsed();
+    // its data version: the store's, else one per materialization (its dependents see that
+    // it was rebuilt)
+    let versions = shared.req.versions.as_ref().map(|v| {
+        let data = result.data_version.clone().unwrap_or_else(|| format!("run:{}", shared.run_id));
+        v.produced(&spec.key, partition, data.clone());
+        Box::new(StepVersions { code: spec.code_version.clone(), data, source, inputs: inputs.versions })
+    });
     let end = AssetEvent {
         group: spec.group.clone(),
         status: Some(Status::Succeeded),
         duration_ms: Some(duration.as_millis() as u64),
         metrics: result.metadata.clone(),
         error: None,
+        versions,
     };
     if let Err(e) = shared.emit(end_payload(spec.kind, end), correlation, Some(spec)) {
         return raised(&e, attempt, result.metadata, checks);

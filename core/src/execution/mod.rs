@@ -85,6 +85,10 @@ pub struct RunRequest {
     /// Steps (asset key, partition) an earlier attempt of this run completed: left out, and
     /// their dependents run as if they had just succeeded (`phlo run --resume`).
     pub done: Arc<std::collections::BTreeSet<(String, Option<String>)>>,
+    /// The data versions the run reads and produces, when a run store records them; with
+    /// `skip_unchanged`, steps whose versions equal their last success are left out (`phlo
+    /// run --skip-unchanged`).
+    pub versions: Option<Arc<Versions>>,
 }
 
 impl PartitionRequest {
@@ -161,6 +165,9 @@ pub enum AssetStatus {
     Skipped,
     /// The run was cancelled before or while it ran.
     Cancelled,
+    /// It did not run: its code and inputs equal those of its last success
+    /// (`--skip-unchanged`); its data is that success's.
+    SkippedUnchanged,
 }
 
 /// One asset (partition) in the report.
@@ -266,6 +273,9 @@ pub struct RunOptions {
     pub attempt: Option<u32>,
     /// `--resume`: the steps an earlier attempt of this run completed.
     pub done: std::collections::BTreeSet<(String, Option<String>)>,
+    /// `--skip-unchanged`: leave out steps whose code and input versions equal their last
+    /// success's (needs the run store).
+    pub skip_unchanged: bool,
 }
 
 /// A fresh run id: time-ordered and unique enough for one machine.
@@ -276,4 +286,6 @@ pub fn new_run_id() -> String {
 }
 
 pub mod store;
+pub mod versions;
 pub use store::{RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};
+pub use versions::{Materialization, Versions};

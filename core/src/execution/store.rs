@@ -84,6 +84,10 @@ pub struct StoredStep {
     pub error: Option<String>,
     /// What it reported (row counts, the table, …).
     pub metadata: serde_json::Value,
+    /// Its code version, when it succeeded.
+    pub code_version: Option<String>,
+    /// The version of the data it wrote, when it succeeded.
+    pub data_version: Option<String>,
 }
 
 /// One check result of a run.
@@ -159,6 +163,13 @@ pub trait RunStore: Send + Sync {
     /// # Errors
     /// The store cannot be written.
     fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError>;
+
+    /// The latest successful materialization of every partition of these assets (all assets
+    /// when `None`). Pruning runs keeps them.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn materializations(&self, keys: Option<&[String]>) -> Result<super::versions::Stored, StoreError>;
 }
 
 crate::capability!(dyn RunStore = "run_store");

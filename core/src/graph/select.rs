@@ -10,6 +10,7 @@
 //! | `@key` | the asset, its descendants, and every ancestor of those |
 //! | `group:x`, `tag:k=v`, `tag:k`, `kind:ingestion` | by group, tag, kind |
 //! | `roots()`, `sinks()` | assets without deps / without dependents |
+//! | `stale()` | assets `phlo status` calls stale (needs the run store) |
 //! | `a and b`, `a or b`, `not a`, `( … )` | intersection, union, complement; `a b` means `a or b` |
 //!
 //! Graph operators apply to any selector: `+tag:nightly` selects the tagged assets and
@@ -79,6 +80,7 @@ enum Base {
     Kind(AssetKind),
     Roots,
     Sinks,
+    Stale,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +144,7 @@ fn tokenize(text: &str) -> Vec<(Tok, usize, usize)> {
             let func = match word.as_str() {
                 "roots" => Some("roots"),
                 "sinks" => Some("sinks"),
+                "stale" => Some("stale"),
                 _ => None,
             };
             if let Some(f) = func
@@ -260,7 +263,11 @@ impl Parser {
             }
             Tok::Close => Err(SelectError::at(col, 1, "unexpected `)`").help("remove it, or add the `(` it closes")),
             Tok::Func(f) => Ok(Expr::Term {
-                base: if f == "roots" { Base::Roots } else { Base::Sinks },
+                base: match f {
+                    "roots" => Base::Roots,
+                    "stale" => Base::Stale,
+                    _ => Base::Sinks,
+                },
                 up: None,
                 down: None,
                 at: false,
@@ -415,7 +422,27 @@ impl Selection {
     /// # Errors
     /// An exact key that is no asset (with a did-you-mean), or a selection that matches nothing.
     pub fn select(&self, graph: &AssetGraph) -> Result<Vec<u32>, SelectError> {
-        let mask = eval(&self.expr, graph)?;
+        self.select_with(graph, None)
+    }
+
+    /// Whether the selection uses `stale()`, which needs the run store's view of the assets.
+    pub fn uses_stale(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::Term { base, .. } => *base == Base::Stale,
+                Expr::And(t) | Expr::Or(t) => t.iter().any(walk),
+                Expr::Not(a) => walk(a),
+            }
+        }
+        walk(&self.expr)
+    }
+
+    /// [`Selection::select`], with `stale[i]` saying whether node `i` is stale (for `stale()`).
+    ///
+    /// # Errors
+    /// As [`Selection::select`]; `stale()` without `stale`.
+    pub fn select_with(&self, graph: &AssetGraph, stale: Option<&[bool]>) -> Result<Vec<u32>, SelectError> {
+        let mask = eval(&self.expr, graph, stale)?;
         let selected: Vec<u32> = mask.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect();
         if selected.is_empty() {
             let mut e = SelectError::at(0, 0, format!("the selection `{}` matches no asset", self.text));
@@ -430,29 +457,29 @@ impl Selection {
     /// # Errors
     /// As [`Selection::select`], except that matching nothing is not an error.
     pub fn matches(&self, graph: &AssetGraph, key: &str) -> Result<bool, SelectError> {
-        let mask = eval(&self.expr, graph)?;
+        let mask = eval(&self.expr, graph, None)?;
         Ok(graph.index_of(key).is_some_and(|i| mask[i as usize]))
     }
 }
 
-fn eval(expr: &Expr, g: &AssetGraph) -> Result<Vec<bool>, SelectError> {
+fn eval(expr: &Expr, g: &AssetGraph, stale: Option<&[bool]>) -> Result<Vec<bool>, SelectError> {
     let n = g.len();
     Ok(match expr {
         Expr::And(terms) => {
             let mut mask = vec![true; n];
             for t in terms {
-                mask.iter_mut().zip(eval(t, g)?).for_each(|(m, x)| *m &= x);
+                mask.iter_mut().zip(eval(t, g, stale)?).for_each(|(m, x)| *m &= x);
             }
             mask
         }
         Expr::Or(terms) => {
             let mut mask = vec![false; n];
             for t in terms {
-                mask.iter_mut().zip(eval(t, g)?).for_each(|(m, x)| *m |= x);
+                mask.iter_mut().zip(eval(t, g, stale)?).for_each(|(m, x)| *m |= x);
             }
             mask
         }
-        Expr::Not(a) => eval(a, g)?.iter().map(|x| !x).collect(),
+        Expr::Not(a) => eval(a, g, stale)?.iter().map(|x| !x).collect(),
         Expr::Term { base, up, down, at, column, len } => {
             let mut mask = vec![false; n];
             match base {
@@ -496,6 +523,17 @@ fn eval(expr: &Expr, g: &AssetGraph) -> Result<Vec<bool>, SelectError> {
                         mask[i as usize] = true;
                     }
                 }
+                Base::Stale => match stale {
+                    Some(s) => mask.iter_mut().zip(s).for_each(|(m, x)| *m = *x),
+                    None => {
+                        return Err(SelectError::at(
+                            *column,
+                            *len,
+                            "`stale()` needs the run store's view of the assets, which is not available here",
+                        )
+                        .help("use it in `phlo run`, `phlo status` or `phlo assets list`"));
+                    }
+                },
             }
             let seeds: Vec<u32> = mask.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect();
             if *at {

@@ -199,6 +199,23 @@ pub struct AssetEvent {
     pub metrics: BTreeMap<String, serde_json::Value>,
     /// The error, when it failed.
     pub error: Option<String>,
+    /// What the materialization was made from and what it made (`*.end` of a success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Box<StepVersions>>,
+}
+
+/// The versions of one materialization (see `phlo status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StepVersions {
+    /// The asset's code version (its `code_version`, else its definition's fingerprint).
+    pub code: Option<String>,
+    /// The version of the data it wrote.
+    pub data: String,
+    /// The version of what it read from outside phlo, when its type observes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Each upstream asset's data version it read.
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// `run.start` / `run.end`.
@@ -267,6 +284,9 @@ pub enum EventPayload {
         reason: String,
         /// The upstream asset whose failure caused the skip.
         failed_upstream: Option<AssetKey>,
+        /// Skipped as unchanged (`--skip-unchanged`): the run whose materialization stands.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unchanged_since: Option<String>,
     },
     /// `quality.result`.
     QualityResult(Box<CheckResult>),
@@ -542,7 +562,11 @@ mod tests {
     #[test]
     fn events_serialise_with_stable_field_names() {
         let e = Event::new(
-            EventPayload::AssetSkipped { reason: "upstream failed".into(), failed_upstream: Some("raw.orders".into()) },
+            EventPayload::AssetSkipped {
+                reason: "upstream failed".into(),
+                failed_upstream: Some("raw.orders".into()),
+                unchanged_since: None,
+            },
             Correlation::run("r1").with_asset("staging.orders"),
         );
         let v: serde_json::Value = serde_json::from_str(&e.to_json_line()).unwrap();

@@ -18,6 +18,7 @@ pub use bus::{
 };
 pub use event::{
     AssetEvent, Correlation, EVENT_VERSION, Event, EventId, EventPayload, EventType, RunEvent, ServiceEvent, Status,
+    StepVersions,
 };
 
 #[cfg(test)]

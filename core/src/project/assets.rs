@@ -525,6 +525,15 @@ fn declarative_asset(
     spec.external = c.external;
     if c.code_version.is_some() {
         spec.code_version.clone_from(&c.code_version);
+    } else if spec.code_version.is_none() {
+        // the definition is the code: a changed SQL text, path or option is a new version
+        let deps: Vec<&str> = c.deps.iter().map(|d| d.value.as_str()).collect();
+        spec.code_version = Some(crate::execution::versions::fingerprint(&[
+            provider.as_bytes(),
+            decl.config.to_json().to_string().as_bytes(),
+            deps.join("\n").as_bytes(),
+            serde_json::to_string(&decl.partitions).unwrap_or_default().as_bytes(),
+        ]));
     }
     if decl.partitions.is_partitioned() {
         spec.partitions = decl.partitions.clone();

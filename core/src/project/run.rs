@@ -7,7 +7,10 @@ use chrono::Utc;
 use super::Project;
 use crate::capability::CapabilityMap;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::execution::{CancelToken, PartitionRequest, RunOptions, RunRequest, RunResources, RunStore, new_run_id};
+use crate::execution::versions::{AssetFreshness, Freshness, Stored, Versions, staleness};
+use crate::execution::{
+    CancelToken, PartitionRequest, RunOptions, RunRequest, RunResources, RunStore, StoreError, new_run_id,
+};
 use crate::graph::Selection;
 use crate::hooks::{Event, FailurePolicy, HookBus, HookFailure, HookRegistration};
 use crate::plugin::{Instance, PluginKind};
@@ -123,6 +126,16 @@ impl Project {
     pub fn prepare_run(&self, options: &RunOptions) -> Result<RunRequest, Diagnostics> {
         prepare_run(self, options)
     }
+
+    /// The freshness of every asset (`phlo status`, `stale()`): the store's latest
+    /// materializations compared with the project as it is now (sources observed now).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn staleness(&self, store: &dyn RunStore) -> Result<Vec<AssetFreshness>, StoreError> {
+        let stored = store.materializations(None)?;
+        Ok(staleness(&self.graph, &stored, &|spec, partition| spec.observe.as_ref().map(|o| (o.0)(partition))))
+    }
 }
 
 /// Builds a run request from a loaded project. The project must have loaded without errors.
@@ -133,11 +146,74 @@ impl Project {
 /// cannot be created; hooks that cannot be set up.
 fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Diagnostics> {
     let graph = &project.graph;
-    let selected = match &options.select {
-        Some(text) => Selection::parse(text)
-            .and_then(|s| s.select(graph))
-            .map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?,
-        None => (0..graph.len() as u32).collect(),
+    let selection = match &options.select {
+        Some(text) => Some(Selection::parse(text).map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?),
+        None => None,
+    };
+    let uses_stale = selection.as_ref().is_some_and(Selection::uses_stale);
+    // the run store, when the run needs what it holds
+    let store = match project.run_store()? {
+        None if options.skip_unchanged || uses_stale => {
+            let what = if uses_stale { "`stale()`" } else { "--skip-unchanged" };
+            return Err(Diagnostic::error(
+                Code::RunStore,
+                format!("{what} needs the run store, and nothing in this build provides `run_store`"),
+            )
+            .with_help("build with the `sqlite` feature (on by default)")
+            .into());
+        }
+        s => s,
+    };
+    let store_failed = |e: StoreError| {
+        let mut d = Diagnostic::error(Code::RunStore, e.message);
+        if let Some(h) = e.help {
+            d = d.with_help(h);
+        }
+        Diagnostics::from(d)
+    };
+    let selected = match (&selection, &options.select) {
+        (Some(sel), Some(text)) => {
+            let stale = match (&store, uses_stale) {
+                (Some(store), true) => {
+                    let fresh = project.staleness(store.as_ref()).map_err(store_failed)?;
+                    let mut mask = vec![false; graph.len()];
+                    for f in fresh.iter().filter(|f| f.freshness == Freshness::Stale) {
+                        if let Some(i) = graph.index_of(&f.key) {
+                            mask[i as usize] = true;
+                        }
+                    }
+                    Some(mask)
+                }
+                _ => None,
+            };
+            sel.select_with(graph, stale.as_deref()).map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?
+        }
+        _ => (0..graph.len() as u32).collect(),
+    };
+    // the stored versions the run reads: upstream assets it does not run, and with
+    // --skip-unchanged the ones it does
+    let versions = match &store {
+        Some(store) => {
+            let mut chosen = vec![false; graph.len()];
+            for &i in &selected {
+                chosen[i as usize] = true;
+            }
+            let mut need: Vec<String> = Vec::new();
+            let mut seen = vec![false; graph.len()];
+            for &i in &selected {
+                let wanted = graph.deps_of(i).into_iter().filter(|&d| !chosen[d as usize]);
+                let own = options.skip_unchanged.then_some(i);
+                for j in wanted.chain(own) {
+                    if !std::mem::replace(&mut seen[j as usize], true) {
+                        need.push(graph.key(j).to_string());
+                    }
+                }
+            }
+            let stored =
+                if need.is_empty() { Stored::default() } else { store.materializations(Some(&need)).map_err(store_failed)? };
+            Some(Arc::new(Versions::new(stored, options.skip_unchanged)))
+        }
+        None => None,
     };
     let now = options.at.unwrap_or_else(Utc::now);
     let mut diags = Diagnostics::new();
@@ -236,5 +312,6 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         now,
         attempt: options.attempt,
         done: Arc::new(options.done.clone()),
+        versions,
     })
 }

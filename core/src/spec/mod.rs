@@ -30,7 +30,7 @@ pub use check::{
 };
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
-pub use run::{AssetRun, BoxFuture, CancelToken, LogSink, MaterializeResult, RunContext, RunError, RunFn};
+pub use run::{AssetRun, BoxFuture, CancelToken, LogSink, MaterializeResult, ObserveFn, RunContext, RunError, RunFn};
 
 use crate::source::Spanned;
 
@@ -114,6 +114,10 @@ pub struct AssetSpec {
     /// Materializes it (none for external assets and for specs only listed).
     #[serde(skip)]
     pub run: Option<RunFn>,
+    /// Observes its source (what it reads from outside phlo): `--skip-unchanged` and
+    /// `phlo status` compare the version with the last materialization's.
+    #[serde(skip)]
+    pub observe: Option<ObserveFn>,
     /// Longest one attempt may take.
     pub timeout: Option<Duration>,
     /// How failed attempts are retried.
@@ -227,6 +231,16 @@ impl AssetSpec {
     #[must_use]
     pub fn with_run(mut self, run: impl AssetRun + 'static) -> Self {
         self.run = Some(RunFn(std::sync::Arc::new(run)));
+        self
+    }
+
+    /// Sets how its source is observed (see [`ObserveFn`]).
+    #[must_use]
+    pub fn with_observe(
+        mut self,
+        observe: impl Fn(Option<&str>) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.observe = Some(ObserveFn(std::sync::Arc::new(observe)));
         self
     }
 

@@ -286,6 +286,17 @@ where
 #[derive(Clone)]
 pub struct RunFn(pub Arc<dyn AssetRun>);
 
+/// Observes what an asset reads from outside phlo (its files) for a partition: a version
+/// that changes when that does (a content hash), or why it cannot be read. Blocking.
+#[derive(Clone)]
+pub struct ObserveFn(pub Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>);
+
+impl fmt::Debug for ObserveFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ObserveFn")
+    }
+}
+
 impl fmt::Debug for RunFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RunFn")

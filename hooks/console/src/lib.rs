@@ -111,7 +111,10 @@ pub fn format_line(e: &Event, verbose: bool) -> Option<(LineLevel, String)> {
         EventPayload::TransformStart(_) => (LineLevel::Info, start_line("transform", e)),
         EventPayload::PublishStart(_) => (LineLevel::Info, start_line("publish", e)),
         EventPayload::IngestionEnd(a) | EventPayload::TransformEnd(a) | EventPayload::PublishEnd(a) => end_line(e, a),
-        EventPayload::AssetSkipped { reason, failed_upstream } => {
+        EventPayload::AssetSkipped { reason, unchanged_since: Some(_), .. } => {
+            (LineLevel::Info, format!("= {} skipped, unchanged: {reason}", asset_label(e)))
+        }
+        EventPayload::AssetSkipped { reason, failed_upstream, .. } => {
             let because = failed_upstream.as_deref().map(|u| format!(" (upstream `{u}`)")).unwrap_or_default();
             (LineLevel::Warn, format!("⏭ {} skipped: {reason}{because}", asset_label(e)))
         }
@@ -266,7 +269,11 @@ mod tests {
         let (level, l) = format_line(&ev(EventPayload::TransformEnd(failed)), false).unwrap();
         assert_eq!((level, l.as_str()), (LineLevel::Error, "✘ raw.orders [2024-01-01] failed after 3 ms: boom"));
         let skipped =
-            EventPayload::AssetSkipped { reason: "an upstream asset failed".into(), failed_upstream: Some("a".into()) };
+            EventPayload::AssetSkipped {
+                reason: "an upstream asset failed".into(),
+                failed_upstream: Some("a".into()),
+                unchanged_since: None,
+            };
         assert!(line(ev(skipped)).unwrap().contains("skipped: an upstream asset failed (upstream `a`)"));
         let mut spec = CheckSpec::new("not_null_id", "not_null");
         spec.severity = Severity::Warn;

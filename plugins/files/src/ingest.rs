@@ -157,7 +157,34 @@ fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult
         Mode::Append => store.write_until(&load.table, rows, false, &ctx.stop_signal()),
     }
     .map_err(|e| RunError::new(e.message))?;
-    Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", load.table.as_str()))
+    let result = MaterializeResult::new().with_row_count(n).with_metadata("table", load.table.as_str());
+    // the version of what the table holds now (an append adds to what was there)
+    match store.version(&load.table, None).map_err(|e| RunError::new(e.message))? {
+        Some(v) => Ok(result.with_data_version(v)),
+        None => Ok(result),
+    }
+}
+
+/// The version of a load's source: a hash of its files' names and contents (a glob's files
+/// in name order), so that `--skip-unchanged` and `phlo status` see a changed file.
+fn source_version(path: &Path, display: &str) -> Result<String, String> {
+    use std::io::Read;
+    let files = crate::delimited::expand_path(path, display).map_err(|e| e.message)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for (p, shown) in files {
+        h.update(shown.as_bytes());
+        h.update(&[0]);
+        let mut f = std::fs::File::open(&p).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(format!("files-{:032x}", h.digest128()))
 }
 
 /// Runs blocking work off the async workers when a tokio runtime is there.
@@ -192,6 +219,10 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         .with_description(format!("{} loaded into `{}`", cfg.path, load.table))
         .with_metadata("table", load.table.as_str())
         .with_metadata("path", cfg.path.as_str())
+        .with_observe({
+            let (path, display) = (load.path.clone(), load.display.clone());
+            move |_| source_version(&path, &display)
+        })
         .with_run(move |rc: RunContext| {
             let (load, format) = (load.clone(), Arc::clone(&format));
             async move {
@@ -225,6 +256,10 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
         .with_description(format!("{} loaded into `{}`", cfg.path, load.table))
         .with_metadata("table", load.table.as_str())
         .with_metadata("path", cfg.path.as_str())
+        .with_observe({
+            let (path, display) = (load.path.clone(), load.display.clone());
+            move |_| source_version(&path, &display)
+        })
         .with_run(move |rc: RunContext| {
             let load = load.clone();
             async move {

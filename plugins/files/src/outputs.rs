@@ -223,7 +223,11 @@ fn materialize_model(
     // a partitioned model replaces its partition's rows, tagged `partition_key`
     let partition = rc.partition.as_deref().map(|p| ("partition_key", p));
     let n = engine.materialize(table, &body, partition, &stop).map_err(fail)?;
-    Ok(MaterializeResult::new().with_row_count(n).with_metadata("table", table))
+    let result = MaterializeResult::new().with_row_count(n).with_metadata("table", table);
+    match engine.version(table, partition).map_err(fail)? {
+        Some(v) => Ok(result.with_data_version(v)),
+        None => Ok(result),
+    }
 }
 
 fn csv_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
@@ -327,7 +331,10 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
                 })?;
                 let bytes = if json { json_text(&rows)? } else { csv_text(&rows)? };
                 write_atomically(&path, &bytes).map_err(|e| RunError::new(format!("cannot write `{display}`: {e}")))?;
-                Ok(MaterializeResult::new().with_row_count(rows.len() as u64).with_metadata("path", display.as_str()))
+                Ok(MaterializeResult::new()
+                    .with_row_count(rows.len() as u64)
+                    .with_metadata("path", display.as_str())
+                    .with_data_version(format!("bytes-{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))))
             });
             async move { work.await? }
         },

@@ -304,9 +304,64 @@ impl TableStore for Warehouse {
         self.session(None, |conn| describe_in(conn, table))
     }
 
+    fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
+        self.session(None, |conn| version_in(conn, table, partition))
+    }
+
     fn probe(&self) -> Result<(), DataError> {
         QueryEngine::probe(self)
     }
+}
+
+/// The version of a table's rows (of one partition): their count and the sum of a 128-bit
+/// hash of each row (XXH3 over each value's type and bytes), so the order of the rows does
+/// not matter; `None` when the table does not exist.
+fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
+    if describe_in(conn, table)?.is_none() {
+        return Ok(None);
+    }
+    let sql = match partition {
+        None => format!("SELECT * FROM {}", quote_ident(table)),
+        Some((column, _)) => format!("SELECT * FROM {} WHERE {} = ?1", quote_ident(table), quote_ident(column)),
+    };
+    let mut stmt = conn.prepare(&sql).map_err(|e| sql_err("SQLite", &e))?;
+    let n = stmt.column_count();
+    let mut rows = match partition {
+        None => stmt.query([]),
+        Some((_, key)) => stmt.query([key]),
+    }
+    .map_err(|e| sql_err("SQLite", &e))?;
+    let (mut count, mut sum) = (0u64, 0u128);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    while let Some(r) = rows.next().map_err(|e| sql_err("SQLite", &e))? {
+        h.reset();
+        for i in 0..n {
+            match r.get_ref(i).map_err(|e| sql_err("SQLite", &e))? {
+                ValueRef::Null => h.update(&[0]),
+                ValueRef::Integer(v) => {
+                    h.update(&[1]);
+                    h.update(&v.to_le_bytes());
+                }
+                ValueRef::Real(v) => {
+                    h.update(&[2]);
+                    h.update(&v.to_bits().to_le_bytes());
+                }
+                ValueRef::Text(t) => {
+                    h.update(&[3]);
+                    h.update(&(t.len() as u64).to_le_bytes());
+                    h.update(t);
+                }
+                ValueRef::Blob(b) => {
+                    h.update(&[4]);
+                    h.update(&(b.len() as u64).to_le_bytes());
+                    h.update(b);
+                }
+            }
+        }
+        sum = sum.wrapping_add(h.digest128());
+        count += 1;
+    }
+    Ok(Some(format!("{count}r-{sum:032x}")))
 }
 
 fn query_in(conn: &Connection, sql: &str) -> Result<Rows, DataError> {
@@ -421,6 +476,10 @@ impl QueryEngine for Warehouse {
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {scratch};")).map_err(|e| sql_err("SQLite", &e))?;
             Ok(u64::try_from(written).unwrap_or(0))
         })
+    }
+
+    fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
+        self.session(None, |conn| version_in(conn, table, partition))
     }
 
     fn probe(&self) -> Result<(), DataError> {

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use phlo_core::execution::{RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};
-use phlo_core::hooks::{Event, EventPayload, Status};
+use phlo_core::execution::{RunStore, StoreError};
+use phlo_core::hooks::{Event, EventPayload, Status, StepVersions};
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -92,6 +92,24 @@ CREATE TABLE events (
     body        TEXT NOT NULL
 );
 CREATE INDEX events_by_run ON events (run_id, seq);
+", "
+ALTER TABLE steps ADD COLUMN code_version TEXT;
+ALTER TABLE steps ADD COLUMN data_version TEXT;
+ALTER TABLE steps ADD COLUMN source_version TEXT;
+ALTER TABLE steps ADD COLUMN inputs TEXT;
+CREATE INDEX checks_by_step ON checks (run_id, asset_key, partition);
+CREATE TABLE materializations (
+    asset_key     TEXT NOT NULL,
+    partition     TEXT NOT NULL DEFAULT '',
+    run_id        TEXT NOT NULL,
+    at            TEXT NOT NULL,
+    code_version  TEXT,
+    data_version  TEXT,
+    source_version TEXT,
+    inputs        TEXT NOT NULL DEFAULT '{}',
+    failed_checks TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (asset_key, partition)
+) WITHOUT ROWID;
 "];
 
 /// The schema version this build writes.
@@ -332,6 +350,8 @@ struct StepState {
     duration_ms: Option<i64>,
     error: Option<String>,
     metadata: String,
+    /// A success's versions, and when it ended.
+    versions: Option<(Box<StepVersions>, String)>,
 }
 
 fn prepare(e: &Event) -> Prepared {
@@ -364,6 +384,7 @@ fn prepare(e: &Event) -> Prepared {
                 duration_ms: None,
                 error: None,
                 metadata: String::from("{}"),
+                versions: None,
             })
         }
         EventPayload::IngestionEnd(a) | EventPayload::TransformEnd(a) | EventPayload::PublishEnd(a) => {
@@ -374,15 +395,20 @@ fn prepare(e: &Event) -> Prepared {
                 duration_ms: a.duration_ms.map(|d| d as i64),
                 error: a.error.clone(),
                 metadata: serde_json::to_string(&a.metrics).unwrap_or_default(),
+                versions: a.versions.clone().filter(|_| a.status == Some(Status::Succeeded)).map(|v| (v, at())),
             })
         }
-        EventPayload::AssetSkipped { reason, .. } => step(StepState {
-            status: "skipped",
+        EventPayload::AssetSkipped { reason, unchanged_since, .. } => step(StepState {
+            status: if unchanged_since.is_some() { "skipped_unchanged" } else { "skipped" },
             attempts: 0,
             started_at: None,
             duration_ms: None,
             error: Some(reason.clone()),
-            metadata: String::from("{}"),
+            metadata: unchanged_since.as_ref().map_or_else(
+                || String::from("{}"),
+                |r| serde_json::json!({ "unchanged_since": r }).to_string(),
+            ),
+            versions: None,
         }),
         EventPayload::QualityResult(c) => Some(Change::Check {
             key: e.correlation.asset_key.as_ref().map_or_else(|| c.asset.clone(), |k| k.as_str().to_string()),
@@ -431,6 +457,14 @@ fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result
             lines.join("\n")
         ])?;
     }
+    for p in batch {
+        if let (Some(run), Some(Change::Check { key, partition, name, passed, result })) = (&p.run, &p.change) {
+            tx.prepare_cached(
+                "INSERT INTO checks (run_id, asset_key, partition, name, passed, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![run, key, partition, name, passed, result])?;
+        }
+    }
     let mut steps: Vec<(&str, &str, &str, StepState)> = Vec::new();
     let mut index: std::collections::HashMap<(&str, &str, &str), usize> = std::collections::HashMap::new();
     for p in batch {
@@ -451,22 +485,48 @@ fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result
         }
     }
     for (run, key, partition, s) in &steps {
+        let v = s.versions.as_ref().map(|(v, _)| v);
+        let inputs = v.map(|v| serde_json::to_string(&v.inputs).unwrap_or_default());
+        let (code, data, source) =
+            (v.and_then(|v| v.code.as_deref()), v.map(|v| v.data.as_str()), v.and_then(|v| v.source.as_deref()));
         tx.prepare_cached(
-            "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at, duration_ms, error, metadata)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at, duration_ms, error, metadata,
+                                code_version, data_version, source_version, inputs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = excluded.status,
                attempts = max(steps.attempts, excluded.attempts),
                started_at = coalesce(excluded.started_at, steps.started_at),
-               duration_ms = excluded.duration_ms, error = excluded.error, metadata = excluded.metadata",
+               duration_ms = excluded.duration_ms, error = excluded.error, metadata = excluded.metadata,
+               code_version = excluded.code_version, data_version = excluded.data_version,
+               source_version = excluded.source_version, inputs = excluded.inputs",
         )?
-        .execute(params![run, key, partition, s.status, s.attempts, s.started_at, s.duration_ms, s.error, s.metadata])?;
-    }
-    for p in batch {
-        if let (Some(run), Some(Change::Check { key, partition, name, passed, result })) = (&p.run, &p.change) {
+        .execute(params![
+            run,
+            key,
+            partition,
+            s.status,
+            s.attempts,
+            s.started_at,
+            s.duration_ms,
+            s.error,
+            s.metadata,
+            code,
+            data,
+            source,
+            inputs
+        ])?;
+        // the asset's latest success, kept when its runs are pruned; with the error-severity
+        // checks of that materialization that did not pass (a warning does not make it stale)
+        if let Some((_, at)) = &s.versions {
             tx.prepare_cached(
-                "INSERT INTO checks (run_id, asset_key, partition, name, passed, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO materializations
+                   (asset_key, partition, run_id, at, code_version, data_version, source_version, inputs, failed_checks)
+                 VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8,
+                   (SELECT json_group_array(name) FROM checks
+                     WHERE run_id = ?1 AND asset_key = ?2 AND partition = ?3 AND passed = 0
+                       AND json_extract(result, '$.severity') = 'error'))",
             )?
-            .execute(params![run, key, partition, name, passed, result])?;
+            .execute(params![run, key, partition, at, code, data, source, inputs])?;
         }
     }
     for p in batch {
@@ -500,225 +560,8 @@ fn hostname() -> String {
         .unwrap_or_else(|_| String::from("localhost"))
 }
 
-/// Whether the event starts or ends a step or a run: the store is made durable there (a
-/// step that started is recorded as running, so a killed run shows what it was doing).
-fn boundary(e: &Event) -> bool {
-    matches!(
-        e.payload,
-        EventPayload::RunStart(_)
-            | EventPayload::RunEnd(_)
-            | EventPayload::IngestionStart(_)
-            | EventPayload::TransformStart(_)
-            | EventPayload::PublishStart(_)
-            | EventPayload::IngestionEnd(_)
-            | EventPayload::TransformEnd(_)
-            | EventPayload::PublishEnd(_)
-            | EventPayload::AssetSkipped { .. }
-    )
-}
-
-fn json_of(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
-}
-
-fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
-    let tags: String = r.get(3)?;
-    let summary: String = r.get(10)?;
-    Ok(StoredRun {
-        run_id: r.get(0)?,
-        status: r.get(1)?,
-        selection: r.get(2)?,
-        partitions: r.get(11)?,
-        evaluated_at: r.get(12)?,
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
-        steps: r.get::<_, i64>(4)?.max(0) as u64,
-        started_by: r.get(5)?,
-        pid: r.get::<_, i64>(6)?.max(0) as u32,
-        started_at: r.get(7)?,
-        ended_at: r.get(8)?,
-        duration_ms: r.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
-        summary: serde_json::from_str(&summary).unwrap_or_default(),
-    })
-}
-
-/// A step from `asset_key, partition, status, attempts, started_at, duration_ms, error,
-/// metadata`, starting at column `at`.
-fn stored_step(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredStep> {
-    let partition: String = r.get(at + 1)?;
-    Ok(StoredStep {
-        asset_key: r.get(at)?,
-        partition: (!partition.is_empty()).then_some(partition),
-        status: r.get(at + 2)?,
-        attempts: r.get::<_, i64>(at + 3)?.max(0) as u32,
-        started_at: r.get(at + 4)?,
-        duration_ms: r.get::<_, Option<i64>>(at + 5)?.map(|d| d.max(0) as u64),
-        error: r.get(at + 6)?,
-        metadata: json_of(&r.get::<_, String>(at + 7)?),
-    })
-}
-
-const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, \
-     summary, partitions, evaluated_at";
-
-impl RunStore for RunHistory {
-    fn record(&self, event: &Event) -> Result<(), StoreError> {
-        let prepared = prepare(event);
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.pending.push(prepared);
-        // a run's start and end commit at once; a step's boundary commits with the ones that
-        // follow within COMMIT_WITHIN (or at once when that long has passed since the oldest)
-        if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
-            return flush(&self.path, &mut inner);
-        }
-        if boundary(event) {
-            match inner.waiting_since {
-                Some(t) if t.elapsed() >= COMMIT_WITHIN || inner.pending.len() >= 4096 => {
-                    return flush(&self.path, &mut inner);
-                }
-                Some(_) => {}
-                None => inner.waiting_since = Some(Instant::now()),
-            }
-            self.start_flusher(&mut inner);
-        }
-        Ok(())
-    }
-
-    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(|e| failed(&path, &e))?;
-            let ids: Vec<String> = {
-                let mut q =
-                    tx.prepare("SELECT run_id FROM runs WHERE status = 'running'").map_err(|e| failed(&path, &e))?;
-                q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?
-            };
-            let now = chrono::Utc::now().to_rfc3339();
-            for id in &ids {
-                tx.execute("UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE run_id = ?1", params![id, now])
-                    .and_then(|_| {
-                        tx.execute(
-                            "UPDATE steps SET status = 'interrupted' WHERE run_id = ?1 AND status = 'running'",
-                            params![id],
-                        )
-                    })
-                    .map_err(|e| failed(&path, &e))?;
-            }
-            tx.commit().map_err(|e| failed(&path, &e))?;
-            Ok(ids)
-        })
-    }
-
-    fn runs(&self, status: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2"
-            );
-            let mut q = conn.prepare_cached(&sql).map_err(|e| failed(&path, &e))?;
-            q.query_map(params![status, i64::try_from(limit).unwrap_or(i64::MAX)], stored_run)
-                .and_then(Iterator::collect)
-                .map_err(|e| failed(&path, &e))
-        })
-    }
-
-    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let err = |e: rusqlite::Error| failed(&path, &e);
-            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1");
-            let Some(run) = conn.query_row(&sql, [run_id], stored_run).optional().map_err(err)? else {
-                return Ok(None);
-            };
-            let mut q = conn
-                .prepare(
-                    "SELECT asset_key, partition, status, attempts, started_at, duration_ms, error, metadata
-                     FROM steps WHERE run_id = ?1 ORDER BY asset_key, partition",
-                )
-                .map_err(err)?;
-            let steps = q.query_map([run_id], |r| stored_step(r, 0)).and_then(Iterator::collect).map_err(err)?;
-            let mut q = conn
-                .prepare(
-                    "SELECT asset_key, partition, name, passed, result FROM checks WHERE run_id = ?1 ORDER BY rowid",
-                )
-                .map_err(err)?;
-            let checks = q
-                .query_map([run_id], |r| {
-                    let partition: String = r.get(1)?;
-                    Ok(StoredCheck {
-                        asset_key: r.get(0)?,
-                        partition: (!partition.is_empty()).then_some(partition),
-                        name: r.get(2)?,
-                        passed: r.get(3)?,
-                        result: json_of(&r.get::<_, String>(4)?),
-                    })
-                })
-                .and_then(Iterator::collect)
-                .map_err(err)?;
-            Ok(Some(RunDetail { run, steps, checks }))
-        })
-    }
-
-    fn history(&self, asset_key: &str, limit: usize) -> Result<Vec<(String, StoredStep)>, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let mut q = conn
-                .prepare_cached(
-                    "SELECT s.run_id, s.asset_key, s.partition, s.status, s.attempts, s.started_at, s.duration_ms,
-                            s.error, s.metadata
-                     FROM steps s JOIN runs r ON r.run_id = s.run_id
-                     WHERE s.asset_key = ?1 ORDER BY r.started_at DESC, s.partition DESC LIMIT ?2",
-                )
-                .map_err(|e| failed(&path, &e))?;
-            q.query_map(params![asset_key, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok((r.get(0)?, stored_step(r, 1)?))
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| failed(&path, &e))
-        })
-    }
-
-    fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let err = |e: rusqlite::Error| failed(&path, &e);
-            let tx = conn.transaction().map_err(err)?;
-            // started_at is RFC 3339 in UTC: text order is time order
-            let ids: Vec<String> = {
-                let mut q = tx
-                    .prepare("SELECT run_id, started_at FROM runs WHERE status != 'running' ORDER BY started_at DESC, rowid DESC")
-                    .map_err(err)?;
-                let rows: Vec<(String, String)> =
-                    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(err)?;
-                let cutoff = before.map(|b| b.to_rfc3339());
-                rows.into_iter()
-                    .enumerate()
-                    .filter(|(i, (_, started))| {
-                        keep.is_some_and(|k| *i >= k) || cutoff.as_ref().is_some_and(|c| started.as_str() < c.as_str())
-                    })
-                    .map(|(_, (id, _))| id)
-                    .collect()
-            };
-            for id in &ids {
-                tx.execute("DELETE FROM events WHERE run_id = ?1", [id]).map_err(err)?;
-                tx.execute("DELETE FROM runs WHERE run_id = ?1", [id]).map_err(err)?;
-            }
-            tx.commit().map_err(err)?;
-            Ok(ids.len())
-        })
-    }
-
-    fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
-        let path = self.path.clone();
-        self.with_conn(|conn| {
-            let mut q = conn
-                .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
-                .map_err(|e| failed(&path, &e))?;
-            let bodies: Vec<String> =
-                q.query_map([run_id], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
-            Ok(bodies.iter().flat_map(|b| b.lines()).map(json_of).collect())
-        })
-    }
-}
+#[path = "runs_store.rs"]
+mod store;
 
 #[cfg(test)]
 #[path = "runs_tests.rs"]

@@ -1,0 +1,304 @@
+//! Data versions and staleness: what each materialization was made from, and whether an
+//! asset is still what its code and inputs would make it.
+//!
+//! Every successful step records three versions (the run store keeps the latest per asset
+//! and partition as a [`Materialization`]):
+//! - its **code version**: the asset's `code_version`, else a fingerprint of its definition
+//!   in phlo.yaml (type, settings, deps, partitions) — a changed SQL text is a new version;
+//! - the **data versions of its inputs**: each upstream asset's data version at that moment;
+//! - its own **data version**: what the table store says of the data written (row count and
+//!   a content hash), else one per materialization (`run:<run id>`), so that a downstream
+//!   asset sees that it was rebuilt;
+//!
+//! and, for an asset that reads from outside (a file), the **source version** its type
+//! observes (a hash of the files). An asset is *unchanged* when its code version, input
+//! versions and source version equal those of its last success — `phlo run
+//! --skip-unchanged` leaves it out — and *stale* when one differs, an upstream is stale, a
+//! check of its last materialization failed, or it was never materialized (`phlo status`,
+//! the selection function `stale()`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use dashmap::DashMap;
+use serde::Serialize;
+
+use crate::graph::AssetGraph;
+use crate::spec::AssetSpec;
+
+/// The latest successful materialization of an asset (partition), as the run store keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Materialization {
+    /// The run that made it.
+    pub run_id: String,
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// Its code version.
+    pub code_version: Option<String>,
+    /// Its data version.
+    pub data_version: Option<String>,
+    /// The version of what it read from outside, when its type observes it.
+    pub source_version: Option<String>,
+    /// Each upstream asset's data version when it ran.
+    pub inputs: BTreeMap<String, String>,
+    /// The checks of severity `error` of that materialization that did not pass.
+    pub failed_checks: Vec<String>,
+}
+
+/// Materializations by asset key, then partition (`None` for an unpartitioned asset).
+pub type Stored = HashMap<String, BTreeMap<Option<String>, Materialization>>;
+
+/// The versions a run works with: what the store holds for the assets it may read, and what
+/// its own steps produce (shared by its workers).
+#[derive(Debug, Default)]
+pub struct Versions {
+    stored: Stored,
+    produced: DashMap<(String, Option<String>), String>,
+    /// `--skip-unchanged`: steps whose versions equal their last success do not run.
+    pub skip_unchanged: bool,
+}
+
+/// The inputs of one step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// Upstream key → its data version.
+    pub versions: BTreeMap<String, String>,
+    /// Upstream assets whose data version is not known (never materialized, external).
+    pub unknown: Vec<String>,
+}
+
+/// Combines several versions into one (the partitions of an upstream that a step reads whole).
+fn combine<'a>(parts: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (p, v) in parts {
+        h.update(p.as_bytes());
+        h.update(&[0]);
+        h.update(v.as_bytes());
+        h.update(&[0]);
+    }
+    format!("parts:{:016x}", h.digest())
+}
+
+/// Whether `dep`'s partition `p` is read by a step of `asset` for partition `p` (the two are
+/// partitioned alike), rather than all of `dep`'s partitions.
+fn alike(dep: &AssetSpec, asset: &AssetSpec) -> bool {
+    dep.partitions == asset.partitions
+}
+
+impl Versions {
+    /// Versions over what the store holds.
+    pub fn new(stored: Stored, skip_unchanged: bool) -> Self {
+        Self { stored, produced: DashMap::new(), skip_unchanged }
+    }
+
+    /// The stored materialization of a step, if any.
+    pub fn stored(&self, key: &str, partition: Option<&str>) -> Option<&Materialization> {
+        self.stored.get(key).and_then(|m| m.get(&partition.map(str::to_string)))
+    }
+
+    /// Records the data version a step of this run produced (or kept, when unchanged).
+    pub fn produced(&self, key: &str, partition: Option<&str>, version: String) {
+        self.produced.insert((key.to_string(), partition.map(str::to_string)), version);
+    }
+
+    /// The data version `dep` has for a step of `asset` in `partition`: produced by this run,
+    /// else stored; all of its partitions combined when the step reads them all.
+    fn version_of(&self, dep: &AssetSpec, asset: &AssetSpec, partition: Option<&str>) -> Option<String> {
+        let key = dep.key.as_str();
+        let one = |p: Option<&str>| {
+            let id = (key.to_string(), p.map(str::to_string));
+            self.produced
+                .get(&id)
+                .map(|v| v.value().clone())
+                .or_else(|| self.stored(key, p).and_then(|m| m.data_version.clone()))
+        };
+        if !dep.partitions.is_partitioned() {
+            return one(None);
+        }
+        if partition.is_some() && alike(dep, asset) {
+            return one(partition);
+        }
+        let mut all: BTreeMap<String, String> = self
+            .stored
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|(p, m)| Some((p.clone()?, m.data_version.clone()?)))
+            .collect();
+        for e in &self.produced {
+            if e.key().0 == key
+                && let Some(p) = &e.key().1
+            {
+                all.insert(p.clone(), e.value().clone());
+            }
+        }
+        (!all.is_empty()).then(|| combine(all.iter().map(|(p, v)| (p.as_str(), v.as_str()))))
+    }
+
+    /// The data versions of the upstream assets of node `asset`'s step for `partition`.
+    pub fn inputs(&self, graph: &AssetGraph, asset: u32, partition: Option<&str>) -> Inputs {
+        let spec = &graph.node(asset).spec;
+        let mut inputs = Inputs::default();
+        for d in graph.deps_of(asset) {
+            let dep = &graph.node(d).spec;
+            match self.version_of(dep, spec, partition) {
+                Some(v) => {
+                    inputs.versions.insert(dep.key.to_string(), v);
+                }
+                None => inputs.unknown.push(dep.key.to_string()),
+            }
+        }
+        inputs
+    }
+
+    /// The last success of a step when running it again would change nothing: the same code
+    /// version, every input at the same data version, the same source version (an asset
+    /// with no upstream must have one: otherwise what it reads may have changed), and no
+    /// failed check.
+    pub fn unchanged(
+        &self,
+        spec: &AssetSpec,
+        partition: Option<&str>,
+        inputs: &Inputs,
+        source: Option<&str>,
+    ) -> Option<&Materialization> {
+        let last = self.stored(&spec.key, partition)?;
+        let code = spec.code_version.as_deref()?;
+        let same = last.code_version.as_deref() == Some(code)
+            && inputs.unknown.is_empty()
+            && last.inputs == inputs.versions
+            && last.failed_checks.is_empty()
+            && last.data_version.is_some()
+            && (source.is_some() || !inputs.versions.is_empty())
+            && last.source_version.as_deref() == source;
+        same.then_some(last)
+    }
+}
+
+/// Whether an asset is what its code and inputs would make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Its last materialization is up to date.
+    Fresh,
+    /// It would change if it ran: see the reasons.
+    Stale,
+    /// phlo cannot tell (an asset without a code version).
+    Unknown,
+    /// Produced outside phlo.
+    External,
+}
+
+/// One asset in `phlo status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetFreshness {
+    /// The asset.
+    pub key: String,
+    /// Fresh, stale, unknown or external.
+    pub freshness: Freshness,
+    /// Why it is stale (or unknown), most important first.
+    pub reasons: Vec<String>,
+    /// Its partitions that were materialized (partitioned assets).
+    pub partitions: Option<usize>,
+    /// Its latest materialization (the newest partition's, for a partitioned asset).
+    pub last: Option<Materialization>,
+}
+
+/// Observes an asset's source: its current source version, or why it cannot be read.
+pub type Observe<'a> = &'a dyn Fn(&AssetSpec, Option<&str>) -> Option<Result<String, String>>;
+
+/// The freshness of every asset, in topological order (the graph's key order when it has a
+/// cycle): compares what the store holds with the project as it is now.
+pub fn staleness(graph: &AssetGraph, stored: &Stored, observe: Observe<'_>) -> Vec<AssetFreshness> {
+    let order: Vec<u32> =
+        graph.topological_order().map_or_else(|| (0..graph.len() as u32).collect(), <[u32]>::to_vec);
+    let mut state: Vec<Option<Freshness>> = vec![None; graph.len()];
+    let versions = Versions::new(stored.clone(), false);
+    let mut out = Vec::with_capacity(order.len());
+    for i in order {
+        let spec = &graph.node(i).spec;
+        if spec.external {
+            state[i as usize] = Some(Freshness::External);
+            out.push(AssetFreshness {
+                key: spec.key.to_string(),
+                freshness: Freshness::External,
+                reasons: Vec::new(),
+                partitions: None,
+                last: None,
+            });
+            continue;
+        }
+        let parts = stored.get(spec.key.as_str());
+        let mut reasons: Vec<String> = Vec::new();
+        let mut unknown = false;
+        let add = |r: String, reasons: &mut Vec<String>| {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        };
+        match parts {
+            None => add(String::from("never materialized"), &mut reasons),
+            Some(parts) if parts.is_empty() => add(String::from("never materialized"), &mut reasons),
+            Some(parts) => {
+                for (p, m) in parts {
+                    match (&spec.code_version, &m.code_version) {
+                        (None, _) => unknown = true,
+                        (Some(now), Some(then)) if now == then => {}
+                        _ => add(String::from("code changed"), &mut reasons),
+                    }
+                    for name in &m.failed_checks {
+                        add(format!("check `{name}` failed"), &mut reasons);
+                    }
+                    for d in graph.deps_of(i) {
+                        let dep = &graph.node(d).spec;
+                        match state[d as usize] {
+                            Some(Freshness::External) => continue,
+                            Some(Freshness::Stale) => {
+                                add(format!("upstream `{}` is stale", dep.key), &mut reasons);
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        let now = versions.version_of(dep, spec, p.as_deref());
+                        if now.is_none() || m.inputs.get(dep.key.as_str()) != now.as_ref() {
+                            add(format!("upstream `{}` changed", dep.key), &mut reasons);
+                        }
+                    }
+                    match observe(spec, p.as_deref()) {
+                        Some(Ok(v)) if m.source_version.as_deref() == Some(v.as_str()) => {}
+                        Some(Ok(_)) => add(String::from("its source changed"), &mut reasons),
+                        Some(Err(e)) => add(format!("its source cannot be read: {e}"), &mut reasons),
+                        None => {}
+                    }
+                }
+            }
+        }
+        let freshness = if !reasons.is_empty() {
+            Freshness::Stale
+        } else if unknown {
+            reasons.push(String::from("no code_version: phlo cannot tell whether its code changed"));
+            Freshness::Unknown
+        } else {
+            Freshness::Fresh
+        };
+        state[i as usize] = Some(freshness);
+        let last = parts.and_then(|p| p.values().max_by(|a, b| a.at.cmp(&b.at))).cloned();
+        out.push(AssetFreshness {
+            key: spec.key.to_string(),
+            freshness,
+            reasons,
+            partitions: spec.partitions.is_partitioned().then(|| parts.map_or(0, BTreeMap::len)),
+            last,
+        });
+    }
+    out
+}
+
+/// The fingerprint of an asset's definition, its code version when it declares none.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    format!("def:{:016x}", h.digest())
+}

@@ -1,0 +1,273 @@
+//! The run store's side of `RunHistory`: recording events, and what `phlo runs`, `phlo
+//! asset history` and `phlo status` read back.
+
+use phlo_core::execution::versions::Stored;
+use phlo_core::execution::{Materialization, RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};
+use phlo_core::hooks::{Event, EventPayload};
+use rusqlite::{OptionalExtension, params};
+use std::sync::PoisonError;
+use std::time::Instant;
+
+use super::{COMMIT_WITHIN, RunHistory, failed, flush, prepare};
+
+/// Whether the event starts or ends a step or a run: the store is made durable there (a
+/// step that started is recorded as running, so a killed run shows what it was doing).
+fn boundary(e: &Event) -> bool {
+    matches!(
+        e.payload,
+        EventPayload::RunStart(_)
+            | EventPayload::RunEnd(_)
+            | EventPayload::IngestionStart(_)
+            | EventPayload::TransformStart(_)
+            | EventPayload::PublishStart(_)
+            | EventPayload::IngestionEnd(_)
+            | EventPayload::TransformEnd(_)
+            | EventPayload::PublishEnd(_)
+            | EventPayload::AssetSkipped { .. }
+    )
+}
+
+fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+fn stored_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    let tags: String = r.get(3)?;
+    let summary: String = r.get(10)?;
+    Ok(StoredRun {
+        run_id: r.get(0)?,
+        status: r.get(1)?,
+        selection: r.get(2)?,
+        partitions: r.get(11)?,
+        evaluated_at: r.get(12)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        steps: r.get::<_, i64>(4)?.max(0) as u64,
+        started_by: r.get(5)?,
+        pid: r.get::<_, i64>(6)?.max(0) as u32,
+        started_at: r.get(7)?,
+        ended_at: r.get(8)?,
+        duration_ms: r.get::<_, Option<i64>>(9)?.map(|d| d.max(0) as u64),
+        summary: serde_json::from_str(&summary).unwrap_or_default(),
+    })
+}
+
+/// A step from `asset_key, partition, status, attempts, started_at, duration_ms, error,
+/// metadata, code_version, data_version`, starting at column `at`.
+fn stored_step(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredStep> {
+    let partition: String = r.get(at + 1)?;
+    Ok(StoredStep {
+        asset_key: r.get(at)?,
+        partition: (!partition.is_empty()).then_some(partition),
+        status: r.get(at + 2)?,
+        attempts: r.get::<_, i64>(at + 3)?.max(0) as u32,
+        started_at: r.get(at + 4)?,
+        duration_ms: r.get::<_, Option<i64>>(at + 5)?.map(|d| d.max(0) as u64),
+        error: r.get(at + 6)?,
+        metadata: json_of(&r.get::<_, String>(at + 7)?),
+        code_version: r.get(at + 8)?,
+        data_version: r.get(at + 9)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, pid, started_at, ended_at, duration_ms, \
+     summary, partitions, evaluated_at";
+
+impl RunStore for RunHistory {
+    fn record(&self, event: &Event) -> Result<(), StoreError> {
+        let prepared = prepare(event);
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.pending.push(prepared);
+        // a run's start and end commit at once; a step's boundary commits with the ones that
+        // follow within COMMIT_WITHIN (or at once when that long has passed since the oldest)
+        if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
+            return flush(&self.path, &mut inner);
+        }
+        if boundary(event) {
+            match inner.waiting_since {
+                Some(t) if t.elapsed() >= COMMIT_WITHIN || inner.pending.len() >= 4096 => {
+                    return flush(&self.path, &mut inner);
+                }
+                Some(_) => {}
+                None => inner.waiting_since = Some(Instant::now()),
+            }
+            self.start_flusher(&mut inner);
+        }
+        Ok(())
+    }
+
+    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(|e| failed(&path, &e))?;
+            let ids: Vec<String> = {
+                let mut q =
+                    tx.prepare("SELECT run_id FROM runs WHERE status = 'running'").map_err(|e| failed(&path, &e))?;
+                q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?
+            };
+            let now = chrono::Utc::now().to_rfc3339();
+            for id in &ids {
+                tx.execute("UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE run_id = ?1", params![id, now])
+                    .and_then(|_| {
+                        tx.execute(
+                            "UPDATE steps SET status = 'interrupted' WHERE run_id = ?1 AND status = 'running'",
+                            params![id],
+                        )
+                    })
+                    .map_err(|e| failed(&path, &e))?;
+            }
+            tx.commit().map_err(|e| failed(&path, &e))?;
+            Ok(ids)
+        })
+    }
+
+    fn runs(&self, status: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1) ORDER BY started_at DESC, rowid DESC LIMIT ?2"
+            );
+            let mut q = conn.prepare_cached(&sql).map_err(|e| failed(&path, &e))?;
+            q.query_map(params![status, i64::try_from(limit).unwrap_or(i64::MAX)], stored_run)
+                .and_then(Iterator::collect)
+                .map_err(|e| failed(&path, &e))
+        })
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1");
+            let Some(run) = conn.query_row(&sql, [run_id], stored_run).optional().map_err(err)? else {
+                return Ok(None);
+            };
+            let mut q = conn
+                .prepare(
+                    "SELECT asset_key, partition, status, attempts, started_at, duration_ms, error, metadata,
+                            code_version, data_version
+                     FROM steps WHERE run_id = ?1 ORDER BY asset_key, partition",
+                )
+                .map_err(err)?;
+            let steps = q.query_map([run_id], |r| stored_step(r, 0)).and_then(Iterator::collect).map_err(err)?;
+            let mut q = conn
+                .prepare(
+                    "SELECT asset_key, partition, name, passed, result FROM checks WHERE run_id = ?1 ORDER BY rowid",
+                )
+                .map_err(err)?;
+            let checks = q
+                .query_map([run_id], |r| {
+                    let partition: String = r.get(1)?;
+                    Ok(StoredCheck {
+                        asset_key: r.get(0)?,
+                        partition: (!partition.is_empty()).then_some(partition),
+                        name: r.get(2)?,
+                        passed: r.get(3)?,
+                        result: json_of(&r.get::<_, String>(4)?),
+                    })
+                })
+                .and_then(Iterator::collect)
+                .map_err(err)?;
+            Ok(Some(RunDetail { run, steps, checks }))
+        })
+    }
+
+    fn history(&self, asset_key: &str, limit: usize) -> Result<Vec<(String, StoredStep)>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let mut q = conn
+                .prepare_cached(
+                    "SELECT s.run_id, s.asset_key, s.partition, s.status, s.attempts, s.started_at, s.duration_ms,
+                            s.error, s.metadata, s.code_version, s.data_version
+                     FROM steps s JOIN runs r ON r.run_id = s.run_id
+                     WHERE s.asset_key = ?1 ORDER BY r.started_at DESC, s.partition DESC LIMIT ?2",
+                )
+                .map_err(|e| failed(&path, &e))?;
+            q.query_map(params![asset_key, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, stored_step(r, 1)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| failed(&path, &e))
+        })
+    }
+
+    fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let tx = conn.transaction().map_err(err)?;
+            // started_at is RFC 3339 in UTC: text order is time order
+            let ids: Vec<String> = {
+                let mut q = tx
+                    .prepare("SELECT run_id, started_at FROM runs WHERE status != 'running' ORDER BY started_at DESC, rowid DESC")
+                    .map_err(err)?;
+                let rows: Vec<(String, String)> =
+                    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(err)?;
+                let cutoff = before.map(|b| b.to_rfc3339());
+                rows.into_iter()
+                    .enumerate()
+                    .filter(|(i, (_, started))| {
+                        keep.is_some_and(|k| *i >= k) || cutoff.as_ref().is_some_and(|c| started.as_str() < c.as_str())
+                    })
+                    .map(|(_, (id, _))| id)
+                    .collect()
+            };
+            for id in &ids {
+                tx.execute("DELETE FROM events WHERE run_id = ?1", [id]).map_err(err)?;
+                tx.execute("DELETE FROM runs WHERE run_id = ?1", [id]).map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            Ok(ids.len())
+        })
+    }
+
+    fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let mut q = conn
+                .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
+                .map_err(|e| failed(&path, &e))?;
+            let bodies: Vec<String> =
+                q.query_map([run_id], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
+            Ok(bodies.iter().flat_map(|b| b.lines()).map(json_of).collect())
+        })
+    }
+
+    fn materializations(&self, keys: Option<&[String]>) -> Result<Stored, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let wanted = keys.map(|k| serde_json::to_string(k).unwrap_or_default());
+            let mut q = conn
+                .prepare_cached(
+                    "SELECT asset_key, partition, run_id, at, code_version, data_version, source_version, inputs,
+                            failed_checks
+                     FROM materializations
+                     WHERE ?1 IS NULL OR asset_key IN (SELECT value FROM json_each(?1))",
+                )
+                .map_err(err)?;
+            let rows = q
+                .query_map([wanted], |r| {
+                    let partition: String = r.get(1)?;
+                    let inputs: String = r.get(7)?;
+                    let checks: String = r.get(8)?;
+                    let m = Materialization {
+                        run_id: r.get(2)?,
+                        at: r.get(3)?,
+                        code_version: r.get(4)?,
+                        data_version: r.get(5)?,
+                        source_version: r.get(6)?,
+                        inputs: serde_json::from_str(&inputs).unwrap_or_default(),
+                        failed_checks: serde_json::from_str(&checks).unwrap_or_default(),
+                    };
+                    Ok((r.get::<_, String>(0)?, (!partition.is_empty()).then_some(partition), m))
+                })
+                .map_err(err)?;
+            let mut out = Stored::default();
+            for row in rows {
+                let (key, partition, m) = row.map_err(err)?;
+                out.entry(key).or_default().insert(partition, m);
+            }
+            Ok(out)
+        })
+    }
+}
