@@ -40,6 +40,7 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         now: chrono::Utc::now(),
         attempt: None,
         done: Default::default(),
+        versions: None,
     }
 }
 
@@ -64,6 +65,8 @@ fn recorded_request(
     .unwrap();
     let mut req = request(graph, concurrency, counter);
     req.bus = Arc::new(bus.freeze(None).unwrap());
+    // a recorded run tracks data versions, as `phlo run` does with a run store
+    req.versions = Some(Arc::new(phlo_core::execution::Versions::default()));
     req
 }
 

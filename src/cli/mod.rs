@@ -3,6 +3,7 @@
 
 mod assets;
 mod capabilities;
+mod claims;
 mod export;
 mod hooks;
 mod plugins;

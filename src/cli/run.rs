@@ -112,13 +112,18 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
     let Some(detail) = store.run(&id).map_err(super::runs::store_error)? else {
         return Err(super::runs::unknown_run(&**store, &id));
     };
-    let done: BTreeSet<(String, Option<String>)> = detail
-        .steps
-        .iter()
-        .filter(|s| s.status == "succeeded")
-        .map(|s| (s.asset_key.clone(), s.partition.clone()))
-        .collect();
-    let unfinished = detail.steps.iter().filter(|s| s.status != "succeeded").count();
+    if detail.run.status == "running" {
+        return Err(Outcome::from_diagnostics(
+            Diagnostic::error(Code::RunLocked, format!("run {id} is still running (pid {})", detail.run.pid))
+                .with_help("wait for it to end; `phlo runs show` shows its progress")
+                .into(),
+        ));
+    }
+    let complete =
+        |s: &phlo_core::execution::StoredStep| matches!(s.status.as_str(), "succeeded" | "skipped_unchanged");
+    let done: BTreeSet<(String, Option<String>)> =
+        detail.steps.iter().filter(|s| complete(s)).map(|s| (s.asset_key.clone(), s.partition.clone())).collect();
+    let unfinished = detail.steps.iter().filter(|s| !complete(s)).count();
     if detail.run.status == "succeeded" && unfinished == 0 {
         return Err(Outcome {
             code: 0,
@@ -148,68 +153,6 @@ fn parse_run_id(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err(format!("`{s}` is not a run id (1 to 128 of A-Z, a-z, 0-9, `-`, `_`, `.`)"))
-    }
-}
-
-/// The run lock of a project (`.phlo/run.lock`): one run at a time writes a project's
-/// warehouse. The file names the run holding it; the lock is the operating system's, so a
-/// killed run releases it.
-pub(crate) struct RunLock {
-    file: std::fs::File,
-}
-
-impl RunLock {
-    /// Takes the lock for `run_id`: at once, or after waiting for the run that holds it (a
-    /// message says which), or not at all with `no_wait`.
-    pub(crate) fn acquire(dir: &Path, run_id: &str, no_wait: bool) -> Result<RunLock, Outcome> {
-        use std::io::{Read, Seek};
-        let path = dir.join(".phlo/run.lock");
-        let fail = |e: std::io::Error| {
-            Outcome::from_diagnostics(
-                Diagnostic::error(Code::RunLocked, format!("cannot take the run lock `{}`: {e}", path.display()))
-                    .with_help("make `.phlo/` in the project writable")
-                    .into(),
-            )
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(fail)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() { "another run" } else { holder };
-                if no_wait {
-                    return Err(Outcome::from_diagnostics(
-                        Diagnostic::error(Code::RunLocked, format!("{holder} is running in this project"))
-                            .with_help("wait for it to finish (run again without --no-wait to wait)")
-                            .into(),
-                    ));
-                }
-                eprintln!("waiting for {holder} to finish (--no-wait to fail instead)");
-                file.lock().map_err(fail)?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(fail(e)),
-        }
-        let me = format!("run {run_id} (pid {}, started {})", std::process::id(), chrono::Utc::now().to_rfc3339());
-        file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(me.as_bytes())).map_err(fail)?;
-        Ok(RunLock { file })
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
     }
 }
 
@@ -277,21 +220,12 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Ok(s) => s,
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
-    // a resume reads the stored run under the project's run lock: a run that died is marked
-    // interrupted first, and a live one is waited for
-    let mut early_lock = None;
-    if args.resume.is_some() || args.from_failure {
-        let holder = args.resume.clone().unwrap_or_else(|| String::from("resume"));
-        match RunLock::acquire(dir, &holder, args.no_wait) {
-            Ok(l) => early_lock = Some(l),
-            Err(o) => return Ok(o),
-        }
-        if let Some(store) = &store {
-            match store.interrupt_stale() {
-                Ok(ids) => super::runs::say_interrupted(&ids),
-                Err(e) => return Ok(super::runs::store_error(e)),
-            }
-        }
+    // a resume reads the stored run once the runs that died are marked interrupted
+    if (args.resume.is_some() || args.from_failure)
+        && let Some(store) = &store
+        && let Err(o) = interrupt_dead(dir, store.as_ref())
+    {
+        return Ok(o);
     }
     let resume = match resume_of(store.as_ref(), args) {
         Ok(r) => r,
@@ -342,19 +276,15 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
     let warnings = project.diagnostics;
-    let _lock = match early_lock {
-        Some(l) => l,
-        None => match RunLock::acquire(dir, &request.run_id, args.no_wait) {
-            Ok(l) => l,
-            Err(o) => return Ok(o),
-        },
+    // the run's steps are its own while it runs: a live run holding one of them is waited for
+    let _claim = match super::claims::claim(dir, &request.run_id, &request.steps(), args.no_wait) {
+        Ok(c) => c,
+        Err(o) => return Ok(o),
     };
-    // holding the lock: a run the store still calls running has no process any more
-    if let Some(store) = &store {
-        match store.interrupt_stale() {
-            Ok(ids) => super::runs::say_interrupted(&ids),
-            Err(e) => return Ok(super::runs::store_error(e)),
-        }
+    if let Some(store) = &store
+        && let Err(o) = interrupt_dead(dir, store.as_ref())
+    {
+        return Ok(o);
     }
     let runtime = match runtime() {
         Ok(r) => r,
@@ -401,6 +331,19 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     let mut diags = Diagnostics::new();
     diags.extend(warnings);
     Ok(Outcome { code, diagnostics: diags })
+}
+
+/// Marks the runs the store calls running whose process is gone (no live claim) as
+/// interrupted, and says so.
+pub(crate) fn interrupt_dead(dir: &Path, store: &dyn RunStore) -> Result<(), Outcome> {
+    let live = super::claims::live_runs(dir)?;
+    match store.interrupt_stale(&|id| live.contains(id)) {
+        Ok(ids) => {
+            super::runs::say_interrupted(&ids);
+            Ok(())
+        }
+        Err(e) => Err(super::runs::store_error(e)),
+    }
 }
 
 fn spawn_progress(bus: &Arc<phlo_core::hooks::HookBus>, total: u64) -> tokio::task::JoinHandle<()> {

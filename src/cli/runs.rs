@@ -8,7 +8,6 @@ use phlo_core::diagnostic::{Code, Diagnostic};
 use phlo_core::execution::{RunDetail, RunStore, StoreError};
 
 use super::render::Table;
-use super::run::RunLock;
 use super::{Outcome, load, write_json};
 
 #[derive(Debug, clap::Args)]
@@ -62,8 +61,7 @@ pub(crate) fn store_error(e: StoreError) -> Outcome {
     Outcome::from_diagnostics(d.into())
 }
 
-/// The project's run store, with the runs whose process is gone marked `interrupted` (when no
-/// run holds the project's lock now).
+/// The project's run store, with the runs whose process is gone marked `interrupted`.
 fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
     open_with_project(dir).map(|(store, _)| store)
 }
@@ -87,11 +85,7 @@ pub(crate) fn open_with_project(dir: &Path) -> Result<(Arc<dyn RunStore>, phlo_c
         }
         Err(d) => return Err(Outcome::from_diagnostics(d)),
     };
-    if let Ok(lock) = RunLock::acquire(dir, "phlo runs", true) {
-        let marked = store.interrupt_stale().map_err(store_error)?;
-        drop(lock);
-        say_interrupted(&marked);
-    }
+    super::run::interrupt_dead(dir, store.as_ref())?;
     Ok((store, project))
 }
 

@@ -196,18 +196,18 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &RunArgs, out: &mut W) -> io::Resu
         };
         let dir = dir.to_path_buf();
         project.prepare_run(&options).map(|req| {
-            let run_id = req.run_id.clone();
+            let (run_id, steps) = (req.run_id.clone(), req.steps());
             // (an adapter's future does nothing until it is polled)
             let run = adapter.execute(req);
             async move {
-                // one run at a time per project, like `phlo run`: wait for the lock off the
-                // async workers, hold it for the run
-                let lock =
-                    tokio::task::spawn_blocking(move || super::run::RunLock::acquire(&dir, &run_id, false)).await;
-                match lock {
-                    Ok(Ok(lock)) => {
+                // like `phlo run`: the run's steps are claimed (a live run holding one is
+                // waited for, off the async workers) and held for the run
+                let claim =
+                    tokio::task::spawn_blocking(move || super::claims::claim(&dir, &run_id, &steps, false)).await;
+                match claim {
+                    Ok(Ok(claim)) => {
                         let report = run.await;
-                        drop(lock);
+                        drop(claim);
                         Ok(report)
                     }
                     Ok(Err(outcome)) => Err(outcome.diagnostics.to_string()),

@@ -16,6 +16,7 @@ mod runs;
 mod time;
 mod time_conformance;
 mod validate;
+mod versions;
 
 use std::path::PathBuf;
 

@@ -266,7 +266,7 @@ fn a_second_run_waits_for_the_first_or_fails_at_once() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// `phlo schedule run --once` takes the same run lock as `phlo run`.
+/// `phlo schedule run --once` waits like `phlo run` for a live run that holds its assets.
 #[cfg(unix)]
 #[test]
 fn a_scheduled_run_waits_for_a_running_one() {
@@ -276,10 +276,44 @@ fn a_scheduled_run_waits_for_a_running_one() {
         "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['2']\n  marts.x:\n    type: sql\n    sql: SELECT 1 AS x\n\
          schedules:\n  nightly:\n    cron: \"0 2 * * *\"\n    select: marts.x\n",
     );
-    let first = start_run(dir.path(), &["run", "--select", "ops.slow"], 1);
+    let first = start_run(dir.path(), &["run"], 1);
     let run = phlo_in(dir.path(), &["schedule", "run", "--once"], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("waiting for run "), "{}", run.stderr);
     assert!(run.stdout.contains("schedule nightly: run ") && run.stdout.contains(" succeeded"), "{}", run.stdout);
     assert!(first.wait_with_output().unwrap().status.success());
+}
+
+/// Runs of disjoint selections go side by side in two processes and are both recorded in
+/// full; a run needing a step a live run holds waits or, with `--no-wait`, fails naming it.
+#[cfg(unix)]
+#[test]
+fn runs_of_disjoint_selections_go_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "assets:\n  ops.slow:\n    type: command\n    program: sleep\n    args: ['2']\n  marts.x:\n    type: sql\n    sql: SELECT 1 AS x\n",
+    );
+    let first = start_run(dir.path(), &["run", "--select", "ops.slow", "--json"], 1);
+    let second = phlo_in(dir.path(), &["run", "--select", "marts.x", "--no-wait", "--json"], &[]);
+    assert_eq!(second.code, 0, "disjoint: no waiting\n{}", second.stderr);
+    let held = phlo_in(dir.path(), &["run", "--select", "ops.slow", "--no-wait"], &[]);
+    assert_eq!(held.code, 3, "{}", held.stderr);
+    assert!(held.stderr.contains("PHLO-E070") && held.stderr.contains("ops.slow"), "{}", held.stderr);
+    // while the first is running, the store shows it running, not interrupted
+    let listed = crate::cli::json(&phlo_in(dir.path(), &["runs", "list", "--json"], &[]));
+    assert!(listed.as_array().unwrap().iter().any(|r| r["status"] == "running"), "{listed:#}");
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = crate::cli::json(&phlo_in(dir.path(), &["runs", "list", "--json"], &[]));
+    let runs = listed.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{listed:#}");
+    for r in runs {
+        assert_eq!(r["status"], "succeeded", "{listed:#}");
+        let shown =
+            crate::cli::json(&phlo_in(dir.path(), &["runs", "show", r["run_id"].as_str().unwrap(), "--json"], &[]));
+        let steps = shown["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), 1, "{shown:#}");
+        assert_eq!(steps[0]["status"], "succeeded");
+    }
 }

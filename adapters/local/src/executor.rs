@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use phlo_core::diagnostic::Code;
-use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
 use phlo_core::execution::versions::Inputs;
+use phlo_core::execution::{AssetOutcome, AssetStatus, CheckRow, PartitionRequest, RunReport, RunRequest, RunStatus};
 use phlo_core::execution::{Materialization, Versions};
 use phlo_core::hooks::{
     AssetEvent, Correlation, Event, EventPayload, EventType, HookError, RunEvent, Status, StepVersions,
@@ -386,15 +386,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
         if spec.external {
             continue;
         }
-        let keys: Vec<Option<String>> = match (&req.partitions, spec.partitions.is_partitioned()) {
-            (_, false) => vec![None],
-            (None, true) => vec![spec.partitions.latest(req.now)],
-            (Some(PartitionRequest::Key(k)), true) => vec![Some(k.clone())],
-            (Some(PartitionRequest::Range(x, y)), true) => {
-                spec.partitions.range(x, y, req.now).unwrap_or_default().into_iter().map(Some).collect()
-            }
-        };
-        for k in keys {
+        for k in phlo_core::execution::step_partitions(spec, req.partitions.as_ref(), req.now) {
             // completed by an earlier attempt of this run (`--resume`): left out; its
             // dependents have no edge from it and run as if it had just succeeded
             if !req.done.is_empty() && req.done.contains(&(spec.key.as_str().to_string(), k.clone())) {

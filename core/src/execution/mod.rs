@@ -278,6 +278,45 @@ pub struct RunOptions {
     pub skip_unchanged: bool,
 }
 
+/// The steps a run makes of one asset: one for an unpartitioned asset (`None`); for a
+/// partitioned one its latest complete partition without a request, else the requested key
+/// or every key of the requested range.
+pub fn step_partitions(
+    spec: &crate::spec::AssetSpec,
+    partitions: Option<&PartitionRequest>,
+    now: DateTime<Utc>,
+) -> Vec<Option<String>> {
+    match (partitions, spec.partitions.is_partitioned()) {
+        (_, false) => vec![None],
+        (None, true) => vec![spec.partitions.latest(now)],
+        (Some(PartitionRequest::Key(k)), true) => vec![Some(k.clone())],
+        (Some(PartitionRequest::Range(x, y)), true) => {
+            spec.partitions.range(x, y, now).unwrap_or_default().into_iter().map(Some).collect()
+        }
+    }
+}
+
+impl RunRequest {
+    /// Every step of the run that is not done already: (asset key, partition), external
+    /// assets left out.
+    pub fn steps(&self) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for &a in &self.selected {
+            let spec = &self.graph.node(a).spec;
+            if spec.external {
+                continue;
+            }
+            for p in step_partitions(spec, self.partitions.as_ref(), self.now) {
+                let step = (spec.key.to_string(), p);
+                if !self.done.contains(&step) {
+                    out.push(step);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A fresh run id: time-ordered and unique enough for one machine.
 pub fn new_run_id() -> String {
     let now = Utc::now();

@@ -6,7 +6,7 @@
 //! boundary (an asset's end or skip, a run's start and end): a process killed at any point
 //! leaves every finished step recorded. A run that was recorded as running but whose process
 //! is gone is marked `interrupted` by [`RunStore::interrupt_stale`], which the next run (or
-//! `phlo runs`) calls while it holds the project's run lock.
+//! `phlo runs`) calls with the runs that are live (their claims held).
 
 use serde::Serialize;
 
@@ -125,12 +125,12 @@ pub trait RunStore: Send + Sync {
     /// The store cannot be written.
     fn record(&self, event: &Event) -> Result<(), StoreError>;
 
-    /// Marks runs recorded as running as `interrupted` (their process is gone: the caller
-    /// holds the run lock), with their unfinished steps; returns their ids.
+    /// Marks runs recorded as running whose process is gone (`live` says no) as
+    /// `interrupted`, with their unfinished steps; returns their ids.
     ///
     /// # Errors
     /// The store cannot be read or written.
-    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError>;
+    fn interrupt_stale(&self, live: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError>;
 
     /// Runs, newest first, optionally only those with `status`, at most `limit`.
     ///

@@ -209,8 +209,11 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
                     }
                 }
             }
-            let stored =
-                if need.is_empty() { Stored::default() } else { store.materializations(Some(&need)).map_err(store_failed)? };
+            let stored = if need.is_empty() {
+                Stored::default()
+            } else {
+                store.materializations(Some(&need)).map_err(store_failed)?
+            };
             Some(Arc::new(Versions::new(stored, options.skip_unchanged)))
         }
         None => None,

@@ -268,12 +268,11 @@ mod tests {
         };
         let (level, l) = format_line(&ev(EventPayload::TransformEnd(failed)), false).unwrap();
         assert_eq!((level, l.as_str()), (LineLevel::Error, "✘ raw.orders [2024-01-01] failed after 3 ms: boom"));
-        let skipped =
-            EventPayload::AssetSkipped {
-                reason: "an upstream asset failed".into(),
-                failed_upstream: Some("a".into()),
-                unchanged_since: None,
-            };
+        let skipped = EventPayload::AssetSkipped {
+            reason: "an upstream asset failed".into(),
+            failed_upstream: Some("a".into()),
+            unchanged_since: None,
+        };
         assert!(line(ev(skipped)).unwrap().contains("skipped: an upstream asset failed (upstream `a`)"));
         let mut spec = CheckSpec::new("not_null_id", "not_null");
         spec.severity = Severity::Warn;

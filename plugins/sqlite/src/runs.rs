@@ -46,7 +46,8 @@ impl Default for RunsConfig {
 pub const APPLICATION_ID: i64 = 0x7068_6C6F;
 
 /// The migrations, in order: migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
@@ -92,7 +93,8 @@ CREATE TABLE events (
     body        TEXT NOT NULL
 );
 CREATE INDEX events_by_run ON events (run_id, seq);
-", "
+",
+    "
 ALTER TABLE steps ADD COLUMN code_version TEXT;
 ALTER TABLE steps ADD COLUMN data_version TEXT;
 ALTER TABLE steps ADD COLUMN source_version TEXT;
@@ -110,7 +112,8 @@ CREATE TABLE materializations (
     failed_checks TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (asset_key, partition)
 ) WITHOUT ROWID;
-"];
+",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -237,7 +240,8 @@ fn flush(path: &Path, inner: &mut Inner) -> Result<(), StoreError> {
     let batch = std::mem::take(&mut inner.pending);
     inner.waiting_since = None;
     let conn = inner.conn.as_mut().expect("opened above");
-    let tx = conn.transaction().map_err(|e| failed(path, &e))?;
+    // the write lock at once: a busy store (another run) is waited for, never half-written
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| failed(path, &e))?;
     write(&tx, &batch).map_err(|err| failed(path, &err))?;
     tx.commit().map_err(|e| failed(path, &e))
 }
@@ -404,10 +408,9 @@ fn prepare(e: &Event) -> Prepared {
             started_at: None,
             duration_ms: None,
             error: Some(reason.clone()),
-            metadata: unchanged_since.as_ref().map_or_else(
-                || String::from("{}"),
-                |r| serde_json::json!({ "unchanged_since": r }).to_string(),
-            ),
+            metadata: unchanged_since
+                .as_ref()
+                .map_or_else(|| String::from("{}"), |r| serde_json::json!({ "unchanged_since": r }).to_string()),
             versions: None,
         }),
         EventPayload::QualityResult(c) => Some(Change::Check {

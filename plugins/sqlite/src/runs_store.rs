@@ -95,14 +95,18 @@ impl RunStore for RunHistory {
         Ok(())
     }
 
-    fn interrupt_stale(&self) -> Result<Vec<String>, StoreError> {
+    fn interrupt_stale(&self, live: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
         let path = self.path.clone();
         self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(|e| failed(&path, &e))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| failed(&path, &e))?;
             let ids: Vec<String> = {
                 let mut q =
                     tx.prepare("SELECT run_id FROM runs WHERE status = 'running'").map_err(|e| failed(&path, &e))?;
-                q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?
+                let all: Vec<String> =
+                    q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
+                all.into_iter().filter(|id| !live(id)).collect()
             };
             let now = chrono::Utc::now().to_rfc3339();
             for id in &ids {
@@ -194,7 +198,7 @@ impl RunStore for RunHistory {
         let path = self.path.clone();
         self.with_conn(|conn| {
             let err = |e: rusqlite::Error| failed(&path, &e);
-            let tx = conn.transaction().map_err(err)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
             // started_at is RFC 3339 in UTC: text order is time order
             let ids: Vec<String> = {
                 let mut q = tx
