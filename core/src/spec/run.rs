@@ -289,7 +289,10 @@ pub struct RunFn(pub Arc<dyn AssetRun>);
 /// Observes what an asset reads from outside phlo (its files) for a partition: a version
 /// that changes when that does (a content hash), or why it cannot be read. Blocking.
 #[derive(Clone)]
-pub struct ObserveFn(pub Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>);
+pub struct ObserveFn(pub Arc<ObserveSource>);
+
+/// The function inside an [`ObserveFn`]: partition in, source version (or why not) out.
+pub type ObserveSource = dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync;
 
 impl fmt::Debug for ObserveFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
