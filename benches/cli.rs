@@ -1,7 +1,8 @@
 //! `phlo plugins list --json` as a whole process (target ≤ 10 ms median), `phlo validate` on
 //! the quickstart, and `phlo validate` on generated projects of 10,000 and 100,000 declarative
-//! assets (target: 100,000 in ≤ 2 s; loading must scale linearly), and `phlo runs list` over
-//! 10,000 stored runs (target ≤ 50 ms).
+//! assets (target: 100,000 in ≤ 2 s; loading must scale linearly), `phlo runs list` over
+//! 10,000 stored runs (target ≤ 50 ms), and `phlo status` on the quickstart after a run
+//! (target ≤ 20 ms).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,12 +58,39 @@ fn with_history(n: usize) -> tempfile::TempDir {
     dir
 }
 
+/// Copies a project (its files, not its `.phlo/`).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read the project") {
+        let entry = entry.expect("an entry");
+        let name = entry.file_name();
+        if name == ".phlo" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("a file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create a directory");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy a file");
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let quickstart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     let mut g = c.benchmark_group("process");
     g.sample_size(50);
     g.bench_function("phlo plugins list --json", |b| b.iter(|| run_in(&quickstart, &["plugins", "list", "--json"])));
     g.bench_function("phlo validate (quickstart)", |b| b.iter(|| run_in(&quickstart, &["validate"])));
+    g.finish();
+
+    // the quickstart after one run: status compares every asset, observing its CSV files
+    let materialized = tempfile::tempdir().expect("a temporary directory");
+    copy_dir(&quickstart, materialized.path());
+    run_in(materialized.path(), &["run"]);
+    let mut g = c.benchmark_group("status");
+    g.sample_size(50);
+    g.bench_function("phlo status (quickstart, materialized)", |b| b.iter(|| run_in(materialized.path(), &["status"])));
     g.finish();
 
     let history = with_history(10_000);

@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+/// The allocator the `phlo` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use phlo_core::execution::{CancelToken, RunRequest, RunResources, RunStatus, RunStore};
 use phlo_core::graph::{AssetGraph, AssetNode};
 use phlo_core::hooks::{Event, FailurePolicy, HookBus, HookRegistration};

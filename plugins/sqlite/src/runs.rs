@@ -18,7 +18,7 @@
 //! and at most the last 20 ms of events are missing (their steps run again on resume).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use phlo_core::execution::{RunStore, StoreError};
@@ -121,22 +121,32 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The run store.
 pub struct RunHistory {
     path: PathBuf,
-    inner: Arc<Mutex<Inner>>,
+    shared: Arc<Shared>,
 }
 
 /// How long a step boundary may wait to be committed with the ones after it (group commit):
 /// a run of many short steps commits once per this interval instead of once per step.
 pub const COMMIT_WITHIN: Duration = Duration::from_millis(20);
 
-struct Inner {
-    /// Opened on first use: loading or validating a project writes nothing.
-    conn: Option<Connection>,
-    /// Events not yet written (written at the next step boundary), already prepared.
-    pending: Vec<Prepared>,
-    /// When the oldest boundary event in `pending` arrived.
+/// What the recording threads and the writer share.
+pub(crate) struct Shared {
+    /// Opened on first use (loading or validating a project writes nothing); held while a
+    /// batch is written.
+    conn: Mutex<Option<Connection>>,
+    /// Events not yet written, already prepared.
+    pending: Mutex<Pending>,
+    /// Wakes the writer.
+    wake: Condvar,
+}
+
+pub(crate) struct Pending {
+    events: Vec<Prepared>,
+    /// When the oldest boundary event waiting arrived.
     waiting_since: Option<Instant>,
-    /// Whether the thread that commits waiting boundaries is running.
+    /// Whether the writer thread is running.
     flusher: bool,
+    /// The writer's last failure, reported by the next event recorded.
+    error: Option<StoreError>,
 }
 
 impl std::fmt::Debug for RunHistory {
@@ -187,59 +197,82 @@ fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
 impl RunHistory {
     /// A run store in `path` (opened on first use).
     pub fn new(path: PathBuf) -> Self {
+        let pending = Pending { events: Vec::new(), waiting_since: None, flusher: false, error: None };
         Self {
             path,
-            inner: Arc::new(Mutex::new(Inner { conn: None, pending: Vec::new(), waiting_since: None, flusher: false })),
+            shared: Arc::new(Shared { conn: Mutex::new(None), pending: Mutex::new(pending), wake: Condvar::new() }),
         }
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if !inner.pending.is_empty() {
-            // what this process recorded is read back
-            flush(&self.path, &mut inner)?;
+        // what this process recorded is read back
+        flush(&self.path, &self.shared)?;
+        let mut conn = self.shared.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if conn.is_none() {
+            *conn = Some(open(&self.path)?);
         }
-        if inner.conn.is_none() {
-            inner.conn = Some(open(&self.path)?);
-        }
-        let conn = inner.conn.as_mut().expect("opened above");
-        f(conn)
+        f(conn.as_mut().expect("opened above"))
     }
 
-    /// Starts the thread that commits a waiting boundary once [`COMMIT_WITHIN`] has passed
-    /// (so the start of a long step is recorded while it runs); it ends with the store.
-    fn start_flusher(&self, inner: &mut Inner) {
-        if inner.flusher {
+    /// Starts the thread that commits waiting boundaries — once [`COMMIT_WITHIN`] has passed
+    /// since the oldest, or when many are waiting — off the run's threads; it ends with the
+    /// store. A failure is reported by the next event recorded.
+    fn start_flusher(&self, pending: &mut Pending) {
+        if pending.flusher {
             return;
         }
-        inner.flusher = true;
-        let weak = Arc::downgrade(&self.inner);
+        pending.flusher = true;
+        let weak = Arc::downgrade(&self.shared);
         let path = self.path.clone();
         let spawned = std::thread::Builder::new().name("phlo-run-store".into()).spawn(move || {
             loop {
-                std::thread::sleep(COMMIT_WITHIN / 2);
                 let Some(shared) = weak.upgrade() else { return };
-                let mut inner = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                if inner.waiting_since.is_some_and(|t| t.elapsed() >= COMMIT_WITHIN) {
-                    // a failure here is met again (and reported) by the next event's commit
-                    let _ = flush(&path, &mut inner);
+                let due = {
+                    let p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (p, _) = shared.wake.wait_timeout(p, COMMIT_WITHIN / 2).unwrap_or_else(PoisonError::into_inner);
+                    p.events.len() >= BATCH || p.waiting_since.is_some_and(|t| t.elapsed() >= COMMIT_WITHIN)
+                };
+                if due && let Err(e) = flush(&path, &shared) {
+                    shared.pending.lock().unwrap_or_else(PoisonError::into_inner).error = Some(e);
                 }
             }
         });
         if spawned.is_err() {
-            inner.flusher = false;
+            pending.flusher = false;
         }
     }
 }
 
-/// Writes the buffered events in one transaction.
-fn flush(path: &Path, inner: &mut Inner) -> Result<(), StoreError> {
-    if inner.conn.is_none() {
-        inner.conn = Some(open(path)?);
+impl Drop for RunHistory {
+    fn drop(&mut self) {
+        // what is still waiting is written (an error has no one left to hear it)
+        let _ = flush(&self.path, &self.shared);
     }
-    let batch = std::mem::take(&mut inner.pending);
-    inner.waiting_since = None;
-    let conn = inner.conn.as_mut().expect("opened above");
+}
+
+/// Events waiting for the writer beyond this many are committed by the thread that records
+/// the next one (the writer is behind); at a quarter of it the writer is woken at once.
+pub(crate) const BACKLOG: usize = 4 * BATCH;
+
+/// The writer is woken when this many events wait.
+pub(crate) const BATCH: usize = 4096;
+
+/// Writes the waiting events in one transaction. The connection is held from taking the
+/// batch to committing it, so batches are written in the order they were recorded.
+pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
+    let mut conn = shared.conn.lock().unwrap_or_else(PoisonError::into_inner);
+    let batch = {
+        let mut p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        p.waiting_since = None;
+        std::mem::take(&mut p.events)
+    };
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if conn.is_none() {
+        *conn = Some(open(path)?);
+    }
+    let conn = conn.as_mut().expect("opened above");
     // the write lock at once: a busy store (another run) is waited for, never half-written
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| failed(path, &e))?;
     write(&tx, &batch).map_err(|err| failed(path, &err))?;

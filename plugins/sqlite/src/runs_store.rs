@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use std::sync::PoisonError;
 use std::time::Instant;
 
-use super::{COMMIT_WITHIN, RunHistory, failed, flush, prepare};
+use super::{BACKLOG, BATCH, RunHistory, failed, flush, prepare};
 
 /// Whether the event starts or ends a step or a run: the store is made durable there (a
 /// step that started is recorded as running, so a killed run shows what it was doing).
@@ -75,24 +75,31 @@ const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, p
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
         let prepared = prepare(event);
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.pending.push(prepared);
-        // a run's start and end commit at once; a step's boundary commits with the ones that
-        // follow within COMMIT_WITHIN (or at once when that long has passed since the oldest)
-        if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
-            return flush(&self.path, &mut inner);
-        }
-        if boundary(event) {
-            match inner.waiting_since {
-                Some(t) if t.elapsed() >= COMMIT_WITHIN || inner.pending.len() >= 4096 => {
-                    return flush(&self.path, &mut inner);
-                }
-                Some(_) => {}
-                None => inner.waiting_since = Some(Instant::now()),
+        {
+            let mut p = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(e) = p.error.take() {
+                return Err(e);
             }
-            self.start_flusher(&mut inner);
+            p.events.push(prepared);
+            // a run's start and end are committed at once, by this thread; a step's boundary
+            // by the writer, with the ones that follow within COMMIT_WITHIN
+            if !matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
+                if !boundary(event) {
+                    return Ok(());
+                }
+                if p.waiting_since.is_none() {
+                    p.waiting_since = Some(Instant::now());
+                }
+                self.start_flusher(&mut p);
+                if p.events.len() < BACKLOG {
+                    if p.events.len() >= BATCH {
+                        self.shared.wake.notify_one();
+                    }
+                    return Ok(());
+                }
+            }
         }
-        Ok(())
+        flush(&self.path, &self.shared)
     }
 
     fn interrupt_stale(&self, live: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
