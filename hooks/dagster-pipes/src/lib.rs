@@ -186,7 +186,11 @@ pub fn message_of(e: &Event, single: Option<&str>) -> Option<(&'static str, Valu
                 }
                 Some((
                     "report_asset_materialization",
-                    json!({"asset_key": asset, "data_version": null, "metadata": metadata}),
+                    json!({
+                        "asset_key": asset,
+                        "data_version": a.versions.as_ref().map(|v| v.data.as_str()),
+                        "metadata": metadata
+                    }),
                 ))
             } else {
                 let why = a.error.clone().unwrap_or_else(|| String::from("failed"));
