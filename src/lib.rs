@@ -33,6 +33,8 @@ use phlo_hook_jsonl as _;
 use phlo_plugin_echo as _;
 #[cfg(feature = "plugin-files")]
 use phlo_plugin_files as _;
+#[cfg(feature = "plugin-http")]
+use phlo_plugin_http as _;
 #[cfg(feature = "plugin-quality")]
 use phlo_plugin_quality as _;
 #[cfg(feature = "plugin-sqlite")]
@@ -88,6 +90,14 @@ pub const FEATURES: &[FeatureHint] = &[
         plugins: &["csv", "jsonl", "sql", "export", "command"],
         capabilities: &[],
         asset_types: &["csv", "jsonl", "sql", "export", "command"],
+    },
+    FeatureHint {
+        feature: "plugin-http",
+        crate_name: "phlo-plugin-http",
+        enabled: cfg!(feature = "plugin-http"),
+        plugins: &["rest"],
+        capabilities: &[],
+        asset_types: &["rest"],
     },
     FeatureHint {
         feature: "plugin-quality",

@@ -157,6 +157,17 @@ impl DataError {
 /// Engines check it while a statement runs and abandon the statement, writing nothing.
 pub type StopSignal = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// How rows are written to a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The table becomes these rows.
+    Replace,
+    /// The rows are added.
+    Append,
+    /// Upsert by these key columns: a row whose key is in the table replaces that row.
+    Merge(Vec<String>),
+}
+
 /// Where tables live.
 pub trait TableStore: Send + Sync {
     /// Creates `table` (replacing it if it exists) with `rows`, all or nothing.
@@ -181,6 +192,38 @@ pub trait TableStore: Send + Sync {
             return Err(DataError::interrupted(format!("the write of `{table}` was stopped")));
         }
         if replace { self.replace(table, rows) } else { self.append(table, rows) }
+    }
+
+    /// Writes `rows` to `table` as `mode` says and, when `state` is given, sets that state
+    /// entry (`key` → `value`, see [`TableStore::state`]) in the same transaction: the state
+    /// advances only if the rows are committed. All or nothing; stops (writing nothing) as
+    /// soon as `stop` says so. The default writes without state and cannot merge.
+    ///
+    /// # Errors
+    /// As `write_until`; a store that cannot merge or keep state says so.
+    fn write_with_state(
+        &self,
+        table: &str,
+        rows: &Rows,
+        mode: &WriteMode,
+        state: Option<(&str, &str)>,
+        stop: &StopSignal,
+    ) -> Result<u64, DataError> {
+        match (mode, state) {
+            (WriteMode::Replace, None) => self.write_until(table, rows, true, stop),
+            (WriteMode::Append, None) => self.write_until(table, rows, false, stop),
+            _ => Err(DataError::new("this table store cannot merge rows by key or keep incremental state")),
+        }
+    }
+
+    /// A state entry written by [`TableStore::write_with_state`] (an incremental cursor), or
+    /// `None` when there is none.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn state(&self, key: &str) -> Result<Option<String>, DataError> {
+        let _ = key;
+        Ok(None)
     }
 
     /// The columns of `table`, or `None` when it does not exist.

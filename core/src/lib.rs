@@ -31,6 +31,7 @@ pub mod plugin;
 pub mod project;
 pub mod schedule;
 pub mod schema;
+pub mod secret;
 pub mod source;
 pub mod spec;
 

@@ -15,7 +15,8 @@ pub(crate) struct Args {
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
-    /// Also probe every resource provider the project binds (opens connections, files).
+    /// Also probe every resource provider the project binds (opens connections, files) and
+    /// every asset source that can be probed (a REST API, with its credentials).
     #[arg(long)]
     probe: bool,
 }
@@ -54,6 +55,21 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
                 Err(e) => diagnostics.push(
                     Diagnostic::error(Code::ProbeFailed, format!("probe of `{name}` failed: {e}"))
                         .with_help(format!("check `resources.{name}` in phlo.yaml")),
+                ),
+            }
+        }
+    }
+    // assets that read from outside (a REST API) probe their source with their credentials
+    if args.probe
+        && let Some(p) = &project
+    {
+        for node in p.graph.nodes().iter().filter(|n| !n.spec.external) {
+            let Some(probe) = &node.spec.probe else { continue };
+            match (probe.0)() {
+                Ok(what) => probes.push(format!("probe OK: asset {}: {what}", node.spec.key)),
+                Err(e) => diagnostics.push(
+                    Diagnostic::error(Code::ProbeFailed, format!("probe of asset `{}` failed: {e}", node.spec.key))
+                        .with_help("check the asset's `base_url` and `auth` in phlo.yaml, and the secrets they name"),
                 ),
             }
         }

@@ -89,6 +89,8 @@ struct Shared {
     run_id: Arc<str>,
     /// One log sink for every attempt of the run (it reads which one from the context).
     log_sink: LogSink,
+    /// One event sink for every attempt of the run.
+    event_sink: phlo_core::spec::EventSink,
     /// The steps, numbered in run order.
     nodes: Vec<Node>,
     /// What is decided so far; workers hold the lock only to record a step and pick the next.
@@ -118,6 +120,7 @@ impl Shared {
             RunState { scheduler, outcomes, check_rows: Vec::new(), failed_run: false, cancelled: false, idle: 0 };
         Arc::new_cyclic(|me: &Weak<Shared>| {
             let me = me.clone();
+            let me_too = me.clone();
             let log_sink: LogSink = Arc::new(move |ctx: &RunContext, level: &str, message: &str| {
                 let Some(shared) = me.upgrade() else { return };
                 let graph = &shared.req.graph;
@@ -131,10 +134,23 @@ impl Shared {
                 let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
                 let _ = shared.emit(payload, c, spec);
             });
+            let event_sink: phlo_core::spec::EventSink = Arc::new(move |ctx: &RunContext, payload: EventPayload| {
+                let Some(shared) = me_too.upgrade() else { return };
+                let graph = &shared.req.graph;
+                let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
+                let mut c = Correlation::run(Arc::clone(&shared.run_id))
+                    .with_asset(ctx.asset.as_str())
+                    .with_attempt(ctx.attempt);
+                if let Some(p) = &ctx.partition {
+                    c = c.with_partition(p.clone());
+                }
+                let _ = shared.emit(payload, c, spec);
+            });
             Shared {
                 run_id: req.run_id.as_str().into(),
                 req,
                 log_sink,
+                event_sink,
                 nodes,
                 state: Mutex::new(state),
                 wake: Notify::new(),
@@ -605,6 +621,7 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         ctx.tags = shared.req.tags.clone();
         ctx.capabilities = Arc::clone(&resources);
         ctx.log_sink = Some(Arc::clone(&shared.log_sink));
+        ctx.event_sink = Some(Arc::clone(&shared.event_sink));
         let attempt_start = if attempt == 1 { t0 } else { Instant::now() };
         // the attempt's own token, cancelled by its timeout or when the run is cancelled;
         // without a timeout only the run cancels it, so the run's token serves

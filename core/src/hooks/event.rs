@@ -86,6 +86,9 @@ event_types! {
     QualityResult = "quality.result", retryable: true;
     /// Data flowed along edges.
     LineageEdges = "lineage.edges", retryable: true;
+    /// A request to an outside system (an HTTP call of a REST source): method, URL without
+    /// secrets, status, duration, bytes.
+    SourceRequest = "source.request", retryable: false;
     /// A measurement.
     TelemetryMetric = "telemetry.metric", retryable: false;
     /// A log line.
@@ -240,6 +243,26 @@ pub struct RunEvent {
     pub resumed_done: usize,
 }
 
+/// `source.request`: one request to an outside system, for auditing. Never holds a secret:
+/// the URL has its secret query values masked, and no header is recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The URL, secret values masked (`***`).
+    pub url: String,
+    /// The response status, when one came.
+    pub status: Option<u16>,
+    /// How long the request took.
+    pub duration_ms: u64,
+    /// Bytes of the response body.
+    pub bytes: u64,
+    /// 1 for the first try of this request, 2 for its first retry, …
+    pub try_number: u32,
+    /// Why it failed (no response, a timeout), secrets masked.
+    pub error: Option<String>,
+}
+
 /// `service.*`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServiceEvent {
@@ -295,6 +318,8 @@ pub enum EventPayload {
         /// `(source, target)` pairs.
         edges: Vec<(AssetKey, AssetKey)>,
     },
+    /// `source.request`.
+    SourceRequest(Box<SourceRequest>),
     /// `telemetry.metric`.
     TelemetryMetric {
         /// The metric.
@@ -347,6 +372,7 @@ impl EventPayload {
             EventPayload::AssetSkipped { .. } => EventType::AssetSkipped,
             EventPayload::QualityResult(_) => EventType::QualityResult,
             EventPayload::LineageEdges { .. } => EventType::LineageEdges,
+            EventPayload::SourceRequest(_) => EventType::SourceRequest,
             EventPayload::TelemetryMetric { .. } => EventType::TelemetryMetric,
             EventPayload::TelemetryLog { .. } => EventType::TelemetryLog,
             EventPayload::HookErrored { .. } => EventType::HookErrored,
@@ -535,7 +561,7 @@ mod tests {
     #[test]
     fn names_are_phlos() {
         let names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
         assert!(names.contains(&"service.pre_start") && names.contains(&"hook.errored"));
         assert_eq!(EventType::parse("lineage.edges"), Some(EventType::LineageEdges));
         assert_eq!(EventType::parse("lineage"), None);

@@ -30,7 +30,10 @@ pub use check::{
 };
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
-pub use run::{AssetRun, BoxFuture, CancelToken, LogSink, MaterializeResult, ObserveFn, RunContext, RunError, RunFn};
+pub use run::{
+    AssetRun, BoxFuture, CancelToken, EventSink, LogSink, MaterializeResult, ObserveFn, ProbeFn, RunContext, RunError,
+    RunFn,
+};
 
 use crate::source::Spanned;
 
@@ -118,6 +121,9 @@ pub struct AssetSpec {
     /// `phlo status` compare the version with the last materialization's.
     #[serde(skip)]
     pub observe: Option<ObserveFn>,
+    /// Checks its source is reachable with its credentials (`phlo validate --probe`).
+    #[serde(skip)]
+    pub probe: Option<ProbeFn>,
     /// Longest one attempt may take.
     pub timeout: Option<Duration>,
     /// How failed attempts are retried.
@@ -231,6 +237,13 @@ impl AssetSpec {
     #[must_use]
     pub fn with_run(mut self, run: impl AssetRun + 'static) -> Self {
         self.run = Some(RunFn(std::sync::Arc::new(run)));
+        self
+    }
+
+    /// Sets how its source is probed (see [`ProbeFn`]).
+    #[must_use]
+    pub fn with_probe(mut self, probe: impl Fn() -> Result<String, String> + Send + Sync + 'static) -> Self {
+        self.probe = Some(ProbeFn(std::sync::Arc::new(probe)));
         self
     }
 

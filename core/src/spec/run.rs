@@ -130,7 +130,13 @@ pub struct RunContext {
     pub cancel: CancelToken,
     /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
     pub log_sink: Option<LogSink>,
+    /// Where [`RunContext::emit`] events go (the executor emits them on the run's bus).
+    pub event_sink: Option<EventSink>,
 }
+
+/// Receives the events a run function emits (`source.request`, `telemetry.metric`), with the
+/// context that says which asset, partition and attempt emitted them.
+pub type EventSink = Arc<dyn Fn(&RunContext, crate::hooks::EventPayload) + Send + Sync>;
 
 /// Receives the log lines of a run function: `(context, level, message)`. One sink can serve
 /// every attempt of a run; the context says which asset, partition and attempt logged.
@@ -176,6 +182,13 @@ impl RunContext {
     pub fn log(&self, level: &str, message: &str) {
         if let Some(sink) = &self.log_sink {
             sink(self, level, message);
+        }
+    }
+
+    /// Emits an event of this asset on the run's hook bus (a request to a source, a metric).
+    pub fn emit(&self, payload: crate::hooks::EventPayload) {
+        if let Some(sink) = &self.event_sink {
+            sink(self, payload);
         }
     }
 }
@@ -290,6 +303,20 @@ pub struct RunFn(pub Arc<dyn AssetRun>);
 /// that changes when that does (a content hash), or why it cannot be read. Blocking.
 #[derive(Clone)]
 pub struct ObserveFn(pub Arc<ObserveSource>);
+
+/// Checks that what an asset reads from is reachable and accepts its credentials
+/// (`phlo validate --probe`): what was checked, or why it failed. Blocking.
+#[derive(Clone)]
+pub struct ProbeFn(pub Arc<ProbeCheck>);
+
+/// The function inside a [`ProbeFn`].
+pub type ProbeCheck = dyn Fn() -> Result<String, String> + Send + Sync;
+
+impl fmt::Debug for ProbeFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProbeFn")
+    }
+}
 
 /// The function inside an [`ObserveFn`]: partition in, source version (or why not) out.
 pub type ObserveSource = dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync;

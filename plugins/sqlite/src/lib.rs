@@ -13,13 +13,14 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use phlo_core::data::{
-    Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, quote_ident, replace_partition_sql,
+    Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, WriteMode, quote_ident,
+    replace_partition_sql,
 };
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -271,6 +272,86 @@ fn write_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, replace: b
     }
 }
 
+/// Upserts `rows` into `table` by the `keys` columns: the table is created when missing,
+/// columns the rows add are added, and a unique index on the keys is kept.
+fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[String]) -> Result<u64, DataError> {
+    let target = quote_ident(table);
+    for k in keys {
+        let Some(i) = rows.columns.iter().position(|c| &c.name == k) else {
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            return Err(DataError::new(format!(
+                "cannot merge into `{table}`: the records have no key column `{k}` (they have {})",
+                rows.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if let Some(n) = rows.rows.iter().position(|r| matches!(r[i], Cell::Null)) {
+            return Err(DataError::new(format!("cannot merge into `{table}`: record {} has no `{k}`", n + 1)));
+        }
+    }
+    let declared: Vec<String> =
+        rows.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), sql_type(c.data_type))).collect();
+    tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", declared.join(", ")))
+        .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
+    let existing = describe_in(tx, table)?.unwrap_or_default();
+    for c in rows.columns.iter().filter(|c| !existing.iter().any(|e| e.name == c.name)) {
+        tx.execute_batch(&format!(
+            "ALTER TABLE {target} ADD COLUMN {} {};",
+            quote_ident(&c.name),
+            sql_type(c.data_type)
+        ))
+        .map_err(|e| sql_err(&format!("cannot add column `{}` to `{table}`", c.name), &e))?;
+    }
+    let key_list = keys.iter().map(|k| quote_ident(k)).collect::<Vec<_>>().join(", ");
+    tx.execute_batch(&format!(
+        "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {target} ({key_list});",
+        quote_ident(&format!("__phlo_key_{table}"))
+    ))
+    .map_err(|e| {
+        sql_err(&format!("cannot merge into `{table}`: its rows are not unique by ({})", keys.join(", ")), &e)
+    })?;
+    let names = rows.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let placeholders = vec!["?"; rows.columns.len()].join(", ");
+    let updates: Vec<String> = rows
+        .columns
+        .iter()
+        .filter(|c| !keys.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", quote_ident(&c.name)))
+        .collect();
+    let on_conflict =
+        if updates.is_empty() { String::from("DO NOTHING") } else { format!("DO UPDATE SET {}", updates.join(", ")) };
+    let mut stmt = tx
+        .prepare(&format!(
+            "INSERT INTO {target} ({names}) VALUES ({placeholders}) ON CONFLICT ({key_list}) {on_conflict}"
+        ))
+        .map_err(|e| sql_err(&format!("cannot merge into `{table}`"), &e))?;
+    for (i, row) in rows.rows.iter().enumerate() {
+        stmt.execute(params_from_iter(row.iter().map(Bind)))
+            .map_err(|e| sql_err(&format!("record {} of `{table}`", i + 1), &e))?;
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Where incremental state lives, next to the data it describes.
+const STATE_TABLE: &str = "_phlo_state";
+
+fn set_state_in(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> Result<(), DataError> {
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    ))
+    .map_err(|e| sql_err("cannot create the state table", &e))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {STATE_TABLE} (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+        ),
+        rusqlite::params![key, value, chrono::Utc::now().to_rfc3339()],
+    )
+    .map_err(|e| sql_err("cannot write the state", &e))?;
+    Ok(())
+}
+
 fn describe_in(conn: &Connection, table: &str) -> Result<Option<Vec<Column>>, DataError> {
     let mut stmt = conn
         .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))
@@ -302,6 +383,38 @@ impl TableStore for Warehouse {
 
     fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError> {
         self.session(None, |conn| describe_in(conn, table))
+    }
+
+    fn write_with_state(
+        &self,
+        table: &str,
+        rows: &Rows,
+        mode: &WriteMode,
+        state: Option<(&str, &str)>,
+        stop: &StopSignal,
+    ) -> Result<u64, DataError> {
+        self.write_session(Some(stop), |tx| {
+            let n = match mode {
+                WriteMode::Replace => write_in(tx, table, rows, true)?,
+                WriteMode::Append => write_in(tx, table, rows, false)?,
+                WriteMode::Merge(keys) => merge_in(tx, table, rows, keys)?,
+            };
+            if let Some((key, value)) = state {
+                set_state_in(tx, key, value)?;
+            }
+            Ok(n)
+        })
+    }
+
+    fn state(&self, key: &str) -> Result<Option<String>, DataError> {
+        self.session(None, |conn| {
+            if describe_in(conn, STATE_TABLE)?.is_none() {
+                return Ok(None);
+            }
+            conn.query_row(&format!("SELECT value FROM {STATE_TABLE} WHERE key = ?1"), [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| sql_err("cannot read the state", &e))
+        })
     }
 
     fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {

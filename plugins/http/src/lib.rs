@@ -1,0 +1,405 @@
+//! The `rest` asset type: records from a REST API (JSON) written to the `table_store`.
+//!
+//! ```yaml
+//! assets:
+//!   raw.orders:
+//!     type: rest
+//!     base_url: https://api.example.com/v1
+//!     endpoint: /orders
+//!     params: {status: all}
+//!     auth: {bearer: env:SHOP_TOKEN}          # or basic / api_key, values from secrets
+//!     records: /data                          # JSON pointer to the records of a page
+//!     pagination: {style: cursor, param: cursor, cursor: /meta/next}
+//!     primary_key: [id]                       # merge (upsert) by key
+//!     incremental: {cursor_field: updated_at, param: updated_since, initial: "2024-01-01"}
+//!   raw.order_items:
+//!     type: rest
+//!     base_url: https://api.example.com/v1
+//!     parent: raw.orders                      # one request series per order
+//!     endpoint: /orders/{parent.id}/items
+//! ```
+//!
+//! Secrets never print: requests and responses reach hooks as `source.request` events with
+//! the URL masked, and every error and log line is masked too.
+
+mod client;
+mod records;
+mod run;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use phlo_core::data::{QueryEngine, TableStore, table_name};
+use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
+use phlo_core::secret::Secret;
+use phlo_core::spec::{AssetKind, AssetSpec, RunContext};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::client::{Client, Credentials};
+use crate::records::{Part, check_fields, check_pointer, parse_template};
+
+/// How the API wants to be authenticated; every value is a secret.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// HTTP basic authentication.
+    Basic {
+        /// The user.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// A key sent in a header (`in: header`, the default) or a query parameter (`in: query`).
+    ApiKey {
+        /// The header or parameter name (`X-API-Key`, `api_key`).
+        name: String,
+        /// The key.
+        value: Secret,
+        /// `header` or `query`.
+        #[serde(default, rename = "in")]
+        location: KeyIn,
+    },
+}
+
+/// Where an API key goes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyIn {
+    /// A request header.
+    #[default]
+    Header,
+    /// A query parameter (masked in events and errors).
+    Query,
+}
+
+/// How pages follow each other.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// `?page=1`, `?page=2`, … (`param`, `start`, `page_size_param`, `page_size`).
+    PageNumber,
+    /// `?offset=0&limit=100`, … (`offset_param`, `limit_param`, `limit`).
+    Offset,
+    /// A cursor from each page's body (`cursor`: its JSON pointer) sent as `param`.
+    Cursor,
+    /// The next page's URL in the body (`next`: its JSON pointer).
+    NextUrl,
+    /// The next page's URL in the `Link` header (`rel="next"`).
+    LinkHeader,
+}
+
+/// `pagination:` of a `rest` asset. Every style stops at a page without records; page
+/// numbers and offsets also at a short page, cursors and next URLs when there is none.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    /// `page_number`, `offset`, `cursor`, `next_url` or `link_header`.
+    pub style: Style,
+    /// The page-number or cursor parameter (`page` / `cursor` by default).
+    #[serde(default)]
+    pub param: Option<String>,
+    /// The first page number (1 by default).
+    #[serde(default)]
+    pub start: Option<u64>,
+    /// The page-size parameter sent with page numbers (with `page_size`).
+    #[serde(default)]
+    pub page_size_param: Option<String>,
+    /// Records per page (page numbers).
+    #[serde(default)]
+    pub page_size: Option<u64>,
+    /// The offset parameter (`offset` by default).
+    #[serde(default)]
+    pub offset_param: Option<String>,
+    /// The limit parameter (`limit` by default).
+    #[serde(default)]
+    pub limit_param: Option<String>,
+    /// Records per page (offsets).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// JSON pointer to the next cursor in a page (`cursor` style).
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// JSON pointer to the next page's URL in a page (`next_url` style).
+    #[serde(default)]
+    pub next: Option<String>,
+    /// Stop after this many pages.
+    #[serde(default)]
+    pub max_pages: Option<u64>,
+}
+
+/// `incremental:` of a `rest` asset: only records newer than the last run's.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incremental {
+    /// The record field that grows (`updated_at`, `id`).
+    pub cursor_field: String,
+    /// The query parameter that sends the highest value seen so far.
+    pub param: String,
+    /// What to send on the first run.
+    #[serde(default)]
+    pub initial: Option<String>,
+}
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Write {
+    /// The table becomes this run's records.
+    Replace,
+    /// This run's records are added.
+    Append,
+    /// Upsert by `primary_key`.
+    Merge,
+}
+
+/// `type: rest` in phlo.yaml.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestConfig {
+    /// The API's base URL (`https://api.example.com/v1`).
+    pub base_url: String,
+    /// The endpoint below `base_url` (or a whole URL); `{parent.FIELD}`, `{partition}`,
+    /// `{partition_start}` and `{partition_end}` are filled in.
+    pub endpoint: String,
+    /// Query parameters (templates like `endpoint`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Request headers (templates like `endpoint`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Credentials, from secrets.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// How pages follow each other (none: one request).
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+    /// JSON pointer to the array of records in a page (empty: the body is the array).
+    #[serde(default)]
+    pub records: String,
+    /// Columns that identify a record: `write: merge` upserts by them.
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// `replace`, `append` or `merge` (default: `merge` with a `primary_key`, else `replace`;
+    /// `append` for an incremental asset without one).
+    #[serde(default)]
+    pub write: Option<Write>,
+    /// The table (default: the asset key with `.` → `_`).
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Fetch only records newer than the last successful run's.
+    #[serde(default)]
+    pub incremental: Option<Incremental>,
+    /// A substream: one request series per record of this asset (its table).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Parent records fetched at once (substreams; 4 by default).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Longest one request may take (`30s` by default).
+    #[serde(default)]
+    pub request_timeout: Option<String>,
+    /// Retries of a request after a 429, a 5xx or no response (5 by default).
+    #[serde(default)]
+    pub request_retries: Option<u32>,
+    /// The first retry's delay, doubled each time (`500ms` by default); `Retry-After` wins.
+    #[serde(default)]
+    pub backoff: Option<String>,
+    /// The longest delay between tries (`30s` by default).
+    #[serde(default)]
+    pub max_backoff: Option<String>,
+    /// Most requests per second (no limit by default).
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    /// The path `phlo validate --probe` requests (default: `base_url` itself).
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+/// The `rest` asset type.
+#[derive(Debug)]
+pub struct Rest;
+
+impl Plugin for Rest {
+    const NAME: &'static str = "rest";
+    const DESCRIPTION: &'static str = "Records from a REST API (JSON): auth from secrets, pagination, retries, rate limits, incremental state, substreams";
+    type Config = RestConfig;
+    const TAGS: &'static [&'static str] = &["http", "rest", "source"];
+}
+
+impl AssetType for Rest {
+    const KIND: AssetKind = AssetKind::Ingestion;
+    fn build(config: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+        build(config, ctx)
+    }
+}
+
+phlo_core::register!(asset_type Rest, requires: [dyn TableStore], optional: [dyn QueryEngine]);
+
+fn invalid(key: &str, message: impl Into<String>, help: impl Into<String>) -> PluginError {
+    PluginError::Invalid { key: key.into(), at: None, message: message.into(), help: Some(help.into()) }
+}
+
+fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, PluginError> {
+    match value {
+        None => Ok(default),
+        Some(v) => {
+            phlo_core::config::parse_duration(v).filter(|d| *d <= Duration::from_secs(24 * 3600)).ok_or_else(|| {
+                invalid(key, format!("`{v}` is not a duration up to a day"), "write e.g. `500ms`, `30s`, `2m`")
+            })
+        }
+    }
+}
+
+/// Everything a run needs, checked when the project loads.
+pub(crate) struct Prepared {
+    pub cfg: RestConfig,
+    pub endpoint: Vec<Part>,
+    pub params: Vec<(String, Vec<Part>)>,
+    pub headers: Vec<(String, Vec<Part>)>,
+    pub table: String,
+    pub parent_table: Option<String>,
+    pub write: Write,
+    pub client: Client,
+    pub partitions: phlo_core::spec::PartitionSpec,
+}
+
+fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+    let base = cfg.base_url.trim();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(invalid(
+            "base_url",
+            format!("`{base}` is not an http(s) URL"),
+            "write e.g. `https://api.example.com/v1`",
+        ));
+    }
+    let partitioned = ctx.partitions.is_partitioned();
+    let has_parent = cfg.parent.is_some();
+    let template = |key: &str, text: &str| {
+        parse_template(text).and_then(|t| check_fields(&t, has_parent, partitioned).map(|()| t)).map_err(|e| {
+            invalid(key, e, "fields are written `{parent.FIELD}` or `{partition}`; `{{` is a literal brace")
+        })
+    };
+    let endpoint = template("endpoint", &cfg.endpoint)?;
+    let params = cfg.params.iter().map(|(k, v)| Ok((k.clone(), template("params", v)?))).collect::<Result<_, _>>()?;
+    let headers =
+        cfg.headers.iter().map(|(k, v)| Ok((k.clone(), template("headers", v)?))).collect::<Result<_, _>>()?;
+    check_pointer(&cfg.records).map_err(|e| invalid("records", e, "e.g. `records: /data`"))?;
+    if let Some(p) = &cfg.pagination {
+        let need = |field: &Option<String>, name: &str| match field {
+            Some(ptr) => check_pointer(ptr).map_err(|e| invalid("pagination", e, format!("`{name}: /meta/next`"))),
+            None => Err(invalid(
+                "pagination",
+                format!("`style: {}` needs `{name}`, the JSON pointer to it in each page", style_name(p.style)),
+                format!("add e.g. `{name}: /meta/next`"),
+            )),
+        };
+        match p.style {
+            Style::Cursor => need(&p.cursor, "cursor")?,
+            Style::NextUrl => need(&p.next, "next")?,
+            Style::Offset if p.limit.is_none_or(|l| l == 0) => {
+                return Err(invalid(
+                    "pagination",
+                    "`style: offset` needs `limit` (records per page, ≥ 1)",
+                    "add `limit: 100`",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let write = match (cfg.write, cfg.primary_key.is_empty(), &cfg.incremental) {
+        (Some(Write::Merge), true, _) => {
+            return Err(invalid("write", "`write: merge` needs `primary_key`", "add `primary_key: [id]`"));
+        }
+        (Some(Write::Replace), _, Some(_)) => {
+            return Err(invalid(
+                "write",
+                "an incremental asset fetches only new records: `write: replace` would drop the others",
+                "use `write: merge` with a `primary_key`, or `write: append`",
+            ));
+        }
+        (Some(w), _, _) => w,
+        (None, false, _) => Write::Merge,
+        (None, true, Some(_)) => Write::Append,
+        (None, true, None) => Write::Replace,
+    };
+    // secrets resolve now: an unset variable or a missing file is an error of `validate`
+    let resolve = |s: &Secret| {
+        s.resolve(&ctx.project_dir).map_err(|e| {
+            invalid("auth", e, "set the variable, create the file, or fix the reference (`env:NAME`, `file:PATH`)")
+        })
+    };
+    let mut secrets = Vec::new();
+    let mut reveal = |s: &Secret| -> Result<String, PluginError> {
+        let v = resolve(s)?.expose().unwrap_or_default().to_string();
+        secrets.push(v.clone());
+        Ok(v)
+    };
+    let credentials = match &cfg.auth {
+        None => None,
+        Some(Auth::Bearer(t)) => Some(Credentials::Bearer(reveal(t)?)),
+        Some(Auth::Basic { username, password }) => Some(Credentials::Basic(username.clone(), reveal(password)?)),
+        Some(Auth::ApiKey { name, value, location: KeyIn::Header }) => {
+            Some(Credentials::Header(name.clone(), reveal(value)?))
+        }
+        Some(Auth::ApiKey { name, value, location: KeyIn::Query }) => {
+            Some(Credentials::Query(name.clone(), reveal(value)?))
+        }
+    };
+    let client = Client::new(
+        credentials,
+        duration("request_timeout", cfg.request_timeout.as_deref(), Duration::from_secs(30))?,
+        cfg.request_retries.unwrap_or(5).min(100),
+        duration("backoff", cfg.backoff.as_deref(), Duration::from_millis(500))?,
+        duration("max_backoff", cfg.max_backoff.as_deref(), Duration::from_secs(30))?,
+        cfg.rate_limit,
+        secrets,
+    );
+    let table = cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key));
+    let mut spec = AssetSpec::new(ctx.key.as_str())
+        .with_description(format!("{} {} loaded into `{table}`", base, cfg.endpoint))
+        .with_metadata("table", table.as_str())
+        .with_metadata("url", format!("{}{}", base.trim_end_matches('/'), cfg.endpoint));
+    let parent_table = cfg.parent.as_ref().map(|p| table_name(p));
+    if let Some(p) = &cfg.parent {
+        spec = spec.with_dep(p.as_str());
+        spec.requires.push(String::from("query_engine"));
+    }
+    let prepared = std::sync::Arc::new(Prepared {
+        cfg,
+        endpoint,
+        params,
+        headers,
+        table,
+        parent_table,
+        write,
+        client,
+        partitions: ctx.partitions.clone(),
+    });
+    let probe = std::sync::Arc::clone(&prepared);
+    spec = spec.with_probe(move || run::probe(&probe));
+    Ok(spec.with_run(move |rc: RunContext| {
+        let prepared = std::sync::Arc::clone(&prepared);
+        async move {
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => h
+                    .spawn_blocking(move || run::run(&rc, &prepared))
+                    .await
+                    .map_err(|e| phlo_core::spec::RunError::new(format!("the request stopped: {e}")))?,
+                Err(_) => run::run(&rc, &prepared),
+            }
+        }
+    }))
+}
+
+fn style_name(s: Style) -> &'static str {
+    match s {
+        Style::PageNumber => "page_number",
+        Style::Offset => "offset",
+        Style::Cursor => "cursor",
+        Style::NextUrl => "next_url",
+        Style::LinkHeader => "link_header",
+    }
+}

@@ -1,0 +1,338 @@
+//! One run of a `rest` asset: every page of every request series (one, or one per parent
+//! record), then one write — with the incremental cursor, in the same transaction.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use phlo_core::data::{QueryEngine, TableStore, WriteMode};
+use phlo_core::diagnostic::Code;
+use phlo_core::spec::{MaterializeResult, RunContext, RunError};
+use serde_json::{Map, Value};
+
+use crate::records::{Part, cursor_after, fill, records_of, text_of, to_rows};
+use crate::{Prepared, Style, Write};
+
+type Record = Map<String, Value>;
+
+/// What a request series fetched.
+struct Fetched {
+    records: Vec<Record>,
+    pages: u64,
+}
+
+fn absolute(base: &str, target: &str) -> String {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return target.to_string();
+    }
+    if let Some(path) = target.strip_prefix('/') {
+        // the origin of the base URL
+        let after_scheme = base.find("://").map_or(0, |i| i + 3);
+        let origin_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+        return format!("{}/{path}", &base[..origin_end]);
+    }
+    format!("{}/{target}", base.trim_end_matches('/'))
+}
+
+/// Fills a template for a partition and a parent record.
+fn filled(p: &Prepared, rc: &RunContext, parts: &[Part], parent: Option<&Record>) -> Result<String, RunError> {
+    let lookup = |f: &str| -> Result<String, String> {
+        if let Some(field) = f.strip_prefix("parent.") {
+            let v = parent.and_then(|r| r.get(field)).ok_or_else(|| {
+                let has = parent.map(|r| r.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                format!("the parent record has no field `{field}` (it has {has})")
+            })?;
+            return text_of(v).ok_or_else(|| format!("the parent field `{field}` is {v}, not a value for a URL"));
+        }
+        let key = rc.partition.clone().ok_or_else(|| String::from("this run has no partition"))?;
+        match (f, &p.partitions) {
+            ("partition", _) => Ok(key),
+            (_, phlo_core::spec::PartitionSpec::Time(t)) => {
+                let (start, end) = t.window(&key).map_err(|e| e.to_string())?;
+                Ok(if f == "partition_start" { start.to_rfc3339() } else { end.to_rfc3339() })
+            }
+            _ => Err(format!("`{{{f}}}` needs time partitions (these are static)")),
+        }
+    };
+    fill(parts, &lookup).map_err(|e| RunError::permanent(format!("`{}`: {e}", rc.asset)))
+}
+
+/// Fetches every page of one request series.
+fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<&str>) -> Result<Fetched, RunError> {
+    let base = p.cfg.base_url.trim();
+    let endpoint = filled(p, rc, &p.endpoint, parent)?;
+    let mut url = absolute(base, &endpoint);
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, t) in &p.params {
+        params.push((k.clone(), filled(p, rc, t, parent)?));
+    }
+    if let (Some(inc), Some(since)) = (&p.cfg.incremental, since) {
+        params.push((inc.param.clone(), since.to_string()));
+    }
+    let mut headers = Vec::new();
+    for (k, t) in &p.headers {
+        headers.push((k.clone(), filled(p, rc, t, parent)?));
+    }
+    let pag = p.cfg.pagination.as_ref();
+    let mut out = Fetched { records: Vec::new(), pages: 0 };
+    let mut cursor: Option<String> = None;
+    let mut first = true;
+    loop {
+        if pag.and_then(|g| g.max_pages).is_some_and(|m| out.pages >= m) {
+            rc.log("info", &format!("stopped after {} page(s) (`max_pages`)", out.pages));
+            break;
+        }
+        let mut query = if first { params.clone() } else { Vec::new() };
+        if let Some(g) = pag {
+            match g.style {
+                Style::PageNumber => {
+                    query = params.clone();
+                    let n = g.start.unwrap_or(1) + out.pages;
+                    query.push((g.param.clone().unwrap_or_else(|| String::from("page")), n.to_string()));
+                    if let (Some(sp), Some(size)) = (&g.page_size_param, g.page_size) {
+                        query.push((sp.clone(), size.to_string()));
+                    }
+                }
+                Style::Offset => {
+                    query = params.clone();
+                    let limit = g.limit.unwrap_or(100);
+                    query.push((
+                        g.offset_param.clone().unwrap_or_else(|| String::from("offset")),
+                        (out.pages * limit).to_string(),
+                    ));
+                    query.push((g.limit_param.clone().unwrap_or_else(|| String::from("limit")), limit.to_string()));
+                }
+                Style::Cursor => {
+                    query = params.clone();
+                    if let Some(c) = &cursor {
+                        query.push((g.param.clone().unwrap_or_else(|| String::from("cursor")), c.clone()));
+                    }
+                }
+                Style::NextUrl | Style::LinkHeader => {}
+            }
+        }
+        let page = p.client.get(rc, &url, &query, &headers)?;
+        out.pages += 1;
+        first = false;
+        let body: Value = serde_json::from_slice(&page.body).map_err(|e| {
+            RunError::permanent(p.client.mask(&format!(
+                "page {} of `{}` (GET {}) is not JSON: {e}; nothing was written",
+                out.pages, rc.asset, page.shown
+            )))
+            .with_code(Code::InputFailed)
+        })?;
+        let recs = records_of(&body, &p.cfg.records).map_err(|e| {
+            RunError::permanent(format!(
+                "page {} of `{}` (GET {}): {e}; nothing was written",
+                out.pages, rc.asset, page.shown
+            ))
+            .with_code(Code::InputFailed)
+        })?;
+        let n = recs.len();
+        for (i, r) in recs.into_iter().enumerate() {
+            match r {
+                Value::Object(mut m) => {
+                    if let Some(parent) = parent {
+                        for part in &p.endpoint {
+                            if let Part::Field(f) = part
+                                && let Some(field) = f.strip_prefix("parent.")
+                                && let Some(v) = parent.get(field)
+                            {
+                                m.insert(format!("parent_{field}"), v.clone());
+                            }
+                        }
+                    }
+                    out.records.push(m);
+                }
+                other => {
+                    return Err(RunError::permanent(format!(
+                        "record {} of page {} of `{}` (GET {}) is {other}, not an object; nothing was written",
+                        i + 1,
+                        out.pages,
+                        rc.asset,
+                        page.shown
+                    ))
+                    .with_code(Code::InputFailed));
+                }
+            }
+        }
+        let Some(g) = pag else { break };
+        if n == 0 {
+            break;
+        }
+        match g.style {
+            Style::PageNumber => {
+                if g.page_size.is_some_and(|s| (n as u64) < s) {
+                    break;
+                }
+            }
+            Style::Offset => {
+                if (n as u64) < g.limit.unwrap_or(100) {
+                    break;
+                }
+            }
+            Style::Cursor => {
+                let next =
+                    body.pointer(g.cursor.as_deref().unwrap_or_default()).and_then(text_of).filter(|c| !c.is_empty());
+                match next {
+                    None => break,
+                    Some(c) if cursor.as_deref() == Some(c.as_str()) => {
+                        return Err(RunError::permanent(format!(
+                            "page {} of `{}` gave the same cursor as the page before (`{c}`): the pagination does not advance",
+                            out.pages, rc.asset
+                        )));
+                    }
+                    Some(c) => cursor = Some(c),
+                }
+            }
+            Style::NextUrl | Style::LinkHeader => {
+                let next = if g.style == Style::NextUrl {
+                    body.pointer(g.next.as_deref().unwrap_or_default()).and_then(Value::as_str).map(str::to_string)
+                } else {
+                    page.link_next.clone()
+                };
+                match next.filter(|u| !u.is_empty()) {
+                    None => break,
+                    Some(u) => {
+                        let u = absolute(base, &u);
+                        if u == url {
+                            return Err(RunError::permanent(format!(
+                                "page {} of `{}` names itself as the next page: the pagination does not advance",
+                                out.pages, rc.asset
+                            )));
+                        }
+                        url = u;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The parent asset's records (its table), for a substream.
+fn parents(p: &Prepared, rc: &RunContext) -> Result<Vec<Record>, RunError> {
+    let Some(table) = &p.parent_table else { return Ok(Vec::new()) };
+    let engine = rc.capability::<dyn QueryEngine>()?;
+    let rows = engine
+        .query_until(&format!("SELECT * FROM {}", phlo_core::data::quote_ident(table)), &rc.stop_signal())
+        .map_err(|e| RunError::new(format!("cannot read the parent records (`{table}`): {}", e.message)))?;
+    Ok((0..rows.len())
+        .filter_map(|i| match rows.row_json(i) {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .collect())
+}
+
+pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, RunError> {
+    let store = rc.capability::<dyn TableStore>()?;
+    let state_key = match &rc.partition {
+        Some(part) => format!("rest:{}:{part}", rc.asset),
+        None => format!("rest:{}", rc.asset),
+    };
+    let since = match &p.cfg.incremental {
+        Some(inc) => store
+            .state(&state_key)
+            .map_err(|e| RunError::new(format!("cannot read the incremental state: {}", e.message)))?
+            .or_else(|| inc.initial.clone()),
+        None => None,
+    };
+    let fetched: Vec<Fetched> = if p.parent_table.is_some() {
+        let parents = parents(p, rc)?;
+        let workers = p.cfg.concurrency.unwrap_or(4).clamp(1, 64).min(parents.len().max(1));
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<Fetched, RunError>>> = (0..parents.len()).map(|_| None).collect();
+        let slots = std::sync::Mutex::new(&mut results);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= parents.len() || rc.is_cancelled() {
+                            return;
+                        }
+                        let r = series(p, rc, Some(&parents[i]), since.as_deref());
+                        let failed = r.is_err();
+                        slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
+                        if failed {
+                            // the others stop taking work: the run fails with the first error
+                            next.store(parents.len(), Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Some(Ok(f)) => out.push(f),
+                Some(Err(e)) => return Err(e),
+                None => return Err(RunError::new("stopped before every parent record was fetched")),
+            }
+        }
+        out
+    } else {
+        vec![series(p, rc, None, since.as_deref())?]
+    };
+    let pages: u64 = fetched.iter().map(|f| f.pages).sum();
+    let records: Vec<Record> = fetched.into_iter().flat_map(|f| f.records).collect();
+    // the highest cursor seen, never below the one sent
+    let mut cursor: Option<Value> = since.clone().map(Value::String);
+    if let Some(inc) = &p.cfg.incremental {
+        for r in &records {
+            if let Some(v) = r.get(&inc.cursor_field).filter(|v| !v.is_null())
+                && cursor.as_ref().is_none_or(|c| cursor_after(v, c))
+            {
+                cursor = Some(v.clone());
+            }
+        }
+    }
+    let state = match (&p.cfg.incremental, cursor.as_ref().and_then(text_of)) {
+        (Some(_), Some(c)) if since.as_deref() != Some(c.as_str()) => Some(c),
+        _ => None,
+    };
+    let mut rows = to_rows(&records);
+    if rows.columns.is_empty() {
+        // nothing came: a replaced table keeps its columns and loses its rows; others stay
+        match (p.write, store.describe(&p.table).map_err(|e| RunError::new(e.message))?) {
+            (Write::Replace, Some(cols)) => rows.columns = cols,
+            _ => {
+                rc.log("info", &format!("no records ({pages} page(s)); `{}` unchanged", p.table));
+                return Ok(MaterializeResult::new().with_row_count(0).with_metadata("pages", pages));
+            }
+        }
+    }
+    let mode = match p.write {
+        Write::Replace => WriteMode::Replace,
+        Write::Append => WriteMode::Append,
+        Write::Merge => WriteMode::Merge(p.cfg.primary_key.clone()),
+    };
+    let n = store
+        .write_with_state(&p.table, &rows, &mode, state.as_deref().map(|c| (state_key.as_str(), c)), &rc.stop_signal())
+        .map_err(|e| RunError::new(p.client.mask(&e.message)))?;
+    let mut result = MaterializeResult::new()
+        .with_row_count(n)
+        .with_metadata("table", p.table.as_str())
+        .with_metadata("pages", pages);
+    if let Some(c) = state.or(since) {
+        result = result.with_metadata("cursor", c);
+    }
+    match store.version(&p.table, None).map_err(|e| RunError::new(e.message))? {
+        Some(v) => Ok(result.with_data_version(v)),
+        None => Ok(result),
+    }
+}
+
+/// `phlo validate --probe`: one request to the probe path (or the base URL) with the
+/// credentials; a refusal (401, 403), a server error or no answer is the probe's failure.
+pub(crate) fn probe(p: &Prepared) -> Result<String, String> {
+    let base = p.cfg.base_url.trim();
+    let url = p.cfg.probe.as_deref().map_or_else(|| base.to_string(), |path| absolute(base, path));
+    match p.client.probe(&url) {
+        Ok((status, shown)) if status == 401 || status == 403 => {
+            Err(format!("GET {shown} was refused ({status}): the API did not accept the credentials; check `auth`"))
+        }
+        Ok((status, shown)) if status >= 500 => Err(format!("GET {shown} answered {status}")),
+        Ok((status, shown)) => Ok(format!("GET {shown} answered {status}")),
+        Err(e) => Err(e),
+    }
+}
