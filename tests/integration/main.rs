@@ -12,6 +12,7 @@ mod hostile;
 mod project;
 mod quickstart;
 mod readme_plugin;
+mod rest;
 mod runs;
 mod time;
 mod time_conformance;

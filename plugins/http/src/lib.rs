@@ -164,10 +164,10 @@ pub struct RestConfig {
     /// The endpoint below `base_url` (or a whole URL); `{parent.FIELD}`, `{partition}`,
     /// `{partition_start}` and `{partition_end}` are filled in.
     pub endpoint: String,
-    /// Query parameters (templates like `endpoint`).
+    /// Query parameters (templates like `endpoint`, or secrets written `env:NAME`).
     #[serde(default)]
     pub params: BTreeMap<String, String>,
-    /// Request headers (templates like `endpoint`).
+    /// Request headers (templates like `endpoint`, or secrets written `env:NAME` / `file:PATH`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Credentials, from secrets.
@@ -283,9 +283,6 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
         })
     };
     let endpoint = template("endpoint", &cfg.endpoint)?;
-    let params = cfg.params.iter().map(|(k, v)| Ok((k.clone(), template("params", v)?))).collect::<Result<_, _>>()?;
-    let headers =
-        cfg.headers.iter().map(|(k, v)| Ok((k.clone(), template("headers", v)?))).collect::<Result<_, _>>()?;
     check_pointer(&cfg.records).map_err(|e| invalid("records", e, "e.g. `records: /data`"))?;
     if let Some(p) = &cfg.pagination {
         let need = |field: &Option<String>, name: &str| match field {
@@ -337,6 +334,22 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
         secrets.push(v.clone());
         Ok(v)
     };
+    // a header or parameter written as a secret reference (`env:KEY`) is a secret; others
+    // are templates
+    let mut values = |key: &str, map: &BTreeMap<String, String>| -> Result<Vec<(String, Vec<Part>)>, PluginError> {
+        map.iter()
+            .map(|(k, v)| {
+                let s = Secret::parse(v);
+                if s.reference().is_some() {
+                    Ok((k.clone(), vec![Part::Text(reveal(&s)?)]))
+                } else {
+                    Ok((k.clone(), template(key, v)?))
+                }
+            })
+            .collect()
+    };
+    let params = values("params", &cfg.params)?;
+    let headers = values("headers", &cfg.headers)?;
     let credentials = match &cfg.auth {
         None => None,
         Some(Auth::Bearer(t)) => Some(Credentials::Bearer(reveal(t)?)),
