@@ -43,6 +43,7 @@ pub use inventory;
 pub const LAYERS: &[&str] = &[
     "par",
     "diagnostic",
+    "secret",
     "source",
     "capability",
     "data",

@@ -38,6 +38,9 @@ fn run_ok(dir: &Path) -> Value {
     json_of(&out)
 }
 
+/// How a test server answers, given the server's own URL.
+type Answer = dyn Fn(&Request, &str) -> Reply + Send + Sync;
+
 /// 25 records, 10 per page, each pagination style: all 25 arrive, once each.
 #[test]
 fn every_pagination_style_reads_every_page() {
@@ -45,7 +48,7 @@ fn every_pagination_style_reads_every_page() {
         let _ = req;
         records(skip + 1, 10.min(25u64.saturating_sub(skip)))
     };
-    let styles: Vec<(&str, Box<dyn Fn(&Request, &str) -> Reply + Send + Sync>)> = vec![
+    let styles: Vec<(&str, Box<Answer>)> = vec![
         (
             "    pagination: {style: page_number, param: p, page_size_param: size, page_size: 10}\n",
             Box::new(move |r, _| {

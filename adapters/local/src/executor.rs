@@ -134,7 +134,7 @@ impl Shared {
                 let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
                 let _ = shared.emit(payload, c, spec);
             });
-            let event_sink: phlo_core::spec::EventSink = Arc::new(move |ctx: &RunContext, payload: EventPayload| {
+            let event_sink: phlo_core::spec::EventSink = Arc::new(move |ctx: &RunContext, request| {
                 let Some(shared) = me_too.upgrade() else { return };
                 let graph = &shared.req.graph;
                 let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
@@ -144,7 +144,7 @@ impl Shared {
                 if let Some(p) = &ctx.partition {
                     c = c.with_partition(p.clone());
                 }
-                let _ = shared.emit(payload, c, spec);
+                let _ = shared.emit(EventPayload::SourceRequest(Box::new(request)), c, spec);
             });
             Shared {
                 run_id: req.run_id.as_str().into(),

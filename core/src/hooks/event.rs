@@ -243,25 +243,7 @@ pub struct RunEvent {
     pub resumed_done: usize,
 }
 
-/// `source.request`: one request to an outside system, for auditing. Never holds a secret:
-/// the URL has its secret query values masked, and no header is recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SourceRequest {
-    /// `GET`, `POST`, …
-    pub method: String,
-    /// The URL, secret values masked (`***`).
-    pub url: String,
-    /// The response status, when one came.
-    pub status: Option<u16>,
-    /// How long the request took.
-    pub duration_ms: u64,
-    /// Bytes of the response body.
-    pub bytes: u64,
-    /// 1 for the first try of this request, 2 for its first retry, …
-    pub try_number: u32,
-    /// Why it failed (no response, a timeout), secrets masked.
-    pub error: Option<String>,
-}
+pub use crate::spec::SourceRequest;
 
 /// `service.*`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

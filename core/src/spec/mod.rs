@@ -32,7 +32,7 @@ pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::{
     AssetRun, BoxFuture, CancelToken, EventSink, LogSink, MaterializeResult, ObserveFn, ProbeFn, RunContext, RunError,
-    RunFn,
+    RunFn, SourceRequest,
 };
 
 use crate::source::Spanned;

@@ -130,13 +130,34 @@ pub struct RunContext {
     pub cancel: CancelToken,
     /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
     pub log_sink: Option<LogSink>,
-    /// Where [`RunContext::emit`] events go (the executor emits them on the run's bus).
+    /// Where [`RunContext::request`] reports go (the executor emits them on the run's bus).
     pub event_sink: Option<EventSink>,
 }
 
-/// Receives the events a run function emits (`source.request`, `telemetry.metric`), with the
-/// context that says which asset, partition and attempt emitted them.
-pub type EventSink = Arc<dyn Fn(&RunContext, crate::hooks::EventPayload) + Send + Sync>;
+/// Receives the requests a run function reports (the executor emits each as a
+/// `source.request` event), with the context that says which asset, partition and attempt
+/// made them.
+pub type EventSink = Arc<dyn Fn(&RunContext, SourceRequest) + Send + Sync>;
+
+/// `source.request`: one request to an outside system, for auditing. Never holds a secret:
+/// the URL has its secret query values masked, and no header is recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The URL, secret values masked (`***`).
+    pub url: String,
+    /// The response status, when one came.
+    pub status: Option<u16>,
+    /// How long the request took.
+    pub duration_ms: u64,
+    /// Bytes of the response body.
+    pub bytes: u64,
+    /// 1 for the first try of this request, 2 for its first retry, …
+    pub try_number: u32,
+    /// Why it failed (no response, a timeout), secrets masked.
+    pub error: Option<String>,
+}
 
 /// Receives the log lines of a run function: `(context, level, message)`. One sink can serve
 /// every attempt of a run; the context says which asset, partition and attempt logged.
@@ -185,10 +206,11 @@ impl RunContext {
         }
     }
 
-    /// Emits an event of this asset on the run's hook bus (a request to a source, a metric).
-    pub fn emit(&self, payload: crate::hooks::EventPayload) {
+    /// Reports a request to an outside system: a `source.request` event of this asset on the
+    /// run's hook bus.
+    pub fn request(&self, request: SourceRequest) {
         if let Some(sink) = &self.event_sink {
-            sink(self, payload);
+            sink(self, request);
         }
     }
 }

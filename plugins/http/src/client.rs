@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use phlo_core::diagnostic::Code;
-use phlo_core::hooks::{EventPayload, SourceRequest};
 use phlo_core::secret::redact;
-use phlo_core::spec::{RunContext, RunError};
+use phlo_core::spec::{RunContext, RunError, SourceRequest};
 
 /// Credentials, resolved.
 #[derive(Clone)]
@@ -208,7 +207,7 @@ impl Client {
             let elapsed = t0.elapsed();
             let last = try_number > self.retries;
             let event = |status: Option<u16>, bytes: usize, error: Option<String>| {
-                ctx.emit(EventPayload::SourceRequest(Box::new(SourceRequest {
+                ctx.request(SourceRequest {
                     method: String::from("GET"),
                     url: shown.clone(),
                     status,
@@ -216,7 +215,7 @@ impl Client {
                     bytes: bytes as u64,
                     try_number,
                     error,
-                })));
+                });
             };
             match result {
                 Ok((status, link, after, body)) => {
