@@ -131,6 +131,14 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
             ]);
         }
         t.write(out)?;
+        if args.kind.is_none() {
+            // secret resolvers register with `secret_resolver!` (no config, always on)
+            let schemes: Vec<String> = phlo_core::secret::resolvers()
+                .iter()
+                .map(|r| format!("`{}:` ({}, {})", r.scheme, r.description, r.crate_name))
+                .collect();
+            writeln!(out, "\nsecret resolvers: {}", schemes.join("; "))?;
+        }
     }
     Ok(Outcome::ok())
 }

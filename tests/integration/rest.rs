@@ -353,3 +353,18 @@ fn a_secret_never_leaks() {
         }
     }
 }
+
+/// `rate_limit: 20` spaces requests 50 ms apart: 11 pages take at least half a second.
+#[test]
+fn the_rate_limit_spaces_requests() {
+    let server = Server::start(|r: &Request| {
+        let p: u64 = r.param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        Reply::json(json!(if p <= 10 { records(p, 1) } else { Vec::new() }).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &asset_yaml(&server.url, "    rate_limit: 20\n    pagination: {style: page_number}\n"));
+    let t0 = Instant::now();
+    let report = run_ok(dir.path());
+    assert_eq!(report["assets"][0]["metadata"]["pages"], 11);
+    assert!(t0.elapsed() >= Duration::from_millis(500), "{:?}", t0.elapsed());
+}
