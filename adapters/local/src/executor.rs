@@ -123,28 +123,12 @@ impl Shared {
             let me_too = me.clone();
             let log_sink: LogSink = Arc::new(move |ctx: &RunContext, level: &str, message: &str| {
                 let Some(shared) = me.upgrade() else { return };
-                let graph = &shared.req.graph;
-                let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
-                let mut c = Correlation::run(Arc::clone(&shared.run_id))
-                    .with_asset(ctx.asset.as_str())
-                    .with_attempt(ctx.attempt);
-                if let Some(p) = &ctx.partition {
-                    c = c.with_partition(p.clone());
-                }
                 let payload = EventPayload::TelemetryLog { level: level.to_string(), message: message.to_string() };
-                let _ = shared.emit(payload, c, spec);
+                shared.emit_for(ctx, payload);
             });
             let event_sink: phlo_core::spec::EventSink = Arc::new(move |ctx: &RunContext, request| {
                 let Some(shared) = me_too.upgrade() else { return };
-                let graph = &shared.req.graph;
-                let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
-                let mut c = Correlation::run(Arc::clone(&shared.run_id))
-                    .with_asset(ctx.asset.as_str())
-                    .with_attempt(ctx.attempt);
-                if let Some(p) = &ctx.partition {
-                    c = c.with_partition(p.clone());
-                }
-                let _ = shared.emit(EventPayload::SourceRequest(Box::new(request)), c, spec);
+                shared.emit_for(ctx, EventPayload::SourceRequest(Box::new(request)));
             });
             Shared {
                 run_id: req.run_id.as_str().into(),
@@ -168,6 +152,17 @@ impl Shared {
             c = c.with_partition(p);
         }
         c
+    }
+
+    /// Emits an event a run function reported, correlated with its attempt.
+    fn emit_for(&self, ctx: &RunContext, payload: EventPayload) {
+        let graph = &self.req.graph;
+        let spec = graph.index_of(&ctx.asset).map(|i| &graph.node(i).spec);
+        let mut c = Correlation::run(Arc::clone(&self.run_id)).with_asset(ctx.asset.as_str()).with_attempt(ctx.attempt);
+        if let Some(p) = &ctx.partition {
+            c = c.with_partition(p.clone());
+        }
+        let _ = self.emit(payload, c, spec);
     }
 
     /// Emits an event of the run; an event nobody receives is not built.
