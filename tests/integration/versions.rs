@@ -88,6 +88,10 @@ fn status_and_skip_unchanged_follow_code_sources_and_data() {
     assert!(o.values().all(|s| s == "succeeded"), "{o:?}");
     let s = status(dir.path());
     assert!(quickstart_keys(&s).iter().all(|k| s[*k].0 == "fresh"), "{s:?}");
+    // nothing stale: nothing runs, and that is no error
+    let none = phlo_in(dir.path(), &["run", "--select", "stale() and marts.*"], &[]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stderr.contains("nothing to run"), "{}", none.stderr);
 
     // a new customer without orders: the load runs again (its file changed), the staging model
     // runs (its input changed) and writes the same rows, so the marts are not run

@@ -186,7 +186,19 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
                 }
                 _ => None,
             };
-            sel.select_with(graph, stale.as_deref()).map_err(|e| Diagnostics::from(e.to_diagnostic(text)))?
+            match sel.select_with(graph, stale.as_deref()) {
+                Ok(s) => s,
+                // nothing stale is good news, not a mistake: nothing to run
+                Err(e) if e.empty && uses_stale => {
+                    return Err(Diagnostic::warning(
+                        e.to_diagnostic(text).code,
+                        format!("nothing to run: no asset selected by `{text}` is stale"),
+                    )
+                    .with_help("`phlo status` shows each asset and why it is fresh or stale")
+                    .into());
+                }
+                Err(e) => return Err(Diagnostics::from(e.to_diagnostic(text))),
+            }
         }
         _ => (0..graph.len() as u32).collect(),
     };
