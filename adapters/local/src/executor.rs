@@ -91,6 +91,8 @@ struct Shared {
     log_sink: LogSink,
     /// One event sink for every attempt of the run.
     event_sink: phlo_core::spec::EventSink,
+    /// The data version of a step whose asset reports none: one per run (`run:<id>`).
+    run_version: Arc<str>,
     /// The steps, numbered in run order.
     nodes: Vec<Node>,
     /// What is decided so far; workers hold the lock only to record a step and pick the next.
@@ -132,6 +134,7 @@ impl Shared {
             });
             Shared {
                 run_id: req.run_id.as_str().into(),
+                run_version: Arc::from(format!("run:{}", req.run_id)),
                 req,
                 log_sink,
                 event_sink,
@@ -256,7 +259,7 @@ impl Shared {
     fn unchanged(&self, index: usize, spec: &AssetSpec, last: &Materialization, versions: &Versions) -> Finished {
         let node = &self.nodes[index];
         let data = last.data_version.clone().unwrap_or_default();
-        versions.produced(&spec.key, node.partition.as_deref(), data.clone());
+        versions.produced(node.asset, node.partition.as_deref(), Arc::from(data.as_str()));
         let reason = format!("its code and inputs are those of its last success, in run {}", last.run_id);
         let payload = EventPayload::AssetSkipped {
             reason: reason.clone(),
@@ -744,8 +747,11 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     // its data version: the store's, else one per materialization (its dependents see that
     // it was rebuilt)
     let versions = shared.req.versions.as_ref().map(|v| {
-        let data = result.data_version.clone().unwrap_or_else(|| format!("run:{}", shared.run_id));
-        v.produced(&spec.key, partition, data.clone());
+        let data: Arc<str> = match &result.data_version {
+            Some(d) => Arc::from(d.as_str()),
+            None => Arc::clone(&shared.run_version),
+        };
+        v.produced(node.asset, partition, Arc::clone(&data));
         Box::new(StepVersions { code: spec.code_version.clone(), data, source, inputs: inputs.versions })
     });
     let end = AssetEvent {

@@ -18,12 +18,13 @@
 //! the selection function `stale()`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use serde::Serialize;
 
 use crate::graph::AssetGraph;
-use crate::spec::AssetSpec;
+use crate::spec::{AssetKey, AssetSpec};
 
 /// The latest successful materialization of an asset (partition), as the run store keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,11 +49,11 @@ pub struct Materialization {
 pub type Stored = HashMap<String, BTreeMap<Option<String>, Materialization>>;
 
 /// The versions a run works with: what the store holds for the assets it may read, and what
-/// its own steps produce (shared by its workers).
+/// its own steps produce (shared by its workers, keyed by graph node).
 #[derive(Debug, Default)]
 pub struct Versions {
     stored: Stored,
-    produced: DashMap<(String, Option<String>), String>,
+    produced: DashMap<(u32, Option<String>), Arc<str>>,
     /// `--skip-unchanged`: steps whose versions equal their last success do not run.
     pub skip_unchanged: bool,
 }
@@ -61,9 +62,17 @@ pub struct Versions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Upstream key → its data version.
-    pub versions: BTreeMap<String, String>,
+    pub versions: BTreeMap<AssetKey, Arc<str>>,
     /// Upstream assets whose data version is not known (never materialized, external).
     pub unknown: Vec<String>,
+}
+
+impl Inputs {
+    /// Whether these are exactly the inputs a materialization recorded.
+    fn same_as(&self, recorded: &BTreeMap<String, String>) -> bool {
+        self.versions.len() == recorded.len()
+            && self.versions.iter().zip(recorded).all(|((k, v), (rk, rv))| k.as_str() == rk && &**v == rv.as_str())
+    }
 }
 
 /// Combines several versions into one (the partitions of an upstream that a step reads whole).
@@ -92,29 +101,34 @@ impl Versions {
 
     /// The stored materialization of a step, if any.
     pub fn stored(&self, key: &str, partition: Option<&str>) -> Option<&Materialization> {
-        self.stored.get(key).and_then(|m| m.get(&partition.map(str::to_string)))
+        let parts = self.stored.get(key)?;
+        match partition {
+            None => parts.get(&None),
+            Some(p) => parts.iter().find(|(k, _)| k.as_deref() == Some(p)).map(|(_, m)| m),
+        }
     }
 
-    /// Records the data version a step of this run produced (or kept, when unchanged).
-    pub fn produced(&self, key: &str, partition: Option<&str>, version: String) {
-        self.produced.insert((key.to_string(), partition.map(str::to_string)), version);
+    /// Records the data version a step of this run (node `asset`) produced, or kept when it
+    /// was unchanged.
+    pub fn produced(&self, asset: u32, partition: Option<&str>, version: Arc<str>) {
+        self.produced.insert((asset, partition.map(str::to_string)), version);
     }
 
-    /// The data version `dep` has for a step of `asset` in `partition`: produced by this run,
-    /// else stored; all of its partitions combined when the step reads them all.
-    fn version_of(&self, dep: &AssetSpec, asset: &AssetSpec, partition: Option<&str>) -> Option<String> {
-        let key = dep.key.as_str();
+    /// The data version node `dep` has for a step of `asset` in `partition`: produced by this
+    /// run, else stored; all of its partitions combined when the step reads them all.
+    fn version_of(&self, graph: &AssetGraph, dep: u32, asset: &AssetSpec, partition: Option<&str>) -> Option<Arc<str>> {
+        let spec = &graph.node(dep).spec;
+        let key = spec.key.as_str();
         let one = |p: Option<&str>| {
-            let id = (key.to_string(), p.map(str::to_string));
             self.produced
-                .get(&id)
-                .map(|v| v.value().clone())
-                .or_else(|| self.stored(key, p).and_then(|m| m.data_version.clone()))
+                .get(&(dep, p.map(str::to_string)))
+                .map(|v| Arc::clone(v.value()))
+                .or_else(|| self.stored(key, p).and_then(|m| m.data_version.as_deref()).map(Arc::from))
         };
-        if !dep.partitions.is_partitioned() {
+        if !spec.partitions.is_partitioned() {
             return one(None);
         }
-        if partition.is_some() && alike(dep, asset) {
+        if partition.is_some() && alike(spec, asset) {
             return one(partition);
         }
         let mut all: BTreeMap<String, String> = self
@@ -125,26 +139,25 @@ impl Versions {
             .filter_map(|(p, m)| Some((p.clone()?, m.data_version.clone()?)))
             .collect();
         for e in &self.produced {
-            if e.key().0 == key
+            if e.key().0 == dep
                 && let Some(p) = &e.key().1
             {
-                all.insert(p.clone(), e.value().clone());
+                all.insert(p.clone(), e.value().to_string());
             }
         }
-        (!all.is_empty()).then(|| combine(all.iter().map(|(p, v)| (p.as_str(), v.as_str()))))
+        (!all.is_empty()).then(|| Arc::from(combine(all.iter().map(|(p, v)| (p.as_str(), v.as_str())))))
     }
 
     /// The data versions of the upstream assets of node `asset`'s step for `partition`.
     pub fn inputs(&self, graph: &AssetGraph, asset: u32, partition: Option<&str>) -> Inputs {
         let spec = &graph.node(asset).spec;
         let mut inputs = Inputs::default();
-        for d in graph.deps_of(asset) {
-            let dep = &graph.node(d).spec;
-            match self.version_of(dep, spec, partition) {
+        for d in graph.deps_unordered(asset) {
+            match self.version_of(graph, d, spec, partition) {
                 Some(v) => {
-                    inputs.versions.insert(dep.key.to_string(), v);
+                    inputs.versions.insert(graph.node(d).spec.key.clone(), v);
                 }
-                None => inputs.unknown.push(dep.key.to_string()),
+                None => inputs.unknown.push(graph.key(d).to_string()),
             }
         }
         inputs
@@ -165,7 +178,7 @@ impl Versions {
         let code = spec.code_version.as_deref()?;
         let same = last.code_version.as_deref() == Some(code)
             && inputs.unknown.is_empty()
-            && last.inputs == inputs.versions
+            && inputs.same_as(&last.inputs)
             && last.failed_checks.is_empty()
             && last.data_version.is_some()
             && (source.is_some() || !inputs.versions.is_empty())
@@ -257,8 +270,8 @@ pub fn staleness(graph: &AssetGraph, stored: &Stored, observe: Observe<'_>) -> V
                             }
                             _ => {}
                         }
-                        let now = versions.version_of(dep, spec, p.as_deref());
-                        if now.is_none() || m.inputs.get(dep.key.as_str()) != now.as_ref() {
+                        let now = versions.version_of(graph, d, spec, p.as_deref());
+                        if now.is_none() || m.inputs.get(dep.key.as_str()).map(String::as_str) != now.as_deref() {
                             add(format!("upstream `{}` changed", dep.key), &mut reasons);
                         }
                     }

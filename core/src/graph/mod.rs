@@ -331,6 +331,11 @@ impl AssetGraph {
         self.neighbours(i, Direction::Incoming)
     }
 
+    /// The assets `i` reads, in no particular order (no allocation).
+    pub fn deps_unordered(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
+        self.graph.neighbors_directed(NodeIndex::new(i as usize), Direction::Incoming).map(|n| n.index() as u32)
+    }
+
     /// The assets that read `i` (its downstream neighbours), in key order.
     pub fn dependents_of(&self, i: u32) -> Vec<u32> {
         self.neighbours(i, Direction::Outgoing)

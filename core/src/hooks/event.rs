@@ -213,12 +213,12 @@ pub struct StepVersions {
     /// The asset's code version (its `code_version`, else its definition's fingerprint).
     pub code: Option<String>,
     /// The version of the data it wrote.
-    pub data: String,
+    pub data: Arc<str>,
     /// The version of what it read from outside phlo, when its type observes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Each upstream asset's data version it read.
-    pub inputs: BTreeMap<String, String>,
+    pub inputs: BTreeMap<AssetKey, Arc<str>>,
 }
 
 /// `run.start` / `run.end`.

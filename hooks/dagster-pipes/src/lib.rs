@@ -188,7 +188,7 @@ pub fn message_of(e: &Event, single: Option<&str>) -> Option<(&'static str, Valu
                     "report_asset_materialization",
                     json!({
                         "asset_key": asset,
-                        "data_version": a.versions.as_ref().map(|v| v.data.as_str()),
+                        "data_version": a.versions.as_ref().map(|v| &*v.data),
                         "metadata": metadata
                     }),
                 ))

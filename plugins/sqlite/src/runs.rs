@@ -524,7 +524,7 @@ fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result
         let v = s.versions.as_ref().map(|(v, _)| v);
         let inputs = v.map(|v| serde_json::to_string(&v.inputs).unwrap_or_default());
         let (code, data, source) =
-            (v.and_then(|v| v.code.as_deref()), v.map(|v| v.data.as_str()), v.and_then(|v| v.source.as_deref()));
+            (v.and_then(|v| v.code.as_deref()), v.map(|v| &*v.data), v.and_then(|v| v.source.as_deref()));
         tx.prepare_cached(
             "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at, duration_ms, error, metadata,
                                 code_version, data_version, source_version, inputs)
