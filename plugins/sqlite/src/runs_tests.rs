@@ -106,3 +106,46 @@ fn a_running_run_is_interrupted_with_its_running_steps() {
     assert_eq!(status, [("a.x", "succeeded"), ("a.y", "interrupted")]);
     assert!(store.interrupt_stale(&|_| false).unwrap().is_empty());
 }
+
+/// A store written by the first schema (before data versions) is migrated in place: its runs
+/// stay, and a success recorded now keeps the asset's latest materialization with versions.
+#[test]
+fn a_first_schema_store_is_migrated_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(super::MIGRATIONS[0]).unwrap();
+        c.execute_batch(&format!("PRAGMA application_id = {}; PRAGMA user_version = 1;", super::APPLICATION_ID))
+            .unwrap();
+        c.execute(
+            "INSERT INTO runs (run_id, status, started_at) VALUES ('old', 'succeeded', '2026-01-01T00:00:00+00:00')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = RunHistory::new(path.clone());
+    assert_eq!(store.runs(None, 10).unwrap()[0].run_id, "old");
+    let run = Correlation::run("new");
+    store.record(&start(&run, 1)).unwrap();
+    let versions = phlo_core::hooks::StepVersions {
+        code: Some(String::from("def:1")),
+        data: std::sync::Arc::from("3r-abc"),
+        source: None,
+        inputs: Default::default(),
+    };
+    let done = AssetEvent {
+        status: Some(Status::Succeeded),
+        duration_ms: Some(1),
+        versions: Some(Box::new(versions)),
+        ..AssetEvent::default()
+    };
+    store.record(&Event::new(EventPayload::TransformEnd(done), run.clone().with_asset("a.x"))).unwrap();
+    store.record(&end(&run, Status::Succeeded)).unwrap();
+    let m = store.materializations(None).unwrap();
+    let latest = &m["a.x"][&None];
+    assert_eq!((latest.run_id.as_str(), latest.data_version.as_deref()), ("new", Some("3r-abc")));
+    let version: i64 =
+        rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, super::SCHEMA_VERSION);
+}

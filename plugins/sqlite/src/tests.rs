@@ -146,3 +146,43 @@ fn a_stop_signal_interrupts_a_running_statement_and_nothing_changes() {
     let e = w.query_until(SLOW, &stop).expect_err("already stopped");
     assert!(e.interrupted);
 }
+
+/// Merging upserts by key and adds new columns; the state advances only with a committed
+/// write; a table whose rows are not unique by the key is refused with nothing changed; the
+/// data version follows the rows, not their order.
+#[test]
+fn merge_state_and_versions_on_a_real_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    let never: StopSignal = Arc::new(|| false);
+    let key = WriteMode::Merge(vec![String::from("id")]);
+    assert_eq!(w.write_with_state("t", &rows(), &key, Some(("rest:t", "c1")), &never).unwrap(), 2);
+    let mut more = Rows::new(vec![Column::new("id", DataType::Integer), Column::new("extra", DataType::Text)]);
+    more.rows.push(vec![Cell::Int(2), Cell::Text("new".into())]);
+    more.rows.push(vec![Cell::Int(3), Cell::Text("x".into())]);
+    w.write_with_state("t", &more, &key, Some(("rest:t", "c2")), &never).unwrap();
+    let q = w.query("SELECT id, name, extra FROM t ORDER BY id").unwrap();
+    assert_eq!(q.rows.len(), 3);
+    assert_eq!(q.rows[1], vec![Cell::Int(2), Cell::Null, Cell::Text("new".into())]);
+    assert_eq!(w.state("rest:t").unwrap().as_deref(), Some("c2"));
+    // a record without its key: refused, and the state stays
+    let mut bad = Rows::new(vec![Column::new("id", DataType::Integer)]);
+    bad.rows.push(vec![Cell::Null]);
+    assert!(w.write_with_state("t", &bad, &key, Some(("rest:t", "c3")), &never).is_err());
+    assert_eq!(w.state("rest:t").unwrap().as_deref(), Some("c2"));
+    // duplicates already in a table: no unique key, nothing changes
+    w.append("dup", &rows()).unwrap();
+    w.append("dup", &rows()).unwrap();
+    let e = w.write_with_state("dup", &rows(), &key, None, &never).unwrap_err();
+    assert!(e.message.contains("not unique by (id)"), "{}", e.message);
+    // the version is the rows', whatever their order
+    let mut reversed = rows();
+    reversed.rows.reverse();
+    w.replace("a", &rows()).unwrap();
+    w.replace("b", &reversed).unwrap();
+    let (va, vb) = (TableStore::version(&w, "a", None).unwrap(), TableStore::version(&w, "b", None).unwrap());
+    assert!(va.as_deref().is_some_and(|v| v.starts_with("2r-")), "{va:?}");
+    assert_eq!(va, vb);
+    w.append("b", &more).unwrap_err();
+    assert_eq!(TableStore::version(&w, "missing", None).unwrap(), None);
+}
