@@ -274,6 +274,16 @@ fn bad_rest_configs_are_located_errors_and_probes_check_credentials() {
         assert!(out.stderr.contains(expect), "{extra}: {}", out.stderr);
         assert!(out.stderr.contains("phlo.yaml:"), "located: {}", out.stderr);
     }
+    // every mistake of one entry at once
+    project(
+        dir.path(),
+        &asset_yaml(
+            "http://127.0.0.1:9",
+            "    params: {q: '{owner}'}\n    records: data\n    auth: {bearer: env:PHLO_TEST_SURELY_UNSET}\n",
+        ),
+    );
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert!(out.stderr.contains("3 error(s)"), "{}", out.stderr);
     let refused = Server::start(|r: &Request| {
         if r.header("authorization") == Some("Bearer good-token-1") {
             Reply::json("{}")

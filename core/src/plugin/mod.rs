@@ -277,6 +277,10 @@ pub enum PluginError {
         /// How to fix it.
         help: Option<String>,
     },
+    /// Several values are unusable: each is reported (an asset type reports every mistake
+    /// of an entry at once).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<PluginError>),
 }
 
 impl PluginError {

@@ -482,18 +482,31 @@ fn declarative_asset(
                 diags.extend(d.into_iter().filter(|x| !seen.contains(&key(x))));
                 return None;
             }
-            Err(PluginError::Invalid { key, at, message, help }) => {
-                // at the value of the key (inside it when the plugin says where), else at the asset
-                let span = decl.config.get(&key).map_or(decl.key.span, |v| match at {
-                    Some((line, column)) => position_in_value(&config.source, v.span, line, column),
-                    None => v.span,
-                });
-                let mut d = Diagnostic::error(Code::InvalidValue, format!("asset `{}`: {message}", decl.key.name))
-                    .at(&config.source, span);
-                if let Some(h) = help {
-                    d = d.with_help(h);
+            Err(e @ (PluginError::Invalid { .. } | PluginError::Several(_))) => {
+                let list = match e {
+                    PluginError::Several(list) => list,
+                    one => vec![one],
+                };
+                for e in list {
+                    let PluginError::Invalid { key, at, message, help } = e else {
+                        diags.push(
+                            Diagnostic::error(Code::PluginFailed, format!("asset `{}`: {e}", decl.key.name))
+                                .at(&config.source, decl.key.span),
+                        );
+                        continue;
+                    };
+                    // at the value of the key (inside it when the plugin says where), else at the asset
+                    let span = decl.config.get(&key).map_or(decl.key.span, |v| match at {
+                        Some((line, column)) => position_in_value(&config.source, v.span, line, column),
+                        None => v.span,
+                    });
+                    let mut d = Diagnostic::error(Code::InvalidValue, format!("asset `{}`: {message}", decl.key.name))
+                        .at(&config.source, span);
+                    if let Some(h) = help {
+                        d = d.with_help(h);
+                    }
+                    diags.push(d);
                 }
-                diags.push(d);
                 return None;
             }
             Err(e) => {

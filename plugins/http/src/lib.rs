@@ -266,7 +266,57 @@ pub(crate) struct Prepared {
     pub partitions: phlo_core::spec::PartitionSpec,
 }
 
+/// Every mistake of an entry, so that `validate` reports them at once (the build below stops
+/// at the first).
+fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
+    let mut out = Vec::new();
+    let base = cfg.base_url.trim();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        out.push(invalid(
+            "base_url",
+            format!("`{base}` is not an http(s) URL"),
+            "write e.g. `https://api.example.com/v1`",
+        ));
+    }
+    let (has_parent, partitioned) = (cfg.parent.is_some(), ctx.partitions.is_partitioned());
+    let templates = std::iter::once(("endpoint", &cfg.endpoint))
+        .chain(cfg.params.values().map(|v| ("params", v)))
+        .chain(cfg.headers.values().map(|v| ("headers", v)));
+    for (key, text) in templates {
+        if Secret::parse(text).reference().is_some() {
+            continue;
+        }
+        if let Err(e) = parse_template(text).and_then(|t| check_fields(&t, has_parent, partitioned)) {
+            out.push(invalid(key, e, "fields are written `{parent.FIELD}` or `{partition}`"));
+        }
+    }
+    if let Err(e) = check_pointer(&cfg.records) {
+        out.push(invalid("records", e, "e.g. `records: /data`"));
+    }
+    for ptr in cfg.pagination.iter().flat_map(|p| p.cursor.iter().chain(p.next.iter())) {
+        if let Err(e) = check_pointer(ptr) {
+            out.push(invalid("pagination", e, "e.g. `cursor: /meta/next`"));
+        }
+    }
+    let secrets = cfg.params.values().chain(cfg.headers.values()).map(|v| Secret::parse(v)).chain(match &cfg.auth {
+        Some(Auth::Bearer(t)) => vec![t.clone()],
+        Some(Auth::Basic { password, .. }) => vec![password.clone()],
+        Some(Auth::ApiKey { value, .. }) => vec![value.clone()],
+        None => Vec::new(),
+    });
+    for s in secrets.filter(|s| s.reference().is_some()) {
+        if let Err(e) = s.resolve(&ctx.project_dir) {
+            out.push(invalid("auth", e, "set the variable, create the file, or fix the reference"));
+        }
+    }
+    out
+}
+
 fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
+    let all = problems(&cfg, ctx);
+    if all.len() > 1 {
+        return Err(PluginError::Several(all));
+    }
     let base = cfg.base_url.trim();
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(invalid(
