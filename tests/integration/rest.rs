@@ -269,6 +269,7 @@ fn bad_rest_configs_are_located_errors_and_probes_check_credentials() {
             "cannot read the file `missing.txt`",
         ),
         ("    pagination: {style: cursor}\n", "needs `cursor`"),
+        ("    headers: {'Bad Name': x}\n", "`Bad Name` is not a header name"),
     ] {
         project(dir.path(), &asset_yaml("http://127.0.0.1:9", extra));
         let out = phlo_in(dir.path(), &["validate"], &[]);
@@ -276,6 +277,9 @@ fn bad_rest_configs_are_located_errors_and_probes_check_credentials() {
         assert!(out.stderr.contains(expect), "{extra}: {}", out.stderr);
         assert!(out.stderr.contains("phlo.yaml:"), "located: {}", out.stderr);
     }
+    project(dir.path(), &asset_yaml("'http://exa mple.com'", ""));
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert!(out.stderr.contains("is not an http(s) URL") && out.stderr.contains("phlo.yaml:4:"), "{}", out.stderr);
     // every mistake of one entry at once
     project(
         dir.path(),

@@ -266,6 +266,20 @@ impl Client {
                         other => self.mask(&other.to_string()),
                     };
                     event(None, 0, Some(why.clone()));
+                    // a bad URL or header, a TLS failure: trying again cannot help
+                    let transient = matches!(
+                        e,
+                        ureq::Error::Timeout(_)
+                            | ureq::Error::Io(_)
+                            | ureq::Error::ConnectionFailed
+                            | ureq::Error::HostNotFound
+                            | ureq::Error::Protocol(_)
+                            | ureq::Error::BodyStalled
+                    );
+                    if !transient {
+                        return Err(RunError::permanent(format!("GET {shown} cannot be sent: {why}"))
+                            .with_code(Code::InputFailed));
+                    }
                     if last {
                         return Err(RunError::new(format!("GET {shown} failed {try_number} time(s): {why}"))
                             .with_code(Code::InputFailed));

@@ -271,7 +271,7 @@ pub(crate) struct Prepared {
 fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
     let mut out = Vec::new();
     let base = cfg.base_url.trim();
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
+    if !url_ok(base) {
         out.push(invalid(
             "base_url",
             format!("`{base}` is not an http(s) URL"),
@@ -293,6 +293,11 @@ fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
     if let Err(e) = check_pointer(&cfg.records) {
         out.push(invalid("records", e, "e.g. `records: /data`"));
     }
+    for (name, value) in &cfg.headers {
+        if let Err(e) = check_header(name, value) {
+            out.push(invalid("headers", e, "a header name is letters, digits and `-`; a value is one line"));
+        }
+    }
     for ptr in cfg.pagination.iter().flat_map(|p| p.cursor.iter().chain(p.next.iter())) {
         if let Err(e) = check_pointer(ptr) {
             out.push(invalid("pagination", e, "e.g. `cursor: /meta/next`"));
@@ -312,13 +317,34 @@ fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
     out
 }
 
+/// An http(s) URL with a host and nothing a URL cannot hold (spaces, line breaks).
+fn url_ok(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !url.contains(|c: char| c.is_whitespace() || c.is_control())
+    })
+}
+
+/// A header must be sendable: a token name, a value without line breaks.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("`{name}` is not a header name"));
+    }
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(format!("the value of header `{name}` has a line break"));
+    }
+    Ok(())
+}
+
 fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let all = problems(&cfg, ctx);
     if all.len() > 1 {
         return Err(PluginError::Several(all));
     }
     let base = cfg.base_url.trim();
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
+    if !url_ok(base) {
         return Err(invalid(
             "base_url",
             format!("`{base}` is not an http(s) URL"),
@@ -332,6 +358,10 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
             invalid(key, e, "fields are written `{parent.FIELD}` or `{partition}`; `{{` is a literal brace")
         })
     };
+    if let Some((name, value)) = cfg.headers.iter().find(|(n, v)| check_header(n, v).is_err()) {
+        let e = check_header(name, value).err().unwrap_or_default();
+        return Err(invalid("headers", e, "a header name is letters, digits and `-`; a value is one line"));
+    }
     let endpoint = template("endpoint", &cfg.endpoint)?;
     check_pointer(&cfg.records).map_err(|e| invalid("records", e, "e.g. `records: /data`"))?;
     if let Some(p) = &cfg.pagination {
