@@ -70,7 +70,7 @@ fn recorded_request(
     let mut req = request(graph, concurrency, counter);
     req.bus = Arc::new(bus.freeze(None).unwrap());
     // a recorded run tracks data versions, as `phlo run` does with a run store
-    req.versions = Some(Arc::new(phlo_core::execution::Versions::default()));
+    req.versions = Some(Arc::new(phlo_core::execution::Versions::new(Default::default(), false, graph.len())));
     req
 }
 
@@ -119,6 +119,18 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(report.status, RunStatus::Succeeded);
                 (report, dir)
             },
+            BatchSize::PerIteration,
+        );
+    });
+
+    g.bench_function("EXP b: versions, one hook", |b| {
+        b.iter_batched(
+            || {
+                let mut req = request(&graph, 8, &counter);
+                req.versions = Some(Arc::new(phlo_core::execution::Versions::new(Default::default(), false, graph.len())));
+                req
+            },
+            |req| rt.block_on(adapter.execute(req)),
             BatchSize::PerIteration,
         );
     });

@@ -53,6 +53,9 @@ pub type Stored = HashMap<String, BTreeMap<Option<String>, Materialization>>;
 #[derive(Debug, Default)]
 pub struct Versions {
     stored: Stored,
+    /// What unpartitioned steps produced, one slot per graph node (no lock, no hashing).
+    slots: Box<[std::sync::OnceLock<Arc<str>>]>,
+    /// What other steps produced (partitions, or nodes beyond the slots).
     produced: DashMap<(u32, Option<String>), Arc<str>>,
     /// `--skip-unchanged`: steps whose versions equal their last success do not run.
     pub skip_unchanged: bool,
@@ -94,9 +97,10 @@ fn alike(dep: &AssetSpec, asset: &AssetSpec) -> bool {
 }
 
 impl Versions {
-    /// Versions over what the store holds.
-    pub fn new(stored: Stored, skip_unchanged: bool) -> Self {
-        Self { stored, produced: DashMap::new(), skip_unchanged }
+    /// Versions over what the store holds, for a graph of `nodes` assets.
+    pub fn new(stored: Stored, skip_unchanged: bool, nodes: usize) -> Self {
+        let slots = (0..nodes).map(|_| std::sync::OnceLock::new()).collect();
+        Self { stored, slots, produced: DashMap::new(), skip_unchanged }
     }
 
     /// The stored materialization of a step, if any.
@@ -111,7 +115,26 @@ impl Versions {
     /// Records the data version a step of this run (node `asset`) produced, or kept when it
     /// was unchanged.
     pub fn produced(&self, asset: u32, partition: Option<&str>, version: Arc<str>) {
+        if partition.is_none()
+            && let Some(slot) = self.slots.get(asset as usize)
+            && slot.set(Arc::clone(&version)).is_ok()
+        {
+            return;
+        }
         self.produced.insert((asset, partition.map(str::to_string)), version);
+    }
+
+    /// What this run produced for a step, if it ran (or was kept) already.
+    fn produced_for(&self, asset: u32, partition: Option<&str>) -> Option<Arc<str>> {
+        if partition.is_none()
+            && let Some(v) = self.slots.get(asset as usize).and_then(|s| s.get())
+        {
+            return Some(Arc::clone(v));
+        }
+        if self.produced.is_empty() {
+            return None;
+        }
+        self.produced.get(&(asset, partition.map(str::to_string))).map(|v| Arc::clone(v.value()))
     }
 
     /// The data version node `dep` has for a step of `asset` in `partition`: produced by this
@@ -120,9 +143,7 @@ impl Versions {
         let spec = &graph.node(dep).spec;
         let key = spec.key.as_str();
         let one = |p: Option<&str>| {
-            self.produced
-                .get(&(dep, p.map(str::to_string)))
-                .map(|v| Arc::clone(v.value()))
+            self.produced_for(dep, p)
                 .or_else(|| self.stored(key, p).and_then(|m| m.data_version.as_deref()).map(Arc::from))
         };
         if !spec.partitions.is_partitioned() {
@@ -224,7 +245,7 @@ pub type Observe<'a> = &'a dyn Fn(&AssetSpec, Option<&str>) -> Option<Result<Str
 pub fn staleness(graph: &AssetGraph, stored: &Stored, observe: Observe<'_>) -> Vec<AssetFreshness> {
     let order: Vec<u32> = graph.topological_order().map_or_else(|| (0..graph.len() as u32).collect(), <[u32]>::to_vec);
     let mut state: Vec<Option<Freshness>> = vec![None; graph.len()];
-    let versions = Versions::new(stored.clone(), false);
+    let versions = Versions::new(stored.clone(), false, 0);
     let mut out = Vec::with_capacity(order.len());
     for i in order {
         let spec = &graph.node(i).spec;

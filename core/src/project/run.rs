@@ -226,7 +226,7 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
             } else {
                 store.materializations(Some(&need)).map_err(store_failed)?
             };
-            Some(Arc::new(Versions::new(stored, options.skip_unchanged)))
+            Some(Arc::new(Versions::new(stored, options.skip_unchanged, graph.len())))
         }
         None => None,
     };
