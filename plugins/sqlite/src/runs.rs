@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use phlo_core::execution::{RunStore, StoreError};
-use phlo_core::hooks::{Event, EventPayload, Status, StepVersions};
+use phlo_core::hooks::{Event, EventPayload, Status};
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::{Connection, params};
 use schemars::JsonSchema;
@@ -113,6 +113,10 @@ CREATE TABLE materializations (
     PRIMARY KEY (asset_key, partition)
 ) WITHOUT ROWID;
 ",
+    "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) SELECT 'folded', coalesce(max(seq), 0) FROM events;
+",
 ];
 
 /// The schema version this build writes.
@@ -140,13 +144,44 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct Pending {
-    events: Vec<Prepared>,
+    /// The records waiting, one growing body per run (in the order they came).
+    logs: Vec<Log>,
+    /// Runs that start or end with them.
+    edges: Vec<(Arc<str>, RunEdge)>,
+    /// How many events wait.
+    len: usize,
     /// When the oldest boundary event waiting arrived.
     waiting_since: Option<Instant>,
     /// Whether the writer thread is running.
     flusher: bool,
     /// The writer's last failure, reported by the next event recorded.
     error: Option<StoreError>,
+}
+
+/// The waiting records of one run (or of events without a run).
+pub(crate) struct Log {
+    run: Option<Arc<str>>,
+    body: Vec<u8>,
+    count: i64,
+}
+
+impl Pending {
+    /// Adds an encoded record (and the run edge it carries).
+    pub(crate) fn push(&mut self, run: Option<&Arc<str>>, record: &[u8], edge: Option<RunEdge>) {
+        let at = match self.logs.iter().position(|l| l.run.as_deref() == run.map(|r| &**r)) {
+            Some(i) => i,
+            None => {
+                self.logs.push(Log { run: run.cloned(), body: Vec::with_capacity(1 << 16), count: 0 });
+                self.logs.len() - 1
+            }
+        };
+        self.logs[at].body.extend_from_slice(record);
+        self.logs[at].count += 1;
+        self.len += 1;
+        if let (Some(run), Some(edge)) = (run, edge) {
+            self.edges.push((Arc::clone(run), edge));
+        }
+    }
 }
 
 impl std::fmt::Debug for RunHistory {
@@ -197,7 +232,8 @@ fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
 impl RunHistory {
     /// A run store in `path` (opened on first use).
     pub fn new(path: PathBuf) -> Self {
-        let pending = Pending { events: Vec::new(), waiting_since: None, flusher: false, error: None };
+        let pending =
+            Pending { logs: Vec::new(), edges: Vec::new(), len: 0, waiting_since: None, flusher: false, error: None };
         Self {
             path,
             shared: Arc::new(Shared { conn: Mutex::new(None), pending: Mutex::new(pending), wake: Condvar::new() }),
@@ -212,6 +248,22 @@ impl RunHistory {
             *conn = Some(open(&self.path)?);
         }
         f(conn.as_mut().expect("opened above"))
+    }
+
+    /// [`RunHistory::with_conn`] after folding the events not folded yet into steps, checks
+    /// and materializations (see `runs_fold.rs`).
+    fn with_folded<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        self.with_conn(|conn| {
+            if fold::behind(conn).map_err(|e| failed(&path, &e))? {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| failed(&path, &e))?;
+                fold::fold(&tx, &path)?;
+                tx.commit().map_err(|e| failed(&path, &e))?;
+            }
+            f(conn)
+        })
     }
 
     /// Starts the thread that commits waiting boundaries — once [`COMMIT_WITHIN`] has passed
@@ -230,7 +282,7 @@ impl RunHistory {
                 let due = {
                     let p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
                     let (p, _) = shared.wake.wait_timeout(p, COMMIT_WITHIN / 2).unwrap_or_else(PoisonError::into_inner);
-                    p.events.len() >= BATCH || p.waiting_since.is_some_and(|t| t.elapsed() >= COMMIT_WITHIN)
+                    p.len >= BATCH || p.waiting_since.is_some_and(|t| t.elapsed() >= COMMIT_WITHIN)
                 };
                 if due && let Err(e) = flush(&path, &shared) {
                     shared.pending.lock().unwrap_or_else(PoisonError::into_inner).error = Some(e);
@@ -261,12 +313,13 @@ pub(crate) const BATCH: usize = 4096;
 /// batch to committing it, so batches are written in the order they were recorded.
 pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     let mut conn = shared.conn.lock().unwrap_or_else(PoisonError::into_inner);
-    let batch = {
+    let (logs, edges) = {
         let mut p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
         p.waiting_since = None;
-        std::mem::take(&mut p.events)
+        p.len = 0;
+        (std::mem::take(&mut p.logs), std::mem::take(&mut p.edges))
     };
-    if batch.is_empty() {
+    if logs.is_empty() {
         return Ok(());
     }
     if conn.is_none() {
@@ -275,7 +328,7 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     let conn = conn.as_mut().expect("opened above");
     // the write lock at once: a busy store (another run) is waited for, never half-written
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| failed(path, &e))?;
-    write(&tx, &batch).map_err(|err| failed(path, &err))?;
+    write(&tx, &logs, &edges, path)?;
     tx.commit().map_err(|e| failed(path, &e))
 }
 
@@ -341,17 +394,10 @@ fn status_word(s: Option<Status>) -> &'static str {
     }
 }
 
-/// An event ready to be written: its JSON line and what it changes, prepared by the thread
-/// that emitted it (outside the store's lock).
-struct Prepared {
-    run: Option<String>,
-    line: String,
-    change: Option<Change>,
-}
-
-/// What one event changes besides the event log.
-enum Change {
-    RunStart {
+/// A run's start or end: written to `runs` with the events, so that `phlo runs list` and a
+/// run's liveness need no folding.
+pub(crate) enum RunEdge {
+    Start {
         selection: Option<String>,
         partitions: Option<String>,
         evaluated_at: Option<String>,
@@ -359,115 +405,49 @@ enum Change {
         steps: i64,
         at: String,
     },
-    RunEnd {
+    End {
         status: &'static str,
         at: String,
         duration_ms: i64,
-    },
-    Step {
-        key: String,
-        partition: String,
-        state: StepState,
-    },
-    Check {
-        key: String,
-        partition: String,
-        name: String,
-        passed: bool,
-        result: String,
+        /// The attempt's own counts; `None` for a resumed run, whose counts cover every
+        /// attempt (folded from its steps).
+        summary: Option<String>,
     },
 }
 
-/// A step's state after an event (later events of one step in a batch replace earlier ones).
-#[derive(Clone)]
-struct StepState {
-    status: &'static str,
-    attempts: u32,
-    started_at: Option<String>,
-    duration_ms: Option<i64>,
-    error: Option<String>,
-    metadata: String,
-    /// A success's versions, and when it ended.
-    versions: Option<(Box<StepVersions>, String)>,
-}
-
-fn prepare(e: &Event) -> Prepared {
-    let run = e.correlation.run_id.as_deref().map(str::to_string);
-    let line = e.to_json_line();
-    let key = || e.correlation.asset_key.as_ref().map(|k| k.as_str().to_string()).unwrap_or_default();
-    let partition = || e.correlation.partition.clone().unwrap_or_default();
-    let at = || e.timestamp.to_rfc3339();
-    let step = |state| Some(Change::Step { key: key(), partition: partition(), state });
-    let change = match &e.payload {
-        _ if run.is_none() => None,
-        EventPayload::RunStart(r) => Some(Change::RunStart {
+/// What an event changes in `runs` at once: a run's start or end.
+pub(crate) fn edge_of(e: &Event) -> Option<RunEdge> {
+    e.correlation.run_id.as_ref()?;
+    match &e.payload {
+        EventPayload::RunStart(r) => Some(RunEdge::Start {
             selection: r.selection.clone(),
             partitions: r.partitions.clone(),
             evaluated_at: r.evaluated_at.map(|t| t.to_rfc3339()),
             tags: serde_json::to_string(&e.tags).unwrap_or_default(),
             steps: (r.assets + r.resumed_done) as i64,
-            at: at(),
+            at: e.timestamp.to_rfc3339(),
         }),
-        EventPayload::RunEnd(r) => Some(Change::RunEnd {
+        EventPayload::RunEnd(r) => Some(RunEdge::End {
             status: status_word(r.status),
-            at: at(),
+            at: e.timestamp.to_rfc3339(),
             duration_ms: r.duration_ms.map_or(0, |d| d as i64),
-        }),
-        EventPayload::IngestionStart(_) | EventPayload::TransformStart(_) | EventPayload::PublishStart(_) => {
-            step(StepState {
-                status: "running",
-                attempts: e.correlation.attempt,
-                started_at: Some(at()),
-                duration_ms: None,
-                error: None,
-                metadata: String::from("{}"),
-                versions: None,
-            })
-        }
-        EventPayload::IngestionEnd(a) | EventPayload::TransformEnd(a) | EventPayload::PublishEnd(a) => {
-            step(StepState {
-                status: status_word(a.status),
-                attempts: e.correlation.attempt,
-                started_at: None,
-                duration_ms: a.duration_ms.map(|d| d as i64),
-                error: a.error.clone(),
-                metadata: serde_json::to_string(&a.metrics).unwrap_or_default(),
-                versions: a.versions.clone().filter(|_| a.status == Some(Status::Succeeded)).map(|v| (v, at())),
-            })
-        }
-        EventPayload::AssetSkipped { reason, unchanged_since, .. } => step(StepState {
-            status: if unchanged_since.is_some() { "skipped_unchanged" } else { "skipped" },
-            attempts: 0,
-            started_at: None,
-            duration_ms: None,
-            error: Some(reason.clone()),
-            metadata: unchanged_since
-                .as_ref()
-                .map_or_else(|| String::from("{}"), |r| serde_json::json!({ "unchanged_since": r }).to_string()),
-            versions: None,
-        }),
-        EventPayload::QualityResult(c) => Some(Change::Check {
-            key: e.correlation.asset_key.as_ref().map_or_else(|| c.asset.clone(), |k| k.as_str().to_string()),
-            partition: partition(),
-            name: c.check.clone(),
-            passed: matches!(c.outcome, phlo_core::spec::CheckOutcome::Passed),
-            result: serde_json::to_string(c).unwrap_or_default(),
+            summary: (r.resumed_done == 0).then(|| serde_json::to_string(&r.summary).unwrap_or_default()),
         }),
         _ => None,
-    };
-    Prepared { run, line, change }
+    }
 }
 
 /// Writes a batch: runs that start first, then the event log (one row per run and batch),
-/// steps (each once, in its latest state), checks, and runs that end last (their counts
-/// cover the steps just written).
-fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result<()> {
-    for p in batch {
-        let (Some(run), Some(Change::RunStart { selection, partitions, evaluated_at, tags, steps, at })) =
-            (&p.run, &p.change)
-        else {
-            continue;
-        };
+/// and runs that end last.
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    logs: &[Log],
+    edges: &[(Arc<str>, RunEdge)],
+    path: &Path,
+) -> Result<(), StoreError> {
+    let err = |e: rusqlite::Error| failed(path, &e);
+    for (run, edge) in edges {
+        let RunEdge::Start { selection, partitions, evaluated_at, tags, steps, at } = edge else { continue };
         let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
         let who = if user.is_empty() { hostname() } else { format!("{user}@{}", hostname()) };
         // a resumed run (same id) is running again; its story, steps and counts go on
@@ -475,116 +455,40 @@ fn write(tx: &rusqlite::Transaction<'_>, batch: &[Prepared]) -> rusqlite::Result
             "INSERT INTO runs (run_id, status, selection, partitions, evaluated_at, tags, steps, started_by, pid, started_at)
              VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid",
-        )?
-        .execute(params![run, selection, partitions, evaluated_at, tags, steps, who, std::process::id(), at])?;
+        )
+        .and_then(|mut q| {
+            q.execute(params![&**run, selection, partitions, evaluated_at, tags, steps, who, std::process::id(), at])
+        })
+        .map_err(err)?;
     }
-    // the event log: the lines of each run in order, one row per run
-    let mut logs: Vec<(Option<&str>, Vec<&str>)> = Vec::new();
-    for p in batch {
-        match logs.iter_mut().find(|(r, _)| *r == p.run.as_deref()) {
-            Some((_, lines)) => lines.push(&p.line),
-            None => logs.push((p.run.as_deref(), vec![&p.line])),
-        }
+    // the event log: one row per run and batch
+    for l in logs {
+        tx.prepare_cached("INSERT INTO events (run_id, count, body) VALUES (?1, ?2, ?3)")
+            .and_then(|mut q| q.execute(params![l.run.as_deref(), l.count, l.body]))
+            .map_err(err)?;
     }
-    for (run, lines) in logs {
-        tx.prepare_cached("INSERT INTO events (run_id, count, body) VALUES (?1, ?2, ?3)")?.execute(params![
-            run,
-            lines.len() as i64,
-            lines.join("\n")
-        ])?;
-    }
-    for p in batch {
-        if let (Some(run), Some(Change::Check { key, partition, name, passed, result })) = (&p.run, &p.change) {
-            tx.prepare_cached(
-                "INSERT INTO checks (run_id, asset_key, partition, name, passed, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![run, key, partition, name, passed, result])?;
-        }
-    }
-    let mut steps: Vec<(&str, &str, &str, StepState)> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &str, &str), usize> = std::collections::HashMap::new();
-    for p in batch {
-        let (Some(run), Some(Change::Step { key, partition, state })) = (&p.run, &p.change) else { continue };
-        let id = (run.as_str(), key.as_str(), partition.as_str());
-        match index.get(&id) {
-            Some(&i) => {
-                let old = &steps[i].3;
-                let mut new = state.clone();
-                new.attempts = new.attempts.max(old.attempts);
-                new.started_at = new.started_at.or_else(|| old.started_at.clone());
-                steps[i].3 = new;
-            }
+    for (run, edge) in edges {
+        let RunEdge::End { status, at, duration_ms, summary } = edge else { continue };
+        let summary = match summary {
+            Some(s) => s.clone(),
             None => {
-                index.insert(id, steps.len());
-                steps.push((id.0, id.1, id.2, state.clone()));
+                // a resumed run counts every attempt's steps
+                fold::fold(tx, path)?;
+                let counts: Vec<(String, i64)> = tx
+                    .prepare_cached("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")
+                    .and_then(|mut q| q.query_map([&**run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+                    .map_err(err)?;
+                let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+                serde_json::to_string(&summary).unwrap_or_default()
             }
-        }
-    }
-    for (run, key, partition, s) in &steps {
-        let v = s.versions.as_ref().map(|(v, _)| v);
-        let inputs = v.map(|v| serde_json::to_string(&v.inputs).unwrap_or_default());
-        let (code, data, source) =
-            (v.and_then(|v| v.code.as_deref()), v.map(|v| &*v.data), v.and_then(|v| v.source.as_deref()));
-        tx.prepare_cached(
-            "INSERT INTO steps (run_id, asset_key, partition, status, attempts, started_at, duration_ms, error, metadata,
-                                code_version, data_version, source_version, inputs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (run_id, asset_key, partition) DO UPDATE SET status = excluded.status,
-               attempts = max(steps.attempts, excluded.attempts),
-               started_at = coalesce(excluded.started_at, steps.started_at),
-               duration_ms = excluded.duration_ms, error = excluded.error, metadata = excluded.metadata,
-               code_version = excluded.code_version, data_version = excluded.data_version,
-               source_version = excluded.source_version, inputs = excluded.inputs",
-        )?
-        .execute(params![
-            run,
-            key,
-            partition,
-            s.status,
-            s.attempts,
-            s.started_at,
-            s.duration_ms,
-            s.error,
-            s.metadata,
-            code,
-            data,
-            source,
-            inputs
-        ])?;
-        // the asset's latest success, kept when its runs are pruned; with the error-severity
-        // checks of that materialization that did not pass (a warning does not make it stale)
-        if let Some((_, at)) = &s.versions {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO materializations
-                   (asset_key, partition, run_id, at, code_version, data_version, source_version, inputs, failed_checks)
-                 VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8,
-                   (SELECT json_group_array(name) FROM checks
-                     WHERE run_id = ?1 AND asset_key = ?2 AND partition = ?3 AND passed = 0
-                       AND json_extract(result, '$.severity') = 'error'))",
-            )?
-            .execute(params![run, key, partition, at, code, data, source, inputs])?;
-        }
-    }
-    for p in batch {
-        let (Some(run), Some(Change::RunEnd { status, at, duration_ms })) = (&p.run, &p.change) else { continue };
-        // the counts of the whole run, over every attempt (a resume ran only part of it); the
-        // duration is the sum of the attempts'
-        let counts: Vec<(String, i64)> = {
-            let mut q = tx.prepare_cached("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")?;
-            q.query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?
         };
-        let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+        // the duration is the sum of the attempts'
         tx.prepare_cached(
             "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = coalesce(duration_ms, 0) + ?4, summary = ?5
              WHERE run_id = ?1",
-        )?
-        .execute(params![
-            run,
-            status,
-            at,
-            duration_ms,
-            serde_json::to_string(&summary).unwrap_or_default()
-        ])?;
+        )
+        .and_then(|mut q| q.execute(params![&**run, status, at, duration_ms, summary]))
+        .map_err(err)?;
     }
     Ok(())
 }
@@ -595,6 +499,12 @@ fn hostname() -> String {
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| String::from("localhost"))
 }
+
+#[path = "runs_fold.rs"]
+mod fold;
+
+#[path = "runs_log.rs"]
+mod log;
 
 #[path = "runs_store.rs"]
 mod store;

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use std::sync::PoisonError;
 use std::time::Instant;
 
-use super::{BACKLOG, BATCH, RunHistory, failed, flush, prepare};
+use super::{BACKLOG, BATCH, RunHistory, edge_of, failed, flush};
 
 /// Whether the event starts or ends a step or a run: the store is made durable there (a
 /// step that started is recorded as running, so a killed run shows what it was doing).
@@ -74,32 +74,38 @@ const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, p
 
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
-        let prepared = prepare(event);
-        {
+        thread_local! {
+            /// Each thread encodes into its own buffer, outside the store's lock.
+            static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let edge = edge_of(event);
+        let run_edge = edge.is_some();
+        let flush_now = RECORD.with_borrow_mut(|record| -> Result<bool, StoreError> {
+            record.clear();
+            super::log::encode(event, record);
             let mut p = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(e) = p.error.take() {
                 return Err(e);
             }
-            p.events.push(prepared);
+            p.push(event.correlation.run_id.as_ref(), record, edge);
             // a run's start and end are committed at once, by this thread; a step's boundary
             // by the writer, with the ones that follow within COMMIT_WITHIN
-            if !matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
-                if !boundary(event) {
-                    return Ok(());
-                }
-                if p.waiting_since.is_none() {
-                    p.waiting_since = Some(Instant::now());
-                }
-                self.start_flusher(&mut p);
-                if p.events.len() < BACKLOG {
-                    if p.events.len() >= BATCH {
-                        self.shared.wake.notify_one();
-                    }
-                    return Ok(());
-                }
+            if run_edge || matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
+                return Ok(true);
             }
-        }
-        flush(&self.path, &self.shared)
+            if !boundary(event) {
+                return Ok(false);
+            }
+            if p.waiting_since.is_none() {
+                p.waiting_since = Some(Instant::now());
+            }
+            self.start_flusher(&mut p);
+            if p.len >= BATCH && p.len < BACKLOG {
+                self.shared.wake.notify_one();
+            }
+            Ok(p.len >= BACKLOG)
+        })?;
+        if flush_now { flush(&self.path, &self.shared) } else { Ok(()) }
     }
 
     fn interrupt_stale(&self, live: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
@@ -115,6 +121,10 @@ impl RunStore for RunHistory {
                     q.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
                 all.into_iter().filter(|id| !live(id)).collect()
             };
+            if !ids.is_empty() {
+                // their steps are in the event log: fold it before marking the running ones
+                super::fold::fold(&tx, &path)?;
+            }
             let now = chrono::Utc::now().to_rfc3339();
             for id in &ids {
                 tx.execute("UPDATE runs SET status = 'interrupted', ended_at = ?2 WHERE run_id = ?1", params![id, now])
@@ -146,7 +156,7 @@ impl RunStore for RunHistory {
 
     fn run(&self, run_id: &str) -> Result<Option<RunDetail>, StoreError> {
         let path = self.path.clone();
-        self.with_conn(|conn| {
+        self.with_folded(|conn| {
             let err = |e: rusqlite::Error| failed(&path, &e);
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1");
             let Some(run) = conn.query_row(&sql, [run_id], stored_run).optional().map_err(err)? else {
@@ -184,7 +194,7 @@ impl RunStore for RunHistory {
 
     fn history(&self, asset_key: &str, limit: usize) -> Result<Vec<(String, StoredStep)>, StoreError> {
         let path = self.path.clone();
-        self.with_conn(|conn| {
+        self.with_folded(|conn| {
             let mut q = conn
                 .prepare_cached(
                     "SELECT s.run_id, s.asset_key, s.partition, s.status, s.attempts, s.started_at, s.duration_ms,
@@ -203,7 +213,7 @@ impl RunStore for RunHistory {
 
     fn prune(&self, keep: Option<usize>, before: Option<chrono::DateTime<chrono::Utc>>) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        self.with_conn(|conn| {
+        self.with_folded(|conn| {
             let err = |e: rusqlite::Error| failed(&path, &e);
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
             // started_at is RFC 3339 in UTC: text order is time order
@@ -234,18 +244,31 @@ impl RunStore for RunHistory {
     fn events(&self, run_id: &str) -> Result<Vec<serde_json::Value>, StoreError> {
         let path = self.path.clone();
         self.with_conn(|conn| {
-            let mut q = conn
-                .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
-                .map_err(|e| failed(&path, &e))?;
-            let bodies: Vec<String> =
-                q.query_map([run_id], |r| r.get(0)).and_then(Iterator::collect).map_err(|e| failed(&path, &e))?;
-            Ok(bodies.iter().flat_map(|b| b.lines()).map(json_of).collect())
+            let err = |e: rusqlite::Error| failed(&path, &e);
+            let mut q = conn.prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq").map_err(err)?;
+            let mut rows = q.query([run_id]).map_err(err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(err)? {
+                match row.get_ref(0).map_err(err)? {
+                    rusqlite::types::ValueRef::Blob(b) => out.extend(super::log::decode(b, Some(run_id)).map_err(|e| {
+                        StoreError::with_help(
+                            format!("the run store `{}` holds an unreadable event log: {e}", path.display()),
+                            "phlo never rewrites it on its own: restore a copy, or move the file aside",
+                        )
+                    })?),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        out.extend(String::from_utf8_lossy(t).lines().map(json_of));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(out)
         })
     }
 
     fn materializations(&self, keys: Option<&[String]>) -> Result<Stored, StoreError> {
         let path = self.path.clone();
-        self.with_conn(|conn| {
+        self.with_folded(|conn| {
             let err = |e: rusqlite::Error| failed(&path, &e);
             let wanted = keys.map(|k| serde_json::to_string(k).unwrap_or_default());
             let mut q = conn

@@ -12,11 +12,24 @@ fn start(run: &Correlation, assets: usize) -> Event {
     Event::new(EventPayload::RunStart(RunEvent { assets, ..RunEvent::default() }), run.clone())
 }
 
-fn end(run: &Correlation, status: Status) -> Event {
+/// A run's end as the executor emits it: with the attempt's counts, and how many steps an
+/// earlier attempt completed.
+fn end_with(run: &Correlation, status: Status, counts: &[(&str, u64)], resumed_done: usize) -> Event {
+    let summary = counts.iter().map(|(k, n)| ((*k).to_string(), *n)).collect();
     Event::new(
-        EventPayload::RunEnd(RunEvent { status: Some(status), duration_ms: Some(5), ..RunEvent::default() }),
+        EventPayload::RunEnd(RunEvent {
+            status: Some(status),
+            duration_ms: Some(5),
+            summary,
+            resumed_done,
+            ..RunEvent::default()
+        }),
         run.clone(),
     )
+}
+
+fn end(run: &Correlation, status: Status) -> Event {
+    end_with(run, status, &[], 0)
 }
 
 fn step(run: &Correlation, key: &str, status: Option<Status>) -> Event {
@@ -49,7 +62,7 @@ fn events_from_many_threads_are_all_recorded() {
             });
         }
     });
-    store.record(&end(&run, Status::Succeeded)).unwrap();
+    store.record(&end_with(&run, Status::Succeeded, &[("succeeded", 400)], 0)).unwrap();
     let detail = store.run("r1").unwrap().unwrap();
     assert_eq!(detail.steps.len(), 400);
     assert!(detail.steps.iter().all(|s| s.status == "succeeded" && s.started_at.is_some()));
@@ -74,12 +87,14 @@ fn a_run_started_again_keeps_its_story() {
     store.record(&start(&run, 2)).unwrap();
     store.record(&step(&run, "a.x", Some(Status::Succeeded))).unwrap();
     store.record(&step(&run, "a.y", Some(Status::Failed))).unwrap();
-    store.record(&end(&run, Status::Failed)).unwrap();
-    // the resume: one step left
-    store.record(&start(&run, 1)).unwrap();
+    store.record(&end_with(&run, Status::Failed, &[("succeeded", 1), ("failed", 1)], 0)).unwrap();
+    assert_eq!(store.runs(None, 10).unwrap()[0].summary.get("failed"), Some(&1));
+    // the resume: one step left, one done before
+    let restart = RunEvent { assets: 1, resumed_done: 1, ..RunEvent::default() };
+    store.record(&Event::new(EventPayload::RunStart(restart), run.clone())).unwrap();
     assert_eq!(store.runs(None, 10).unwrap()[0].status, "running");
     store.record(&step(&run, "a.y", Some(Status::Succeeded))).unwrap();
-    store.record(&end(&run, Status::Succeeded)).unwrap();
+    store.record(&end_with(&run, Status::Succeeded, &[("succeeded", 1)], 1)).unwrap();
     let runs = store.runs(None, 10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "succeeded");
