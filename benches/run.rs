@@ -127,7 +127,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut req = request(&graph, 8, &counter);
-                req.versions = Some(Arc::new(phlo_core::execution::Versions::new(Default::default(), false, graph.len())));
+                req.versions =
+                    Some(Arc::new(phlo_core::execution::Versions::new(Default::default(), false, graph.len())));
                 req
             },
             |req| rt.block_on(adapter.execute(req)),

@@ -156,6 +156,8 @@ pub(crate) struct Pending {
     flusher: bool,
     /// The writer's last failure, reported by the next event recorded.
     error: Option<StoreError>,
+    /// Bodies already written, kept for their memory (a large run fills many).
+    spare: Vec<Vec<u8>>,
 }
 
 /// The waiting records of one run (or of events without a run).
@@ -171,7 +173,8 @@ impl Pending {
         let at = match self.logs.iter().position(|l| l.run.as_deref() == run.map(|r| &**r)) {
             Some(i) => i,
             None => {
-                self.logs.push(Log { run: run.cloned(), body: Vec::with_capacity(1 << 16), count: 0 });
+                let body = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1 << 16));
+                self.logs.push(Log { run: run.cloned(), body, count: 0 });
                 self.logs.len() - 1
             }
         };
@@ -232,8 +235,15 @@ fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
 impl RunHistory {
     /// A run store in `path` (opened on first use).
     pub fn new(path: PathBuf) -> Self {
-        let pending =
-            Pending { logs: Vec::new(), edges: Vec::new(), len: 0, waiting_since: None, flusher: false, error: None };
+        let pending = Pending {
+            logs: Vec::new(),
+            edges: Vec::new(),
+            len: 0,
+            waiting_since: None,
+            flusher: false,
+            error: None,
+            spare: Vec::new(),
+        };
         Self {
             path,
             shared: Arc::new(Shared { conn: Mutex::new(None), pending: Mutex::new(pending), wake: Condvar::new() }),
@@ -329,7 +339,15 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     // the write lock at once: a busy store (another run) is waited for, never half-written
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| failed(path, &e))?;
     write(&tx, &logs, &edges, path)?;
-    tx.commit().map_err(|e| failed(path, &e))
+    tx.commit().map_err(|e| failed(path, &e))?;
+    let mut p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+    for mut l in logs {
+        if p.spare.len() < 4 {
+            l.body.clear();
+            p.spare.push(l.body);
+        }
+    }
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {

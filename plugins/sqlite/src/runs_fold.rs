@@ -98,7 +98,8 @@ fn change_of(e: &Value) -> Option<(String, Change)> {
                 started_at: None,
                 duration_ms: None,
                 error: text(&p["reason"]),
-                metadata: since.map_or_else(|| String::from("{}"), |r| serde_json::json!({ "unchanged_since": r }).to_string()),
+                metadata: since
+                    .map_or_else(|| String::from("{}"), |r| serde_json::json!({ "unchanged_since": r }).to_string()),
                 versions: None,
             }
         }
@@ -111,6 +112,14 @@ fn change_of(e: &Value) -> Option<(String, Change)> {
         _ => return None,
     };
     Some((run, Change::Step { key, partition, state }))
+}
+
+/// The error for an event log that cannot be decoded.
+pub(crate) fn unreadable(path: &Path, e: &str) -> StoreError {
+    StoreError::with_help(
+        format!("the run store `{}` holds an unreadable event log: {e}", path.display()),
+        "phlo never rewrites it on its own: restore a copy, or move the file aside",
+    )
 }
 
 /// Whether events wait to be folded (a cheap read).
@@ -140,12 +149,7 @@ pub(crate) fn fold(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(), St
                     .collect(),
                 _ => Ok(Vec::new()),
             }
-            .map_err(|e| {
-                StoreError::with_help(
-                    format!("the run store `{}` holds an unreadable event log: {e}", path.display()),
-                    "phlo never rewrites it on its own: restore a copy, or move the file aside",
-                )
-            })?;
+            .map_err(|e| unreadable(path, &e))?;
             changes.extend(events.iter().filter_map(change_of));
         }
     }

@@ -13,8 +13,17 @@ const STEP: u8 = 1;
 const SKIP: u8 = 2;
 const LINEAGE: u8 = 3;
 
+/// A length or count: 7 bits per byte, low bits first.
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -45,13 +54,13 @@ fn header(e: &Event, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.id.0.to_le_bytes());
     out.extend_from_slice(&e.timestamp.timestamp_nanos_opt().unwrap_or(0).to_le_bytes());
     put_str(out, &e.producer);
-    out.extend_from_slice(&e.version.to_le_bytes());
-    out.extend_from_slice(&(e.tags.len() as u32).to_le_bytes());
+    put_len(out, e.version as usize);
+    put_len(out, e.tags.len());
     for (k, v) in &e.tags {
         put_str(out, k);
         put_str(out, v);
     }
-    out.extend_from_slice(&e.correlation.attempt.to_le_bytes());
+    put_len(out, e.correlation.attempt as usize);
     put_opt(out, e.correlation.asset_key.as_deref());
     put_opt(out, e.correlation.partition.as_deref());
     put_opt(out, e.correlation.check_name.as_deref());
@@ -64,7 +73,7 @@ fn asset_event(a: &AssetEvent, out: &mut Vec<u8>) {
         None => out.push(0),
         Some(d) => {
             out.push(1);
-            out.extend_from_slice(&d.to_le_bytes());
+            put_len(out, d as usize);
         }
     }
     if a.metrics.is_empty() {
@@ -80,7 +89,7 @@ fn asset_event(a: &AssetEvent, out: &mut Vec<u8>) {
             put_opt(out, v.code.as_deref());
             put_str(out, &v.data);
             put_opt(out, v.source.as_deref());
-            out.extend_from_slice(&(v.inputs.len() as u32).to_le_bytes());
+            put_len(out, v.inputs.len());
             for (k, d) in &v.inputs {
                 put_str(out, k);
                 put_str(out, d);
@@ -116,7 +125,7 @@ pub(crate) fn encode(e: &Event, out: &mut Vec<u8>) {
         EventPayload::LineageEdges { edges } if compact => {
             out.push(LINEAGE);
             header(e, out);
-            out.extend_from_slice(&(edges.len() as u32).to_le_bytes());
+            put_len(out, edges.len());
             for (from, to) in edges {
                 put_str(out, from);
                 put_str(out, to);
@@ -147,8 +156,16 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "bad u32")?))
+    fn len(&mut self) -> Result<usize, String> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return usize::try_from(n).map_err(|_| String::from("a length too large"));
+            }
+        }
+        Err(String::from("a length too long in the event log"))
     }
 
     fn u64(&mut self) -> Result<u64, String> {
@@ -156,7 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self) -> Result<&'a str, String> {
-        let n = self.u32()? as usize;
+        let n = self.len()?;
         std::str::from_utf8(self.take(n)?).map_err(|e| e.to_string())
     }
 
@@ -186,13 +203,13 @@ fn decode_header(r: &mut Reader<'_>, run_id: Option<&str>) -> Result<Map<String,
     let nanos = r.u64()? as i64;
     let timestamp = chrono::DateTime::from_timestamp_nanos(nanos);
     let producer = r.str()?;
-    let version = r.u32()?;
+    let version = r.len()? as u32;
     let mut tags = Map::new();
-    for _ in 0..r.u32()? {
+    for _ in 0..r.len()? {
         let k = r.str()?;
         tags.insert(k.to_string(), Value::from(r.str()?));
     }
-    let attempt = r.u32()?;
+    let attempt = r.len()? as u32;
     let correlation = json!({
         "run_id": run_id,
         "attempt": attempt,
@@ -226,11 +243,14 @@ pub(crate) fn decode(body: &[u8], run_id: Option<&str>) -> Result<Vec<Value>, St
                 let mut p = Map::new();
                 p.insert(String::from("group"), r.opt()?);
                 p.insert(String::from("status"), status_value(r.u8()?));
-                let duration = if r.u8()? == 1 { Value::from(r.u64()?) } else { Value::Null };
+                let duration = if r.u8()? == 1 { Value::from(r.len()? as u64) } else { Value::Null };
                 p.insert(String::from("duration_ms"), duration);
                 let metrics = r.str()?;
-                let metrics =
-                    if metrics.is_empty() { json!({}) } else { serde_json::from_str(metrics).map_err(|e| e.to_string())? };
+                let metrics = if metrics.is_empty() {
+                    json!({})
+                } else {
+                    serde_json::from_str(metrics).map_err(|e| e.to_string())?
+                };
                 p.insert(String::from("metrics"), metrics);
                 p.insert(String::from("error"), r.opt()?);
                 if r.u8()? == 1 {
@@ -244,7 +264,7 @@ pub(crate) fn decode(body: &[u8], run_id: Option<&str>) -> Result<Vec<Value>, St
                         v.insert(String::from("source"), source);
                     }
                     let mut inputs = BTreeMap::new();
-                    for _ in 0..r.u32()? {
+                    for _ in 0..r.len()? {
                         let k = r.str()?;
                         inputs.insert(k.to_string(), Value::from(r.str()?));
                     }
@@ -269,7 +289,7 @@ pub(crate) fn decode(body: &[u8], run_id: Option<&str>) -> Result<Vec<Value>, St
             LINEAGE => {
                 let mut m = decode_header(&mut r, run_id)?;
                 let mut edges = Vec::new();
-                for _ in 0..r.u32()? {
+                for _ in 0..r.len()? {
                     let from = r.str()?;
                     edges.push(json!([from, r.str()?]));
                 }
@@ -343,12 +363,14 @@ mod tests {
                 run.clone().with_asset("m.z"),
             ),
             Event::new(
-                EventPayload::LineageEdges { edges: vec![("raw.a".into(), "m.x".into()), ("raw.b".into(), "m.x".into())] },
-                run.clone().with_asset("m.x"),
+                EventPayload::LineageEdges {
+                    edges: vec![("raw.a".into(), "m.x".into()), ("raw.b".into(), "m.x".into())],
+                },
+                run.with_asset("m.x"),
             ),
             Event::new(
                 EventPayload::TelemetryLog { level: String::from("info"), message: String::from("hi") },
-                step.clone(),
+                step,
             ),
             Event::new(EventPayload::PublishStart(AssetEvent::default()), Correlation::default().with_asset("p.q")),
         ];

@@ -250,12 +250,11 @@ impl RunStore for RunHistory {
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(err)? {
                 match row.get_ref(0).map_err(err)? {
-                    rusqlite::types::ValueRef::Blob(b) => out.extend(super::log::decode(b, Some(run_id)).map_err(|e| {
-                        StoreError::with_help(
-                            format!("the run store `{}` holds an unreadable event log: {e}", path.display()),
-                            "phlo never rewrites it on its own: restore a copy, or move the file aside",
-                        )
-                    })?),
+                    rusqlite::types::ValueRef::Blob(b) => {
+                        out.extend(
+                            super::log::decode(b, Some(run_id)).map_err(|e| super::fold::unreadable(&path, &e))?,
+                        );
+                    }
                     rusqlite::types::ValueRef::Text(t) => {
                         out.extend(String::from_utf8_lossy(t).lines().map(json_of));
                     }
