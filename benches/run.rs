@@ -136,6 +136,27 @@ fn bench(c: &mut Criterion) {
         );
     });
 
+    // what the recorded run leaves for later: the first command that reads its steps folds
+    // its event log into steps and materializations (`phlo runs show`, `phlo status`)
+    g.bench_function("first read of a recorded 100k run (folds its event log)", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store: Arc<dyn RunStore> =
+                    Arc::new(phlo_plugin_sqlite::runs::RunHistory::new(dir.path().join("runs.db")));
+                let report = rt.block_on(adapter.execute(recorded_request(&graph, 8, &counter, Arc::clone(&store))));
+                assert_eq!(report.status, RunStatus::Succeeded);
+                (store, dir)
+            },
+            |(store, dir)| {
+                let detail = store.run("bench").unwrap().unwrap();
+                assert_eq!(detail.steps.len(), 100_000);
+                (store, dir)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+
     let sleepers: Vec<AssetNode> = (0..400)
         .map(|i| {
             let spec = AssetSpec::new(format!("s{i:03}")).with_run(|_ctx: RunContext| async {

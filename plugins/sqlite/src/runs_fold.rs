@@ -14,31 +14,32 @@ use serde_json::Value;
 use super::failed;
 
 /// What one event changes in the folded tables.
-enum Change {
+#[derive(Debug, PartialEq)]
+pub(crate) enum Change {
     Step { key: String, partition: String, state: StepState },
     Check { key: String, partition: String, name: String, passed: bool, result: String },
 }
 
 /// A succeeded step's versions, and when it ended.
-#[derive(Clone)]
-struct Versions {
-    code: Option<String>,
-    data: Option<String>,
-    source: Option<String>,
-    inputs: String,
-    at: String,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Versions {
+    pub(crate) code: Option<String>,
+    pub(crate) data: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) inputs: String,
+    pub(crate) at: String,
 }
 
 /// A step's state after an event (later events of one step replace earlier ones).
-#[derive(Clone)]
-struct StepState {
-    status: String,
-    attempts: u32,
-    started_at: Option<String>,
-    duration_ms: Option<i64>,
-    error: Option<String>,
-    metadata: String,
-    versions: Option<Versions>,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepState {
+    pub(crate) status: String,
+    pub(crate) attempts: u32,
+    pub(crate) started_at: Option<String>,
+    pub(crate) duration_ms: Option<i64>,
+    pub(crate) error: Option<String>,
+    pub(crate) metadata: String,
+    pub(crate) versions: Option<Versions>,
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -52,7 +53,7 @@ fn instant(v: &Value) -> Option<String> {
 }
 
 /// What an event (as its JSON) changes: the step it starts, ends or skips, or a check result.
-fn change_of(e: &Value) -> Option<(String, Change)> {
+pub(crate) fn change_of(e: &Value) -> Option<(String, Change)> {
     let c = &e["correlation"];
     let run = text(&c["run_id"])?;
     let key = text(&c["asset_key"]).unwrap_or_default();
@@ -141,16 +142,18 @@ pub(crate) fn fold(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(), St
         while let Some(row) = rows.next().map_err(err)? {
             last = row.get(0).map_err(err)?;
             let run: Option<String> = row.get(1).map_err(err)?;
-            let events = match row.get_ref(2).map_err(err)? {
-                rusqlite::types::ValueRef::Blob(b) => super::log::decode(b, run.as_deref()),
-                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t)
-                    .lines()
-                    .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
-                    .collect(),
-                _ => Ok(Vec::new()),
+            match row.get_ref(2).map_err(err)? {
+                rusqlite::types::ValueRef::Blob(b) => {
+                    super::log::changes(b, run.as_deref(), &mut changes).map_err(|e| unreadable(path, &e))?;
+                }
+                rusqlite::types::ValueRef::Text(t) => {
+                    for line in String::from_utf8_lossy(t).lines() {
+                        let v: Value = serde_json::from_str(line).map_err(|e| unreadable(path, &e.to_string()))?;
+                        changes.extend(change_of(&v));
+                    }
+                }
+                _ => {}
             }
-            .map_err(|e| unreadable(path, &e))?;
-            changes.extend(events.iter().filter_map(change_of));
         }
     }
     apply(tx, &changes).map_err(err)?;
