@@ -387,3 +387,16 @@ fn the_rate_limit_spaces_requests() {
     assert_eq!(report["assets"][0]["metadata"]["pages"], 11);
     assert!(t0.elapsed() >= Duration::from_millis(500), "{:?}", t0.elapsed());
 }
+
+/// A misspelt `cursor_field` is an error naming the fields there are, not a silent reload of
+/// every record on every run.
+#[test]
+fn a_cursor_field_no_record_has_is_an_error() {
+    let server = Server::start(|_: &Request| Reply::json(json!(records(1, 3)).to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &asset_yaml(&server.url, "    incremental: {cursor_field: updated, param: since}\n"));
+    let out = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stdout.contains("no record has the incremental `cursor_field` `updated`"), "{}", out.stdout);
+    assert!(out.stdout.contains("id, name, price"), "{}", out.stdout);
+}

@@ -242,10 +242,11 @@ pub type Observe<'a> = &'a dyn Fn(&AssetSpec, Option<&str>) -> Option<Result<Str
 
 /// The freshness of every asset, in topological order (the graph's key order when it has a
 /// cycle): compares what the store holds with the project as it is now.
-pub fn staleness(graph: &AssetGraph, stored: &Stored, observe: Observe<'_>) -> Vec<AssetFreshness> {
+pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Vec<AssetFreshness> {
     let order: Vec<u32> = graph.topological_order().map_or_else(|| (0..graph.len() as u32).collect(), <[u32]>::to_vec);
     let mut state: Vec<Option<Freshness>> = vec![None; graph.len()];
-    let versions = Versions::new(stored.clone(), false, 0);
+    let versions = Versions::new(stored, false, 0);
+    let stored = &versions.stored;
     let mut out = Vec::with_capacity(order.len());
     for i in order {
         let spec = &graph.node(i).spec;

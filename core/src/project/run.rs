@@ -134,7 +134,7 @@ impl Project {
     /// The store cannot be read.
     pub fn staleness(&self, store: &dyn RunStore) -> Result<Vec<AssetFreshness>, StoreError> {
         let stored = store.materializations(None)?;
-        Ok(staleness(&self.graph, &stored, &|spec, partition| spec.observe.as_ref().map(|o| (o.0)(partition))))
+        Ok(staleness(&self.graph, stored, &|spec, partition| spec.observe.as_ref().map(|o| (o.0)(partition))))
     }
 }
 

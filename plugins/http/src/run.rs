@@ -278,12 +278,25 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
     // the highest cursor seen, never below the one sent
     let mut cursor: Option<Value> = since.clone().map(Value::String);
     if let Some(inc) = &p.cfg.incremental {
+        let mut seen = false;
         for r in &records {
-            if let Some(v) = r.get(&inc.cursor_field).filter(|v| !v.is_null())
-                && cursor.as_ref().is_none_or(|c| cursor_after(v, c))
-            {
+            let Some(v) = r.get(&inc.cursor_field).filter(|v| !v.is_null()) else { continue };
+            seen = true;
+            if cursor.as_ref().is_none_or(|c| cursor_after(v, c)) {
                 cursor = Some(v.clone());
             }
+        }
+        // a misspelt `cursor_field` would fetch everything again on every run (and append it
+        // twice): an error, not a silent full reload
+        if !records.is_empty() && !seen {
+            let fields: Vec<&str> = records[0].keys().map(String::as_str).collect();
+            return Err(RunError::permanent(format!(
+                "`{}`: no record has the incremental `cursor_field` `{}` (the records have {}); nothing was written",
+                rc.asset,
+                inc.cursor_field,
+                fields.join(", ")
+            ))
+            .with_code(Code::InputFailed));
         }
     }
     let state = match (&p.cfg.incremental, cursor.as_ref().and_then(text_of)) {

@@ -79,7 +79,6 @@ impl RunStore for RunHistory {
             static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let edge = edge_of(event);
-        let run_edge = edge.is_some();
         let flush_now = RECORD.with_borrow_mut(|record| -> Result<bool, StoreError> {
             record.clear();
             super::log::encode(event, record);
@@ -90,7 +89,7 @@ impl RunStore for RunHistory {
             p.push(event.correlation.run_id.as_ref(), record, edge);
             // a run's start and end are committed at once, by this thread; a step's boundary
             // by the writer, with the ones that follow within COMMIT_WITHIN
-            if run_edge || matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
+            if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
                 return Ok(true);
             }
             if !boundary(event) {
