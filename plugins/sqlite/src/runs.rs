@@ -141,7 +141,20 @@ pub(crate) struct Shared {
     pending: Mutex<Pending>,
     /// Wakes the writer.
     wake: Condvar,
+    /// The thread that checkpoints the WAL in the background (see [`CHECKPOINT_EVERY`]).
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
+
+/// A thread with its own connection that checkpoints the WAL when told to, so that neither
+/// the writer nor a run's end waits for a large checkpoint.
+struct Checkpointer {
+    due: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The WAL is checkpointed (in the background) each time this many bytes of event log were
+/// committed since the last time; the connections themselves never checkpoint until closed.
+pub(crate) const CHECKPOINT_EVERY: usize = 4 << 20;
 
 pub(crate) struct Pending {
     /// The records waiting, one growing body per run (in the order they came).
@@ -158,6 +171,8 @@ pub(crate) struct Pending {
     error: Option<StoreError>,
     /// Bodies already written, kept for their memory (a large run fills many).
     spare: Vec<Vec<u8>>,
+    /// Bytes of event log committed since the WAL was last checkpointed.
+    unchecked: usize,
 }
 
 /// The waiting records of one run (or of events without a run).
@@ -243,11 +258,15 @@ impl RunHistory {
             flusher: false,
             error: None,
             spare: Vec::new(),
+            unchecked: 0,
         };
-        Self {
-            path,
-            shared: Arc::new(Shared { conn: Mutex::new(None), pending: Mutex::new(pending), wake: Condvar::new() }),
-        }
+        let shared = Shared {
+            conn: Mutex::new(None),
+            pending: Mutex::new(pending),
+            wake: Condvar::new(),
+            checkpointer: Mutex::new(None),
+        };
+        Self { path, shared: Arc::new(shared) }
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -309,6 +328,37 @@ impl Drop for RunHistory {
     fn drop(&mut self) {
         // what is still waiting is written (an error has no one left to hear it)
         let _ = flush(&self.path, &self.shared);
+        // closed here, by the thread that drops the store, not by whichever thread lets go of
+        // it last: closing checkpoints what the WAL still holds, and the caller waits for it
+        let checkpointer = self.shared.checkpointer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(c) = checkpointer {
+            drop(c.due);
+            let _ = c.thread.join();
+        }
+        drop(self.shared.conn.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
+
+/// Asks the checkpointer (started on first use) to checkpoint the WAL.
+fn checkpoint_soon(path: &Path, shared: &Shared) {
+    let mut slot = shared.checkpointer.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_none() {
+        let Ok(conn) = Connection::open(path) else { return };
+        let (due, wait) = std::sync::mpsc::sync_channel::<()>(1);
+        let spawned = std::thread::Builder::new().name("phlo-run-store-checkpoint".into()).spawn(move || {
+            let _ = conn.busy_timeout(Duration::from_secs(10));
+            // PASSIVE: as much as the readers allow, never blocking the writer; a failure is
+            // harmless (the WAL is checkpointed by the next one, or when the store is closed)
+            while wait.recv().is_ok() {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        });
+        let Ok(thread) = spawned else { return };
+        *slot = Some(Checkpointer { due, thread });
+    }
+    if let Some(c) = slot.as_ref() {
+        // full: a checkpoint is already due
+        let _ = c.due.try_send(());
     }
 }
 
@@ -342,10 +392,16 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     tx.commit().map_err(|e| failed(path, &e))?;
     let mut p = shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
     for mut l in logs {
+        p.unchecked += l.body.len();
         if p.spare.len() < 4 {
             l.body.clear();
             p.spare.push(l.body);
         }
+    }
+    if p.unchecked >= CHECKPOINT_EVERY {
+        p.unchecked = 0;
+        drop(p);
+        checkpoint_soon(path, shared);
     }
     Ok(())
 }
@@ -387,9 +443,9 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     // may lose the last commits but never leaves the file inconsistent
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| failed(path, &e))?;
     conn.pragma_update(None, "foreign_keys", true).map_err(|e| failed(path, &e))?;
-    // checkpoint the WAL every ~16 MB instead of every 4 MB: a checkpoint syncs the file, and a
-    // large run commits at every step boundary
-    conn.pragma_update(None, "wal_autocheckpoint", 4000).map_err(|e| failed(path, &e))?;
+    // a checkpoint syncs the file: not on the committing thread (a run's end would wait for
+    // it) but by the checkpointer, in the background, and by the connection's close
+    conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| failed(path, &e))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
         let migrate = format!(
             "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {}; COMMIT;",
