@@ -472,6 +472,16 @@ impl Event {
         Self::derive_id(event_type, c, None, &[])
     }
 
+    /// The id [`Event::new`] gives an event of retryable work with this type, correlation and
+    /// (for `lineage.edges`) edges; `None` for other events, whose ids are unique. A reader of
+    /// stored events can omit such an id and derive it back.
+    pub fn work_id(event_type: EventType, c: &Correlation, edges: &[(AssetKey, AssetKey)]) -> Option<EventId> {
+        if !event_type.is_retryable_work() || (event_type == EventType::QualityResult && c.check_name.is_none()) {
+            return None;
+        }
+        Some(Self::derive_id(event_type, c, None, edges))
+    }
+
     fn derive_id(
         event_type: EventType,
         c: &Correlation,

@@ -180,24 +180,31 @@ pub(crate) struct Log {
     run: Option<Arc<str>>,
     body: Vec<u8>,
     count: i64,
+    /// Unique in the process: the body a lane's records were written for.
+    number: u64,
 }
 
 impl Pending {
-    /// Adds an encoded record (and the run edge it carries).
-    pub(crate) fn push(&mut self, run: Option<&Arc<str>>, record: &[u8], edge: Option<RunEdge>) {
-        let at = match self.logs.iter().position(|l| l.run.as_deref() == run.map(|r| &**r)) {
-            Some(i) => i,
-            None => {
-                let body = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1 << 16));
-                self.logs.push(Log { run: run.cloned(), body, count: 0 });
-                self.logs.len() - 1
-            }
-        };
-        self.logs[at].body.extend_from_slice(record);
-        self.logs[at].count += 1;
+    /// The body of `run`'s waiting records (started if none): its index and number (see
+    /// `runs_log.rs`: a record written against a lane belongs to one body).
+    pub(crate) fn body_of(&mut self, run: Option<&Arc<str>>) -> (usize, u64) {
+        if let Some(i) = self.logs.iter().position(|l| l.run.as_deref() == run.map(|r| &**r)) {
+            return (i, self.logs[i].number);
+        }
+        let body = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1 << 16));
+        let number = log::new_body();
+        self.logs.push(Log { run: run.cloned(), body, count: 0, number });
+        (self.logs.len() - 1, number)
+    }
+
+    /// Appends an encoded record to the body at `at` (and the run edge it carries).
+    pub(crate) fn push(&mut self, at: usize, record: &[u8], edge: Option<RunEdge>) {
+        let log = &mut self.logs[at];
+        log.body.extend_from_slice(record);
+        log.count += 1;
         self.len += 1;
-        if let (Some(run), Some(edge)) = (run, edge) {
-            self.edges.push((Arc::clone(run), edge));
+        if let (Some(run), Some(edge)) = (log.run.clone(), edge) {
+            self.edges.push((run, edge));
         }
     }
 }

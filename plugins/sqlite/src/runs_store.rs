@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use std::sync::PoisonError;
 use std::time::Instant;
 
+use super::log::Lane;
 use super::{BACKLOG, BATCH, RunHistory, edge_of, failed, flush};
 
 /// Whether the event starts or ends a step or a run: the store is made durable there (a
@@ -75,18 +76,26 @@ const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, p
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
         thread_local! {
-            /// Each thread encodes into its own buffer, outside the store's lock.
-            static RECORD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            /// Each thread encodes into its own buffer, outside the store's lock, against its
+            /// own lane (see `runs_log.rs`).
+            static RECORD: std::cell::RefCell<(Vec<u8>, Lane)> = std::cell::RefCell::new((Vec::new(), Lane::new()));
         }
         let edge = edge_of(event);
-        let flush_now = RECORD.with_borrow_mut(|record| -> Result<bool, StoreError> {
+        let flush_now = RECORD.with_borrow_mut(|(record, lane)| -> Result<bool, StoreError> {
             record.clear();
-            super::log::encode(event, record);
+            let laned = super::log::encode(event, lane, record);
             let mut p = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(e) = p.error.take() {
                 return Err(e);
             }
-            p.push(event.correlation.run_id.as_ref(), record, edge);
+            let (at, body) = p.body_of(event.correlation.run_id.as_ref());
+            if laned && lane.body() != body {
+                // written for a body the writer took (or for none yet): again, for this one
+                lane.reset(body);
+                record.clear();
+                super::log::encode(event, lane, record);
+            }
+            p.push(at, record, edge);
             // a run's start and end are committed at once, by this thread; a step's boundary
             // by the writer, with the ones that follow within COMMIT_WITHIN
             if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
