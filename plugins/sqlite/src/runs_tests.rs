@@ -70,6 +70,51 @@ fn events_from_many_threads_are_all_recorded() {
     assert_eq!(store.events("r1").unwrap().len(), 802, "every event, once");
 }
 
+/// Many threads write into bodies the writer takes while they write (each thread's shared
+/// strings start over in each body): every event reads back exactly as it was recorded.
+#[test]
+fn events_read_back_as_recorded_across_batches_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RunHistory::new(dir.path().join("runs.db")));
+    let run = Correlation::run("r2");
+    let first = start(&run, 12_000);
+    store.record(&first).unwrap();
+    let recorded: Vec<Vec<serde_json::Value>> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let (store, run) = (Arc::clone(&store), run.clone());
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..4_000 {
+                        // keys repeat across threads and batches
+                        let key = format!("a.k{}", i % 97);
+                        for e in [step(&run, &key, None), step(&run, &key, Some(Status::Succeeded))] {
+                            store.record(&e).unwrap();
+                            mine.push(serde_json::to_value(&e).unwrap());
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let last = end_with(&run, Status::Succeeded, &[("succeeded", 12_000)], 0);
+    store.record(&last).unwrap();
+    let read = store.events("r2").unwrap();
+    assert_eq!(read.len(), 24_002);
+    assert_eq!(read[0], serde_json::to_value(&first).unwrap());
+    assert_eq!(read[24_001], serde_json::to_value(&last).unwrap());
+    // each thread's events, in its order
+    let mut at = [0usize; 3];
+    for e in &read[1..24_001] {
+        let t =
+            (0..3).find(|&t| recorded[t].get(at[t]) == Some(e)).expect("an event no thread recorded, or out of order");
+        at[t] += 1;
+    }
+    assert_eq!(at, [8_000; 3]);
+}
+
 #[test]
 fn an_empty_file_becomes_a_run_store() {
     let dir = tempfile::tempdir().unwrap();
