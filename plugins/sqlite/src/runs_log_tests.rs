@@ -76,15 +76,21 @@ fn expected(e: &Event) -> Value {
     serde_json::to_value(e).unwrap()
 }
 
-#[test]
-fn every_event_decodes_to_what_the_hooks_saw() {
-    let events = events();
+/// The events written by one thread into one body.
+fn one_body(events: &[Event]) -> Vec<u8> {
     let mut lane = Lane::new();
     lane.reset(new_body());
     let mut body = Vec::new();
-    for e in &events {
+    for e in events {
         encode(e, &mut lane, &mut body);
     }
+    body
+}
+
+#[test]
+fn every_event_decodes_to_what_the_hooks_saw() {
+    let events = events();
+    let body = one_body(&events);
     let decoded = decode(&body, Some("r-1")).unwrap();
     assert_eq!(decoded.len(), events.len());
     for (e, d) in events.iter().zip(&decoded) {
@@ -154,12 +160,7 @@ fn bodies_of_the_first_format_are_still_read() {
 #[test]
 fn a_damaged_body_is_an_error_never_a_panic() {
     let events = events();
-    let mut lane = Lane::new();
-    lane.reset(new_body());
-    let mut body = Vec::new();
-    for e in &events {
-        encode(e, &mut lane, &mut body);
-    }
+    let body = one_body(&events);
     for cut in 1..body.len() {
         let _ = decode(&body[..cut], Some("r-1"));
         let _ = changes(&body[..cut], Some("r-1"), &mut Vec::new());

@@ -81,7 +81,7 @@ fn events_read_back_as_recorded_across_batches_and_threads() {
     store.record(&first).unwrap();
     let recorded: Vec<Vec<serde_json::Value>> = std::thread::scope(|s| {
         let threads: Vec<_> = (0..3)
-            .map(|t| {
+            .map(|_| {
                 let (store, run) = (Arc::clone(&store), run.clone());
                 s.spawn(move || {
                     let mut mine = Vec::new();
