@@ -749,7 +749,9 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     let versions = shared.req.versions.as_ref().map(|v| {
         let data: Arc<str> = match &result.data_version {
             Some(d) => Arc::from(d.as_str()),
-            None => Arc::clone(&shared.run_version),
+            // a copy per step: one string shared by every step would have every thread
+            // fighting over its reference count
+            None => Arc::from(&*shared.run_version),
         };
         v.produced(node.asset, partition, Arc::clone(&data));
         Box::new(StepVersions { code: spec.code_version.clone(), data, source, inputs: inputs.versions })

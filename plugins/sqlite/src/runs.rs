@@ -188,7 +188,11 @@ impl Pending {
     /// The body of `run`'s waiting records (started if none): its index and number (see
     /// `runs_log.rs`: a record written against a lane belongs to one body).
     pub(crate) fn body_of(&mut self, run: Option<&Arc<str>>) -> (usize, u64) {
-        if let Some(i) = self.logs.iter().position(|l| l.run.as_deref() == run.map(|r| &**r)) {
+        let same = |l: &Log| match (&l.run, run) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if let Some(i) = self.logs.iter().position(same) {
             return (i, self.logs[i].number);
         }
         let body = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1 << 16));
@@ -203,8 +207,12 @@ impl Pending {
         log.body.extend_from_slice(record);
         log.count += 1;
         self.len += 1;
-        if let (Some(run), Some(edge)) = (log.run.clone(), edge) {
-            self.edges.push((run, edge));
+        // the run's id is cloned only for its start and end: every thread cloning it for
+        // every event would fight over its reference count
+        if let Some(edge) = edge
+            && let Some(run) = &log.run
+        {
+            self.edges.push((Arc::clone(run), edge));
         }
     }
 }
