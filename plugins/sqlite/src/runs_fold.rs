@@ -135,6 +135,8 @@ pub(crate) fn fold(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(), St
     let err = |e: rusqlite::Error| failed(path, &e);
     let folded: i64 = tx.query_row("SELECT value FROM meta WHERE key = 'folded'", [], |r| r.get(0)).map_err(err)?;
     let mut changes: Vec<(String, Change)> = Vec::new();
+    // the row each change came from
+    let mut rows_of: Vec<i64> = Vec::new();
     let mut last = folded;
     {
         let mut q = tx.prepare("SELECT seq, run_id, body FROM events WHERE seq > ?1 ORDER BY seq").map_err(err)?;
@@ -154,16 +156,26 @@ pub(crate) fn fold(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(), St
                 }
                 _ => {}
             }
+            rows_of.resize(changes.len(), last);
         }
     }
-    apply(tx, &changes).map_err(err)?;
+    apply(tx, &changes, &rows_of).map_err(err)?;
     tx.execute("UPDATE meta SET value = ?1 WHERE key = 'folded'", [last]).map_err(err)?;
     Ok(())
 }
 
+/// Where an event stands in its step's story: its attempt, then start before end (or skip).
+fn rank(s: &StepState) -> (u32, bool) {
+    (s.attempts, s.status != "running")
+}
+
 /// Writes folded changes: check results first (a success's failed checks are looked up),
 /// then each step once in its latest state, and the latest materialization of each success.
-fn apply(tx: &rusqlite::Transaction<'_>, changes: &[(String, Change)]) -> rusqlite::Result<()> {
+///
+/// A later row of the log is later in time. Within one row (one batch) each recording
+/// thread's records follow one another, so a step's end may come before its start: there
+/// the one of the later attempt, or the end of the same attempt, is the step's state.
+fn apply(tx: &rusqlite::Transaction<'_>, changes: &[(String, Change)], rows_of: &[i64]) -> rusqlite::Result<()> {
     for (run, c) in changes {
         if let Change::Check { key, partition, name, passed, result } = c {
             tx.prepare_cached(
@@ -172,26 +184,32 @@ fn apply(tx: &rusqlite::Transaction<'_>, changes: &[(String, Change)]) -> rusqli
             .execute(params![run, key, partition, name, passed, result])?;
         }
     }
-    let mut steps: Vec<(&str, &str, &str, StepState)> = Vec::new();
+    let mut steps: Vec<(&str, &str, &str, StepState, i64)> = Vec::new();
     let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    for (run, c) in changes {
+    for ((run, c), &row) in changes.iter().zip(rows_of) {
         let Change::Step { key, partition, state } = c else { continue };
         let id = (run.as_str(), key.as_str(), partition.as_str());
         match index.get(&id) {
             Some(&i) => {
-                let old = &steps[i].3;
-                let mut new = state.clone();
-                new.attempts = new.attempts.max(old.attempts);
-                new.started_at = new.started_at.or_else(|| old.started_at.clone());
-                steps[i].3 = new;
+                let (_, _, _, old, old_row) = &mut steps[i];
+                if row != *old_row || rank(state) >= rank(old) {
+                    let mut new = state.clone();
+                    new.attempts = new.attempts.max(old.attempts);
+                    new.started_at = new.started_at.or_else(|| old.started_at.clone());
+                    *old = new;
+                    *old_row = row;
+                } else if state.started_at.is_some() && (state.attempts == old.attempts || old.started_at.is_none()) {
+                    // the start of the step's latest attempt, written after its end
+                    old.started_at.clone_from(&state.started_at);
+                }
             }
             None => {
                 index.insert(id, steps.len());
-                steps.push((id.0, id.1, id.2, state.clone()));
+                steps.push((id.0, id.1, id.2, state.clone(), row));
             }
         }
     }
-    for (run, key, partition, s) in &steps {
+    for (run, key, partition, s, _) in &steps {
         let v = s.versions.as_ref();
         let (code, data, source, inputs) = (
             v.and_then(|v| v.code.as_deref()),

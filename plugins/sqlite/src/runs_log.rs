@@ -7,13 +7,13 @@
 //! wrote into the same body (asset keys, the producer, data versions, lineage ends) are
 //! written again as their number in the lane, its timestamps as the difference from its
 //! previous one, and an id that [`Event::work_id`] derives is left out. A lane starts empty
-//! in every body (a body is decoded on its own), so a record is encoded again when the
-//! body it was encoded for was taken by the writer. Bodies written by earlier versions
+//! in every body (a body is decoded on its own): a thread's lane goes with the records the
+//! writer takes, and the thread starts a new one. Bodies written by earlier versions
 //! (records 1–3: every string and id in full) are still read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use phlo_core::hooks::{AssetEvent, Correlation, Event, EventId, EventPayload, EventType, Status};
 use phlo_core::spec::AssetKey;
@@ -35,17 +35,10 @@ const LINEAGE: u8 = 6;
 const DERIVED_ID: u8 = 1;
 
 static SLOTS: AtomicU32 = AtomicU32::new(0);
-static BODIES: AtomicU64 = AtomicU64::new(1);
-
-/// A new body's number: a lane encodes for one body at a time.
-pub(crate) fn new_body() -> u64 {
-    BODIES.fetch_add(1, Ordering::Relaxed)
-}
 
 /// What one thread already wrote into one body.
 pub(crate) struct Lane {
     slot: u32,
-    body: u64,
     /// The strings written, by hash: their number (a collision is written again, as new).
     by_hash: FxHashMap<u64, u32>,
     /// The strings written, one after the other (kept between bodies: no allocation per string).
@@ -59,7 +52,6 @@ impl Lane {
     pub(crate) fn new() -> Self {
         Self {
             slot: SLOTS.fetch_add(1, Ordering::Relaxed),
-            body: 0,
             by_hash: FxHashMap::default(),
             text: String::new(),
             spans: Vec::new(),
@@ -67,14 +59,9 @@ impl Lane {
         }
     }
 
-    /// The body the lane's state belongs to.
-    pub(crate) fn body(&self) -> u64 {
-        self.body
-    }
-
     /// Starts over for another body.
-    pub(crate) fn reset(&mut self, body: u64) {
-        self.body = body;
+    #[cfg(test)]
+    pub(crate) fn reset(&mut self) {
         self.by_hash.clear();
         self.text.clear();
         self.spans.clear();
@@ -206,9 +193,8 @@ fn asset_event(a: &AssetEvent, lane: &mut Lane, out: &mut Vec<u8>) {
 }
 
 /// Appends one event to a log body: compact for the events of steps of a run, JSON for the
-/// others. Returns whether the record was written against the lane (and is valid only in
-/// the lane's body).
-pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) -> bool {
+/// others.
+pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) {
     let compact = e.correlation.run_id.is_some();
     match &e.payload {
         EventPayload::IngestionStart(a)
@@ -222,7 +208,6 @@ pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) -> bool {
             out.push(STEP);
             header(e, &[], lane, out);
             asset_event(a, lane, out);
-            true
         }
         EventPayload::AssetSkipped { reason, failed_upstream, unchanged_since } if compact => {
             out.push(SKIP);
@@ -230,7 +215,6 @@ pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) -> bool {
             put_sym(out, lane, reason);
             put_opt_sym(out, lane, failed_upstream.as_deref());
             put_opt_sym(out, lane, unchanged_since.as_deref());
-            true
         }
         EventPayload::LineageEdges { edges } if compact => {
             out.push(LINEAGE);
@@ -240,12 +224,10 @@ pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) -> bool {
                 put_sym(out, lane, from);
                 put_sym(out, lane, to);
             }
-            true
         }
         _ => {
             out.push(JSON);
             put_str(out, &e.to_json_line());
-            false
         }
     }
 }

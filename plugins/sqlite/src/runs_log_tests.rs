@@ -79,7 +79,6 @@ fn expected(e: &Event) -> Value {
 /// The events written by one thread into one body.
 fn one_body(events: &[Event]) -> Vec<u8> {
     let mut lane = Lane::new();
-    lane.reset(new_body());
     let mut body = Vec::new();
     for e in events {
         encode(e, &mut lane, &mut body);
@@ -108,7 +107,6 @@ fn every_event_decodes_to_what_the_hooks_saw() {
 fn repeated_strings_and_derived_ids_are_written_once() {
     let run = Correlation::run("r-1");
     let (mut lane, mut body) = (Lane::new(), Vec::new());
-    lane.reset(new_body());
     let start = Event::new(EventPayload::TransformStart(AssetEvent::default()), run.with_asset("m.long_key"));
     encode(&start, &mut lane, &mut body);
     let first = body.len();
@@ -123,10 +121,7 @@ fn repeated_strings_and_derived_ids_are_written_once() {
 #[test]
 fn threads_interleaving_in_one_body_decode_each_with_its_own_lane() {
     let events = events();
-    let number = new_body();
     let (mut a, mut b) = (Lane::new(), Lane::new());
-    a.reset(number);
-    b.reset(number);
     let mut body = Vec::new();
     // the same events from two threads, alternating: each lane's strings and times are its own
     for (i, e) in events.iter().chain(events.iter().rev()).enumerate() {
@@ -136,7 +131,7 @@ fn threads_interleaving_in_one_body_decode_each_with_its_own_lane() {
     let want: Vec<Value> = events.iter().chain(events.iter().rev()).map(expected).collect();
     assert_eq!(decoded, want);
     // a lane starts over in another body: its records there decode on their own
-    a.reset(new_body());
+    a.reset();
     let mut other = Vec::new();
     encode(&events[2], &mut a, &mut other);
     assert_eq!(decode(&other, Some("r-1")).unwrap(), vec![expected(&events[2])]);
@@ -175,7 +170,6 @@ fn a_damaged_body_is_an_error_never_a_panic() {
     }
     // a reference to a string the lane never wrote
     let mut lane = Lane::new();
-    lane.reset(new_body());
     let mut one = Vec::new();
     encode(&events[1], &mut lane, &mut one);
     let unknown = decode(&[&[STEP, 0, 1, DERIVED_ID, 0, 0x7f][..], &one[6..]].concat(), Some("r-1"));

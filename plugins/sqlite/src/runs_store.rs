@@ -3,30 +3,10 @@
 
 use phlo_core::execution::versions::Stored;
 use phlo_core::execution::{Materialization, RunDetail, RunStore, StoreError, StoredCheck, StoredRun, StoredStep};
-use phlo_core::hooks::{Event, EventPayload};
+use phlo_core::hooks::Event;
 use rusqlite::{OptionalExtension, params};
-use std::sync::PoisonError;
-use std::time::Instant;
 
-use super::log::Lane;
-use super::{BACKLOG, BATCH, RunHistory, edge_of, failed, flush};
-
-/// Whether the event starts or ends a step or a run: the store is made durable there (a
-/// step that started is recorded as running, so a killed run shows what it was doing).
-fn boundary(e: &Event) -> bool {
-    matches!(
-        e.payload,
-        EventPayload::RunStart(_)
-            | EventPayload::RunEnd(_)
-            | EventPayload::IngestionStart(_)
-            | EventPayload::TransformStart(_)
-            | EventPayload::PublishStart(_)
-            | EventPayload::IngestionEnd(_)
-            | EventPayload::TransformEnd(_)
-            | EventPayload::PublishEnd(_)
-            | EventPayload::AssetSkipped { .. }
-    )
-}
+use super::{RunHistory, failed};
 
 fn json_of(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
@@ -75,45 +55,7 @@ const RUN_COLUMNS: &str = "run_id, status, selection, tags, steps, started_by, p
 
 impl RunStore for RunHistory {
     fn record(&self, event: &Event) -> Result<(), StoreError> {
-        thread_local! {
-            /// Each thread encodes into its own buffer, outside the store's lock, against its
-            /// own lane (see `runs_log.rs`).
-            static RECORD: std::cell::RefCell<(Vec<u8>, Lane)> = std::cell::RefCell::new((Vec::new(), Lane::new()));
-        }
-        let edge = edge_of(event);
-        let flush_now = RECORD.with_borrow_mut(|(record, lane)| -> Result<bool, StoreError> {
-            record.clear();
-            let laned = super::log::encode(event, lane, record);
-            let mut p = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(e) = p.error.take() {
-                return Err(e);
-            }
-            let (at, body) = p.body_of(event.correlation.run_id.as_ref());
-            if laned && lane.body() != body {
-                // written for a body the writer took (or for none yet): again, for this one
-                lane.reset(body);
-                record.clear();
-                super::log::encode(event, lane, record);
-            }
-            p.push(at, record, edge);
-            // a run's start and end are committed at once, by this thread; a step's boundary
-            // by the writer, with the ones that follow within COMMIT_WITHIN
-            if matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_)) {
-                return Ok(true);
-            }
-            if !boundary(event) {
-                return Ok(false);
-            }
-            if p.waiting_since.is_none() {
-                p.waiting_since = Some(Instant::now());
-            }
-            self.start_flusher(&mut p);
-            if p.len >= BATCH && p.len < BACKLOG {
-                self.shared.wake.notify_one();
-            }
-            Ok(p.len >= BACKLOG)
-        })?;
-        if flush_now { flush(&self.path, &self.shared) } else { Ok(()) }
+        self.record_event(event)
     }
 
     fn interrupt_stale(&self, live: &dyn Fn(&str) -> bool) -> Result<Vec<String>, StoreError> {
@@ -259,9 +201,14 @@ impl RunStore for RunHistory {
             while let Some(row) = rows.next().map_err(err)? {
                 match row.get_ref(0).map_err(err)? {
                     rusqlite::types::ValueRef::Blob(b) => {
-                        out.extend(
-                            super::log::decode(b, Some(run_id)).map_err(|e| super::fold::unreadable(&path, &e))?,
-                        );
+                        let mut events =
+                            super::log::decode(b, Some(run_id)).map_err(|e| super::fold::unreadable(&path, &e))?;
+                        // a body holds each thread's records one after the other: in time order
+                        // (stable: one thread's keep their order)
+                        events.sort_by_cached_key(|e| {
+                            e["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        });
+                        out.extend(events);
                     }
                     rusqlite::types::ValueRef::Text(t) => {
                         out.extend(String::from_utf8_lossy(t).lines().map(json_of));
