@@ -209,3 +209,43 @@ fn a_first_schema_store_is_migrated_and_keeps_its_runs() {
         rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, super::SCHEMA_VERSION);
 }
+
+/// One batch holds each thread's records one after the other: a step whose end was recorded
+/// by one thread and whose start by another may have its end first in the row. The fold
+/// orders them by attempt, and `runs events` by time.
+#[test]
+fn a_step_whose_end_comes_first_in_its_row_is_folded_by_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = RunHistory::new(path.clone());
+    let run = Correlation::run("r1");
+    store.record(&start(&run, 1)).unwrap();
+    let (start_a1, end_a1) = (step(&run, "m.x", None), step(&run, "m.x", Some(Status::Failed)));
+    let retry = run.clone().with_attempt(2);
+    let (start_a2, end_a2) = (step(&retry, "m.x", None), step(&retry, "m.x", Some(Status::Succeeded)));
+    // thread B's lane (the retry) written before thread A's (the first attempt)
+    let (mut a, mut b, mut body) = (super::log::Lane::new(), super::log::Lane::new(), Vec::new());
+    for e in [&start_a2, &end_a2] {
+        super::log::encode(e, &mut b, &mut body);
+    }
+    for e in [&start_a1, &end_a1] {
+        super::log::encode(e, &mut a, &mut body);
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO events (run_id, count, body) VALUES ('r1', 4, ?1)", [&body]).unwrap();
+    }
+    store.record(&end(&run, Status::Succeeded)).unwrap();
+    let detail = store.run("r1").unwrap().unwrap();
+    assert_eq!(detail.steps.len(), 1);
+    let s = &detail.steps[0];
+    assert_eq!((s.status.as_str(), s.attempts), ("succeeded", 2));
+    assert_eq!(s.started_at.as_deref(), Some(start_a2.timestamp.to_rfc3339().as_str()));
+    let types: Vec<String> =
+        store.events("r1").unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    let want = ["run.start", "transform.start", "transform.end", "transform.start", "transform.end", "run.end"];
+    assert_eq!(types, want);
+    let attempts: Vec<u64> =
+        store.events("r1").unwrap().iter().map(|e| e["correlation"]["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [1, 1, 1, 2, 2, 1]);
+}
