@@ -155,26 +155,35 @@ fn boundary(e: &Event) -> bool {
 }
 
 impl RunHistory {
-    /// This thread's buffer for this store (made and registered on its first event).
-    fn buffer(&self) -> Arc<Buffer> {
+    /// Runs `f` on this thread's buffer for this store (made and registered on its first
+    /// event).
+    fn with_buffer<R>(&self, f: impl FnOnce(&Buffer) -> R) -> R {
         thread_local! {
-            /// The thread's buffer in each store it recorded into.
+            /// The thread's buffer in each store it recorded into. A store is known by its
+            /// address: the `Weak` keeps that memory from being reused by another store.
             static BUFFERS: std::cell::RefCell<Vec<(Weak<Shared>, Arc<Buffer>)>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
         let mine = Arc::as_ptr(&self.shared);
-        let found = BUFFERS.try_with(|b| {
+        let mut f = Some(f);
+        let done = BUFFERS.try_with(|b| {
             let mut b = b.borrow_mut();
-            if let Some((_, buffer)) = b.iter().find(|(s, _)| std::ptr::eq(s.as_ptr(), mine)) {
-                return Arc::clone(buffer);
-            }
-            b.retain(|(s, _)| s.strong_count() > 0);
-            let buffer = self.register();
-            b.push((Arc::downgrade(&self.shared), Arc::clone(&buffer)));
-            buffer
+            let at = match b.iter().position(|(s, _)| std::ptr::eq(s.as_ptr(), mine)) {
+                Some(at) => at,
+                None => {
+                    b.retain(|(s, _)| s.strong_count() > 0);
+                    b.push((Arc::downgrade(&self.shared), self.register()));
+                    b.len() - 1
+                }
+            };
+            f.take().map(|f| f(&b[at].1))
         });
-        // the thread is being torn down: a buffer of its own for this event
-        found.unwrap_or_else(|_| self.register())
+        match (done, f) {
+            (Ok(Some(r)), _) => r,
+            // the thread is being torn down: a buffer of its own for this event
+            (_, Some(f)) => f(&self.register()),
+            (_, None) => unreachable!("`f` runs once: it returned or it is still here"),
+        }
     }
 
     fn register(&self) -> Arc<Buffer> {
@@ -194,8 +203,7 @@ impl RunHistory {
             }
         }
         let edge = edge_of(event);
-        let buffer = self.buffer();
-        let (wake, flush_now) = {
+        let (wake, flush_now) = self.with_buffer(|buffer| {
             let mut w = buffer.waiting.lock().unwrap_or_else(PoisonError::into_inner);
             let log = w.log_of(event.correlation.run_id.as_ref(), || self.spare());
             encode(event, &mut log.lane, &mut log.body);
@@ -214,7 +222,7 @@ impl RunHistory {
             // by the writer, with the ones that follow within COMMIT_WITHIN
             let edge = matches!(event.payload, EventPayload::RunStart(_) | EventPayload::RunEnd(_));
             (w.len == BATCH, edge || w.len >= BACKLOG)
-        };
+        });
         if flush_now {
             flush(&self.path, &self.shared)
         } else {
