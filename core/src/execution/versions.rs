@@ -24,7 +24,8 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 use crate::graph::AssetGraph;
-use crate::spec::{AssetKey, AssetSpec};
+use crate::hooks::InputVersions;
+use crate::spec::AssetSpec;
 
 /// The latest successful materialization of an asset (partition), as the run store keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -65,7 +66,7 @@ pub struct Versions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inputs {
     /// Upstream key → its data version.
-    pub versions: BTreeMap<AssetKey, Arc<str>>,
+    pub versions: InputVersions,
     /// Upstream assets whose data version is not known (never materialized, external).
     pub unknown: Vec<String>,
 }
@@ -140,6 +141,11 @@ impl Versions {
     /// The data version node `dep` has for a step of `asset` in `partition`: produced by this
     /// run, else stored; all of its partitions combined when the step reads them all.
     fn version_of(&self, graph: &AssetGraph, dep: u32, asset: &AssetSpec, partition: Option<&str>) -> Option<Arc<str>> {
+        // produced by this run for no partition: `dep` is unpartitioned (its definition, in
+        // another thread's cache, need not be read)
+        if let Some(v) = self.slots.get(dep as usize).and_then(|s| s.get()) {
+            return Some(Arc::clone(v));
+        }
         let spec = &graph.node(dep).spec;
         let key = spec.key.as_str();
         let one = |p: Option<&str>| {
@@ -172,7 +178,7 @@ impl Versions {
     /// The data versions of the upstream assets of node `asset`'s step for `partition`.
     pub fn inputs(&self, graph: &AssetGraph, asset: u32, partition: Option<&str>) -> Inputs {
         let spec = &graph.node(asset).spec;
-        let mut inputs = Inputs::default();
+        let mut inputs = Inputs { versions: InputVersions::with_capacity(spec.deps.len()), unknown: Vec::new() };
         for d in graph.deps_unordered(asset) {
             match self.version_of(graph, d, spec, partition) {
                 Some(v) => {

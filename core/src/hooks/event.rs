@@ -218,7 +218,63 @@ pub struct StepVersions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Each upstream asset's data version it read.
-    pub inputs: BTreeMap<AssetKey, Arc<str>>,
+    pub inputs: InputVersions,
+}
+
+/// Upstream asset → the data version a step read, in key order; serialised as a JSON object.
+/// A sorted list rather than a map: a step reads a few inputs, and a run builds one per step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputVersions(Vec<(AssetKey, Arc<str>)>);
+
+impl InputVersions {
+    /// Room for `n` inputs.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    /// Sets the version of `key` (in key order; a key given twice keeps the last version).
+    pub fn insert(&mut self, key: AssetKey, version: Arc<str>) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key.as_str())) {
+            Ok(at) => self.0[at].1 = version,
+            Err(at) => self.0.insert(at, (key, version)),
+        }
+    }
+
+    /// The version read of `key`.
+    pub fn get(&self, key: &str) -> Option<&Arc<str>> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|at| &self.0[at].1)
+    }
+
+    /// The inputs, in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&AssetKey, &Arc<str>)> + '_ {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// How many inputs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(AssetKey, Arc<str>)> for InputVersions {
+    fn from_iter<I: IntoIterator<Item = (AssetKey, Arc<str>)>>(iter: I) -> Self {
+        let mut v = Self::default();
+        for (k, d) in iter {
+            v.insert(k, d);
+        }
+        v
+    }
+}
+
+impl Serialize for InputVersions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter().map(|(k, v)| (k.as_str(), &**v)))
+    }
 }
 
 /// `run.start` / `run.end`.

@@ -17,8 +17,8 @@ pub use bus::{
     HookRegistration, HookRow, Observed, Observer,
 };
 pub use event::{
-    AssetEvent, Correlation, EVENT_VERSION, Event, EventId, EventPayload, EventType, RunEvent, ServiceEvent,
-    SourceRequest, Status, StepVersions,
+    AssetEvent, Correlation, EVENT_VERSION, Event, EventId, EventPayload, EventType, InputVersions, RunEvent,
+    ServiceEvent, SourceRequest, Status, StepVersions,
 };
 
 #[cfg(test)]

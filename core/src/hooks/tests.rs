@@ -333,3 +333,17 @@ fn events_of_different_checks_or_lineage_reports_of_one_step_have_different_ids(
     assert_ne!(Event::new(edges("u"), c.clone()).id, Event::new(edges("v"), c.clone()).id);
     assert_eq!(Event::new(edges("u"), c.clone()).id, Event::new(edges("u"), c).id);
 }
+
+#[test]
+fn input_versions_are_kept_in_key_order_and_serialise_as_an_object() {
+    let v: InputVersions = [("raw.b", "v2"), ("raw.a", "v1"), ("raw.c", "v3"), ("raw.b", "v4")]
+        .into_iter()
+        .map(|(k, d)| (crate::spec::AssetKey::from(k), Arc::from(d)))
+        .collect();
+    assert_eq!(v.len(), 3);
+    assert_eq!(v.iter().map(|(k, d)| format!("{k}={d}")).collect::<Vec<_>>(), ["raw.a=v1", "raw.b=v4", "raw.c=v3"]);
+    assert_eq!(v.get("raw.b").map(|d| &**d), Some("v4"));
+    assert_eq!(v.get("raw.d"), None);
+    assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"raw.a":"v1","raw.b":"v4","raw.c":"v3"}"#);
+    assert!(InputVersions::default().is_empty());
+}

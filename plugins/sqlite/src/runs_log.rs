@@ -105,7 +105,7 @@ fn put_sym_code(out: &mut Vec<u8>, lane: &mut Lane, s: &str, shift: u64) {
     };
     if let Some(&n) = lane.by_hash.get(&hash) {
         let (at, len) = lane.spans[n as usize];
-        if &lane.text[at as usize..(at + len) as usize] == s {
+        if lane.text.as_bytes().get(at as usize..(at + len) as usize) == Some(s.as_bytes()) {
             put_len(out, ((u64::from(n) << 1) | 1) + shift);
             return;
         }
@@ -184,7 +184,7 @@ fn asset_event(a: &AssetEvent, lane: &mut Lane, out: &mut Vec<u8>) {
             put_sym(out, lane, &v.data);
             put_opt_sym(out, lane, v.source.as_deref());
             put_len(out, v.inputs.len() as u64);
-            for (k, d) in &v.inputs {
+            for (k, d) in v.inputs.iter() {
                 put_sym(out, lane, k);
                 put_sym(out, lane, d);
             }
