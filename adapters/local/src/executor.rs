@@ -259,7 +259,7 @@ impl Shared {
     fn unchanged(&self, index: usize, spec: &AssetSpec, last: &Materialization, versions: &Versions) -> Finished {
         let node = &self.nodes[index];
         let data = last.data_version.clone().unwrap_or_default();
-        versions.produced(node.asset, node.partition.as_deref(), Arc::from(data.as_str()));
+        versions.produced(node.asset, node.partition.as_deref(), Some(Arc::from(data.as_str())));
         let reason = format!("its code and inputs are those of its last success, in run {}", last.run_id);
         let payload = EventPayload::AssetSkipped {
             reason: reason.clone(),
@@ -592,7 +592,7 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     let mut inputs = Inputs::default();
     let mut source = None;
     if let Some(versions) = &shared.req.versions {
-        inputs = versions.inputs(&graph, node.asset, partition);
+        inputs = versions.inputs(&graph, node.asset, partition, &shared.run_version);
         if let Some(o) = spec.observe.clone() {
             let p = node.partition.clone();
             source = tokio::task::spawn_blocking(move || (o.0)(p.as_deref())).await.ok().and_then(Result::ok);
@@ -748,12 +748,16 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     // it was rebuilt)
     let versions = shared.req.versions.as_ref().map(|v| {
         let data: Arc<str> = match &result.data_version {
-            Some(d) => Arc::from(d.as_str()),
-            // a copy per step: one string shared by every step would have every thread
-            // fighting over its reference count
-            None => Arc::from(&*shared.run_version),
+            Some(d) => {
+                let d = Arc::from(d.as_str());
+                v.produced(node.asset, partition, Some(Arc::clone(&d)));
+                d
+            }
+            None => {
+                v.produced(node.asset, partition, None);
+                Versions::run_version(&shared.run_version)
+            }
         };
-        v.produced(node.asset, partition, Arc::clone(&data));
         Box::new(StepVersions { code: spec.code_version.clone(), data, source, inputs: inputs.versions })
     });
     let end = AssetEvent {

@@ -54,10 +54,11 @@ pub type Stored = HashMap<String, BTreeMap<Option<String>, Materialization>>;
 #[derive(Debug, Default)]
 pub struct Versions {
     stored: Stored,
-    /// What unpartitioned steps produced, one slot per graph node (no lock, no hashing).
-    slots: Box<[std::sync::OnceLock<Arc<str>>]>,
+    /// What unpartitioned steps produced, one slot per graph node (no lock, no hashing):
+    /// a version their store reported, or `None` for the run's own (see [`Versions::produced`]).
+    slots: Box<[std::sync::OnceLock<Option<Arc<str>>>]>,
     /// What other steps produced (partitions, or nodes beyond the slots).
-    produced: DashMap<(u32, Option<String>), Arc<str>>,
+    produced: DashMap<(u32, Option<String>), Option<Arc<str>>>,
     /// `--skip-unchanged`: steps whose versions equal their last success do not run.
     pub skip_unchanged: bool,
 }
@@ -114,42 +115,70 @@ impl Versions {
     }
 
     /// Records the data version a step of this run (node `asset`) produced, or kept when it
-    /// was unchanged.
-    pub fn produced(&self, asset: u32, partition: Option<&str>, version: Arc<str>) {
+    /// was unchanged: `None` for the run's own version (`run:<run id>`, given to a step whose
+    /// store reports none).
+    pub fn produced(&self, asset: u32, partition: Option<&str>, version: Option<Arc<str>>) {
         if partition.is_none()
             && let Some(slot) = self.slots.get(asset as usize)
-            && slot.set(Arc::clone(&version)).is_ok()
+            && slot.set(version.clone()).is_ok()
         {
             return;
         }
         self.produced.insert((asset, partition.map(str::to_string)), version);
     }
 
+    /// This thread's copy of a run's own data version. The steps of a run read each other's
+    /// versions on every thread: a copy per thread keeps one reference count from being
+    /// fought over by all of them.
+    pub fn run_version(run: &str) -> Arc<str> {
+        thread_local! {
+            static COPY: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+        }
+        let fresh = || Arc::<str>::from(run);
+        COPY.try_with(|c| {
+            let mut c = c.borrow_mut();
+            match &*c {
+                Some(v) if **v == *run => Arc::clone(v),
+                _ => Arc::clone(c.insert(fresh())),
+            }
+        })
+        .unwrap_or_else(|_| fresh())
+    }
+
     /// What this run produced for a step, if it ran (or was kept) already.
-    fn produced_for(&self, asset: u32, partition: Option<&str>) -> Option<Arc<str>> {
+    fn produced_for(&self, asset: u32, partition: Option<&str>, run: &str) -> Option<Arc<str>> {
+        let version = |v: &Option<Arc<str>>| v.as_ref().map_or_else(|| Self::run_version(run), Arc::clone);
         if partition.is_none()
             && let Some(v) = self.slots.get(asset as usize).and_then(|s| s.get())
         {
-            return Some(Arc::clone(v));
+            return Some(version(v));
         }
         if self.produced.is_empty() {
             return None;
         }
-        self.produced.get(&(asset, partition.map(str::to_string))).map(|v| Arc::clone(v.value()))
+        self.produced.get(&(asset, partition.map(str::to_string))).map(|v| version(v.value()))
     }
 
     /// The data version node `dep` has for a step of `asset` in `partition`: produced by this
-    /// run, else stored; all of its partitions combined when the step reads them all.
-    fn version_of(&self, graph: &AssetGraph, dep: u32, asset: &AssetSpec, partition: Option<&str>) -> Option<Arc<str>> {
+    /// run (`run` is its own version), else stored; all of its partitions combined when the
+    /// step reads them all.
+    fn version_of(
+        &self,
+        graph: &AssetGraph,
+        dep: u32,
+        asset: &AssetSpec,
+        partition: Option<&str>,
+        run: &str,
+    ) -> Option<Arc<str>> {
         // produced by this run for no partition: `dep` is unpartitioned (its definition, in
         // another thread's cache, need not be read)
         if let Some(v) = self.slots.get(dep as usize).and_then(|s| s.get()) {
-            return Some(Arc::clone(v));
+            return Some(v.as_ref().map_or_else(|| Self::run_version(run), Arc::clone));
         }
         let spec = &graph.node(dep).spec;
         let key = spec.key.as_str();
         let one = |p: Option<&str>| {
-            self.produced_for(dep, p)
+            self.produced_for(dep, p, run)
                 .or_else(|| self.stored(key, p).and_then(|m| m.data_version.as_deref()).map(Arc::from))
         };
         if !spec.partitions.is_partitioned() {
@@ -169,18 +198,19 @@ impl Versions {
             if e.key().0 == dep
                 && let Some(p) = &e.key().1
             {
-                all.insert(p.clone(), e.value().to_string());
+                all.insert(p.clone(), e.value().as_deref().unwrap_or(run).to_string());
             }
         }
         (!all.is_empty()).then(|| Arc::from(combine(all.iter().map(|(p, v)| (p.as_str(), v.as_str())))))
     }
 
-    /// The data versions of the upstream assets of node `asset`'s step for `partition`.
-    pub fn inputs(&self, graph: &AssetGraph, asset: u32, partition: Option<&str>) -> Inputs {
+    /// The data versions of the upstream assets of node `asset`'s step for `partition`, in
+    /// run `run` (its own data version, `run:<run id>`).
+    pub fn inputs(&self, graph: &AssetGraph, asset: u32, partition: Option<&str>, run: &str) -> Inputs {
         let spec = &graph.node(asset).spec;
         let mut inputs = Inputs { versions: InputVersions::with_capacity(spec.deps.len()), unknown: Vec::new() };
         for d in graph.deps_unordered(asset) {
-            match self.version_of(graph, d, spec, partition) {
+            match self.version_of(graph, d, spec, partition, run) {
                 Some(v) => {
                     inputs.versions.insert(graph.node(d).spec.key.clone(), v);
                 }
@@ -298,7 +328,7 @@ pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Ve
                             }
                             _ => {}
                         }
-                        let now = versions.version_of(graph, d, spec, p.as_deref());
+                        let now = versions.version_of(graph, d, spec, p.as_deref(), "");
                         if now.is_none() || m.inputs.get(dep.key.as_str()).map(String::as_str) != now.as_deref() {
                             add(format!("upstream `{}` changed", dep.key), &mut reasons);
                         }

@@ -7,8 +7,8 @@
 //! wrote into the same body (asset keys, the producer, data versions, lineage ends) are
 //! written again as their number in the lane, its timestamps as the difference from its
 //! previous one, and an id that [`Event::work_id`] derives is left out. A lane starts empty
-//! in every body (a body is decoded on its own): a thread's lane goes with the records the
-//! writer takes, and the thread starts a new one. Bodies written by earlier versions
+//! in every body (a body is decoded on its own): when the writer takes a thread's records,
+//! it empties the thread's lane (keeping its memory). Bodies written by earlier versions
 //! (records 1–3: every string and id in full) are still read.
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,8 +45,18 @@ pub(crate) struct Lane {
     text: String,
     /// Where each string is in `text`.
     spans: Vec<(u32, u32)>,
+    /// The string last written in each role ([`PRODUCER`], [`KEY`], [`VERSION`]): a step's
+    /// events repeat their producer, asset key and data versions, compared before hashing.
+    last: [u32; 3],
     last_nanos: i64,
 }
+
+/// A string's role, for [`Lane::last`]: a producer, an asset key, a data version.
+const PRODUCER: usize = 0;
+const KEY: usize = 1;
+const VERSION: usize = 2;
+/// No string written yet in a role.
+const NONE: u32 = u32::MAX;
 
 impl Lane {
     pub(crate) fn new() -> Self {
@@ -55,16 +65,17 @@ impl Lane {
             by_hash: FxHashMap::default(),
             text: String::new(),
             spans: Vec::new(),
+            last: [NONE; 3],
             last_nanos: 0,
         }
     }
 
-    /// Starts over for another body.
-    #[cfg(test)]
+    /// Starts over for another body (keeping its memory).
     pub(crate) fn reset(&mut self) {
         self.by_hash.clear();
         self.text.clear();
         self.spans.clear();
+        self.last = [NONE; 3];
         self.last_nanos = 0;
     }
 }
@@ -96,36 +107,61 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 
 /// A string shared in the lane: `2n + 1` for the lane's `n`th string, or `2 × length` and
 /// its bytes for a new one (which becomes the lane's next). `shift` 1 makes room for 0 as
-/// "none".
-fn put_sym_code(out: &mut Vec<u8>, lane: &mut Lane, s: &str, shift: u64) {
+/// "none". `role`: the string is first compared with the last one written in that role.
+fn put_sym_code(out: &mut Vec<u8>, lane: &mut Lane, s: &str, shift: u64, role: Option<usize>) {
+    let same = |lane: &Lane, n: u32| {
+        let (at, len) = lane.spans[n as usize];
+        lane.text.as_bytes().get(at as usize..(at + len) as usize) == Some(s.as_bytes())
+    };
+    if let Some(r) = role {
+        let n = lane.last[r];
+        if n != NONE && same(lane, n) {
+            put_len(out, ((u64::from(n) << 1) | 1) + shift);
+            return;
+        }
+    }
     let hash = {
         let mut h = rustc_hash::FxHasher::default();
         h.write(s.as_bytes());
         h.finish()
     };
-    if let Some(&n) = lane.by_hash.get(&hash) {
-        let (at, len) = lane.spans[n as usize];
-        if lane.text.as_bytes().get(at as usize..(at + len) as usize) == Some(s.as_bytes()) {
+    let n = match lane.by_hash.get(&hash) {
+        Some(&n) if same(lane, n) => {
             put_len(out, ((u64::from(n) << 1) | 1) + shift);
-            return;
+            n
         }
+        _ => {
+            let n = lane.spans.len() as u32;
+            lane.spans.push((lane.text.len() as u32, s.len() as u32));
+            lane.text.push_str(s);
+            lane.by_hash.insert(hash, n);
+            put_len(out, ((s.len() as u64) << 1) + shift);
+            out.extend_from_slice(s.as_bytes());
+            n
+        }
+    };
+    if let Some(r) = role {
+        lane.last[r] = n;
     }
-    let n = lane.spans.len() as u32;
-    lane.spans.push((lane.text.len() as u32, s.len() as u32));
-    lane.text.push_str(s);
-    lane.by_hash.insert(hash, n);
-    put_len(out, ((s.len() as u64) << 1) + shift);
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn put_sym(out: &mut Vec<u8>, lane: &mut Lane, s: &str) {
-    put_sym_code(out, lane, s, 0);
+    put_sym_code(out, lane, s, 0, None);
+}
+
+/// A string in a role (see [`Lane::last`]).
+fn put_role(out: &mut Vec<u8>, lane: &mut Lane, s: &str, role: usize) {
+    put_sym_code(out, lane, s, 0, Some(role));
 }
 
 fn put_opt_sym(out: &mut Vec<u8>, lane: &mut Lane, s: Option<&str>) {
+    put_opt_role(out, lane, s, None);
+}
+
+fn put_opt_role(out: &mut Vec<u8>, lane: &mut Lane, s: Option<&str>, role: Option<usize>) {
     match s {
         None => out.push(0),
-        Some(s) => put_sym_code(out, lane, s, 1),
+        Some(s) => put_sym_code(out, lane, s, 1, role),
     }
 }
 
@@ -153,7 +189,7 @@ fn header(e: &Event, edges: &[(AssetKey, AssetKey)], lane: &mut Lane, out: &mut 
     let delta = nanos.wrapping_sub(lane.last_nanos);
     lane.last_nanos = nanos;
     put_len(out, ((delta << 1) ^ (delta >> 63)) as u64);
-    put_sym(out, lane, &e.producer);
+    put_role(out, lane, &e.producer, PRODUCER);
     put_len(out, u64::from(e.version));
     put_len(out, e.tags.len() as u64);
     for (k, v) in &e.tags {
@@ -161,7 +197,7 @@ fn header(e: &Event, edges: &[(AssetKey, AssetKey)], lane: &mut Lane, out: &mut 
         put_sym(out, lane, v);
     }
     put_len(out, u64::from(e.correlation.attempt));
-    put_opt_sym(out, lane, e.correlation.asset_key.as_deref());
+    put_opt_role(out, lane, e.correlation.asset_key.as_deref(), Some(KEY));
     put_opt_sym(out, lane, e.correlation.partition.as_deref());
     put_opt_str(out, e.correlation.check_name.as_deref());
 }
@@ -181,12 +217,12 @@ fn asset_event(a: &AssetEvent, lane: &mut Lane, out: &mut Vec<u8>) {
         Some(v) => {
             out.push(1);
             put_opt_sym(out, lane, v.code.as_deref());
-            put_sym(out, lane, &v.data);
+            put_role(out, lane, &v.data, VERSION);
             put_opt_sym(out, lane, v.source.as_deref());
             put_len(out, v.inputs.len() as u64);
             for (k, d) in v.inputs.iter() {
                 put_sym(out, lane, k);
-                put_sym(out, lane, d);
+                put_role(out, lane, d, VERSION);
             }
         }
     }
@@ -222,7 +258,7 @@ pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) {
             put_len(out, edges.len() as u64);
             for (from, to) in edges {
                 put_sym(out, lane, from);
-                put_sym(out, lane, to);
+                put_role(out, lane, to, KEY);
             }
         }
         _ => {

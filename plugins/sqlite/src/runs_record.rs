@@ -206,6 +206,9 @@ impl RunHistory {
         let (wake, flush_now) = self.with_buffer(|buffer| {
             let mut w = buffer.waiting.lock().unwrap_or_else(PoisonError::into_inner);
             let log = w.log_of(event.correlation.run_id.as_ref(), || self.spare());
+            if log.body.capacity() == 0 {
+                log.body = self.spare();
+            }
             encode(event, &mut log.lane, &mut log.body);
             log.count += 1;
             // the run's id is cloned only for its start and end: every thread cloning it
@@ -297,19 +300,24 @@ fn take(shared: &Shared) -> (Vec<Batch>, Vec<(Arc<str>, RunEdge)>) {
         w.len = 0;
         w.since = None;
         edges.append(&mut w.edges);
-        for log in w.logs.drain(..) {
+        // a log kept for its thread's next records, with its lane's memory; one that had
+        // none since the last time is let go (its run may have ended)
+        w.logs.retain_mut(|log| {
             if log.count == 0 {
-                continue;
+                return false;
             }
+            let (body, count) = (std::mem::take(&mut log.body), std::mem::take(&mut log.count));
+            log.lane.reset();
             match batches.iter_mut().find(|b| b.run == log.run) {
                 Some(b) => {
-                    b.body.extend_from_slice(&log.body);
-                    b.count += log.count;
-                    recycle(shared, log.body);
+                    b.body.extend_from_slice(&body);
+                    b.count += count;
+                    recycle(shared, body);
                 }
-                None => batches.push(Batch { run: log.run, body: log.body, count: log.count }),
+                None => batches.push(Batch { run: log.run.clone(), body, count }),
             }
-        }
+            true
+        });
     }
     (batches, edges)
 }
