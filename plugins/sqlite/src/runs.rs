@@ -212,11 +212,14 @@ impl Drop for RunHistory {
         // what is still waiting is written (an error has no one left to hear it)
         let _ = flush(&self.path, &self.shared);
         // closed here, by the thread that drops the store, not by whichever thread lets go of
-        // it last: closing checkpoints what the WAL still holds, and the caller waits for it
+        // it last; what the WAL still holds is checkpointed by the next process that writes
         self.shared.stop_checkpointer();
         drop(self.shared.conn.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 }
+
+/// The size the WAL's file is cut back to after a checkpoint (bytes).
+const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -255,9 +258,14 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     // may lose the last commits but never leaves the file inconsistent
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| failed(path, &e))?;
     conn.pragma_update(None, "foreign_keys", true).map_err(|e| failed(path, &e))?;
-    // a checkpoint syncs the file: not on the committing thread (a run's end would wait for
-    // it) but by the checkpointer, in the background, and by the connection's close
+    // a checkpoint syncs the file: never on the committing thread nor by a closing
+    // connection (a run's end would wait for it), but by the checkpointer, in the background
+    // (what a process leaves in the WAL is checkpointed by the next one that writes)
     conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| failed(path, &e))?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(|e| failed(path, &e))?;
+    // the WAL's file is cut back to this size when it is reused after a checkpoint
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT).map_err(|e| failed(path, &e))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
         let migrate = format!(
             "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {}; COMMIT;",

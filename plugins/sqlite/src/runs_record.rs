@@ -341,6 +341,8 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     }
     if conn.is_none() {
         *conn = Some(open(path)?);
+        // what earlier processes left in the WAL (a closing connection does not checkpoint)
+        checkpoint_soon(path, shared);
     }
     let conn = conn.as_mut().expect("opened above");
     // the write lock at once: a busy store (another run) is waited for, never half-written
@@ -367,6 +369,7 @@ fn checkpoint_soon(path: &Path, shared: &Shared) {
     let mut slot = shared.checkpointer.lock().unwrap_or_else(PoisonError::into_inner);
     if slot.is_none() {
         let Ok(conn) = Connection::open(path) else { return };
+        let _ = conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
         let (due, wait) = std::sync::mpsc::sync_channel::<()>(1);
         let spawned = std::thread::Builder::new().name("phlo-run-store-checkpoint".into()).spawn(move || {
             let _ = conn.busy_timeout(Duration::from_secs(10));

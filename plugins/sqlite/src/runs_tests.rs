@@ -249,3 +249,33 @@ fn a_step_whose_end_comes_first_in_its_row_is_folded_by_attempt() {
         store.events("r1").unwrap().iter().map(|e| e["correlation"]["attempt"].as_u64().unwrap()).collect();
     assert_eq!(attempts, [1, 1, 1, 2, 2, 1]);
 }
+
+/// A closing store leaves what the WAL holds for the next process that writes, which
+/// checkpoints it in the background: nothing is lost either way.
+#[test]
+fn what_a_closed_store_left_in_the_wal_is_kept_and_checkpointed_by_the_next_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let record = |id: &str| {
+        let store = RunHistory::new(path.clone());
+        let run = Correlation::run(id);
+        store.record(&start(&run, 1)).unwrap();
+        store.record(&step(&run, "a.x", None)).unwrap();
+        store.record(&step(&run, "a.x", Some(Status::Succeeded))).unwrap();
+        store.record(&end(&run, Status::Succeeded)).unwrap();
+    };
+    record("r1");
+    let wal = dir.path().join("runs.db-wal");
+    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0, "closing did not checkpoint: the WAL holds r1");
+    // read back through the WAL
+    let detail = RunHistory::new(path.clone()).run("r1").unwrap().expect("r1 is kept");
+    assert_eq!(detail.steps.len(), 1);
+
+    // the next process that writes checkpoints r1 into the main file
+    record("r2");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let main_file_only = RunHistory::new(copy);
+    let detail = main_file_only.run("r1").unwrap().expect("r1 is in the main file, without the WAL");
+    assert_eq!(detail.steps.len(), 1);
+}
