@@ -266,7 +266,7 @@ fn what_a_closed_store_left_in_the_wal_is_kept_and_checkpointed_by_the_next_writ
     };
     record("r1");
     let wal = dir.path().join("runs.db-wal");
-    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0, "closing did not checkpoint: the WAL holds r1");
+    assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0, "closing did not checkpoint: the WAL holds r1");
     // read back through the WAL
     let detail = RunHistory::new(path.clone()).run("r1").unwrap().expect("r1 is kept");
     assert_eq!(detail.steps.len(), 1);
