@@ -212,9 +212,16 @@ impl Drop for RunHistory {
         // what is still waiting is written (an error has no one left to hear it)
         let _ = flush(&self.path, &self.shared);
         // closed here, by the thread that drops the store, not by whichever thread lets go of
-        // it last; what the WAL still holds is checkpointed by the next process that writes
+        // it last. What the WAL still holds is checkpointed by the next process that writes,
+        // unless it is large: every process that opens the store reads through what the WAL
+        // holds, so a WAL that the checkpointer could not keep small is emptied here
         self.shared.stop_checkpointer();
-        drop(self.shared.conn.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let conn = self.shared.conn.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(conn) = conn
+            && self.shared.wal_is_large()
+        {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
     }
 }
 

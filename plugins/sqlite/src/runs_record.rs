@@ -11,7 +11,7 @@
 //! events by attempt (see `runs_fold.rs`) and `phlo runs events` by time.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -32,9 +32,11 @@ pub(crate) const BATCH: usize = 4096;
 /// A thread with this many events waiting commits them itself (the writer is behind).
 pub(crate) const BACKLOG: usize = 4 * BATCH;
 
-/// The WAL is checkpointed (in the background) each time this many bytes of event log were
-/// committed since the last time; the connections themselves never checkpoint until closed.
-pub(crate) const CHECKPOINT_EVERY: usize = 4 << 20;
+/// The WAL is checkpointed (in the background) after a commit leaves it with this many pages
+/// (4 MB); the connections themselves never checkpoint, not even when closed. What a process
+/// leaves in the WAL, every process that opens the store next reads through (SQLite recovers
+/// it): kept this small, that costs a few milliseconds.
+pub(crate) const CHECKPOINT_PAGES: u32 = 1000;
 
 /// What the recording threads and the writer share.
 pub(crate) struct Shared {
@@ -50,15 +52,15 @@ pub(crate) struct Shared {
     failing: AtomicBool,
     /// The writer's last failure, reported by the next event recorded.
     error: Mutex<Option<StoreError>>,
-    /// The thread that checkpoints the WAL in the background (see [`CHECKPOINT_EVERY`]).
+    /// The thread that checkpoints the WAL in the background (see [`CHECKPOINT_PAGES`]).
     checkpointer: Mutex<Option<Checkpointer>>,
+    /// The pages in the WAL after the writer's last commit (SQLite's WAL hook says).
+    wal_pages: Arc<AtomicU32>,
 }
 
 struct Writer {
     /// Whether the writer thread is running.
     started: bool,
-    /// Bytes of event log committed since the WAL was last checkpointed.
-    unchecked: usize,
     /// Bodies already written, kept for their memory (a large run fills many).
     spare: Vec<Vec<u8>>,
 }
@@ -119,12 +121,19 @@ impl Shared {
         Self {
             conn: Mutex::new(None),
             buffers: Mutex::new(Vec::new()),
-            writer: Mutex::new(Writer { started: false, unchecked: 0, spare: Vec::new() }),
+            writer: Mutex::new(Writer { started: false, spare: Vec::new() }),
             wake: Condvar::new(),
             failing: AtomicBool::new(false),
             error: Mutex::new(None),
             checkpointer: Mutex::new(None),
+            wal_pages: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Whether the writer's last commit left the WAL with more pages than the checkpointer
+    /// lets it keep (it could not keep up with a process that writes without pause).
+    pub(crate) fn wal_is_large(&self) -> bool {
+        self.wal_pages.load(Ordering::Relaxed) > CHECKPOINT_PAGES
     }
 
     /// Joins the checkpointer (the store is being closed).
@@ -340,7 +349,15 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
         return Ok(());
     }
     if conn.is_none() {
-        *conn = Some(open(path)?);
+        let mut opened = open(path)?;
+        let pages = Arc::clone(&shared.wal_pages);
+        opened
+            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                pages.store(u32::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                Ok(())
+            }))
+            .map_err(|e| failed(path, &e))?;
+        *conn = Some(opened);
         // what earlier processes left in the WAL (a closing connection does not checkpoint)
         checkpoint_soon(path, shared);
     }
@@ -349,16 +366,10 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| failed(path, &e))?;
     write(&tx, &batches, &edges, path)?;
     tx.commit().map_err(|e| failed(path, &e))?;
-    let mut written = 0;
     for b in batches {
-        written += b.body.len();
         recycle(shared, b.body);
     }
-    let mut writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
-    writer.unchecked += written;
-    if writer.unchecked >= CHECKPOINT_EVERY {
-        writer.unchecked = 0;
-        drop(writer);
+    if shared.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
         checkpoint_soon(path, shared);
     }
     Ok(())

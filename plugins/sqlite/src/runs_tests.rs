@@ -279,3 +279,27 @@ fn what_a_closed_store_left_in_the_wal_is_kept_and_checkpointed_by_the_next_writ
     let detail = main_file_only.run("r1").unwrap().expect("r1 is in the main file, without the WAL");
     assert_eq!(detail.steps.len(), 1);
 }
+
+/// A process that writes without pause outruns the background checkpointer: closing then
+/// empties the WAL, so the next process does not read through a large one.
+#[test]
+fn a_store_closed_after_writing_without_pause_leaves_a_small_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = RunHistory::new(path.clone());
+    for i in 0..3000 {
+        // a run's start and end are each committed at once
+        let run = Correlation::run(format!("r{i}"));
+        store.record(&start(&run, 1)).unwrap();
+        store.record(&step(&run, "a.x", None)).unwrap();
+        store.record(&step(&run, "a.x", Some(Status::Succeeded))).unwrap();
+        store.record(&end(&run, Status::Succeeded)).unwrap();
+    }
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let (log, checkpointed): (i64, i64) =
+        c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap();
+    assert!(log <= i64::from(super::record::CHECKPOINT_PAGES), "{log} pages left in the WAL");
+    assert!(checkpointed <= log);
+    assert_eq!(RunHistory::new(path).runs(None, 5000).unwrap().len(), 3000);
+}
