@@ -5,11 +5,12 @@
 //!
 //! A compact record is written by one thread against its *lane*: the strings it already
 //! wrote into the same body (asset keys, the producer, data versions, lineage ends) are
-//! written again as their number in the lane, its timestamps as the difference from its
-//! previous one, and an id that [`Event::work_id`] derives is left out. A lane starts empty
-//! in every body (a body is decoded on its own): when the writer takes a thread's records,
-//! it empties the thread's lane (keeping its memory). Bodies written by earlier versions
-//! (records 1–3: every string and id in full) are still read.
+//! written again as their number in the lane, and its timestamps as the difference from its
+//! previous one. A lane starts empty in every body (a body is decoded on its own): when the
+//! writer takes a thread's records, it empties the thread's lane (keeping its memory). Bodies
+//! written by earlier versions are still read: records 1–3 (every string and id in full), and
+//! records whose id [`Event::work_id`] derives and was left out (deriving it to check cost
+//! the run's threads more than writing its 16 bytes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
@@ -31,7 +32,8 @@ const STEP: u8 = 4;
 const SKIP: u8 = 5;
 const LINEAGE: u8 = 6;
 
-/// The id of a record's id is the one [`Event::work_id`] derives (and is left out).
+/// The id of a record's id is the one [`Event::work_id`] derives (and is left out): written
+/// by earlier versions, still read.
 const DERIVED_ID: u8 = 1;
 
 static SLOTS: AtomicU32 = AtomicU32::new(0);
@@ -177,10 +179,10 @@ fn status_code(s: Option<Status>) -> u8 {
 
 /// The part every compact record starts with: lane, type, id, time, producer, version, tags
 /// and correlation (the run id is the row's).
-fn header(e: &Event, edges: &[(AssetKey, AssetKey)], lane: &mut Lane, out: &mut Vec<u8>) {
+fn header(e: &Event, edges: &[(AssetKey, AssetKey)], lane: &mut Lane, out: &mut Vec<u8>, ids: Ids) {
     put_len(out, u64::from(lane.slot));
     out.push(e.event_type as u8);
-    let derived = Event::work_id(e.event_type, &e.correlation, edges) == Some(e.id);
+    let derived = ids == Ids::LeaveOutDerived && Event::work_id(e.event_type, &e.correlation, edges) == Some(e.id);
     out.push(if derived { DERIVED_ID } else { 0 });
     if !derived {
         out.extend_from_slice(&e.id.0.to_le_bytes());
@@ -228,9 +230,30 @@ fn asset_event(a: &AssetEvent, lane: &mut Lane, out: &mut Vec<u8>) {
     }
 }
 
+/// How a compact record writes its event's id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    /// Every id in full.
+    Full,
+    /// An id that [`Event::work_id`] derives is left out (as earlier versions wrote).
+    #[cfg_attr(not(test), allow(dead_code))]
+    LeaveOutDerived,
+}
+
 /// Appends one event to a log body: compact for the events of steps of a run, JSON for the
 /// others.
 pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) {
+    encode_with(e, lane, out, Ids::Full);
+}
+
+/// As [`encode`], leaving out the ids that [`Event::work_id`] derives, as earlier versions
+/// wrote (read still).
+#[cfg(test)]
+pub(crate) fn encode_leaving_out_work_ids(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) {
+    encode_with(e, lane, out, Ids::LeaveOutDerived);
+}
+
+fn encode_with(e: &Event, lane: &mut Lane, out: &mut Vec<u8>, ids: Ids) {
     let compact = e.correlation.run_id.is_some();
     match &e.payload {
         EventPayload::IngestionStart(a)
@@ -242,19 +265,19 @@ pub(crate) fn encode(e: &Event, lane: &mut Lane, out: &mut Vec<u8>) {
             if compact =>
         {
             out.push(STEP);
-            header(e, &[], lane, out);
+            header(e, &[], lane, out, ids);
             asset_event(a, lane, out);
         }
         EventPayload::AssetSkipped { reason, failed_upstream, unchanged_since } if compact => {
             out.push(SKIP);
-            header(e, &[], lane, out);
+            header(e, &[], lane, out, ids);
             put_sym(out, lane, reason);
             put_opt_sym(out, lane, failed_upstream.as_deref());
             put_opt_sym(out, lane, unchanged_since.as_deref());
         }
         EventPayload::LineageEdges { edges } if compact => {
             out.push(LINEAGE);
-            header(e, edges, lane, out);
+            header(e, edges, lane, out, ids);
             put_len(out, edges.len() as u64);
             for (from, to) in edges {
                 put_sym(out, lane, from);
