@@ -411,6 +411,11 @@ pub async fn execute(req: RunRequest) -> RunReport {
             nodes.push(Node { asset: a, partition: k });
         }
     }
+    // the steps run here, declared to the data versions: a step that reports no version of
+    // its own then writes none for its dependents to read
+    if let Some(v) = &req.versions {
+        v.will_run(nodes.iter().filter(|n| n.partition.is_none()).map(|n| n.asset));
+    }
     let mut edges = Vec::new();
     for (dep, asset) in graph.edges() {
         let (upstream, downstream) = (&by_asset[dep as usize], &by_asset[asset as usize]);

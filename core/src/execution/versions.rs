@@ -59,6 +59,9 @@ pub struct Versions {
     slots: Box<[std::sync::OnceLock<Option<Arc<str>>>]>,
     /// What other steps produced (partitions, or nodes beyond the slots).
     produced: DashMap<(u32, Option<String>), Option<Arc<str>>>,
+    /// The graph nodes whose unpartitioned step this process runs, one bit each (see
+    /// [`Versions::will_run`]): such a step writes nothing that other threads then read.
+    runs_here: std::sync::OnceLock<Box<[u64]>>,
     /// `--skip-unchanged`: steps whose versions equal their last success do not run.
     pub skip_unchanged: bool,
 }
@@ -102,7 +105,7 @@ impl Versions {
     /// Versions over what the store holds, for a graph of `nodes` assets.
     pub fn new(stored: Stored, skip_unchanged: bool, nodes: usize) -> Self {
         let slots = (0..nodes).map(|_| std::sync::OnceLock::new()).collect();
-        Self { stored, slots, produced: DashMap::new(), skip_unchanged }
+        Self { stored, slots, produced: DashMap::new(), runs_here: std::sync::OnceLock::new(), skip_unchanged }
     }
 
     /// The stored materialization of a step, if any.
@@ -114,10 +117,36 @@ impl Versions {
         }
     }
 
+    /// Declares, before any of them starts, the graph nodes whose unpartitioned step this
+    /// process runs, and whose dependents it starts only once they succeeded (or were kept
+    /// as unchanged). A dependent then reads the run's own data version for such a node
+    /// unless [`Versions::produced`] gave it another, so a step that reports none writes
+    /// nothing. Once per run: a later call is ignored and returns false.
+    pub fn will_run(&self, nodes: impl IntoIterator<Item = u32>) -> bool {
+        let mut bits = vec![0u64; self.slots.len().div_ceil(64)].into_boxed_slice();
+        for n in nodes {
+            if let Some(word) = bits.get_mut(n as usize / 64) {
+                *word |= 1 << (n % 64);
+            }
+        }
+        self.runs_here.set(bits).is_ok()
+    }
+
+    /// Whether node `asset`'s unpartitioned step runs in this process ([`Versions::will_run`]).
+    fn runs_here(&self, asset: u32) -> bool {
+        self.runs_here
+            .get()
+            .and_then(|bits| bits.get(asset as usize / 64))
+            .is_some_and(|word| word & (1 << (asset % 64)) != 0)
+    }
+
     /// Records the data version a step of this run (node `asset`) produced, or kept when it
     /// was unchanged: `None` for the run's own version (`run:<run id>`, given to a step whose
     /// store reports none).
     pub fn produced(&self, asset: u32, partition: Option<&str>, version: Option<Arc<str>>) {
+        if partition.is_none() && version.is_none() && self.runs_here(asset) {
+            return;
+        }
         if partition.is_none()
             && let Some(slot) = self.slots.get(asset as usize)
             && slot.set(version.clone()).is_ok()
@@ -174,6 +203,9 @@ impl Versions {
         // another thread's cache, need not be read)
         if let Some(v) = self.slots.get(dep as usize).and_then(|s| s.get()) {
             return Some(v.as_ref().map_or_else(|| Self::run_version(run), Arc::clone));
+        }
+        if self.runs_here(dep) {
+            return Some(Self::run_version(run));
         }
         let spec = &graph.node(dep).spec;
         let key = spec.key.as_str();
@@ -371,4 +403,54 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
         h.update(p);
     }
     format!("def:{:016x}", h.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::AssetNode;
+
+    /// `raw.a` → `m.b`, with a stored materialization of `raw.a`.
+    fn setup() -> (AssetGraph, Stored) {
+        let a = AssetSpec::new("raw.a");
+        let mut b = AssetSpec::new("m.b");
+        b.deps = vec!["raw.a".into()];
+        let (graph, errors) = AssetGraph::build(vec![AssetNode::new(a, "t"), AssetNode::new(b, "t")]);
+        assert!(errors.is_empty());
+        let mut stored = Stored::new();
+        let m = Materialization { data_version: Some(String::from("stored-v")), ..Materialization::default() };
+        stored.entry(String::from("raw.a")).or_default().insert(None, m);
+        (graph, stored)
+    }
+
+    fn input(v: &Versions, graph: &AssetGraph) -> Option<String> {
+        let b = graph.index_of("m.b").unwrap();
+        v.inputs(graph, b, None, "run:r1").versions.get("raw.a").map(|d| d.to_string())
+    }
+
+    #[test]
+    fn a_step_run_here_gives_its_dependents_the_runs_version_unless_it_reported_one() {
+        let (graph, stored) = setup();
+        let a = graph.index_of("raw.a").unwrap();
+        // run here, no version of its own: nothing written, the dependents read the run's
+        let v = Versions::new(stored.clone(), false, graph.len());
+        assert!(v.will_run([a, graph.index_of("m.b").unwrap()]));
+        assert!(!v.will_run([a]), "declared once per run");
+        v.produced(a, None, None);
+        assert_eq!(input(&v, &graph).as_deref(), Some("run:r1"));
+        // a version its store reported wins
+        let v = Versions::new(stored.clone(), false, graph.len());
+        v.will_run([a]);
+        v.produced(a, None, Some(Arc::from("table-v")));
+        assert_eq!(input(&v, &graph).as_deref(), Some("table-v"));
+        // not run here (completed by an earlier attempt, or not selected): what the store holds
+        let v = Versions::new(stored.clone(), false, graph.len());
+        v.will_run([graph.index_of("m.b").unwrap()]);
+        assert_eq!(input(&v, &graph).as_deref(), Some("stored-v"));
+        // nothing declared: each step's version is recorded one by one
+        let v = Versions::new(stored, false, graph.len());
+        assert_eq!(input(&v, &graph).as_deref(), Some("stored-v"));
+        v.produced(a, None, None);
+        assert_eq!(input(&v, &graph).as_deref(), Some("run:r1"));
+    }
 }
