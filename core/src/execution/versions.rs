@@ -174,13 +174,17 @@ impl Versions {
         .unwrap_or_else(|_| fresh())
     }
 
-    /// What this run produced for a step, if it ran (or was kept) already.
+    /// What this run produced for a step, if it ran (or was kept) already; `run` is the
+    /// run's own version.
     fn produced_for(&self, asset: u32, partition: Option<&str>, run: &str) -> Option<Arc<str>> {
         let version = |v: &Option<Arc<str>>| v.as_ref().map_or_else(|| Self::run_version(run), Arc::clone);
-        if partition.is_none()
-            && let Some(v) = self.slots.get(asset as usize).and_then(|s| s.get())
-        {
-            return Some(version(v));
+        if partition.is_none() {
+            if let Some(v) = self.slots.get(asset as usize).and_then(|s| s.get()) {
+                return Some(version(v));
+            }
+            if self.runs_here(asset) {
+                return Some(Self::run_version(run));
+            }
         }
         if self.produced.is_empty() {
             return None;
@@ -201,11 +205,8 @@ impl Versions {
     ) -> Option<Arc<str>> {
         // produced by this run for no partition: `dep` is unpartitioned (its definition, in
         // another thread's cache, need not be read)
-        if let Some(v) = self.slots.get(dep as usize).and_then(|s| s.get()) {
-            return Some(v.as_ref().map_or_else(|| Self::run_version(run), Arc::clone));
-        }
-        if self.runs_here(dep) {
-            return Some(Self::run_version(run));
+        if let Some(v) = self.produced_for(dep, None, run) {
+            return Some(v);
         }
         let spec = &graph.node(dep).spec;
         let key = spec.key.as_str();

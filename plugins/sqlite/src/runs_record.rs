@@ -130,10 +130,11 @@ impl Shared {
         }
     }
 
-    /// Whether the writer's last commit left the WAL with more pages than the checkpointer
-    /// lets it keep (it could not keep up with a process that writes without pause).
+    /// Whether the writer's last commit left the WAL with [`CHECKPOINT_PAGES`] or more: due
+    /// for a checkpoint, and emptied on close when the checkpointer could not keep up (a
+    /// process that writes without pause).
     pub(crate) fn wal_is_large(&self) -> bool {
-        self.wal_pages.load(Ordering::Relaxed) > CHECKPOINT_PAGES
+        self.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES
     }
 
     /// Joins the checkpointer (the store is being closed).
@@ -358,8 +359,13 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
             }))
             .map_err(|e| failed(path, &e))?;
         *conn = Some(opened);
-        // what earlier processes left in the WAL (a closing connection does not checkpoint)
-        checkpoint_soon(path, shared);
+        // what earlier processes left in the WAL (a closing connection does not checkpoint);
+        // a store without a WAL to read through starts no checkpointer
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            checkpoint_soon(path, shared);
+        }
     }
     let conn = conn.as_mut().expect("opened above");
     // the write lock at once: a busy store (another run) is waited for, never half-written
@@ -369,7 +375,7 @@ pub(crate) fn flush(path: &Path, shared: &Shared) -> Result<(), StoreError> {
     for b in batches {
         recycle(shared, b.body);
     }
-    if shared.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
+    if shared.wal_is_large() {
         checkpoint_soon(path, shared);
     }
     Ok(())
