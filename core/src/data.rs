@@ -168,6 +168,62 @@ pub enum WriteMode {
     Merge(Vec<String>),
 }
 
+/// One run step's identity in the store it writes to: the run, the asset and the partition.
+/// A write that carries it records it in the same transaction as its rows, and a second write
+/// with the same mark is not applied: a step's effect on the warehouse happens once per run,
+/// whatever resumes, retries, crashes or concurrent processes do (the attempt that wrote is
+/// kept for the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMark {
+    /// The run's id (shared by every attempt and process of the run).
+    pub run_id: String,
+    /// The asset key.
+    pub asset: String,
+    /// The partition key, if any.
+    pub partition: Option<String>,
+    /// The attempt writing.
+    pub attempt: u32,
+}
+
+/// What a step's earlier attempt committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The attempt that wrote.
+    pub attempt: u32,
+    /// The rows it wrote.
+    pub rows: u64,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// It wrote this many rows.
+    Rows(u64),
+    /// Nothing: its step was committed before (by this attempt's predecessor).
+    Already(Committed),
+}
+
+impl Written {
+    /// The rows the step's write holds, whichever attempt made it.
+    pub fn rows(&self) -> u64 {
+        match self {
+            Written::Rows(n) => *n,
+            Written::Already(c) => c.rows,
+        }
+    }
+}
+
+/// What a write commits together with its rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commit<'a> {
+    /// A state entry (`key`, `value`) that advances only with the rows (an incremental cursor).
+    pub state: Option<(&'a str, &'a str)>,
+    /// The step writing: recorded with the rows; an already recorded step writes nothing.
+    pub step: Option<&'a StepMark>,
+}
+
 /// Where tables live.
 pub trait TableStore: Send + Sync {
     /// Creates `table` (replacing it if it exists) with `rows`, all or nothing.
@@ -194,29 +250,43 @@ pub trait TableStore: Send + Sync {
         if replace { self.replace(table, rows) } else { self.append(table, rows) }
     }
 
-    /// Writes `rows` to `table` as `mode` says and, when `state` is given, sets that state
-    /// entry (`key` → `value`, see [`TableStore::state`]) in the same transaction: the state
-    /// advances only if the rows are committed. All or nothing; stops (writing nothing) as
-    /// soon as `stop` says so. The default writes without state and cannot merge.
+    /// Writes `rows` to `table` as `mode` says, all or nothing, stopping (writing nothing) as
+    /// soon as `stop` says so; in the same transaction it sets `commit.state` (an incremental
+    /// cursor, see [`TableStore::state`]) and records `commit.step`, so that the state advances
+    /// and the step counts as written only if the rows are committed. A write whose step is
+    /// already recorded as committed is not applied again: it returns
+    /// [`Written::Already`] (a resumed, retried or concurrent attempt of the same run step).
+    /// The default writes without state or step and cannot merge.
     ///
     /// # Errors
     /// As `write_until`; a store that cannot merge or keep state says so.
-    fn write_with_state(
+    fn write_rows(
         &self,
         table: &str,
         rows: &Rows,
         mode: &WriteMode,
-        state: Option<(&str, &str)>,
+        commit: &Commit<'_>,
         stop: &StopSignal,
-    ) -> Result<u64, DataError> {
-        match (mode, state) {
-            (WriteMode::Replace, None) => self.write_until(table, rows, true, stop),
-            (WriteMode::Append, None) => self.write_until(table, rows, false, stop),
+    ) -> Result<Written, DataError> {
+        match (mode, commit.state) {
+            (WriteMode::Replace, None) => self.write_until(table, rows, true, stop).map(Written::Rows),
+            (WriteMode::Append, None) => self.write_until(table, rows, false, stop).map(Written::Rows),
             _ => Err(DataError::new("this table store cannot merge rows by key or keep incremental state")),
         }
     }
 
-    /// A state entry written by [`TableStore::write_with_state`] (an incremental cursor), or
+    /// Whether `step`'s write is committed in this store (by [`TableStore::write_rows`] or
+    /// [`QueryEngine::materialize`]), and by which attempt; `None` when it is not, or when the
+    /// store does not record steps.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn committed(&self, step: &StepMark) -> Result<Option<Committed>, DataError> {
+        let _ = step;
+        Ok(None)
+    }
+
+    /// A state entry written by [`TableStore::write_rows`] (an incremental cursor), or
     /// `None` when there is none.
     ///
     /// # Errors
@@ -279,8 +349,10 @@ pub trait QueryEngine: Send + Sync {
 
     /// Replaces `table` with the rows of `select` — or, with `partition: Some((column, key))`,
     /// replaces the rows of that partition, tagged in `column` — all or nothing, stopping
-    /// (and changing nothing) as soon as `stop` says so. Returns the rows written. The
-    /// default composes [`execute_until`](Self::execute_until); engines override it to
+    /// (and changing nothing) as soon as `stop` says so. Returns the rows written. With a
+    /// `step`, the step is recorded as committed in the same transaction, and a step already
+    /// committed is not applied again ([`Written::Already`]). The default composes
+    /// [`execute_until`](Self::execute_until) and records no step; engines override it to
     /// compute outside their write lock.
     ///
     /// # Errors
@@ -289,12 +361,12 @@ pub trait QueryEngine: Send + Sync {
         &self,
         table: &str,
         select: &str,
-        partition: Option<(&str, &str)>,
+        into: &ModelTarget<'_>,
         stop: &StopSignal,
-    ) -> Result<u64, DataError> {
+    ) -> Result<Written, DataError> {
         let target = quote_ident(table);
         let staging = quote_ident(&format!("__phlo_new_{table}"));
-        let (sql, count) = match partition {
+        let (sql, count) = match into.partition {
             None => (
                 format!(
                     "DROP TABLE IF EXISTS {staging};\nCREATE TABLE {staging} AS {select}\n;\n\
@@ -302,16 +374,42 @@ pub trait QueryEngine: Send + Sync {
                 ),
                 format!("SELECT count(*) FROM {target}"),
             ),
-            Some((column, key)) => (
-                replace_partition_sql(&target, column, key, &format!("({select}\n)")),
-                format!("SELECT count(*) FROM {target} WHERE {} = '{}'", quote_ident(column), key.replace('\'', "''")),
-            ),
+            Some((column, key)) => {
+                self.execute_until(
+                    &format!("DROP TABLE IF EXISTS {staging};\nCREATE TABLE {staging} AS {select}\n;"),
+                    stop,
+                )?;
+                let names = |sql: &str| -> Result<Vec<String>, DataError> {
+                    Ok(self.query_until(sql, stop)?.columns.into_iter().map(|c| c.name).collect())
+                };
+                let new = names(&format!("SELECT * FROM {staging} LIMIT 0"))?;
+                let existing = names(&format!("SELECT * FROM {target} LIMIT 0")).ok();
+                let swap =
+                    partition_swap_sql(table, column, key, &staging, existing.as_deref(), &new, into.on_schema_change)?;
+                (
+                    format!("{swap}\nDROP TABLE {staging};"),
+                    format!(
+                        "SELECT count(*) FROM {target} WHERE {} = '{}'",
+                        quote_ident(column),
+                        key.replace('\'', "''")
+                    ),
+                )
+            }
         };
         self.execute_until(&sql, stop)?;
         match self.query_until(&count, stop)?.rows.first().and_then(|r| r.first()) {
-            Some(Cell::Int(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-            _ => Ok(0),
+            Some(Cell::Int(n)) => Ok(Written::Rows(u64::try_from(*n).unwrap_or(0))),
+            _ => Ok(Written::Rows(0)),
         }
+    }
+
+    /// As [`TableStore::committed`], for the steps this engine materializes.
+    ///
+    /// # Errors
+    /// The engine cannot be read.
+    fn committed(&self, step: &StepMark) -> Result<Option<Committed>, DataError> {
+        let _ = step;
+        Ok(None)
     }
 
     /// [`query`](Self::query) that stops as soon as `stop` says so. The default cannot be
@@ -362,16 +460,89 @@ pub fn table_name(asset_key: &str) -> String {
     asset_key.replace('.', "_")
 }
 
-/// The statements that replace one partition of `target` (quoted) with the rows of `source`
-/// (a table or a parenthesised SELECT), tagged with `key` in `column`; `target` is created,
-/// shaped like `source`, when missing.
-pub fn replace_partition_sql(target: &str, column: &str, key: &str, source: &str) -> String {
-    let (column, key) = (quote_ident(column), key.replace('\'', "''"));
-    format!(
-        "CREATE TABLE IF NOT EXISTS {target} AS SELECT '' AS {column}, * FROM {source} WHERE 0;\n\
-         DELETE FROM {target} WHERE {column} = '{key}';\n\
-         INSERT INTO {target} SELECT '{key}' AS {column}, * FROM {source};"
-    )
+/// What a partitioned model does when a partition's SELECT has other columns than its table
+/// (`on_schema_change`, as dbt's option of that name for incremental models).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSchemaChange {
+    /// The partition fails, naming the columns added and missing; nothing is written.
+    #[default]
+    Fail,
+    /// Columns the SELECT adds are added to the table (null in the other partitions);
+    /// columns it lacks are null in this partition's rows.
+    AppendNewColumns,
+}
+
+/// Where a model's rows go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelTarget<'a> {
+    /// `(column, key)`: only that partition's rows are replaced, tagged with `key` in `column`.
+    pub partition: Option<(&'a str, &'a str)>,
+    /// The step writing: recorded with the rows; an already recorded step writes nothing.
+    pub step: Option<&'a StepMark>,
+    /// What a partition whose columns differ from the table's does.
+    pub on_schema_change: OnSchemaChange,
+}
+
+/// The statements that replace one partition of `table` with the rows of `source` (a quoted
+/// table name), tagged with `key` in `column`. Columns are matched **by name**, never by
+/// position: `existing` (the table's columns, `None` when it does not exist yet) and `new`
+/// (the source's) must hold the same names in any order, unless `policy` allows new ones.
+///
+/// # Errors
+/// The column sets differ and `policy` is `fail`, or the source has a column named `column`.
+pub fn partition_swap_sql(
+    table: &str,
+    column: &str,
+    key: &str,
+    source: &str,
+    existing: Option<&[String]>,
+    new: &[String],
+    policy: OnSchemaChange,
+) -> Result<String, DataError> {
+    if new.iter().any(|c| c == column) {
+        return Err(DataError::new(format!(
+            "the SELECT has a column named `{column}`, which holds the partition key of `{table}`; rename it"
+        )));
+    }
+    let target = quote_ident(table);
+    let (qcol, qkey) = (quote_ident(column), key.replace('\'', "''"));
+    let mut sql = String::new();
+    match existing {
+        None => sql.push_str(&format!("CREATE TABLE {target} AS SELECT '' AS {qcol}, * FROM {source} WHERE 0;\n")),
+        Some(existing) => {
+            let had: Vec<&String> = existing.iter().filter(|c| *c != column).collect();
+            let added: Vec<&String> = new.iter().filter(|c| !had.contains(c)).collect();
+            let missing: Vec<&String> = had.iter().copied().filter(|c| !new.contains(c)).collect();
+            if !added.is_empty() || !missing.is_empty() {
+                let list = |v: &[&String]| v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+                let mut what = Vec::new();
+                if !added.is_empty() {
+                    what.push(format!("adds {}", list(&added)));
+                }
+                if !missing.is_empty() {
+                    what.push(format!("lacks {}", list(&missing)));
+                }
+                if policy == OnSchemaChange::Fail {
+                    return Err(DataError::new(format!(
+                        "the columns changed: partition `{key}`'s SELECT {} compared with the table `{table}` \
+                         (on_schema_change: fail); set `on_schema_change: append_new_columns` on the asset to \
+                         add new columns, or drop the table to rebuild every partition",
+                        what.join(" and ")
+                    )));
+                }
+                for c in added {
+                    sql.push_str(&format!("ALTER TABLE {target} ADD COLUMN {};\n", quote_ident(c)));
+                }
+            }
+        }
+    }
+    let names = new.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    sql.push_str(&format!(
+        "DELETE FROM {target} WHERE {qcol} = '{qkey}';\n\
+         INSERT INTO {target} ({qcol}, {names}) SELECT '{qkey}', {names} FROM {source};"
+    ));
+    Ok(sql)
 }
 
 /// Quotes an SQL identifier (`"name"`, inner quotes doubled).

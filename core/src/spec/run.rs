@@ -192,6 +192,17 @@ impl RunContext {
         self.cancel.is_cancelled()
     }
 
+    /// This step's mark for the warehouse: a write carrying it is applied once per run step
+    /// (see [`StepMark`](crate::data::StepMark)).
+    pub fn step_mark(&self) -> crate::data::StepMark {
+        crate::data::StepMark {
+            run_id: self.run_id.to_string(),
+            asset: self.asset.to_string(),
+            partition: self.partition.clone(),
+            attempt: self.attempt,
+        }
+    }
+
     /// The attempt's stop signal, for engines that check it while a statement runs
     /// (`engine.execute_until(sql, &ctx.stop_signal())`).
     pub fn stop_signal(&self) -> crate::data::StopSignal {
@@ -276,6 +287,19 @@ impl MaterializeResult {
     #[must_use]
     pub fn with_row_count(self, rows: u64) -> Self {
         self.with_metadata("row_count", rows)
+    }
+
+    /// Records what a write did: its row count and, when an earlier attempt of the same run
+    /// step had committed it (nothing written now), `committed_by_attempt`.
+    #[must_use]
+    pub fn with_written(self, written: &crate::data::Written) -> Self {
+        let r = self.with_row_count(written.rows());
+        match written {
+            crate::data::Written::Rows(_) => r,
+            crate::data::Written::Already(c) => {
+                r.with_metadata("committed_by_attempt", c.attempt).with_metadata("committed_at", c.at.as_str())
+            }
+        }
     }
 
     /// Adds a metadata entry.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use phlo_core::data::{Cell, Column, DataType, Rows, TableStore, table_name};
+use phlo_core::data::{Cell, Column, Commit, DataType, Rows, TableStore, WriteMode, Written, table_name};
 
 use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_files_until};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
@@ -150,18 +150,39 @@ pub(crate) fn table_store(ctx: &RunContext) -> Result<Arc<dyn TableStore>, RunEr
     ctx.capability::<dyn TableStore>()
 }
 
+/// Writes the rows once per run step: a step whose write an earlier attempt of the run
+/// committed (a resume, a retry, a second process) writes nothing again.
 fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult, RunError> {
     let store = table_store(ctx)?;
-    let n = match load.mode {
-        Mode::Replace => store.write_until(&load.table, rows, true, &ctx.stop_signal()),
-        Mode::Append => store.write_until(&load.table, rows, false, &ctx.stop_signal()),
-    }
-    .map_err(|e| RunError::new(e.message))?;
-    let result = MaterializeResult::new().with_row_count(n).with_metadata("table", load.table.as_str());
-    // the version of what the table holds now (an append adds to what was there)
+    let mode = match load.mode {
+        Mode::Replace => WriteMode::Replace,
+        Mode::Append => WriteMode::Append,
+    };
+    let step = ctx.step_mark();
+    let commit = Commit { state: None, step: Some(&step) };
+    let written = store
+        .write_rows(&load.table, rows, &mode, &commit, &ctx.stop_signal())
+        .map_err(|e| RunError::new(e.message))?;
+    finish(store.as_ref(), load, &written)
+}
+
+/// The result of a load: its rows and the version of what the table holds now (an append
+/// adds to what was there).
+fn finish(store: &dyn TableStore, load: &Load, written: &Written) -> Result<MaterializeResult, RunError> {
+    let result = MaterializeResult::new().with_written(written).with_metadata("table", load.table.as_str());
     match store.version(&load.table, None).map_err(|e| RunError::new(e.message))? {
         Some(v) => Ok(result.with_data_version(v)),
         None => Ok(result),
+    }
+}
+
+/// The step's write, when an earlier attempt of this run committed it: the files are not
+/// read again.
+fn already(ctx: &RunContext, load: &Load) -> Result<Option<MaterializeResult>, RunError> {
+    let store = table_store(ctx)?;
+    match store.committed(&ctx.step_mark()).map_err(|e| RunError::new(e.message))? {
+        Some(c) => finish(store.as_ref(), load, &Written::Already(c)).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -228,6 +249,10 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
             async move {
                 let l = load.clone();
                 let stop = rc.stop_signal();
+                let (c, ld) = (rc.clone(), load.clone());
+                if let Some(done) = blocking(move || already(&c, &ld)).await?? {
+                    return Ok(done);
+                }
                 let rows = blocking(move || {
                     let files = crate::delimited::expand_path(&l.path, &l.display)?;
                     read_csv_files_until(&files, &format, &*stop)
@@ -265,6 +290,10 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
             async move {
                 let l = load.clone();
                 let stop = rc.stop_signal();
+                let (c, ld) = (rc.clone(), load.clone());
+                if let Some(done) = blocking(move || already(&c, &ld)).await?? {
+                    return Ok(done);
+                }
                 let rows = blocking(move || read_jsonl(&l.path, &l.display, &*stop)).await?.map_err(input_failed)?;
                 let ctx = rc.clone();
                 blocking(move || write(&ctx, &load, &rows)).await?

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use phlo_core::data::{QueryEngine, Rows, quote_ident, table_name};
+use phlo_core::data::{ModelTarget, OnSchemaChange, QueryEngine, Rows, Written, quote_ident, table_name};
 use phlo_core::diagnostic::Code;
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, PartitionSpec, RunContext, RunError};
@@ -32,6 +32,12 @@ pub struct SqlConfig {
     /// phlo's parser does not understand; list `deps:` yourself then.
     #[serde(default = "yes")]
     pub analyze: bool,
+    /// For a partitioned model: what a partition whose SELECT has other columns than the
+    /// table does — `fail` (the default: the partition fails naming the columns, nothing is
+    /// written) or `append_new_columns` (new columns are added to the table; columns the
+    /// SELECT lacks are null in this partition). Columns are always matched by name.
+    #[serde(default)]
+    pub on_schema_change: OnSchemaChange,
 }
 
 fn yes() -> bool {
@@ -88,6 +94,14 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         (Vec::new(), phlo_core::spec::Columns::Unknown, None)
     };
     let partitions = Arc::new(ctx.partitions.clone());
+    let on_schema_change = cfg.on_schema_change;
+    if on_schema_change != OnSchemaChange::Fail && !ctx.partitions.is_partitioned() {
+        return Err(PluginError::invalid(
+            "on_schema_change",
+            "`on_schema_change` applies to partitioned models only (a model without partitions replaces its whole table)",
+            "remove it, or add `partitions:` to the asset",
+        ));
+    }
     let table = cfg.table.unwrap_or_else(|| table_name(&ctx.key));
     let t = table.clone();
     let at = ctx.location("sql").map(|l| format!(" ({l})")).unwrap_or_default();
@@ -113,7 +127,10 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
         .with_run(move |rc: RunContext| {
             let (sql, table, at, partitions) = (sql.clone(), t.clone(), at.clone(), Arc::clone(&partitions));
             async move {
-                crate::ingest::blocking(move || materialize_model(&rc, &sql, &table, &at, &partitions)).await?
+                crate::ingest::blocking(move || {
+                    materialize_model(&rc, &sql, &table, &at, &partitions, on_schema_change)
+                })
+                .await?
             }
         }))
 }
@@ -191,6 +208,7 @@ fn materialize_model(
     table: &str,
     at: &str,
     partitions: &PartitionSpec,
+    on_schema_change: OnSchemaChange,
 ) -> Result<MaterializeResult, RunError> {
     let engine = engine(rc)?;
     let stop = rc.stop_signal();
@@ -220,10 +238,18 @@ fn materialize_model(
     };
     // the SELECT alone: errors carry positions in what the user wrote
     engine.validate(&body).map_err(fail)?;
-    // a partitioned model replaces its partition's rows, tagged `partition_key`
+    // a partitioned model replaces its partition's rows, tagged `partition_key`; the write
+    // happens once per run step
     let partition = rc.partition.as_deref().map(|p| ("partition_key", p));
-    let n = engine.materialize(table, &body, partition, &stop).map_err(fail)?;
-    let result = MaterializeResult::new().with_row_count(n).with_metadata("table", table);
+    let step = rc.step_mark();
+    let written = match engine.committed(&step).map_err(fail)? {
+        Some(c) => Written::Already(c),
+        None => {
+            let into = ModelTarget { partition, step: Some(&step), on_schema_change };
+            engine.materialize(table, &body, &into, &stop).map_err(fail)?
+        }
+    };
+    let result = MaterializeResult::new().with_written(&written).with_metadata("table", table);
     match engine.version(table, partition).map_err(fail)? {
         Some(v) => Ok(result.with_data_version(v)),
         None => Ok(result),

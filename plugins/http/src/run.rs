@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use phlo_core::data::{QueryEngine, TableStore, WriteMode};
+use phlo_core::data::{Commit, QueryEngine, TableStore, WriteMode, Written};
 use phlo_core::diagnostic::Code;
 use phlo_core::spec::{MaterializeResult, RunContext, RunError};
 use serde_json::{Map, Value};
@@ -225,6 +225,15 @@ fn parents(p: &Prepared, rc: &RunContext) -> Result<Vec<Record>, RunError> {
 
 pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, RunError> {
     let store = rc.capability::<dyn TableStore>()?;
+    // the step's write, committed by an earlier attempt of this run: the API is not asked again
+    if let Some(c) = store.committed(&rc.step_mark()).map_err(|e| RunError::new(e.message))? {
+        let result =
+            MaterializeResult::new().with_written(&Written::Already(c)).with_metadata("table", p.table.as_str());
+        return match store.version(&p.table, None).map_err(|e| RunError::new(e.message))? {
+            Some(v) => Ok(result.with_data_version(v)),
+            None => Ok(result),
+        };
+    }
     let state_key = match &rc.partition {
         Some(part) => format!("rest:{}:{part}", rc.asset),
         None => format!("rest:{}", rc.asset),
@@ -319,11 +328,13 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         Write::Append => WriteMode::Append,
         Write::Merge => WriteMode::Merge(p.cfg.primary_key.clone()),
     };
-    let n = store
-        .write_with_state(&p.table, &rows, &mode, state.as_deref().map(|c| (state_key.as_str(), c)), &rc.stop_signal())
+    let step = rc.step_mark();
+    let commit = Commit { state: state.as_deref().map(|c| (state_key.as_str(), c)), step: Some(&step) };
+    let written = store
+        .write_rows(&p.table, &rows, &mode, &commit, &rc.stop_signal())
         .map_err(|e| RunError::new(p.client.mask(&e.message)))?;
     let mut result = MaterializeResult::new()
-        .with_row_count(n)
+        .with_written(&written)
         .with_metadata("table", p.table.as_str())
         .with_metadata("pages", pages);
     if let Some(c) = state.or(since) {

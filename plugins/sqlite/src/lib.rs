@@ -13,8 +13,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use phlo_core::data::{
-    Cell, Column, DataError, DataType, QueryEngine, Rows, StopSignal, TableStore, WriteMode, quote_ident,
-    replace_partition_sql,
+    Cell, Column, Commit, Committed, DataError, DataType, ModelTarget, QueryEngine, Rows, StepMark, StopSignal,
+    TableStore, WriteMode, Written, partition_swap_sql, quote_ident,
 };
 use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
@@ -245,19 +245,26 @@ fn write_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, replace: b
             tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", columns.join(", ")))
                 .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
             let existing = describe_in(tx, table)?.unwrap_or_default();
-            let names = |cols: &[Column]| cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+            let names = |cols: &[Column]| {
+                let mut v = cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+                v.sort();
+                v
+            };
+            // columns are matched by name: the same set, in any order
             if names(&existing) != names(&rows.columns) {
+                let list = |cols: &[Column]| cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
                 return Err(DataError::new(format!(
                     "cannot append to `{table}`: it has columns ({}), the rows have ({})",
-                    names(&existing).join(", "),
-                    names(&rows.columns).join(", ")
+                    list(&existing),
+                    list(&rows.columns)
                 )));
             }
         }
         {
             let placeholders = vec!["?"; rows.columns.len()].join(", ");
+            let names = rows.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
             let mut stmt = tx
-                .prepare(&format!("INSERT INTO {staging} VALUES ({placeholders})"))
+                .prepare(&format!("INSERT INTO {staging} ({names}) VALUES ({placeholders})"))
                 .map_err(|e| sql_err(&format!("cannot insert into `{table}`"), &e))?;
             for (i, row) in rows.rows.iter().enumerate() {
                 stmt.execute(params_from_iter(row.iter().map(Bind)))
@@ -352,6 +359,63 @@ fn set_state_in(tx: &rusqlite::Transaction<'_>, key: &str, value: &str) -> Resul
     Ok(())
 }
 
+/// Where the warehouse records the run steps whose writes it committed (see [`StepMark`]).
+const STEPS_TABLE: &str = "_phlo_steps";
+
+/// The step's committed write, if any (the table may not exist yet).
+fn committed_in(conn: &Connection, step: &StepMark) -> Result<Option<Committed>, DataError> {
+    if describe_in(conn, STEPS_TABLE)?.is_none() {
+        return Ok(None);
+    }
+    conn.query_row(
+        &format!(
+            "SELECT attempt, rows, committed_at FROM {STEPS_TABLE} WHERE run_id = ?1 AND asset = ?2 AND partition = ?3"
+        ),
+        rusqlite::params![step.run_id, step.asset, step.partition.as_deref().unwrap_or("")],
+        |r| {
+            Ok(Committed {
+                attempt: r.get::<_, i64>(0)?.max(0) as u32,
+                rows: r.get::<_, i64>(1)?.max(0) as u64,
+                at: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(|e| sql_err("cannot read the committed steps", &e))
+}
+
+/// Records that `step` wrote `rows`, inside the write's transaction.
+fn mark_in(tx: &rusqlite::Transaction<'_>, step: &StepMark, rows: u64) -> Result<(), DataError> {
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {STEPS_TABLE} (run_id TEXT NOT NULL, asset TEXT NOT NULL, partition TEXT NOT NULL,
+           attempt INTEGER NOT NULL, rows INTEGER NOT NULL, committed_at TEXT NOT NULL,
+           PRIMARY KEY (run_id, asset, partition)) WITHOUT ROWID;"
+    ))
+    .map_err(|e| sql_err("cannot create the committed steps table", &e))?;
+    tx.execute(
+        &format!("INSERT INTO {STEPS_TABLE} (run_id, asset, partition, attempt, rows, committed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        rusqlite::params![
+            step.run_id,
+            step.asset,
+            step.partition.as_deref().unwrap_or(""),
+            step.attempt,
+            i64::try_from(rows).unwrap_or(i64::MAX),
+            chrono::Utc::now().to_rfc3339()
+        ],
+    )
+    .map_err(|e| sql_err("cannot record the committed step", &e))?;
+    Ok(())
+}
+
+/// The columns of the model's scratch table (`temp.__phlo_model`).
+fn describe_temp(conn: &Connection) -> Result<Option<Vec<Column>>, DataError> {
+    let stmt = conn
+        .prepare("SELECT * FROM temp.\"__phlo_model\" LIMIT 0")
+        .map_err(|e| err("cannot describe the model's rows", e))?;
+    let cols: Vec<Column> = stmt.columns().map(|c| Column::new(c.name(), DataType::Text)).collect();
+    Ok(Some(cols))
+}
+
 fn describe_in(conn: &Connection, table: &str) -> Result<Option<Vec<Column>>, DataError> {
     let mut stmt = conn
         .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))
@@ -385,25 +449,38 @@ impl TableStore for Warehouse {
         self.session(None, |conn| describe_in(conn, table))
     }
 
-    fn write_with_state(
+    fn write_rows(
         &self,
         table: &str,
         rows: &Rows,
         mode: &WriteMode,
-        state: Option<(&str, &str)>,
+        commit: &Commit<'_>,
         stop: &StopSignal,
-    ) -> Result<u64, DataError> {
+    ) -> Result<Written, DataError> {
         self.write_session(Some(stop), |tx| {
+            // read inside the write transaction: two attempts of one step never both write
+            if let Some(step) = commit.step
+                && let Some(c) = committed_in(tx, step)?
+            {
+                return Ok(Written::Already(c));
+            }
             let n = match mode {
                 WriteMode::Replace => write_in(tx, table, rows, true)?,
                 WriteMode::Append => write_in(tx, table, rows, false)?,
                 WriteMode::Merge(keys) => merge_in(tx, table, rows, keys)?,
             };
-            if let Some((key, value)) = state {
+            if let Some((key, value)) = commit.state {
                 set_state_in(tx, key, value)?;
             }
-            Ok(n)
+            if let Some(step) = commit.step {
+                mark_in(tx, step, n)?;
+            }
+            Ok(Written::Rows(n))
         })
+    }
+
+    fn committed(&self, step: &StepMark) -> Result<Option<Committed>, DataError> {
+        self.session(None, |conn| committed_in(conn, step))
     }
 
     fn state(&self, key: &str) -> Result<Option<String>, DataError> {
@@ -558,9 +635,9 @@ impl QueryEngine for Warehouse {
         &self,
         table: &str,
         select: &str,
-        partition: Option<(&str, &str)>,
+        into: &ModelTarget<'_>,
         stop: &StopSignal,
-    ) -> Result<u64, DataError> {
+    ) -> Result<Written, DataError> {
         let target = quote_ident(table);
         let scratch = "temp.\"__phlo_model\"";
         self.session(Some(stop), |conn| {
@@ -568,27 +645,60 @@ impl QueryEngine for Warehouse {
                 "DROP TABLE IF EXISTS {scratch};\nCREATE TEMP TABLE \"__phlo_model\" AS {select}\n;"
             ))
             .map_err(|e| sql_err("SQLite", &e))?;
-            let swap = match partition {
-                None => format!(
-                    "DROP TABLE IF EXISTS main.{target};\nCREATE TABLE main.{target} AS SELECT * FROM {scratch};"
-                ),
-                Some((column, key)) => replace_partition_sql(&format!("main.{target}"), column, key, scratch),
-            };
             let written = {
                 let _turn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
                 let tx = conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(|e| sql_err("cannot start a write transaction", &e))?;
+                if let Some(step) = into.step
+                    && let Some(c) = committed_in(&tx, step)?
+                {
+                    drop(tx);
+                    conn.execute_batch(&format!("DROP TABLE IF EXISTS {scratch};"))
+                        .map_err(|e| sql_err("SQLite", &e))?;
+                    return Ok(Written::Already(c));
+                }
+                // the table's columns are read inside the write transaction: what the swap
+                // matches by name is what it writes into
+                let swap = match into.partition {
+                    None => format!(
+                        "DROP TABLE IF EXISTS main.{target};\nCREATE TABLE main.{target} AS SELECT * FROM {scratch};"
+                    ),
+                    Some((column, key)) => {
+                        let names =
+                            |cols: Option<Vec<Column>>| cols.map(|c| c.into_iter().map(|c| c.name).collect::<Vec<_>>());
+                        let existing = names(describe_in(&tx, table)?);
+                        let new = names(describe_temp(&tx)?).unwrap_or_default();
+                        // unqualified names: the connection's only temporary table is the scratch one
+                        partition_swap_sql(
+                            table,
+                            column,
+                            key,
+                            scratch,
+                            existing.as_deref(),
+                            &new,
+                            into.on_schema_change,
+                        )?
+                    }
+                };
                 tx.execute_batch(&swap).map_err(|e| sql_err(&format!("cannot replace `{table}`"), &e))?;
                 let n: i64 = tx
                     .query_row(&format!("SELECT count(*) FROM {scratch}"), [], |r| r.get(0))
                     .map_err(|e| sql_err("SQLite", &e))?;
+                let n = u64::try_from(n).unwrap_or(0);
+                if let Some(step) = into.step {
+                    mark_in(&tx, step, n)?;
+                }
                 tx.commit().map_err(|e| sql_err(&format!("cannot commit `{table}`"), &e))?;
                 n
             };
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {scratch};")).map_err(|e| sql_err("SQLite", &e))?;
-            Ok(u64::try_from(written).unwrap_or(0))
+            Ok(Written::Rows(written))
         })
+    }
+
+    fn committed(&self, step: &StepMark) -> Result<Option<Committed>, DataError> {
+        self.session(None, |conn| committed_in(conn, step))
     }
 
     fn version(&self, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {

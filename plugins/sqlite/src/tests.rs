@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use phlo_core::data::StopSignal;
+use phlo_core::data::{OnSchemaChange, StopSignal};
 use phlo_core::plugin::Registry;
 
 use super::*;
@@ -156,11 +156,12 @@ fn merge_state_and_versions_on_a_real_file() {
     let w = warehouse(dir.path());
     let never: StopSignal = Arc::new(|| false);
     let key = WriteMode::Merge(vec![String::from("id")]);
-    assert_eq!(w.write_with_state("t", &rows(), &key, Some(("rest:t", "c1")), &never).unwrap(), 2);
+    let state = |v| Commit { state: Some(("rest:t", v)), step: None };
+    assert_eq!(w.write_rows("t", &rows(), &key, &state("c1"), &never).unwrap(), Written::Rows(2));
     let mut more = Rows::new(vec![Column::new("id", DataType::Integer), Column::new("extra", DataType::Text)]);
     more.rows.push(vec![Cell::Int(2), Cell::Text("new".into())]);
     more.rows.push(vec![Cell::Int(3), Cell::Text("x".into())]);
-    w.write_with_state("t", &more, &key, Some(("rest:t", "c2")), &never).unwrap();
+    w.write_rows("t", &more, &key, &state("c2"), &never).unwrap();
     let q = w.query("SELECT id, name, extra FROM t ORDER BY id").unwrap();
     assert_eq!(q.rows.len(), 3);
     assert_eq!(q.rows[1], vec![Cell::Int(2), Cell::Null, Cell::Text("new".into())]);
@@ -168,12 +169,12 @@ fn merge_state_and_versions_on_a_real_file() {
     // a record without its key: refused, and the state stays
     let mut bad = Rows::new(vec![Column::new("id", DataType::Integer)]);
     bad.rows.push(vec![Cell::Null]);
-    assert!(w.write_with_state("t", &bad, &key, Some(("rest:t", "c3")), &never).is_err());
+    assert!(w.write_rows("t", &bad, &key, &state("c3"), &never).is_err());
     assert_eq!(w.state("rest:t").unwrap().as_deref(), Some("c2"));
     // duplicates already in a table: no unique key, nothing changes
     w.append("dup", &rows()).unwrap();
     w.append("dup", &rows()).unwrap();
-    let e = w.write_with_state("dup", &rows(), &key, None, &never).unwrap_err();
+    let e = w.write_rows("dup", &rows(), &key, &Commit::default(), &never).unwrap_err();
     assert!(e.message.contains("not unique by (id)"), "{}", e.message);
     // the version is the rows', whatever their order
     let mut reversed = rows();
@@ -185,4 +186,90 @@ fn merge_state_and_versions_on_a_real_file() {
     assert_eq!(va, vb);
     w.append("b", &more).unwrap_err();
     assert_eq!(TableStore::version(&w, "missing", None).unwrap(), None);
+}
+
+fn mark(run: &str, attempt: u32) -> StepMark {
+    StepMark { run_id: run.into(), asset: "raw.a".into(), partition: None, attempt }
+}
+
+/// A run step's write is applied once: a second attempt of the same step (a resume, a retry,
+/// another process) writes nothing and is told which attempt committed; another run appends.
+#[test]
+fn a_step_writes_once_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    let never: StopSignal = Arc::new(|| false);
+    assert_eq!(TableStore::committed(&w, &mark("r1", 1)).unwrap(), None, "no steps table yet");
+    let first = mark("r1", 1);
+    let commit = Commit { state: None, step: Some(&first) };
+    assert_eq!(w.write_rows("t", &rows(), &WriteMode::Append, &commit, &never).unwrap(), Written::Rows(2));
+    let second = mark("r1", 2);
+    let again = w.write_rows("t", &rows(), &WriteMode::Append, &Commit { state: None, step: Some(&second) }, &never);
+    match again.unwrap() {
+        Written::Already(c) => assert_eq!((c.attempt, c.rows), (1, 2)),
+        other => panic!("written again: {other:?}"),
+    }
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2), "not appended twice");
+    assert_eq!(TableStore::committed(&w, &second).unwrap().map(|c| c.attempt), Some(1));
+    let other_run = mark("r2", 1);
+    w.write_rows("t", &rows(), &WriteMode::Append, &Commit { state: None, step: Some(&other_run) }, &never).unwrap();
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(4), "another run appends");
+    // a write that fails records nothing: the next attempt writes
+    let mut bad = Rows::new(vec![Column::new("other", DataType::Integer)]);
+    bad.rows.push(vec![Cell::Int(1)]);
+    let third = mark("r3", 1);
+    assert!(w.write_rows("t", &bad, &WriteMode::Append, &Commit { state: None, step: Some(&third) }, &never).is_err());
+    assert_eq!(TableStore::committed(&w, &third).unwrap(), None);
+    // a model's step too
+    let model = StepMark { asset: "m".into(), ..mark("r1", 1) };
+    let into = ModelTarget { step: Some(&model), ..ModelTarget::default() };
+    assert_eq!(w.materialize("m", "SELECT 1 AS x", &into, &never).unwrap(), Written::Rows(1));
+    let model2 = StepMark { attempt: 2, ..model.clone() };
+    let into = ModelTarget { step: Some(&model2), ..ModelTarget::default() };
+    assert!(matches!(
+        w.materialize("m", "SELECT 1 AS x UNION ALL SELECT 2", &into, &never).unwrap(),
+        Written::Already(_)
+    ));
+    assert_eq!(w.query("SELECT count(*) FROM m").unwrap().rows[0][0], Cell::Int(1));
+}
+
+/// Appends match columns by name; partitions of a model too, and a changed column set is an
+/// error naming the columns unless `append_new_columns` says to add them.
+#[test]
+fn columns_are_matched_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    let never: StopSignal = Arc::new(|| false);
+    let two = |a: &str, b: &str| {
+        let mut r = Rows::new(vec![Column::new(a, DataType::Text), Column::new(b, DataType::Text)]);
+        r.rows.push(vec![Cell::Text(format!("{a}-value")), Cell::Text(format!("{b}-value"))]);
+        r
+    };
+    w.append("t", &two("id", "name")).unwrap();
+    w.append("t", &two("name", "id")).unwrap();
+    let q = w.query("SELECT id, name FROM t").unwrap();
+    for r in &q.rows {
+        assert_eq!(r, &vec![Cell::Text("id-value".into()), Cell::Text("name-value".into())]);
+    }
+    let part = |key: &'static str, policy| ModelTarget {
+        partition: Some(("partition_key", key)),
+        step: None,
+        on_schema_change: policy,
+    };
+    w.materialize("p", "SELECT 1 AS id, 'eu-name' AS name", &part("eu", OnSchemaChange::Fail), &never).unwrap();
+    w.materialize("p", "SELECT 'us-name' AS name, 2 AS id", &part("us", OnSchemaChange::Fail), &never).unwrap();
+    let q = w.query("SELECT partition_key, id, name FROM p ORDER BY id").unwrap();
+    assert_eq!(q.rows[1], vec![Cell::Text("us".into()), Cell::Int(2), Cell::Text("us-name".into())]);
+    let e =
+        w.materialize("p", "SELECT 3 AS id, 'x' AS label", &part("apac", OnSchemaChange::Fail), &never).unwrap_err();
+    assert!(e.message.contains("adds `label`") && e.message.contains("lacks `name`"), "{}", e.message);
+    assert_eq!(w.query("SELECT count(*) FROM p").unwrap().rows[0][0], Cell::Int(2), "nothing written");
+    w.materialize("p", "SELECT 3 AS id, 'x' AS label", &part("apac", OnSchemaChange::AppendNewColumns), &never)
+        .unwrap();
+    let q = w.query("SELECT id, name, label FROM p WHERE partition_key = 'apac'").unwrap();
+    assert_eq!(q.rows, vec![vec![Cell::Int(3), Cell::Null, Cell::Text("x".into())]]);
+    let e = w
+        .materialize("p", "SELECT 4 AS id, 'k' AS partition_key", &part("eu", OnSchemaChange::Fail), &never)
+        .unwrap_err();
+    assert!(e.message.contains("partition key"), "{}", e.message);
 }
