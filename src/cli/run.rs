@@ -17,7 +17,7 @@ use phlo_core::plugin::{DynAdapter, Instance, PluginKind};
 use super::render::Table;
 use super::{Outcome, load, parse_tag, write_json};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Args {
     /// Only these assets (selection language).
     #[arg(long, short = 's', value_name = "SEL")]
@@ -94,20 +94,22 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
     };
     let id = match &args.resume {
         Some(id) => id.clone(),
-        None => {
-            let latest = store.runs(None, 1000).map_err(super::runs::store_error)?;
-            match latest.into_iter().find(|r| matches!(r.status.as_str(), "failed" | "interrupted")) {
-                Some(r) => r.run_id,
-                None => {
-                    return Err(Outcome {
-                        code: 0,
-                        diagnostics: Diagnostic::warning(Code::UnknownRun, "no failed or interrupted run to resume")
-                            .with_help("`phlo runs list` shows the runs")
-                            .into(),
-                    });
-                }
+        None => match latest_unresolved(&**store)? {
+            Some(id) => id,
+            None => {
+                return Err(Outcome {
+                    code: 0,
+                    diagnostics: Diagnostic::warning(
+                        Code::UnknownRun,
+                        "no failed, cancelled or interrupted run left to resume",
+                    )
+                    .with_help(
+                        "`phlo runs list` shows the runs; a later run that completed their steps supersedes them",
+                    )
+                    .into(),
+                });
             }
-        }
+        },
     };
     let Some(detail) = store.run(&id).map_err(super::runs::store_error)? else {
         return Err(super::runs::unknown_run(&**store, &id));
@@ -119,11 +121,10 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
                 .into(),
         ));
     }
-    let complete =
-        |s: &phlo_core::execution::StoredStep| matches!(s.status.as_str(), "succeeded" | "skipped_unchanged");
-    let done: BTreeSet<(String, Option<String>)> =
-        detail.steps.iter().filter(|s| complete(s)).map(|s| (s.asset_key.clone(), s.partition.clone())).collect();
-    let unfinished = detail.steps.iter().filter(|s| !complete(s)).count();
+    // complete: succeeded with no blocking check that blocks; every other step runs again (a
+    // committed write is not applied twice, and its checks are evaluated again)
+    let done = detail.complete_steps();
+    let unfinished = detail.steps.len() - done.len();
     if detail.run.status == "succeeded" && unfinished == 0 {
         return Err(Outcome {
             code: 0,
@@ -146,6 +147,41 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
         tags: detail.run.tags,
         done,
     }))
+}
+
+/// The newest run that failed, was cancelled or was interrupted and whose failure no later
+/// run superseded — a later run supersedes it when it completed every step the earlier one
+/// left unfinished.
+fn latest_unresolved(store: &dyn RunStore) -> Result<Option<String>, Outcome> {
+    let runs = store.runs(None, 1000).map_err(super::runs::store_error)?;
+    let unresolved = |s: &str| matches!(s, "failed" | "interrupted" | "cancelled");
+    if !runs.iter().any(|r| unresolved(&r.status)) {
+        return Ok(None);
+    }
+    // steps completed by runs newer than the one looked at
+    let mut completed_later: BTreeSet<(String, Option<String>)> = BTreeSet::new();
+    for r in runs {
+        if r.status == "running" {
+            continue;
+        }
+        let Some(detail) = store.run(&r.run_id).map_err(super::runs::store_error)? else { continue };
+        let complete = detail.complete_steps();
+        if unresolved(&r.status) {
+            let left: Vec<_> = detail
+                .steps
+                .iter()
+                .map(|s| (s.asset_key.clone(), s.partition.clone()))
+                .filter(|k| !complete.contains(k))
+                .collect();
+            // steps it never recorded (cancelled or killed before they started) are unknown here
+            let never_started = (detail.steps.len() as u64) < detail.run.steps;
+            if never_started || left.is_empty() || left.iter().any(|k| !completed_later.contains(k)) {
+                return Ok(Some(r.run_id));
+            }
+        }
+        completed_later.extend(complete);
+    }
+    Ok(None)
 }
 
 fn parse_run_id(s: &str) -> Result<String, String> {
@@ -271,13 +307,20 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
             skip_unchanged: args.skip_unchanged,
         },
     };
-    let request = match project.prepare_run(&options) {
+    let resuming = args.resume.is_some() || args.from_failure;
+    let mut request = match project.prepare_run(&options) {
         Ok(r) => r,
         Err(d) => return Ok(Outcome::from_diagnostics(d)),
     };
     let warnings = project.diagnostics;
-    // the run's steps are its own while it runs: a live run holding one of them is waited for
-    let _claim = match super::claims::claim(dir, &request.run_id, &request.steps(), args.no_wait) {
+    // the run's steps are its own while it runs: a live run holding one of them is waited
+    // for. A resume claims every step of the run, then reads again which are complete: a
+    // resume of the same run that went first has finished them by then
+    let mut claimed = request.steps();
+    if resuming {
+        claimed.extend(request.done.iter().cloned());
+    }
+    let _claim = match super::claims::claim(dir, &request.run_id, &claimed, args.no_wait) {
         Ok(c) => c,
         Err(o) => return Ok(o),
     };
@@ -285,6 +328,14 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         && let Err(o) = interrupt_dead(dir, store.as_ref())
     {
         return Ok(o);
+    }
+    if resuming {
+        let again = Args { resume: Some(request.run_id.clone()), from_failure: false, ..args.clone() };
+        match resume_of(store.as_ref(), &again) {
+            Ok(Some(r)) => request.done = Arc::new(r.done),
+            Ok(None) => {}
+            Err(o) => return Ok(o),
+        }
     }
     let runtime = match runtime() {
         Ok(r) => r,

@@ -6,6 +6,7 @@ use phlo as _;
 mod cli;
 mod dagster_engine;
 mod graph;
+mod guarantees;
 mod history;
 mod hooks;
 mod hostile;

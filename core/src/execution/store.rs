@@ -116,6 +116,49 @@ pub struct RunDetail {
     pub checks: Vec<StoredCheck>,
 }
 
+/// A step (asset key, partition).
+pub type StepKey = (String, Option<String>);
+
+impl StoredCheck {
+    /// Whether this result gates downstream: a blocking `error` check that did not pass
+    /// (one that could not run cannot vouch for the data either).
+    pub fn blocks(&self) -> bool {
+        !self.passed && self.result["blocking"] == serde_json::Value::Bool(true) && self.result["severity"] == "error"
+    }
+}
+
+impl RunDetail {
+    /// The latest result of each check of each step: a step run again (a resume, another
+    /// attempt) evaluates its checks again, and only the latest result stands.
+    pub fn latest_checks(&self) -> Vec<&StoredCheck> {
+        let mut latest: std::collections::BTreeMap<(&str, Option<&str>, &str), &StoredCheck> =
+            std::collections::BTreeMap::new();
+        for c in &self.checks {
+            latest.insert((c.asset_key.as_str(), c.partition.as_deref(), c.name.as_str()), c);
+        }
+        latest.into_values().collect()
+    }
+
+    /// The steps that are complete: they succeeded (or were left unchanged) **and** no
+    /// latest result of their blocking checks blocks. A resume runs every other step again —
+    /// a step whose write committed writes nothing twice, and its checks are evaluated again
+    /// on the data as it stands, so a failed gate can never be walked around.
+    pub fn complete_steps(&self) -> std::collections::BTreeSet<StepKey> {
+        let gated: std::collections::BTreeSet<(&str, Option<&str>)> = self
+            .latest_checks()
+            .into_iter()
+            .filter(|c| c.blocks())
+            .map(|c| (c.asset_key.as_str(), c.partition.as_deref()))
+            .collect();
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.status.as_str(), "succeeded" | "skipped_unchanged"))
+            .filter(|s| !gated.contains(&(s.asset_key.as_str(), s.partition.as_deref())))
+            .map(|s| (s.asset_key.clone(), s.partition.clone()))
+            .collect()
+    }
+}
+
 /// Where runs are kept. Implementations are shared by the run's threads.
 pub trait RunStore: Send + Sync {
     /// Records one event (in the order the bus delivers them). Durable when it returns for

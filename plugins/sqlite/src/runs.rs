@@ -118,6 +118,11 @@ CREATE TABLE materializations (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (key, value) SELECT 'folded', coalesce(max(seq), 0) FROM events;
 ",
+    // how many processes or attempts started the run (a resume, each step of an external
+    // orchestrator): a run started more than once has its status folded from every one
+    "
+ALTER TABLE runs ADD COLUMN starts INTEGER NOT NULL DEFAULT 1;
+",
 ];
 
 /// The schema version this build writes.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use phlo_core::execution::StoreError;
 use phlo_core::hooks::{Event, EventPayload, Status};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::log::{Lane, encode};
 use super::{RunHistory, failed, fold, open};
@@ -474,7 +474,8 @@ fn write(
         tx.prepare_cached(
             "INSERT INTO runs (run_id, status, selection, partitions, evaluated_at, tags, steps, started_by, pid, started_at)
              VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid",
+             ON CONFLICT (run_id) DO UPDATE SET status = 'running', ended_at = NULL, pid = excluded.pid,
+               starts = runs.starts + 1",
         )
         .and_then(|mut q| {
             q.execute(params![&**run, selection, partitions, evaluated_at, tags, steps, who, std::process::id(), at])
@@ -489,17 +490,19 @@ fn write(
     }
     for (run, edge) in edges {
         let RunEdge::End { status, at, duration_ms, summary } = edge else { continue };
-        let summary = match summary {
-            Some(s) => s.clone(),
-            None => {
-                // a resumed run counts every attempt's steps
+        let starts: i64 = tx
+            .prepare_cached("SELECT starts FROM runs WHERE run_id = ?1")
+            .and_then(|mut q| q.query_row([&**run], |r| r.get(0)))
+            .optional()
+            .map_err(err)?
+            .unwrap_or(1);
+        let (status, summary) = match summary {
+            Some(s) if starts <= 1 => (*status, s.clone()),
+            _ => {
+                // a run started more than once (resumed, or one process per step under an
+                // external orchestrator's run id) is what all of them did together
                 fold::fold(tx, path)?;
-                let counts: Vec<(String, i64)> = tx
-                    .prepare_cached("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")
-                    .and_then(|mut q| q.query_map([&**run], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
-                    .map_err(err)?;
-                let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
-                serde_json::to_string(&summary).unwrap_or_default()
+                folded(tx, run, status).map_err(err)?
             }
         };
         // the duration is the sum of the attempts'
@@ -511,6 +514,38 @@ fn write(
         .map_err(err)?;
     }
     Ok(())
+}
+
+/// The status and counts of a run started more than once, from every attempt's steps and
+/// the latest result of every check: `failed` when a step did not complete or a blocking
+/// check's latest result blocks; otherwise what this attempt says (`succeeded`, or
+/// `cancelled` / `failed` for reasons of its own).
+fn folded(
+    tx: &rusqlite::Transaction<'_>,
+    run: &str,
+    attempt: &'static str,
+) -> rusqlite::Result<(&'static str, String)> {
+    let counts: Vec<(String, i64)> = tx
+        .prepare_cached("SELECT status, count(*) FROM steps WHERE run_id = ?1 GROUP BY status")?
+        .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let incomplete = counts.iter().any(|(s, n)| *n > 0 && !matches!(s.as_str(), "succeeded" | "skipped_unchanged"));
+    let gated: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM checks c
+          WHERE c.run_id = ?1 AND c.passed = 0
+            AND json_extract(c.result, '$.blocking') = 1 AND json_extract(c.result, '$.severity') = 'error'
+            AND c.rowid = (SELECT max(l.rowid) FROM checks l WHERE l.run_id = c.run_id
+                             AND l.asset_key = c.asset_key AND l.partition = c.partition AND l.name = c.name)",
+        )?
+        .query_row([run], |r| r.get(0))?;
+    let status = match attempt {
+        "cancelled" => "cancelled",
+        _ if incomplete || gated > 0 => "failed",
+        other => other,
+    };
+    let summary: std::collections::BTreeMap<String, i64> = counts.into_iter().collect();
+    Ok((status, serde_json::to_string(&summary).unwrap_or_default()))
 }
 
 fn hostname() -> String {

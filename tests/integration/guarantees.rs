@@ -1,0 +1,276 @@
+//! The guarantees of `docs/guarantees.md`, each on a real project: a real SQLite warehouse,
+//! real `phlo` processes, `kill -9`. Every test here is one of the examples the guarantees
+//! page names.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::{Run, json, phlo_in};
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["run", "--json"];
+    all.extend_from_slice(args);
+    phlo_in(dir, &all, &[("PHLO_LOG", "off")])
+}
+
+fn status_of<'a>(report: &'a Value, key: &str) -> &'a str {
+    report["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .map_or("absent", |a| a["status"].as_str().unwrap())
+}
+
+fn warehouse(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(".phlo/warehouse.db")).unwrap()
+}
+
+fn count(dir: &Path, table: &str) -> i64 {
+    warehouse(dir).query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+fn runs(dir: &Path) -> Vec<Value> {
+    let out = phlo_in(dir, &["runs", "list", "--json"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    json(&out).as_array().unwrap().clone()
+}
+
+const GATED: &str = "
+assets:
+  raw.a:
+    type: csv
+    path: a.csv
+    checks:
+      - {type: row_count, min: 10}
+  m.b:
+    type: sql
+    sql: SELECT id FROM raw_a
+";
+
+/// A failed blocking check is evaluated again by `--from-failure`, on the data as it stands,
+/// before anything downstream runs: the gate holds and the run stays failed.
+#[test]
+fn a_failed_gate_is_not_walked_around_by_from_failure() {
+    let dir = project(&[("phlo.yaml", GATED), ("a.csv", "id\n1\n2\n")]);
+    let first = run(dir.path(), &[]);
+    assert_eq!(first.code, 4, "{}", first.stderr);
+    let report = json(&first);
+    assert_eq!(status_of(&report, "m.b"), "skipped");
+    let resumed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(resumed.code, 4, "the gate still fails: {}\n{}", resumed.stdout, resumed.stderr);
+    let again = json(&resumed);
+    assert_eq!(again["run_id"], report["run_id"]);
+    assert_eq!(status_of(&again, "m.b"), "skipped", "{again:#}");
+    let check = &again["checks"][0];
+    assert_eq!((check["name"].as_str(), check["passed"].as_bool()), (Some("row_count"), Some(false)), "{again:#}");
+    // raw.a's write of this run stands: the check was evaluated on it, nothing was loaded twice
+    let raw = again["assets"].as_array().unwrap().iter().find(|a| a["key"] == "raw.a").unwrap();
+    assert_eq!(raw["metadata"]["committed_by_attempt"], 1, "{raw:#}");
+    assert_eq!(count(dir.path(), "raw_a"), 2);
+    let listed = runs(dir.path());
+    assert_eq!(listed[0]["status"], "failed", "{listed:#?}");
+    assert_eq!(listed.len(), 1);
+
+    // the gate passes once the data is right in the warehouse: then downstream runs
+    let c = warehouse(dir.path());
+    for i in 3..=12 {
+        c.execute("INSERT INTO raw_a (id) VALUES (?1)", [i]).unwrap();
+    }
+    let fixed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert_eq!(status_of(&json(&fixed), "m.b"), "succeeded");
+    assert_eq!(runs(dir.path())[0]["status"], "succeeded");
+    assert_eq!(count(dir.path(), "m_b"), 12);
+}
+
+/// A blocking check that could not run cannot vouch for the data: a resume evaluates it
+/// again, and a run whose gate still cannot run is never "succeeded".
+#[test]
+fn a_gate_that_could_not_run_is_evaluated_again() {
+    let yaml = "
+assets:
+  ctl:
+    external: true
+  raw.a:
+    type: csv
+    path: a.csv
+    checks:
+      - {type: sql, name: against_ctl, query: 'SELECT * FROM raw_a WHERE id > (SELECT max(n) FROM ctl)'}
+  m.b:
+    type: sql
+    sql: SELECT id FROM raw_a
+";
+    let dir = project(&[("phlo.yaml", yaml), ("a.csv", "id\n1\n2\n")]);
+    let first = run(dir.path(), &[]);
+    assert_eq!(first.code, 4, "{}", first.stderr);
+    assert_eq!(json(&first)["checks"][0]["outcome"], "could_not_run", "{}", first.stdout);
+    let resumed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(resumed.code, 4, "{}", resumed.stdout);
+    assert_eq!(runs(dir.path())[0]["status"], "failed");
+    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (5);").unwrap();
+    let fixed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(fixed.code, 0, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert_eq!(status_of(&json(&fixed), "m.b"), "succeeded");
+}
+
+/// One run id, several processes (what every step of an external orchestrator is): the run's
+/// status is what all of them did together, and `--from-failure` finds it.
+#[test]
+fn one_run_id_across_processes_is_folded() {
+    let yaml = "
+assets:
+  ops.a:
+    type: command
+    program: sh
+    args: ['-c', 'test -f ok']
+  ops.b:
+    type: command
+    program: sh
+    args: ['-c', 'true']
+";
+    let dir = project(&[("phlo.yaml", yaml)]);
+    let a = run(dir.path(), &["--select", "ops.a", "--run-id", "R1"]);
+    assert_eq!(a.code, 4);
+    let b = run(dir.path(), &["--select", "ops.b", "--run-id", "R1"]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let listed = runs(dir.path());
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["status"], "failed", "a failed in this run: {listed:#?}");
+    std::fs::write(dir.path().join("ok"), "").unwrap();
+    let resumed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let report = json(&resumed);
+    assert_eq!(report["run_id"], "R1");
+    assert_eq!(status_of(&report, "ops.a"), "succeeded");
+    assert_eq!(status_of(&report, "ops.b"), "absent", "ops.b completed earlier: {report:#}");
+    assert_eq!(runs(dir.path())[0]["status"], "succeeded");
+}
+
+/// `--from-failure` takes the newest failure no later run superseded: a later run that
+/// completed the failed steps leaves nothing to resume; a cancelled run is resumable.
+#[test]
+fn from_failure_skips_superseded_failures() {
+    let yaml = "
+assets:
+  ops.a:
+    type: command
+    program: sh
+    args: ['-c', 'test -f ok']
+";
+    let dir = project(&[("phlo.yaml", yaml)]);
+    assert_eq!(run(dir.path(), &[]).code, 4);
+    std::fs::write(dir.path().join("ok"), "").unwrap();
+    assert_eq!(run(dir.path(), &[]).code, 0);
+    let nothing = run(dir.path(), &["--from-failure"]);
+    assert_eq!(nothing.code, 0, "{}", nothing.stderr);
+    assert!(nothing.stderr.contains("no failed, cancelled or interrupted run left to resume"), "{}", nothing.stderr);
+    assert_eq!(runs(dir.path()).len(), 2, "nothing ran");
+}
+
+/// The `ctl` table's `n` sets how long the slow check of `raw.a` counts (a recursive CTE).
+const SLOW_APPEND: &str = "
+assets:
+  ctl:
+    external: true
+  raw.a:
+    type: csv
+    path: a.csv
+    mode: append
+    checks:
+      - type: sql
+        name: slow
+        query: >-
+          WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM ctl))
+          SELECT * FROM raw_a WHERE (SELECT count(*) FROM c) < 0
+";
+
+/// Sets up the slow-append project, runs it, and kills it with SIGKILL once `raw.a`'s rows
+/// are committed (while its slow check runs): the run is interrupted after its write.
+#[cfg(unix)]
+fn killed_after_commit() -> (tempfile::TempDir, String) {
+    let dir = project(&[("phlo.yaml", SLOW_APPEND), ("a.csv", "id\n1\n2\n")]);
+    std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
+    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (100000000);").unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .arg("run")
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let rows: Option<i64> = warehouse(dir.path()).query_row("SELECT count(*) FROM raw_a", [], |r| r.get(0)).ok();
+        if rows == Some(2) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "raw.a was never written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the check is quick from now on
+    warehouse(dir.path()).execute("UPDATE ctl SET n = 10", []).unwrap();
+    let listed = runs(dir.path());
+    assert_eq!(listed[0]["status"], "interrupted", "{listed:#?}");
+    (dir, listed[0]["run_id"].as_str().unwrap().to_string())
+}
+
+/// An append whose rows committed before the process was killed is not appended again by
+/// `--from-failure`: the write and the record that it happened commit together.
+#[cfg(unix)]
+#[test]
+fn a_committed_append_is_not_repeated_after_kill_9() {
+    let (dir, id) = killed_after_commit();
+    let resumed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let report = json(&resumed);
+    assert_eq!(report["run_id"], id.as_str());
+    assert_eq!(count(dir.path(), "raw_a"), 2, "appended once: {report:#}");
+    assert_eq!(report["checks"][0]["passed"], true);
+    assert_eq!(runs(dir.path())[0]["status"], "succeeded");
+    // a new run is a new story: it appends
+    assert_eq!(run(dir.path(), &[]).code, 0);
+    assert_eq!(count(dir.path(), "raw_a"), 4);
+}
+
+/// Two `--resume` of one run at the same time: one finishes the run, the other waits for it
+/// and then finds nothing left; the rows are appended once.
+#[cfg(unix)]
+#[test]
+fn concurrent_resumes_apply_a_write_once() {
+    let (dir, id) = killed_after_commit();
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+            .args(["run", "--resume", &id])
+            .env("PHLO_LOG", "off")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for out in [&a, &b] {
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(count(dir.path(), "raw_a"), 2);
+    assert_eq!(runs(dir.path())[0]["status"], "succeeded");
+}
