@@ -454,6 +454,10 @@ pub trait QueryEngine: Send + Sync {
 
 crate::capability!(dyn QueryEngine = "query_engine");
 
+/// The column in which a table that holds several partitions (a partitioned SQL model's)
+/// tags each row with its partition key.
+pub const PARTITION_COLUMN: &str = "partition_key";
+
 /// The table an asset is stored in unless it says otherwise: its key with `.` → `_`
 /// (`raw.orders` → `raw_orders`), so SQL can name it without quoting.
 pub fn table_name(asset_key: &str) -> String {

@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn finds_a_table_over_its_maximum() {
-        let ctx = CheckContext { asset: "a".into(), table: "a".into(), name: "{{name}}".into(), location: None };
+        let ctx = CheckContext::new("a", "a", "{{name}}");
         let mut run = RunContext::new("r", "a", None, 1);
         run.capabilities = Arc::new(CapabilityMap::new().with::<dyn QueryEngine>(Arc::new(Five)));
         let over = {{Camel}}::build({{Camel}}Config { max: 4 }, &ctx).unwrap();

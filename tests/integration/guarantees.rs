@@ -274,3 +274,155 @@ fn concurrent_resumes_apply_a_write_once() {
     assert_eq!(count(dir.path(), "raw_a"), 2);
     assert_eq!(runs(dir.path())[0]["status"], "succeeded");
 }
+
+const PEOPLE: &str = "region,id,name\neu,1,ada\neu,2,\nus,3,grace\n";
+
+fn partitioned(model_sql: &str, extra: &str) -> String {
+    format!(
+        "
+assets:
+  raw.people:
+    type: csv
+    path: people.csv
+  m.by_region:
+    type: sql
+    partitions:
+      static: [eu, us]
+    sql: \"{model_sql}\"{extra}
+    checks:
+      - {{type: row_count, max: 2}}
+      - {{type: not_null, column: name, blocking: false}}
+      - {{type: unique, column: id, blocking: false}}
+      - {{type: sql, name: no_grace, blocking: false, query: \"SELECT * FROM m_by_region WHERE partition_key = '{{partition}}' AND name = 'grace'\"}}
+"
+    )
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{report:#}"))
+}
+
+/// A check of one partition sees that partition's rows only — every kind, and `{partition}`
+/// in a `sql` check's query — whatever other partitions hold.
+#[test]
+fn checks_of_a_partition_see_only_its_rows() {
+    let sql = "SELECT id, name FROM raw_people WHERE region = '{partition}'";
+    let dir = project(&[("phlo.yaml", &partitioned(sql, "")), ("people.csv", PEOPLE)]);
+    let us = run(dir.path(), &["--partition", "us"]);
+    assert_eq!(us.code, 0, "{}", us.stderr);
+    let us = json(&us);
+    assert_eq!(check(&us, "not_null_name")["passed"], true, "{us:#}");
+    assert_eq!(check(&us, "no_grace")["passed"], false, "{{partition}} is filled: {us:#}");
+    let eu = json(&run(dir.path(), &["--partition", "eu"]));
+    assert_eq!(check(&eu, "row_count")["metadata"]["row_count"], 2, "{eu:#}");
+    assert_eq!(check(&eu, "not_null_name")["violations"], 1);
+    assert_eq!(check(&eu, "no_grace")["passed"], true, "grace is in us, not eu");
+    // us again, with eu's rows in the table: the same findings as before
+    let again = json(&run(dir.path(), &["--partition", "us"]));
+    for name in ["row_count", "not_null_name", "unique_id", "no_grace"] {
+        assert_eq!(check(&again, name)["passed"], check(&us, name)["passed"], "{name}: {again:#}");
+        assert_eq!(check(&again, name)["total"], check(&us, name)["total"], "{name}: {again:#}");
+    }
+}
+
+/// A `sql` check on a model whose partitions share a table must name its partition; an
+/// unknown placeholder is an error when the project loads.
+#[test]
+fn a_partitioned_sql_check_must_use_its_partition() {
+    let sql = "SELECT id, name FROM raw_people WHERE region = '{partition}'";
+    let unscoped = partitioned(sql, "").replace("WHERE partition_key = '{partition}' AND name", "WHERE name");
+    let dir = project(&[("phlo.yaml", &unscoped), ("people.csv", PEOPLE)]);
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("never uses `{partition}`") && out.stderr.contains("phlo.yaml:"), "{}", out.stderr);
+    let misspelt = partitioned(sql, "").replace("= '{partition}' AND name", "= '{partiton}' AND name");
+    std::fs::write(dir.path().join("phlo.yaml"), misspelt).unwrap();
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`{partiton}` is not a placeholder"), "{}", out.stderr);
+}
+
+/// Partitions of a model are written by column name: reordering the SELECT list between two
+/// partitions keeps every value under its column; a changed column set fails the partition
+/// (nothing written) unless the asset says `on_schema_change: append_new_columns`.
+#[test]
+fn partitioned_models_write_by_column_name() {
+    let first = "SELECT '{partition}' AS region, id, name FROM raw_people WHERE region = '{partition}'";
+    let dir = project(&[("phlo.yaml", &partitioned(first, "")), ("people.csv", PEOPLE)]);
+    assert_eq!(run(dir.path(), &["--partition", "eu"]).code, 0);
+    let reordered = "SELECT '{partition}' AS region, name, id FROM raw_people WHERE region = '{partition}'";
+    std::fs::write(dir.path().join("phlo.yaml"), partitioned(reordered, "")).unwrap();
+    assert_eq!(run(dir.path(), &["--partition", "us"]).code, 0);
+    let (id, name): (i64, String) = warehouse(dir.path())
+        .query_row("SELECT id, name FROM m_by_region WHERE partition_key = 'us'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((id, name.as_str()), (3, "grace"));
+
+    let added = "SELECT '{partition}' AS region, id, name, 1 AS flag FROM raw_people WHERE region = '{partition}'";
+    std::fs::write(dir.path().join("phlo.yaml"), partitioned(added, "")).unwrap();
+    let out = run(dir.path(), &["--partition", "eu"]);
+    assert_eq!(out.code, 4);
+    let report = json(&out);
+    let model = report["assets"].as_array().unwrap().iter().find(|a| a["key"] == "m.by_region").unwrap();
+    let error = model["error"].as_str().unwrap_or_default();
+    assert!(error.contains("adds `flag`") && error.contains("on_schema_change"), "{report:#}");
+    assert_eq!(count(dir.path(), "m_by_region"), 3, "nothing written");
+    std::fs::write(dir.path().join("phlo.yaml"), partitioned(added, "\n    on_schema_change: append_new_columns"))
+        .unwrap();
+    assert_eq!(run(dir.path(), &["--partition", "eu"]).code, 0);
+    let flags: i64 = warehouse(dir.path()).query_row("SELECT count(flag) FROM m_by_region", [], |r| r.get(0)).unwrap();
+    assert_eq!(flags, 2, "the new column holds eu's values, null for us");
+}
+
+/// An asset's `timeout` covers its checks: a check still running at the deadline is stopped
+/// (its statement interrupted) and the step fails as timed out.
+#[test]
+fn a_timeout_covers_the_checks() {
+    let yaml = SLOW_APPEND.replace("    mode: append\n", "    mode: append\n    timeout: 1s\n");
+    let dir = project(&[("phlo.yaml", &yaml), ("a.csv", "id\n1\n2\n")]);
+    std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
+    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (1000000000);").unwrap();
+    let t0 = Instant::now();
+    let out = run(dir.path(), &[]);
+    let took = t0.elapsed();
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let report = json(&out);
+    let raw = report["assets"].as_array().unwrap().iter().find(|a| a["key"] == "raw.a").unwrap();
+    assert_eq!(raw["status"], "failed");
+    assert_eq!(raw["code"], "PHLO-E101", "{raw:#}");
+    assert!(raw["error"].as_str().unwrap().contains("while its check `slow` ran"), "{raw:#}");
+    assert_eq!(check(&report, "slow")["outcome"], "could_not_run");
+}
+
+/// Ctrl-C while a check runs stops it: the run ends cancelled (exit 130) within seconds.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_running_check() {
+    let dir = project(&[("phlo.yaml", SLOW_APPEND), ("a.csv", "id\n1\n2\n")]);
+    std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
+    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (1000000000);").unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(["run", "--json"])
+        .env("PHLO_LOG", "off")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while warehouse(dir.path()).query_row("SELECT count(*) FROM raw_a", [], |r| r.get::<_, i64>(0)).ok() != Some(2) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "raw.a was never written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let signalled = Instant::now();
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "cancelled");
+    assert_eq!(status_of(&report, "raw.a"), "cancelled", "{report:#}");
+}

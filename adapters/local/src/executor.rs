@@ -614,6 +614,8 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         Some(n) => (n.max(1) - 1, n.max(1)),
         None => (0, spec.retry.max_retries.saturating_add(1)),
     };
+    // when the attempt that succeeded started: its timeout covers its checks too
+    let mut started: Instant;
     let result: MaterializeResult = loop {
         attempt += 1;
         let correlation = shared.correlation(spec, partition, attempt);
@@ -626,6 +628,7 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         ctx.log_sink = Some(Arc::clone(&shared.log_sink));
         ctx.event_sink = Some(Arc::clone(&shared.event_sink));
         let attempt_start = if attempt == 1 { t0 } else { Instant::now() };
+        started = attempt_start;
         // the attempt's own token, cancelled by its timeout or when the run is cancelled;
         // without a timeout only the run cancels it, so the run's token serves
         let stop = if spec.timeout.is_some() { shared.req.cancel.child() } else { shared.req.cancel.clone() };
@@ -712,27 +715,72 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         }
     };
 
-    // Checks, after the asset.
+    // Checks, after the asset, within the attempt's timeout and stopped by it or by Ctrl-C
     let correlation = shared.correlation(spec, partition, attempt);
     let mut checks = Vec::new();
     let mut blocked = false;
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
+    let stop = if deadline.is_some() { shared.req.cancel.child() } else { shared.req.cancel.clone() };
     for check in &spec.checks {
         let mut ctx = RunContext::new(Arc::clone(&shared.run_id), spec.key.clone(), node.partition.clone(), attempt);
         ctx.capabilities = Arc::clone(&resources);
-        ctx.cancel = shared.req.cancel.clone();
+        ctx.cancel = stop.clone();
         // checks query the warehouse: off the async workers
         let owned = check.clone();
-        let result = match tokio::task::spawn_blocking(move || owned.evaluate(&ctx)).await {
-            Ok(r) => r,
-            Err(e) => CheckResult::could_not_run(check, &spec.key, format!("the check stopped: {e}")),
+        let mut work = tokio::task::spawn_blocking(move || owned.evaluate(&ctx));
+        let joined = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, &mut work).await {
+                Ok(j) => Some(j),
+                Err(_) => {
+                    // tell the check to stop, and wait for it (its statement is interrupted)
+                    stop.cancel();
+                    tokio::time::timeout(STOP_GRACE, &mut work).await.ok()
+                }
+            },
+            None => Some((&mut work).await),
         };
-        blocked |= result.blocks();
+        let mut found = match joined {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => CheckResult::could_not_run(check, &spec.key, format!("the check stopped: {e}")),
+            None => CheckResult::could_not_run(check, &spec.key, "the check did not stop when told to"),
+        };
+        // stopped: by the timeout, or the run was cancelled; what it found cannot vouch for anything
+        let why_stopped = if shared.req.cancel.is_cancelled() {
+            Some((AssetStatus::Cancelled, Status::Cancelled, Code::RunCancelled, String::from("the run was cancelled")))
+        } else if stop.is_cancelled() {
+            let limit = humanize(spec.timeout.unwrap_or_default());
+            Some((AssetStatus::Failed, Status::Failed, Code::RunTimeout, format!("timed out after {limit}")))
+        } else {
+            None
+        };
+        if let Some((status, event_status, code, why)) = why_stopped {
+            let message = format!("{why} while its check `{}` ran", check.name);
+            if found.passed() || !matches!(found.outcome, CheckOutcome::CouldNotRun(_)) {
+                found = CheckResult::could_not_run(check, &spec.key, message.clone());
+            }
+            let _ = shared.emit(
+                EventPayload::QualityResult(Box::new(found.clone())),
+                correlation.clone().with_check(check.name.clone()),
+                Some(spec),
+            );
+            checks.push(found);
+            let end = AssetEvent {
+                group: spec.group.clone(),
+                status: Some(event_status),
+                duration_ms: Some(started.elapsed().as_millis() as u64),
+                error: Some(message.clone()),
+                ..AssetEvent::default()
+            };
+            let _ = shared.emit(end_payload(spec.kind, end), correlation.clone(), Some(spec));
+            return finished(status, attempt, Some(message), result.metadata, checks, false, Some(code));
+        }
+        blocked |= found.blocks();
         let emitted = shared.emit(
-            EventPayload::QualityResult(Box::new(result.clone())),
+            EventPayload::QualityResult(Box::new(found.clone())),
             correlation.clone().with_check(check.name.clone()),
             Some(spec),
         );
-        checks.push(result);
+        checks.push(found);
         if let Err(e) = emitted {
             return raised(&e, attempt, BTreeMap::new(), checks);
         }

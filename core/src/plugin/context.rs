@@ -131,4 +131,26 @@ pub struct CheckContext {
     pub name: String,
     /// Where the check is written (`phlo.yaml:12:9`), when it is.
     pub location: Option<String>,
+    /// The asset's partitions: a check runs per partition, and SQL it runs may use
+    /// `{partition}`, `{partition_start}` and `{partition_end}`.
+    pub partitions: crate::spec::PartitionSpec,
+    /// The column of the asset's table that tags each row with its partition key (see
+    /// [`AssetSpec::partition_column`](crate::spec::AssetSpec::partition_column)): a check of
+    /// one partition reads only the rows it tags.
+    pub partition_column: Option<String>,
+}
+
+impl CheckContext {
+    /// A context for `asset`'s check `name` on `table`, unpartitioned and written nowhere (for
+    /// tests and hand-built registries).
+    pub fn new(asset: impl Into<String>, table: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            asset: asset.into(),
+            table: table.into(),
+            name: name.into(),
+            location: None,
+            partitions: crate::spec::PartitionSpec::None,
+            partition_column: None,
+        }
+    }
 }

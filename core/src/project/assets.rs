@@ -592,8 +592,14 @@ fn build_checks(
         let Factory::Check(build) = entry.descriptor().factory else { continue };
         let location = (decl.kind_span.line > 0)
             .then(|| format!("{}:{}:{}", source.path.display(), decl.kind_span.line, decl.kind_span.col));
-        let ctx =
-            CheckContext { asset: spec.key.to_string(), table: table.clone(), name: check.name.clone(), location };
+        let ctx = CheckContext {
+            asset: spec.key.to_string(),
+            table: table.clone(),
+            name: check.name.clone(),
+            location,
+            partitions: spec.partitions.clone(),
+            partition_column: spec.partition_column.clone(),
+        };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             build(&decl.config, source, config::CHECK_COMMON_KEYS, &ctx)
         }))

@@ -114,6 +114,10 @@ pub struct AssetSpec {
     pub code_version: Option<String>,
     /// How the asset is partitioned.
     pub partitions: PartitionSpec,
+    /// The column of its table that tags each row with its partition key, when the asset
+    /// writes its partitions into one table (a partitioned SQL model: `partition_key`);
+    /// checks of one partition read only that partition's rows through it.
+    pub partition_column: Option<String>,
     /// Materializes it (none for external assets and for specs only listed).
     #[serde(skip)]
     pub run: Option<RunFn>,

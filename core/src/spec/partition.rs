@@ -231,3 +231,66 @@ impl fmt::Display for PartitionSpec {
         }
     }
 }
+
+/// The placeholders SQL (a model, a check's query) may use for the partition it runs for:
+/// the key, and a time window's bounds (RFC 3339, in the partitions' timezone, end exclusive).
+pub const PLACEHOLDERS: &[&str] = &["{partition}", "{partition_start}", "{partition_end}"];
+
+/// The placeholders `text` uses, after checking them: a misspelt one (`{partiton}`), one an
+/// asset without partitions could never fill, or a window bound on a static list is an error
+/// (a message and a fix), since it would stay literal text.
+///
+/// # Errors
+/// `(message, help)` for the first placeholder that cannot be filled.
+pub fn check_placeholders(
+    text: &str,
+    partitions: &PartitionSpec,
+    asset: &str,
+) -> Result<Vec<&'static str>, (String, String)> {
+    let mut rest = text;
+    while let Some(i) = rest.find("{parti") {
+        let tail = &rest[i..];
+        let end = tail.find('}').map_or(tail.len(), |e| e + 1);
+        let word = &tail[..end];
+        if !PLACEHOLDERS.contains(&word)
+            && word.chars().skip(1).take_while(|c| *c != '}').all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            return Err((
+                format!("`{word}` is not a placeholder"),
+                String::from("use `{partition}`, `{partition_start}` or `{partition_end}`"),
+            ));
+        }
+        rest = &tail[end.min(tail.len())..];
+    }
+    let used: Vec<&'static str> = PLACEHOLDERS.iter().copied().filter(|p| text.contains(p)).collect();
+    match partitions {
+        PartitionSpec::None if !used.is_empty() => Err((
+            format!("`{}` is used, but asset `{asset}` is not partitioned (it would stay literal text)", used[0]),
+            String::from("add `partitions:` to the asset, or remove the placeholder"),
+        )),
+        PartitionSpec::Static { .. } if used.iter().any(|p| *p != "{partition}") => Err((
+            format!(
+                "`{}` needs time partitions; asset `{asset}` has a static list",
+                used.iter().find(|p| **p != "{partition}").unwrap_or(&"")
+            ),
+            String::from("use `{partition}`, the key itself"),
+        )),
+        _ => Ok(used),
+    }
+}
+
+/// `sql` with the placeholders filled for partition `key`: the key (quotes doubled, for use
+/// inside an SQL string literal) and, for time partitions, the window's bounds.
+///
+/// # Errors
+/// `key` is not a partition of `partitions`.
+pub fn fill_placeholders(sql: &str, partitions: &PartitionSpec, key: &str) -> Result<String, PartitionError> {
+    let mut body = sql.replace("{partition}", &key.replace('\'', "''"));
+    if let PartitionSpec::Time(t) = partitions
+        && (body.contains("{partition_start}") || body.contains("{partition_end}"))
+    {
+        let (start, end) = t.window(key)?;
+        body = body.replace("{partition_start}", &start.to_rfc3339()).replace("{partition_end}", &end.to_rfc3339());
+    }
+    Ok(body)
+}

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use phlo_core::data::{ModelTarget, OnSchemaChange, QueryEngine, Rows, Written, quote_ident, table_name};
+use phlo_core::data::{
+    ModelTarget, OnSchemaChange, PARTITION_COLUMN, QueryEngine, Rows, Written, quote_ident, table_name,
+};
 use phlo_core::diagnostic::Code;
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, PartitionSpec, RunContext, RunError};
@@ -110,13 +112,16 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     spec.reads_field = cfg.analyze.then(|| String::from("sql"));
     spec.column_refs = column_refs;
     // a partitioned model's table also holds the partition column phlo adds
+    if ctx.partitions.is_partitioned() {
+        spec.partition_column = Some(String::from(PARTITION_COLUMN));
+    }
     spec.columns = match (columns, ctx.partitions.is_partitioned()) {
         (phlo_core::spec::Columns::Known(mut c), true) => {
-            c.push(String::from("partition_key"));
+            c.push(String::from(PARTITION_COLUMN));
             phlo_core::spec::Columns::Known(c)
         }
         (phlo_core::spec::Columns::AllOf(t, mut c), true) => {
-            c.push(String::from("partition_key"));
+            c.push(String::from(PARTITION_COLUMN));
             phlo_core::spec::Columns::AllOf(t, c)
         }
         (c, _) => c,
@@ -139,39 +144,9 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
 /// something: a placeholder without partitions would stay literal text, and a partitioned
 /// model that never uses one would write the same rows into every partition.
 fn check_placeholders(cfg: &SqlConfig, ctx: &AssetTypeContext) -> Result<(), PluginError> {
-    // a misspelt `{partiton}` or `{partition_day}` would stay literal text
-    let mut rest = cfg.sql.as_str();
-    while let Some(i) = rest.find("{parti") {
-        let tail = &rest[i..];
-        let end = tail.find('}').map_or(tail.len(), |e| e + 1);
-        let word = &tail[..end];
-        if !crate::sql::PLACEHOLDERS.contains(&word)
-            && word.chars().skip(1).take_while(|c| *c != '}').all(|c| c.is_ascii_lowercase() || c == '_')
-        {
-            return Err(PluginError::invalid(
-                "sql",
-                format!("`{word}` is not a placeholder"),
-                "use `{partition}`, `{partition_start}` or `{partition_end}`",
-            ));
-        }
-        rest = &tail[end.min(tail.len())..];
-    }
-    let used: Vec<&str> = crate::sql::PLACEHOLDERS.iter().copied().filter(|p| cfg.sql.contains(p)).collect();
+    let used = phlo_core::spec::partition::check_placeholders(&cfg.sql, &ctx.partitions, &ctx.key)
+        .map_err(|(message, help)| PluginError::invalid("sql", message, help))?;
     match &ctx.partitions {
-        PartitionSpec::None if !used.is_empty() => Err(PluginError::invalid(
-            "sql",
-            format!("`{}` is used, but asset `{}` is not partitioned (it would stay literal text)", used[0], ctx.key),
-            "add `partitions:` to the asset, or remove the placeholder",
-        )),
-        PartitionSpec::Static { .. } if used.iter().any(|p| *p != "{partition}") => Err(PluginError::invalid(
-            "sql",
-            format!(
-                "`{}` needs time partitions; asset `{}` has a static list",
-                used.iter().find(|p| **p != "{partition}").unwrap_or(&""),
-                ctx.key
-            ),
-            "use `{partition}`, the key itself",
-        )),
         p if p.is_partitioned() && used.is_empty() && !cfg.ignore_partition => Err(PluginError::invalid(
             "sql",
             format!(
@@ -222,25 +197,15 @@ fn materialize_model(
         }
     };
     let body = match &rc.partition {
-        Some(p) => {
-            let mut body = sql.replace("{partition}", &p.replace('\'', "''"));
-            if let PartitionSpec::Time(t) = partitions
-                && (body.contains("{partition_start}") || body.contains("{partition_end}"))
-            {
-                let (start, end) = t.window(p).map_err(|e| RunError::permanent(e.to_string()))?;
-                body = body
-                    .replace("{partition_start}", &start.to_rfc3339())
-                    .replace("{partition_end}", &end.to_rfc3339());
-            }
-            body
-        }
+        Some(p) => phlo_core::spec::partition::fill_placeholders(sql, partitions, p)
+            .map_err(|e| RunError::permanent(e.to_string()))?,
         None => sql.to_string(),
     };
     // the SELECT alone: errors carry positions in what the user wrote
     engine.validate(&body).map_err(fail)?;
     // a partitioned model replaces its partition's rows, tagged `partition_key`; the write
     // happens once per run step
-    let partition = rc.partition.as_deref().map(|p| ("partition_key", p));
+    let partition = rc.partition.as_deref().map(|p| (PARTITION_COLUMN, p));
     let step = rc.step_mark();
     let written = match engine.committed(&step).map_err(fail)? {
         Some(c) => Written::Already(c),

@@ -6,15 +6,14 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use phlo_core::plugin::PluginError;
+use phlo_core::spec::partition::PLACEHOLDERS;
 use phlo_core::spec::{ColumnRefs, Columns, TableRef};
 use sqlparser::ast::{Expr, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::{Parser, ParserError};
 
-/// The placeholders a model may use; before parsing each is replaced by a number of the same
+/// Before parsing, each placeholder a model may use is replaced by a number of the same
 /// length, which reads as a literal inside quotes and outside, and keeps every position.
-pub(crate) const PLACEHOLDERS: &[&str] = &["{partition}", "{partition_start}", "{partition_end}"];
-
 fn neutral(sql: &str) -> String {
     PLACEHOLDERS.iter().fold(sql.to_string(), |s, p| s.replace(p, &"1".repeat(p.len())))
 }

@@ -29,8 +29,8 @@ use serde::Deserialize;
 /// Check kinds of this crate.
 pub const KINDS: &[&str] = &["not_null", "unique", "accepted_values", "range", "row_count", "freshness", "sql"];
 
-fn count(engine: &dyn QueryEngine, sql: &str) -> Result<u64, String> {
-    let rows = engine.query(sql).map_err(|e| e.message)?;
+fn count(ctx: &RunContext, engine: &dyn QueryEngine, sql: &str) -> Result<u64, String> {
+    let rows = engine.query_until(sql, &ctx.stop_signal()).map_err(stopped)?;
     match rows.rows.first().and_then(|r| r.first()) {
         Some(Cell::Int(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
         Some(Cell::Null) | None => Ok(0),
@@ -38,9 +38,18 @@ fn count(engine: &dyn QueryEngine, sql: &str) -> Result<u64, String> {
     }
 }
 
-fn samples(engine: &dyn QueryEngine, sql: &str) -> Vec<serde_json::Value> {
+/// A check's query stopped by its stop signal (a timeout, Ctrl-C) says so.
+fn stopped(e: phlo_core::data::DataError) -> String {
+    if e.interrupted {
+        String::from("the check was stopped before it finished (a timeout or a cancelled run)")
+    } else {
+        e.message
+    }
+}
+
+fn samples(ctx: &RunContext, engine: &dyn QueryEngine, sql: &str) -> Vec<serde_json::Value> {
     engine
-        .query(&format!("{sql} LIMIT {MAX_SAMPLES_SQL}"))
+        .query_until(&format!("{sql} LIMIT {MAX_SAMPLES_SQL}"), &ctx.stop_signal())
         .map(|r| (0..r.len()).map(|i| r.row_json(i)).collect())
         .unwrap_or_default()
 }
@@ -67,23 +76,50 @@ fn explain(engine: &dyn QueryEngine, table: &str, message: String) -> String {
     }
 }
 
-/// Rows of `table` violating `condition`, out of all its rows, with samples.
-fn by_rows(ctx: &RunContext, table: &str, condition: &str) -> Result<Finding, String> {
+/// The rows a check reads: a table (quoted) — and, for a check of one partition of an asset
+/// whose table tags its partitions, only that partition's rows.
+#[derive(Debug)]
+struct Scope {
+    table: String,
+    partition_column: Option<String>,
+}
+
+impl Scope {
+    /// The check's `table:`, else the asset's own table (read per partition).
+    fn of(own: Option<&String>, ctx: &CheckContext) -> Self {
+        match own {
+            Some(t) => Scope { table: quote_ident(t), partition_column: None },
+            None => Scope { table: quote_ident(&ctx.table), partition_column: ctx.partition_column.clone() },
+        }
+    }
+
+    /// What to read `FROM` for this run's partition.
+    fn source(&self, ctx: &RunContext) -> String {
+        match (&self.partition_column, &ctx.partition) {
+            (Some(column), Some(key)) => {
+                format!("(SELECT * FROM {} WHERE {} = '{}')", self.table, quote_ident(column), key.replace('\'', "''"))
+            }
+            _ => self.table.clone(),
+        }
+    }
+}
+
+/// Rows of the scope violating `condition` (given the source it reads), out of all its rows,
+/// with samples.
+fn by_rows(ctx: &RunContext, scope: &Scope, condition: impl Fn(&str) -> String) -> Result<Finding, String> {
     let engine = engine(ctx)?;
-    let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {table}"))
+    let table = &scope.table;
+    let source = scope.source(ctx);
+    let total = count(ctx, engine.as_ref(), &format!("SELECT count(*) FROM {source}"))
         .map_err(|e| explain(engine.as_ref(), table, e))?;
-    let bad = format!("SELECT * FROM {table} WHERE {condition}");
-    let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({bad})"))
+    let bad = format!("SELECT * FROM {source} WHERE {}", condition(&source));
+    let violations = count(ctx, engine.as_ref(), &format!("SELECT count(*) FROM ({bad})"))
         .map_err(|e| explain(engine.as_ref(), table, e))?;
     let mut f = Finding::new(violations, total);
     if violations > 0 {
-        f = f.with_samples(samples(engine.as_ref(), &bad));
+        f = f.with_samples(samples(ctx, engine.as_ref(), &bad));
     }
     Ok(f)
-}
-
-fn table_of(own: Option<&String>, ctx: &CheckContext) -> String {
-    quote_ident(own.unwrap_or(&ctx.table))
 }
 
 /// Declares a check kind: its unit of state, name, description, config and build.
@@ -92,7 +128,7 @@ macro_rules! kind {
         #[doc = $doc]
         #[derive(Debug)]
         pub struct $ty {
-            table: String,
+            scope: Scope,
             condition: String,
         }
         impl Plugin for $ty {
@@ -120,23 +156,24 @@ pub struct ColumnConfig {
 kind!(NotNull, "not_null", "Rows whose column is null", ColumnConfig);
 impl CheckKind for NotNull {
     fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
-        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition: format!("{} IS NULL", quote_ident(&c.column)) })
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition: format!("{} IS NULL", quote_ident(&c.column)) })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
-        by_rows(ctx, &self.table, &self.condition)
+        by_rows(ctx, &self.scope, |_| self.condition.clone())
     }
 }
 
 kind!(Unique, "unique", "Rows whose non-null value appears more than once", ColumnConfig);
 impl CheckKind for Unique {
     fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
-        let (t, col) = (table_of(c.table.as_ref(), ctx), quote_ident(&c.column));
-        let condition =
-            format!("{col} IN (SELECT {col} FROM {t} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)");
-        Ok(Self { table: t, condition })
+        // the condition holds the column; the rows it is unique among are the scope's
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition: quote_ident(&c.column) })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
-        by_rows(ctx, &self.table, &self.condition)
+        let col = &self.condition;
+        by_rows(ctx, &self.scope, |source| {
+            format!("{col} IN (SELECT {col} FROM {source} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)")
+        })
     }
 }
 
@@ -185,10 +222,10 @@ impl CheckKind for AcceptedValues {
             .collect();
         let col = quote_ident(&c.column);
         let condition = format!("{col} IS NOT NULL AND {col} NOT IN ({})", list.join(", "));
-        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition })
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
-        by_rows(ctx, &self.table, &self.condition)
+        by_rows(ctx, &self.scope, |_| self.condition.clone())
     }
 }
 
@@ -228,10 +265,10 @@ impl CheckKind for Range {
             .into_iter()
             .flatten()
             .collect();
-        Ok(Self { table: table_of(c.table.as_ref(), ctx), condition: parts.join(" OR ") })
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition: parts.join(" OR ") })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
-        by_rows(ctx, &self.table, &self.condition)
+        by_rows(ctx, &self.scope, |_| self.condition.clone())
     }
 }
 
@@ -253,7 +290,7 @@ pub struct RowCountConfig {
 /// Row count: the table has between `min` and `max` rows.
 #[derive(Debug)]
 pub struct RowCount {
-    table: String,
+    scope: Scope,
     min: Option<u64>,
     max: Option<u64>,
 }
@@ -268,10 +305,10 @@ phlo_core::register!(check RowCount, requires: [dyn QueryEngine]);
 impl CheckKind for RowCount {
     fn build(c: RowCountConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         bounds(c.min, c.max)?;
-        Ok(Self { table: table_of(c.table.as_ref(), ctx), min: c.min, max: c.max })
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), min: c.min, max: c.max })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
-        let n = count(engine(ctx)?.as_ref(), &format!("SELECT count(*) FROM {}", self.table))?;
+        let n = count(ctx, engine(ctx)?.as_ref(), &format!("SELECT count(*) FROM {}", self.scope.source(ctx)))?;
         let outside = self.min.is_some_and(|m| n < m) || self.max.is_some_and(|m| n > m);
         let mut f = Finding::new(u64::from(outside), 1).with_metadata("row_count", n);
         if let Some(m) = self.min {
@@ -300,7 +337,7 @@ pub struct FreshnessConfig {
 /// Freshness: the newest value of a column is at most `max_age` old.
 #[derive(Debug)]
 pub struct Freshness {
-    table: String,
+    scope: Scope,
     column: String,
     max_age: Duration,
 }
@@ -332,12 +369,13 @@ impl CheckKind for Freshness {
                     "write e.g. `24h`, `30m` or `7d`",
                 )
             })?;
-        Ok(Self { table: table_of(c.table.as_ref(), ctx), column: quote_ident(&c.column), max_age })
+        Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), column: quote_ident(&c.column), max_age })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         let engine = engine(ctx)?;
-        let newest =
-            engine.query(&format!("SELECT max({}) FROM {}", self.column, self.table)).map_err(|e| e.message)?;
+        let newest = engine
+            .query_until(&format!("SELECT max({}) FROM {}", self.column, self.scope.source(ctx)), &ctx.stop_signal())
+            .map_err(stopped)?;
         let cell = newest.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Cell::Null);
         let stale = match parse_time(&cell) {
             Some(t) => (Utc::now() - t).to_std().unwrap_or_default() > self.max_age,
@@ -359,8 +397,10 @@ pub struct SqlCheckConfig {
 /// A SELECT whose rows are the violations.
 #[derive(Debug)]
 pub struct SqlCheck {
-    table: String,
+    scope: Scope,
     query: String,
+    /// The asset's partitions, for `{partition}`, `{partition_start}`, `{partition_end}`.
+    partitions: phlo_core::spec::PartitionSpec,
 }
 impl Plugin for SqlCheck {
     const NAME: &'static str = "sql";
@@ -379,7 +419,11 @@ impl CheckKind for SqlCheck {
         }
         // a syntax error is found when the project loads, at its place in the query
         let dialect = sqlparser::dialect::SQLiteDialect {};
-        match sqlparser::parser::Parser::parse_sql(&dialect, &c.query) {
+        // placeholders read as numbers of their length: positions stay those of the query
+        let neutral = phlo_core::spec::partition::PLACEHOLDERS
+            .iter()
+            .fold(c.query.clone(), |q, p| q.replace(p, &"1".repeat(p.len())));
+        match sqlparser::parser::Parser::parse_sql(&dialect, &neutral) {
             Ok(statements) if statements.len() == 1 => {}
             Ok(statements) => {
                 return Err(PluginError::invalid(
@@ -404,15 +448,35 @@ impl CheckKind for SqlCheck {
                 ));
             }
         }
-        Ok(Self { table: quote_ident(&ctx.table), query })
+        // placeholders are filled per partition; one that could not be is an error now
+        let used = phlo_core::spec::partition::check_placeholders(&query, &ctx.partitions, &ctx.asset)
+            .map_err(|(message, help)| PluginError::invalid("query", message, help))?;
+        if used.is_empty() && ctx.partition_column.is_some() {
+            return Err(PluginError::invalid(
+                "query",
+                format!(
+                    "asset `{}` holds its partitions in one table, but the query never uses `{{partition}}`: every \
+                     partition's check would read every partition's rows",
+                    ctx.asset
+                ),
+                "filter by it: `WHERE partition_key = '{partition}'` (or `{partition_start}` / `{partition_end}`)",
+            ));
+        }
+        Ok(Self { scope: Scope::of(None, ctx), query, partitions: ctx.partitions.clone() })
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         let engine = engine(ctx)?;
-        let violations = count(engine.as_ref(), &format!("SELECT count(*) FROM ({}\n)", self.query))?;
-        let total = count(engine.as_ref(), &format!("SELECT count(*) FROM {}", self.table)).unwrap_or(violations);
+        let query = match &ctx.partition {
+            Some(key) => phlo_core::spec::partition::fill_placeholders(&self.query, &self.partitions, key)
+                .map_err(|e| e.to_string())?,
+            None => self.query.clone(),
+        };
+        let violations = count(ctx, engine.as_ref(), &format!("SELECT count(*) FROM ({query}\n)"))?;
+        let total = count(ctx, engine.as_ref(), &format!("SELECT count(*) FROM {}", self.scope.source(ctx)))
+            .unwrap_or(violations);
         let mut f = Finding::new(violations, total.max(violations));
         if violations > 0 {
-            f = f.with_samples(samples(engine.as_ref(), &format!("SELECT * FROM ({}\n)", self.query)));
+            f = f.with_samples(samples(ctx, engine.as_ref(), &format!("SELECT * FROM ({query}\n)")));
         }
         Ok(f)
     }

@@ -16,8 +16,7 @@ fn build(kind: &str, config: &serde_json::Value) -> Result<CheckFn, PluginError>
         .find(|d| d.kind() == PluginKind::QualityCheck && d.name == kind)
         .unwrap_or_else(|| panic!("no check kind `{kind}`"));
     let Factory::Check(build) = d.factory else { unreachable!() };
-    let ctx =
-        CheckContext { asset: "raw.orders".into(), table: "raw_orders".into(), name: kind.into(), location: None };
+    let ctx = CheckContext::new("raw.orders", "raw_orders", kind);
     build(&Node::from_json(config), &SourceFile::new("test", ""), &[], &ctx)
 }
 

@@ -50,7 +50,11 @@ def dump(warehouse):
     tables = {}
     try:
         db = sqlite3.connect(f"file:{warehouse}?mode=ro", uri=True)
-        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        # the data tables; phlo's own (`_phlo_steps`: which run step wrote, `_phlo_state`) hold run ids
+        query = (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND substr(name, 1, 6) != '_phlo_' ORDER BY name"
+        )
         for (name,) in db.execute(query):
             rows = db.execute(f'SELECT * FROM "{name}"').fetchall()
             tables[name] = sorted([list(map(str, r)) for r in rows])
