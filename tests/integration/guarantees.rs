@@ -402,7 +402,7 @@ fn ctrl_c_stops_a_running_check() {
     let dir = project(&[("phlo.yaml", SLOW_APPEND), ("a.csv", "id\n1\n2\n")]);
     std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
     warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (1000000000);").unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
         .args(["run", "--json"])
         .env("PHLO_LOG", "off")
         .current_dir(dir.path())
@@ -425,4 +425,101 @@ fn ctrl_c_stops_a_running_check() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["status"], "cancelled");
     assert_eq!(status_of(&report, "raw.a"), "cancelled", "{report:#}");
+}
+
+/// A `command` asset ends when its program exits: a background child it left (in its group,
+/// or detached into a session of its own) neither holds the run nor outlives it, and a
+/// program that exited 0 before the timeout is a success.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_command_ends_when_its_program_exits() {
+    let yaml = "
+assets:
+  ops.bg:
+    type: command
+    program: sh
+    args: ['-c', 'sleep 15 & echo started']
+    timeout: 2s
+  ops.detached:
+    type: command
+    program: sh
+    args: ['-c', 'setsid sh -c \"sleep 30; echo late > late.txt\" > /dev/null 2>&1 < /dev/null & echo $PHLO_RUN_ID/$PHLO_ASSET/$PHLO_ATTEMPT']
+";
+    let dir = project(&[("phlo.yaml", yaml)]);
+    let t0 = Instant::now();
+    let out = run(dir.path(), &["--run-id", "R7"]);
+    let took = t0.elapsed();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(took < Duration::from_secs(4), "the run waited for a background child: {took:?}");
+    let report = json(&out);
+    assert_eq!(status_of(&report, "ops.bg"), "succeeded", "{report:#}");
+    // nothing the steps started is still running
+    let left = std::process::Command::new("pgrep").args(["-f", "sleep 30"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "a detached child outlived the run");
+    let events = phlo_in(dir.path(), &["runs", "events", "R7"], &[]);
+    assert!(events.stdout.contains("R7/ops.detached/1"), "the step is in its environment: {}", events.stdout);
+}
+
+/// A data version includes the table's columns: renaming a column upstream makes the
+/// downstream stale, and `--skip-unchanged` rebuilds it.
+#[test]
+fn a_renamed_column_is_a_new_data_version() {
+    let yaml = |alias: &str| {
+        format!(
+            "
+assets:
+  raw.a:
+    type: csv
+    path: a.csv
+  m.b:
+    type: sql
+    sql: SELECT id AS {alias} FROM raw_a
+  m.c:
+    type: sql
+    sql: SELECT * FROM m_b
+"
+        )
+    };
+    let dir = project(&[("phlo.yaml", &yaml("a")), ("a.csv", "id\n1\n2\n")]);
+    assert_eq!(run(dir.path(), &[]).code, 0);
+    std::fs::write(dir.path().join("phlo.yaml"), yaml("customer_id")).unwrap();
+    // m.b's code changed; run it alone: its rows are the same values under another name
+    assert_eq!(run(dir.path(), &["--select", "m.b"]).code, 0);
+    let status = json(&phlo_in(dir.path(), &["status", "--json"], &[]));
+    let c = status.as_array().unwrap().iter().find(|r| r["key"] == "m.c").unwrap();
+    assert_eq!(c["freshness"], "stale", "{c:#}");
+    let skipped = json(&run(dir.path(), &["--skip-unchanged", "--select", "m.c"]));
+    assert_eq!(status_of(&skipped, "m.c"), "succeeded", "{skipped:#}");
+    let cols: String = warehouse(dir.path())
+        .query_row("SELECT group_concat(name) FROM pragma_table_info('m_c')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cols, "customer_id");
+}
+
+/// A step resumed after a fix records its versions as a fresh one does: `status` says fresh.
+#[test]
+fn a_resumed_step_is_fresh() {
+    let yaml = "
+assets:
+  raw.a:
+    type: csv
+    path: a.csv
+  m.b:
+    type: sql
+    sql: SELECT id FROM raw_a
+  m.c:
+    type: sql
+    sql: SELECT id, abs(-9223372036854775808) AS x FROM m_b
+";
+    let dir = project(&[("phlo.yaml", yaml), ("a.csv", "id\n1\n2\n")]);
+    assert_eq!(run(dir.path(), &[]).code, 4);
+    std::fs::write(dir.path().join("phlo.yaml"), yaml.replace("abs(-9223372036854775808)", "1")).unwrap();
+    assert_eq!(run(dir.path(), &["--from-failure"]).code, 0);
+    let status = json(&phlo_in(dir.path(), &["status", "--json"], &[]));
+    for key in ["raw.a", "m.b", "m.c"] {
+        let row = status.as_array().unwrap().iter().find(|r| r["key"] == key).unwrap();
+        assert_eq!(row["freshness"], "fresh", "{row:#}");
+    }
+    let again = json(&run(dir.path(), &["--skip-unchanged"]));
+    assert_eq!(status_of(&again, "m.c"), "skipped_unchanged", "{again:#}");
 }

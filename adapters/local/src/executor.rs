@@ -720,8 +720,16 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     let mut checks = Vec::new();
     let mut blocked = false;
     let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
-    let stop = if deadline.is_some() { shared.req.cancel.child() } else { shared.req.cancel.clone() };
-    for check in &spec.checks {
+    // (made only for a step with checks: a token clone shared by every thread costs on runs
+    // of many tiny steps)
+    let stop = match (spec.checks.is_empty(), deadline) {
+        (true, _) => None,
+        (false, Some(_)) => Some(shared.req.cancel.child()),
+        (false, None) => Some(shared.req.cancel.clone()),
+    };
+    // (`stop` is `None` only without checks, and `zip` asks the checks first: the repeated
+    // `None` is never polled)
+    for (check, stop) in spec.checks.iter().zip(std::iter::repeat(stop.as_ref()).flatten()) {
         let mut ctx = RunContext::new(Arc::clone(&shared.run_id), spec.key.clone(), node.partition.clone(), attempt);
         ctx.capabilities = Arc::clone(&resources);
         ctx.cancel = stop.clone();

@@ -210,10 +210,13 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
             for &i in &selected {
                 chosen[i as usize] = true;
             }
+            // a resume reads the stored versions of the steps an earlier attempt completed
+            let completed: std::collections::HashSet<&str> = options.done.iter().map(|(k, _)| k.as_str()).collect();
             let mut need: Vec<String> = Vec::new();
             let mut seen = vec![false; graph.len()];
             for &i in &selected {
-                let wanted = graph.deps_of(i).into_iter().filter(|&d| !chosen[d as usize]);
+                let wanted =
+                    graph.deps_of(i).into_iter().filter(|&d| !chosen[d as usize] || completed.contains(graph.key(d)));
                 let own = options.skip_unchanged.then_some(i);
                 for j in wanted.chain(own) {
                     if !std::mem::replace(&mut seen[j as usize], true) {

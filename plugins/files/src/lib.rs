@@ -12,6 +12,7 @@
 //! Tables are named after the asset key with `.` → `_` (`raw.orders` → `raw_orders`)
 //! unless `table:` says otherwise.
 
+mod command;
 mod delimited;
 mod ingest;
 mod outputs;

@@ -332,72 +332,6 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
     ))
 }
 
-/// Kills a program and every process of its group (children that hold its pipes open
-/// included), so that the step's output ends and nothing it started outlives it.
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    let _ = child.kill();
-}
-
-/// The last lines of a program's stderr, for the error message.
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Runs the program to its end — or kills it when the run is cancelled. Returns the
-/// output and whether it was cancelled.
-fn run_program(
-    cfg: &CommandConfig,
-    cwd: &std::path::Path,
-    cancel: &phlo_core::execution::CancelToken,
-) -> std::io::Result<(std::process::Output, bool)> {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-    let mut command = Command::new(&cfg.program);
-    command
-        .args(&cfg.args)
-        .envs(&cfg.env)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // its own process group, so that stopping it stops everything it started
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn()?;
-    // drain both pipes while waiting, so a chatty program never blocks on a full pipe
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let mut cancelled = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if cancel.is_cancelled() {
-            cancelled = true;
-            kill_group(&mut child);
-            break child.wait()?;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    Ok((std::process::Output { status, stdout, stderr }, cancelled))
-}
-
 pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let cwd = ctx.project_path("cwd", cfg.cwd.as_deref().unwrap_or("."))?;
     Ok(AssetSpec::new(ctx.key.as_str()).with_description(format!("runs `{}`", cfg.program)).with_run(
@@ -406,12 +340,13 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
             async move {
                 let program = cfg.program.clone();
                 let cancel = rc.cancel.clone();
+                let step = rc.step_mark();
                 let result = match tokio::runtime::Handle::try_current() {
                     Ok(h) => h
-                        .spawn_blocking(move || run_program(&cfg, &cwd, &cancel))
+                        .spawn_blocking(move || crate::command::run_program(&cfg, &cwd, &step, &cancel))
                         .await
                         .map_err(|e| RunError::new(e.to_string()))?,
-                    Err(_) => run_program(&cfg, &cwd, &cancel),
+                    Err(_) => crate::command::run_program(&cfg, &cwd, &step, &cancel),
                 };
                 let (output, cancelled) = result.map_err(|e| {
                     RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
@@ -427,8 +362,11 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                     let stderr = String::from_utf8_lossy(&output.stderr);
                     let code =
                         output.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
-                    return Err(RunError::new(format!("`{program}` failed with {code}: {}", tail(&stderr, 5)))
-                        .with_code(Code::CommandFailed));
+                    return Err(RunError::new(format!(
+                        "`{program}` failed with {code}: {}",
+                        crate::command::tail(&stderr, 5)
+                    ))
+                    .with_code(Code::CommandFailed));
                 }
                 Ok(MaterializeResult::new().with_metadata("stdout_lines", stdout.lines().count()))
             }

@@ -420,9 +420,8 @@ impl CheckKind for SqlCheck {
         // a syntax error is found when the project loads, at its place in the query
         let dialect = sqlparser::dialect::SQLiteDialect {};
         // placeholders read as numbers of their length: positions stay those of the query
-        let neutral = phlo_core::spec::partition::PLACEHOLDERS
-            .iter()
-            .fold(c.query.clone(), |q, p| q.replace(p, &"1".repeat(p.len())));
+        let neutral =
+            phlo_core::spec::partition::PLACEHOLDERS.iter().fold(c.query, |q, p| q.replace(p, &"1".repeat(p.len())));
         match sqlparser::parser::Parser::parse_sql(&dialect, &neutral) {
             Ok(statements) if statements.len() == 1 => {}
             Ok(statements) => {

@@ -505,10 +505,20 @@ impl TableStore for Warehouse {
 
 /// The version of a table's rows (of one partition): their count and the sum of a 128-bit
 /// hash of each row (XXH3 over each value's type and bytes), so the order of the rows does
-/// not matter; `None` when the table does not exist.
+/// not matter, plus a hash of the table's columns (names, types, order); `None` when the
+/// table does not exist.
 fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -> Result<Option<String>, DataError> {
-    if describe_in(conn, table)?.is_none() {
+    let Some(columns) = describe_in(conn, table)? else {
         return Ok(None);
+    };
+    // the schema is part of the version: a renamed, retyped or moved column is a new version
+    // even when every value stays the same
+    let mut schema = xxhash_rust::xxh3::Xxh3::new();
+    for c in &columns {
+        schema.update(c.name.as_bytes());
+        schema.update(&[0]);
+        schema.update(c.data_type.as_str().as_bytes());
+        schema.update(&[u8::from(c.nullable)]);
     }
     let sql = match partition {
         None => format!("SELECT * FROM {}", quote_ident(table)),
@@ -551,6 +561,7 @@ fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -
         sum = sum.wrapping_add(h.digest128());
         count += 1;
     }
+    let sum = sum.wrapping_add(schema.digest128());
     Ok(Some(format!("{count}r-{sum:032x}")))
 }
 
