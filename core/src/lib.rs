@@ -34,6 +34,7 @@ pub mod schema;
 pub mod secret;
 pub mod source;
 pub mod spec;
+pub mod sql;
 
 /// Re-exported so plugin crates need no direct dependency on `inventory`.
 pub use inventory;
@@ -53,6 +54,7 @@ pub const LAYERS: &[&str] = &[
     "hooks",
     "execution",
     "plugin",
+    "sql",
     "config",
     "schema",
     "project",

@@ -114,13 +114,8 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
     let Some(detail) = store.run(&id).map_err(super::runs::store_error)? else {
         return Err(super::runs::unknown_run(&**store, &id));
     };
-    if detail.run.status == "running" {
-        return Err(Outcome::from_diagnostics(
-            Diagnostic::error(Code::RunLocked, format!("run {id} is still running (pid {})", detail.run.pid))
-                .with_help("wait for it to end; `phlo runs show` shows its progress")
-                .into(),
-        ));
-    }
+    // a run still going (its process is live: dead ones were marked interrupted) is waited
+    // for when its steps are claimed, and read again then
     // complete: succeeded with no blocking check that blocks; every other step runs again (a
     // committed write is not applied twice, and its checks are evaluated again)
     let done = detail.complete_steps();

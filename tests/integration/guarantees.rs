@@ -523,3 +523,36 @@ assets:
     let again = json(&run(dir.path(), &["--skip-unchanged"]));
     assert_eq!(status_of(&again, "m.c"), "skipped_unchanged", "{again:#}");
 }
+
+/// A check that reads another asset's table makes that asset a dependency: the check never
+/// races it on a fresh warehouse; a table no asset writes is an error at its place.
+#[test]
+fn tables_a_check_reads_are_dependencies() {
+    let yaml = "
+assets:
+  raw.a:
+    type: csv
+    path: a.csv
+    checks:
+      - {type: sql, name: in_b, query: 'SELECT * FROM raw_a WHERE id NOT IN (SELECT id FROM raw_b)'}
+      - {type: row_count, min: 1, table: raw_b}
+  raw.b:
+    type: csv
+    path: b.csv
+";
+    let dir = project(&[("phlo.yaml", yaml), ("a.csv", "id\n1\n2\n"), ("b.csv", "id\n1\n2\n3\n")]);
+    let graph = json(&phlo_in(dir.path(), &["assets", "graph", "--format", "json"], &[]));
+    let edges = graph["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["from"] == "raw.b" && e["to"] == "raw.a" && e["inferred"] == true), "{graph:#}");
+    for _ in 0..3 {
+        std::fs::remove_dir_all(dir.path().join(".phlo")).ok();
+        let out = run(dir.path(), &["--concurrency", "4"]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    }
+    let typo = yaml.replace("FROM raw_b)", "FROM raw_bb)");
+    std::fs::write(dir.path().join("phlo.yaml"), typo).unwrap();
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("reads table `raw_bb`, which no asset writes"), "{}", out.stderr);
+    assert!(out.stderr.contains("phlo.yaml:7:93"), "located at the table in the query: {}", out.stderr);
+}

@@ -195,6 +195,13 @@ pub trait CheckKind: Plugin {
     /// # Errors
     /// Why the check could not run (distinct from finding problems).
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String>;
+
+    /// The tables the check reads besides its asset's own (its `table:`, the tables of its
+    /// query), each with the config key it is written in: they become the asset's
+    /// dependencies, and a table no asset writes is an error when the project loads.
+    fn reads(&self) -> Vec<(&'static str, crate::spec::TableRef)> {
+        Vec::new()
+    }
 }
 
 /// A hook provider: handlers for lifecycle events, configured by `hooks.<NAME>`.
@@ -449,6 +456,10 @@ struct Check<K>(K);
 impl<K: CheckKind> CheckRun for Check<K> {
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         self.0.evaluate(ctx)
+    }
+
+    fn reads(&self) -> Vec<(&'static str, crate::spec::TableRef)> {
+        self.0.reads()
     }
 }
 

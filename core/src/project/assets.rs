@@ -140,8 +140,92 @@ pub(crate) fn position_in_value(source: &SourceFile, value: Span, line: u32, col
     }
 }
 
-/// The tables an asset's SQL reads become its dependencies (explicit `deps` stay, and one
-/// that the SQL never reads is a warning); a table no asset writes is an error.
+/// Where a table read is written: at its place inside the SQL value when known, else the
+/// value, else `fallback` (the check's `type:` or the asset's key).
+fn locate_read(
+    d: Diagnostic,
+    r: &TableRef,
+    fallback: Option<crate::diagnostic::Span>,
+    value: Option<&crate::source::Node>,
+    config: &ProjectConfig,
+) -> Diagnostic {
+    match (value, fallback) {
+        (Some(v), _) if r.line > 0 => d.at(&config.source, position_in_value(&config.source, v.span, r.line, r.column)),
+        (Some(v), _) => d.at(&config.source, v.span),
+        (None, Some(span)) => d.at(&config.source, span),
+        (None, None) => d,
+    }
+}
+
+/// Every asset's table and key, to resolve the tables an asset reads.
+struct TableLookup<'a> {
+    tables: &'a HashMap<String, AssetKey>,
+    keys: &'a HashMap<String, AssetKey>,
+    asset: &'a AssetKey,
+}
+
+impl TableLookup<'_> {
+    /// The asset that writes the table `r` names becomes a dependency (`inferred`); an asset
+    /// key written where its table is meant, or a table no asset writes, is an error.
+    fn resolve(
+        &self,
+        r: &TableRef,
+        inferred: &mut Vec<AssetKey>,
+        named: &mut Vec<AssetKey>,
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let (tables, keys, asset) = (self.tables, self.keys, self.asset);
+        let parts: Vec<&str> = r.name.split('.').collect();
+        let table = match parts.as_slice() {
+            [t] => Some(*t),
+            [schema, t] if schema.eq_ignore_ascii_case("main") || schema.eq_ignore_ascii_case("temp") => Some(*t),
+            _ => None,
+        };
+        match table.and_then(|t| tables.get(&t.to_lowercase())) {
+            Some(k) if k == asset => {}
+            Some(k) => {
+                if !inferred.contains(k) {
+                    inferred.push(k.clone());
+                }
+            }
+            None => {
+                let d = match keys.get(&r.name.to_lowercase()) {
+                    // `FROM raw.orders`: the asset key, where its table is meant
+                    Some(k) => {
+                        // the mistake is reported here; the dep it meant is not "unread"
+                        named.push(k.clone());
+                        let t = tables.iter().find(|(_, v)| *v == k).map_or_else(|| table_name(k), |(t, _)| t.clone());
+                        Diagnostic::error(
+                            Code::UnknownTable,
+                            format!("asset `{asset}` reads `{}`, which is an asset key, not a table", r.name),
+                        )
+                        .with_help(format!("the table of asset `{k}` is `{t}`: write `FROM {t}`"))
+                    }
+                    None => {
+                        let names: Vec<&str> =
+                            tables.keys().map(String::as_str).chain(keys.values().map(|k| k.as_str())).collect();
+                        let help = match did_you_mean(&r.name.to_lowercase(), names) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!(
+                                "no asset writes it; if another tool does, declare it:\n  assets:\n    {}:\n      external: true",
+                                r.name
+                            ),
+                        };
+                        Diagnostic::error(
+                            Code::UnknownTable,
+                            format!("asset `{asset}` reads table `{}`, which no asset writes", r.name),
+                        )
+                        .with_help(help)
+                    }
+                };
+                report(d);
+            }
+        }
+    }
+}
+
+/// The tables an asset's SQL and its checks read become its dependencies (explicit `deps`
+/// stay, and one that the SQL never reads is a warning); a table no asset writes is an error.
 fn infer_deps(
     assets: &mut [AssetNode],
     decls: &HashMap<&str, &AssetDecl>,
@@ -156,73 +240,34 @@ fn infer_deps(
     let keys: HashMap<String, AssetKey> =
         assets.iter().map(|a| (a.spec.key.as_str().to_lowercase(), a.spec.key.clone())).collect();
     for a in assets.iter_mut() {
-        let Some(field) = a.spec.reads_field.clone() else { continue };
         let decl = decls.get(a.spec.key.as_str());
-        let value = decl.and_then(|d| d.config.get(&field));
-        let locate = |d: Diagnostic, r: &TableRef| match (decl, value) {
-            (Some(_), Some(v)) if r.line > 0 => {
-                d.at(&config.source, position_in_value(&config.source, v.span, r.line, r.column))
-            }
-            (Some(_), Some(v)) => d.at(&config.source, v.span),
-            (Some(decl), None) => d.at(&config.source, decl.key.span),
-            _ => d,
-        };
         let mut inferred: Vec<AssetKey> = Vec::new();
         let mut named: Vec<AssetKey> = Vec::new();
-        for r in &a.spec.reads {
-            let parts: Vec<&str> = r.name.split('.').collect();
-            let table = match parts.as_slice() {
-                [t] => Some(*t),
-                [schema, t] if schema.eq_ignore_ascii_case("main") || schema.eq_ignore_ascii_case("temp") => Some(*t),
-                _ => None,
-            };
-            match table.and_then(|t| tables.get(&t.to_lowercase())) {
-                Some(k) if *k == a.spec.key => {}
-                Some(k) => {
-                    if !inferred.contains(k) {
-                        inferred.push(k.clone());
-                    }
-                }
-                None => {
-                    let d = match keys.get(&r.name.to_lowercase()) {
-                        // `FROM raw.orders`: the asset key, where its table is meant
-                        Some(k) => {
-                            // the mistake is reported here; the dep it meant is not "unread"
-                            named.push(k.clone());
-                            let t =
-                                tables.iter().find(|(_, v)| *v == k).map_or_else(|| table_name(k), |(t, _)| t.clone());
-                            Diagnostic::error(
-                                Code::UnknownTable,
-                                format!(
-                                    "asset `{}` reads `{}`, which is an asset key, not a table",
-                                    a.spec.key, r.name
-                                ),
-                            )
-                            .with_help(format!("the table of asset `{k}` is `{t}`: write `FROM {t}`"))
-                        }
-                        None => {
-                            let names: Vec<&str> =
-                                tables.keys().map(String::as_str).chain(keys.values().map(|k| k.as_str())).collect();
-                            let help = match did_you_mean(&r.name.to_lowercase(), names) {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!(
-                                    "no asset writes it; if another tool does, declare it:\n  assets:\n    {}:\n      external: true",
-                                    r.name
-                                ),
-                            };
-                            Diagnostic::error(
-                                Code::UnknownTable,
-                                format!("asset `{}` reads table `{}`, which no asset writes", a.spec.key, r.name),
-                            )
-                            .with_help(help)
-                        }
-                    };
-                    diags.push(locate(d, r));
-                }
+        let lookup = TableLookup { tables: &tables, keys: &keys, asset: &a.spec.key };
+        // what the asset's SQL reads (a model's `sql`, an export's `query`)
+        let field = a.spec.reads_field.clone();
+        let value = field.as_deref().and_then(|f| decl.and_then(|d| d.config.get(f)));
+        if field.is_some() {
+            for r in &a.spec.reads {
+                let located = |d: Diagnostic| locate_read(d, r, decl.map(|d| d.key.span), value, config);
+                lookup.resolve(r, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
+            }
+        }
+        // what its checks read besides its own table: they run after those tables are written
+        for check in &a.spec.checks {
+            let Some(run) = &check.run else { continue };
+            let check_decl = decl.and_then(|d| d.checks.iter().find(|c| c.spec.name == check.name));
+            for (key, r) in run.0.reads() {
+                let at = check_decl.map(|c| c.kind_span).or(decl.map(|d| d.key.span));
+                let value = check_decl.and_then(|c| c.config.get(key));
+                let located = |d: Diagnostic| locate_read(d, &r, at, value, config);
+                lookup.resolve(&r, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
             }
         }
         // explicit deps the SQL never reads: kept (an ordering may be meant), but said
-        if let Some(decl) = decl {
+        if let Some(decl) = decl
+            && field.is_some()
+        {
             for dep in &decl.common.deps {
                 let key = dep.value.as_str();
                 if keys.contains_key(&key.to_lowercase())

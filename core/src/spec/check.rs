@@ -106,6 +106,13 @@ pub trait CheckRun: Send + Sync {
     /// # Errors
     /// Why the check could not be evaluated.
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String>;
+
+    /// The tables the check reads besides its asset's own, each with the config key it is
+    /// written in: they become dependencies of the asset (the check runs after them), and one
+    /// no asset writes is an error when the project loads.
+    fn reads(&self) -> Vec<(&'static str, crate::spec::TableRef)> {
+        Vec::new()
+    }
 }
 
 /// A shared, built check.

@@ -16,7 +16,6 @@ mod command;
 mod delimited;
 mod ingest;
 mod outputs;
-mod sql;
 
 use phlo_core::data::{QueryEngine, TableStore};
 use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};

@@ -91,7 +91,7 @@ pub(crate) fn build_sql(cfg: SqlConfig, ctx: &AssetTypeContext) -> Result<AssetS
     }
     check_placeholders(&cfg, ctx)?;
     let (reads, columns, column_refs) = if cfg.analyze {
-        crate::sql::analyze_all(&cfg.sql, "sql")?
+        phlo_core::sql::analyze_all(&cfg.sql, "sql")?
     } else {
         (Vec::new(), phlo_core::spec::Columns::Unknown, None)
     };
@@ -302,7 +302,7 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
     let mut spec = AssetSpec::new(ctx.key.as_str());
     match (&cfg.query, &cfg.table) {
         (Some(q), _) if cfg.analyze => {
-            spec.reads = crate::sql::tables_read(q, "query")?;
+            spec.reads = phlo_core::sql::tables_read(q, "query")?;
             spec.reads_field = Some(String::from("query"));
         }
         (_, Some(t)) => {

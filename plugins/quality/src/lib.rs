@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use phlo_core::config::parse_duration;
 use phlo_core::data::{Cell, QueryEngine, quote_ident};
 use phlo_core::plugin::{CheckContext, CheckKind, Plugin, PluginError};
-use phlo_core::spec::{Finding, MAX_SAMPLES_SQL, RunContext};
+use phlo_core::spec::{Finding, MAX_SAMPLES_SQL, RunContext, TableRef};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -82,15 +82,24 @@ fn explain(engine: &dyn QueryEngine, table: &str, message: String) -> String {
 struct Scope {
     table: String,
     partition_column: Option<String>,
+    /// The check's `table:`, when it reads another table than its asset's.
+    other: Option<String>,
 }
 
 impl Scope {
     /// The check's `table:`, else the asset's own table (read per partition).
     fn of(own: Option<&String>, ctx: &CheckContext) -> Self {
         match own {
-            Some(t) => Scope { table: quote_ident(t), partition_column: None },
-            None => Scope { table: quote_ident(&ctx.table), partition_column: ctx.partition_column.clone() },
+            Some(t) => Scope { table: quote_ident(t), partition_column: None, other: Some(t.clone()) },
+            None => {
+                Scope { table: quote_ident(&ctx.table), partition_column: ctx.partition_column.clone(), other: None }
+            }
         }
+    }
+
+    /// The other table it reads, for the asset's dependencies.
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.other.iter().map(|t| ("table", TableRef { name: t.clone(), line: 0, column: 0 })).collect()
     }
 
     /// What to read `FROM` for this run's partition.
@@ -155,6 +164,9 @@ pub struct ColumnConfig {
 
 kind!(NotNull, "not_null", "Rows whose column is null", ColumnConfig);
 impl CheckKind for NotNull {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition: format!("{} IS NULL", quote_ident(&c.column)) })
     }
@@ -165,6 +177,9 @@ impl CheckKind for NotNull {
 
 kind!(Unique, "unique", "Rows whose non-null value appears more than once", ColumnConfig);
 impl CheckKind for Unique {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: ColumnConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         // the condition holds the column; the rows it is unique among are the scope's
         Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), condition: quote_ident(&c.column) })
@@ -206,6 +221,9 @@ pub struct AcceptedValuesConfig {
 
 kind!(AcceptedValues, "accepted_values", "Rows whose value is not in a list", AcceptedValuesConfig);
 impl CheckKind for AcceptedValues {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: AcceptedValuesConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         if c.values.is_empty() {
             return Err(PluginError::with_help("`values` is empty", "list the accepted values: `values: [a, b]`"));
@@ -258,6 +276,9 @@ fn bounds<T: Copy + PartialOrd + std::fmt::Display>(min: Option<T>, max: Option<
 
 kind!(Range, "range", "Rows whose value is below `min` or above `max`", RangeConfig);
 impl CheckKind for Range {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: RangeConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         bounds(c.min, c.max)?;
         let col = quote_ident(&c.column);
@@ -303,6 +324,9 @@ impl Plugin for RowCount {
 phlo_core::register!(check RowCount, requires: [dyn QueryEngine]);
 
 impl CheckKind for RowCount {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: RowCountConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         bounds(c.min, c.max)?;
         Ok(Self { scope: Scope::of(c.table.as_ref(), ctx), min: c.min, max: c.max })
@@ -361,6 +385,9 @@ fn parse_time(cell: &Cell) -> Option<DateTime<Utc>> {
 }
 
 impl CheckKind for Freshness {
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.scope.reads()
+    }
     fn build(c: FreshnessConfig, ctx: &CheckContext) -> Result<Self, PluginError> {
         let max_age =
             parse_duration(&c.max_age).filter(|d| chrono::Duration::from_std(*d).is_ok()).ok_or_else(|| {
@@ -399,6 +426,8 @@ pub struct SqlCheckConfig {
 pub struct SqlCheck {
     scope: Scope,
     query: String,
+    /// The tables the query reads.
+    tables: Vec<TableRef>,
     /// The asset's partitions, for `{partition}`, `{partition_start}`, `{partition_end}`.
     partitions: phlo_core::spec::PartitionSpec,
 }
@@ -461,7 +490,12 @@ impl CheckKind for SqlCheck {
                 "filter by it: `WHERE partition_key = '{partition}'` (or `{partition_start}` / `{partition_end}`)",
             ));
         }
-        Ok(Self { scope: Scope::of(None, ctx), query, partitions: ctx.partitions.clone() })
+        // only a query that reads rows; the tables it reads are the asset's dependencies
+        let tables = phlo_core::sql::tables_read(&query, "query")?;
+        Ok(Self { scope: Scope::of(None, ctx), query, tables, partitions: ctx.partitions.clone() })
+    }
+    fn reads(&self) -> Vec<(&'static str, TableRef)> {
+        self.tables.iter().map(|t| ("query", t.clone())).collect()
     }
     fn evaluate(&self, ctx: &RunContext) -> Result<Finding, String> {
         let engine = engine(ctx)?;

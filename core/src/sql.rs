@@ -1,13 +1,19 @@
-//! Understanding a model's SQL before it runs: one statement that reads rows, parsed with
-//! `sqlparser`'s SQLite dialect; the tables it reads, with their positions, so that phlo can
-//! infer dependencies and report unknown tables where they are written.
+//! Understanding SQL before it runs — a model's, an export's, a check's query: one statement
+//! that reads rows, parsed with `sqlparser`'s SQLite dialect; the tables it reads, with their
+//! positions, so that phlo can infer dependencies and report unknown tables where they are
+//! written; the columns it returns and names. Asset types and check kinds share it.
+//!
+//! ```
+//! let tables = phlo_core::sql::tables_read("WITH r AS (SELECT * FROM raw_orders) SELECT * FROM r", "sql").unwrap();
+//! assert_eq!(tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["raw_orders"]);
+//! ```
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
-use phlo_core::plugin::PluginError;
-use phlo_core::spec::partition::PLACEHOLDERS;
-use phlo_core::spec::{ColumnRefs, Columns, TableRef};
+use crate::plugin::PluginError;
+use crate::spec::partition::PLACEHOLDERS;
+use crate::spec::{ColumnRefs, Columns, TableRef};
 use sqlparser::ast::{Expr, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::{Parser, ParserError};
@@ -141,7 +147,7 @@ fn output_columns(body: &SetExpr) -> Columns {
 /// # Errors
 /// A syntax error (at its line and column inside the SQL), several statements, or a statement
 /// that does not return rows.
-pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, PluginError> {
+pub fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, PluginError> {
     analyze(sql, field).map(|(tables, _)| tables)
 }
 
@@ -149,7 +155,7 @@ pub(crate) fn tables_read(sql: &str, field: &str) -> Result<Vec<TableRef>, Plugi
 ///
 /// # Errors
 /// As [`tables_read`].
-pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns), PluginError> {
+pub fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns), PluginError> {
     analyze_all(sql, field).map(|(t, c, _)| (t, c))
 }
 
@@ -158,14 +164,14 @@ pub(crate) fn analyze(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns)
 ///
 /// # Errors
 /// As [`tables_read`].
-pub(crate) fn analyze_all(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns, Option<ColumnRefs>), PluginError> {
+pub fn analyze_all(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns, Option<ColumnRefs>), PluginError> {
     let text = neutral(sql);
     let statements = Parser::parse_sql(&SQLiteDialect {}, &text).map_err(|e| {
         let message = match e {
             ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
             ParserError::RecursionLimitExceeded => String::from("the SQL nests too deeply"),
         };
-        let (message, at) = phlo_core::diagnostic::split_position(&message);
+        let (message, at) = crate::diagnostic::split_position(&message);
         let position = at.map(|(l, c)| format!(" (line {l}, column {c} of the SQL)")).unwrap_or_default();
         PluginError::invalid_at(
             field,
