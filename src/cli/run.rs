@@ -134,9 +134,18 @@ fn resume_of(store: Option<&Arc<dyn RunStore>>, args: &Args) -> Result<Option<Re
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.to_utc());
+    // a run several processes shared (one per step, as an external orchestrator runs them) was
+    // started with several selections: the resume covers every asset any of them recorded
+    let recorded: BTreeSet<&str> = detail.steps.iter().map(|s| s.asset_key.as_str()).collect();
+    let selection = match &detail.run.selection {
+        Some(sel) if !recorded.is_empty() => {
+            Some(format!("({sel}) or {}", recorded.into_iter().collect::<Vec<_>>().join(" or ")))
+        }
+        other => other.clone(),
+    };
     Ok(Some(Resume {
         run_id: id,
-        selection: detail.run.selection.clone(),
+        selection,
         partitions: detail.run.partitions.as_deref().map(PartitionRequest::from_arg),
         at,
         tags: detail.run.tags,

@@ -10,6 +10,7 @@ mod guarantees;
 mod history;
 mod hooks;
 mod hostile;
+mod model;
 mod project;
 mod quickstart;
 mod readme_plugin;
