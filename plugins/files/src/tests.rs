@@ -27,8 +27,11 @@ impl Env {
         std::fs::write(p, text).unwrap();
     }
 
+    /// A context of a new run each time (a run id writes a step once).
     fn ctx(&self, asset: &str) -> RunContext {
-        let mut ctx = RunContext::new("r", asset, None, 1);
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let run = format!("r{}", RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let mut ctx = RunContext::new(run.as_str(), asset, None, 1);
         ctx.capabilities = Arc::new(
             CapabilityMap::new()
                 .with::<dyn TableStore>(Arc::clone(&self.warehouse) as Arc<dyn TableStore>)
