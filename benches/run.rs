@@ -44,6 +44,7 @@ fn request(graph: &Arc<AssetGraph>, concurrency: usize, counter: &Arc<AtomicU64>
         now: chrono::Utc::now(),
         attempt: None,
         done: Default::default(),
+        partition_keys: Default::default(),
         versions: None,
     }
 }

@@ -16,6 +16,10 @@ pub(crate) struct Args {
     /// Only these assets (selection language; `stale()` works here too).
     #[arg(long, short = 's', value_name = "SEL")]
     select: Option<String>,
+    /// Judge at this instant instead of now (which partitions exist): RFC 3339 or a UTC
+    /// date-time.
+    #[arg(long, value_name = "TIMESTAMP", value_parser = super::parse_at)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
     /// One JSON document.
     #[arg(long)]
     json: bool,
@@ -26,7 +30,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
-    let mut rows = match project.staleness(store.as_ref()) {
+    let mut rows = match project.staleness(store.as_ref(), args.at.unwrap_or_else(chrono::Utc::now)) {
         Ok(r) => r,
         Err(e) => return Ok(store_error(e)),
     };
@@ -53,9 +57,12 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     let mut t = Table::new(vec!["ASSET", "STATUS", "WHY", "LAST RUN", "DATA VERSION"]);
     for r in &rows {
         let word = serde_json::to_value(r.freshness).ok().and_then(|v| v.as_str().map(str::to_string));
-        let status = match r.partitions {
-            Some(n) => format!("{} ({n} partition(s))", word.unwrap_or_default()),
-            None => word.unwrap_or_default(),
+        let status = match (&r.stale_partitions, r.partitions) {
+            (Some(stale), _) if !stale.is_empty() => {
+                format!("{} ({} partition(s) stale)", word.unwrap_or_default(), stale.len())
+            }
+            (_, Some(n)) => format!("{} ({n} partition(s))", word.unwrap_or_default()),
+            _ => word.unwrap_or_default(),
         };
         t.row(vec![
             r.key.clone(),

@@ -556,3 +556,48 @@ assets:
     assert!(out.stderr.contains("reads table `raw_bb`, which no asset writes"), "{}", out.stderr);
     assert!(out.stderr.contains("phlo.yaml:7:93"), "located at the table in the query: {}", out.stderr);
 }
+
+/// `status` judges a partitioned asset partition by partition, and `stale()` runs every stale
+/// partition — not only the latest — so the asset becomes fresh.
+#[test]
+fn stale_selects_every_stale_partition() {
+    let yaml = "
+assets:
+  raw.people:
+    type: csv
+    path: people.csv
+  m.by_region:
+    type: sql
+    partitions:
+      static: [eu, us, apac]
+    sql: \"SELECT id, name FROM raw_people WHERE region = '{partition}'\"
+";
+    let dir = project(&[("phlo.yaml", yaml), ("people.csv", PEOPLE)]);
+    assert_eq!(run(dir.path(), &["--partition", "us"]).code, 0);
+    let row = |dir: &Path| {
+        let status = json(&phlo_in(dir, &["status", "--json"], &[]));
+        status.as_array().unwrap().iter().find(|r| r["key"] == "m.by_region").unwrap().clone()
+    };
+    let r = row(dir.path());
+    assert_eq!(r["freshness"], "stale");
+    assert_eq!(r["stale_partitions"], serde_json::json!(["eu", "apac"]), "{r:#}");
+    let stale = json(&run(dir.path(), &["--select", "stale()"]));
+    let ran: Vec<&str> = stale["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["key"] == "m.by_region")
+        .map(|a| a["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["eu", "apac"], "{stale:#}");
+    let r = row(dir.path());
+    assert_eq!(r["freshness"], "fresh", "{r:#}");
+    assert_eq!(r["stale_partitions"], serde_json::json!([]));
+    // the source changes: every partition reads it, every partition is stale
+    std::fs::write(dir.path().join("people.csv"), format!("{PEOPLE}apac,4,linus\n")).unwrap();
+    assert_eq!(run(dir.path(), &["--select", "raw.people"]).code, 0);
+    let r = row(dir.path());
+    assert_eq!(r["stale_partitions"], serde_json::json!(["eu", "us", "apac"]), "{r:#}");
+    let text = phlo_in(dir.path(), &["status"], &[]);
+    assert!(text.stdout.contains("stale (3 partition(s) stale)"), "{}", text.stdout);
+}

@@ -400,7 +400,7 @@ pub async fn execute(req: RunRequest) -> RunReport {
         if spec.external {
             continue;
         }
-        for k in phlo_core::execution::step_partitions(spec, req.partitions.as_ref(), req.now) {
+        for k in req.partitions_of(a) {
             // completed by an earlier attempt of this run (`--resume`): left out; its
             // dependents have no edge from it and run as if it had just succeeded
             if !req.done.is_empty() && req.done.contains(&(spec.key.as_str().to_string(), k.clone())) {

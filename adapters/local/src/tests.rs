@@ -71,6 +71,7 @@ impl Setup {
             now: chrono::Utc::now(),
             attempt: None,
             done: Default::default(),
+            partition_keys: Default::default(),
             versions: None,
         };
         (execute(req).await, recorder)

@@ -85,6 +85,9 @@ pub struct RunRequest {
     /// Steps (asset key, partition) an earlier attempt of this run completed: left out, and
     /// their dependents run as if they had just succeeded (`phlo run --resume`).
     pub done: Arc<std::collections::BTreeSet<(String, Option<String>)>>,
+    /// Partitions chosen per asset, replacing `partitions` for those assets: `stale()` runs
+    /// every stale partition of a partitioned asset.
+    pub partition_keys: HashMap<u32, Vec<String>>,
     /// The data versions the run reads and produces, when a run store records them; with
     /// `skip_unchanged`, steps whose versions equal their last success are left out (`phlo
     /// run --skip-unchanged`).
@@ -297,6 +300,15 @@ pub fn step_partitions(
 }
 
 impl RunRequest {
+    /// The partitions node `asset` runs for in this run (`[None]` when it is not partitioned).
+    pub fn partitions_of(&self, asset: u32) -> Vec<Option<String>> {
+        let spec = &self.graph.node(asset).spec;
+        match self.partition_keys.get(&asset) {
+            Some(keys) if spec.partitions.is_partitioned() => keys.iter().cloned().map(Some).collect(),
+            _ => step_partitions(spec, self.partitions.as_ref(), self.now),
+        }
+    }
+
     /// Every step of the run that is not done already: (asset key, partition), external
     /// assets left out.
     pub fn steps(&self) -> Vec<(String, Option<String>)> {
@@ -306,7 +318,7 @@ impl RunRequest {
             if spec.external {
                 continue;
             }
-            for p in step_partitions(spec, self.partitions.as_ref(), self.now) {
+            for p in self.partitions_of(a) {
                 let step = (spec.key.to_string(), p);
                 if !self.done.contains(&step) {
                     out.push(step);

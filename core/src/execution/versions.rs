@@ -302,6 +302,9 @@ pub struct AssetFreshness {
     pub reasons: Vec<String>,
     /// Its partitions that were materialized (partitioned assets).
     pub partitions: Option<usize>,
+    /// Its partitions at now that are stale — never materialized, or stale for one of the
+    /// reasons — in key order (partitioned assets); `stale()` runs every one of them.
+    pub stale_partitions: Option<Vec<String>>,
     /// Its latest materialization (the newest partition's, for a partitioned asset).
     pub last: Option<Materialization>,
 }
@@ -310,10 +313,19 @@ pub struct AssetFreshness {
 pub type Observe<'a> = &'a dyn Fn(&AssetSpec, Option<&str>) -> Option<Result<String, String>>;
 
 /// The freshness of every asset, in topological order (the graph's key order when it has a
-/// cycle): compares what the store holds with the project as it is now.
-pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Vec<AssetFreshness> {
+/// cycle): compares what the store holds with the project as it is now. A partitioned asset
+/// is judged partition by partition — each of its partitions at `now` — and lists the ones
+/// that are stale.
+pub fn staleness(
+    graph: &AssetGraph,
+    stored: Stored,
+    observe: Observe<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<AssetFreshness> {
     let order: Vec<u32> = graph.topological_order().map_or_else(|| (0..graph.len() as u32).collect(), <[u32]>::to_vec);
     let mut state: Vec<Option<Freshness>> = vec![None; graph.len()];
+    // the stale partitions of each partitioned asset decided so far
+    let mut stale_parts: Vec<Option<std::collections::HashSet<String>>> = vec![None; graph.len()];
     let versions = Versions::new(stored, false, 0);
     let stored = &versions.stored;
     let mut out = Vec::with_capacity(order.len());
@@ -326,6 +338,7 @@ pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Ve
                 freshness: Freshness::External,
                 reasons: Vec::new(),
                 partitions: None,
+                stale_partitions: None,
                 last: None,
             });
             continue;
@@ -338,41 +351,78 @@ pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Ve
                 reasons.push(r);
             }
         };
-        match parts {
-            None => add(String::from("never materialized"), &mut reasons),
-            Some(parts) if parts.is_empty() => add(String::from("never materialized"), &mut reasons),
-            Some(parts) => {
-                for (p, m) in parts {
-                    match (&spec.code_version, &m.code_version) {
-                        (None, _) => unknown = true,
-                        (Some(now), Some(then)) if now == then => {}
-                        _ => add(String::from("code changed"), &mut reasons),
-                    }
-                    for name in &m.failed_checks {
-                        add(format!("check `{name}` failed"), &mut reasons);
-                    }
-                    for d in graph.deps_of(i) {
-                        let dep = &graph.node(d).spec;
-                        match state[d as usize] {
-                            Some(Freshness::External) => continue,
-                            Some(Freshness::Stale) => {
-                                add(format!("upstream `{}` is stale", dep.key), &mut reasons);
-                                continue;
-                            }
-                            _ => {}
-                        }
-                        let now = versions.version_of(graph, d, spec, p.as_deref(), "");
-                        if now.is_none() || m.inputs.get(dep.key.as_str()).map(String::as_str) != now.as_deref() {
-                            add(format!("upstream `{}` changed", dep.key), &mut reasons);
+        // why one materialization (of one partition) is stale, added to `reasons`
+        let mut judge = |p: Option<&str>, m: &Materialization, reasons: &mut Vec<String>| {
+            match (&spec.code_version, &m.code_version) {
+                (None, _) => unknown = true,
+                (Some(now), Some(then)) if now == then => {}
+                _ => add(String::from("code changed"), reasons),
+            }
+            for name in &m.failed_checks {
+                add(format!("check `{name}` failed"), reasons);
+            }
+            for d in graph.deps_of(i) {
+                let dep = &graph.node(d).spec;
+                match state[d as usize] {
+                    Some(Freshness::External) => continue,
+                    Some(Freshness::Stale) => {
+                        // a partition read from the same partition upstream: stale with it
+                        let own = match (&stale_parts[d as usize], p) {
+                            (Some(parts), Some(p)) if alike(dep, spec) => parts.contains(p),
+                            _ => true,
+                        };
+                        if own {
+                            add(format!("upstream `{}` is stale", dep.key), reasons);
+                            continue;
                         }
                     }
-                    match observe(spec, p.as_deref()) {
-                        Some(Ok(v)) if m.source_version.as_deref() == Some(v.as_str()) => {}
-                        Some(Ok(_)) => add(String::from("its source changed"), &mut reasons),
-                        Some(Err(e)) => add(format!("its source cannot be read: {e}"), &mut reasons),
-                        None => {}
-                    }
+                    _ => {}
                 }
+                let now = versions.version_of(graph, d, spec, p, "");
+                if now.is_none() || m.inputs.get(dep.key.as_str()).map(String::as_str) != now.as_deref() {
+                    add(format!("upstream `{}` changed", dep.key), reasons);
+                }
+            }
+            match observe(spec, p) {
+                Some(Ok(v)) if m.source_version.as_deref() == Some(v.as_str()) => {}
+                Some(Ok(_)) => add(String::from("its source changed"), reasons),
+                Some(Err(e)) => add(format!("its source cannot be read: {e}"), reasons),
+                None => {}
+            }
+        };
+        let mut stale_keys: Option<Vec<String>> = None;
+        if spec.partitions.is_partitioned() {
+            // every partition at `now`, each fresh or stale on its own
+            let keys = spec.partitions.keys(now);
+            let mut stale = Vec::new();
+            let mut missing = 0usize;
+            for k in &keys {
+                let mut own = Vec::new();
+                match parts.and_then(|ps| ps.get(&Some(k.clone()))) {
+                    Some(m) => judge(Some(k), m, &mut own),
+                    None => missing += 1,
+                }
+                if !own.is_empty() || parts.and_then(|ps| ps.get(&Some(k.clone()))).is_none() {
+                    stale.push(k.clone());
+                }
+                for r in own {
+                    add(r, &mut reasons);
+                }
+            }
+            if missing == keys.len() && !keys.is_empty() {
+                reasons.insert(0, String::from("never materialized"));
+            } else if missing > 0 {
+                reasons.insert(0, format!("{missing} of {} partitions never materialized", keys.len()));
+            }
+            if !stale.is_empty() && reasons.is_empty() {
+                reasons.push(format!("{} of {} partitions stale", stale.len(), keys.len()));
+            }
+            stale_parts[i as usize] = Some(stale.iter().cloned().collect());
+            stale_keys = Some(stale);
+        } else {
+            match parts.and_then(|ps| ps.get(&None)) {
+                None => add(String::from("never materialized"), &mut reasons),
+                Some(m) => judge(None, m, &mut reasons),
             }
         }
         let freshness = if !reasons.is_empty() {
@@ -390,6 +440,7 @@ pub fn staleness(graph: &AssetGraph, stored: Stored, observe: Observe<'_>) -> Ve
             freshness,
             reasons,
             partitions: spec.partitions.is_partitioned().then(|| parts.map_or(0, BTreeMap::len)),
+            stale_partitions: stale_keys,
             last,
         });
     }

@@ -1,8 +1,9 @@
 //! From a loaded project to what an adapter runs: the hook bus and the run request.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::Project;
 use crate::capability::CapabilityMap;
@@ -14,6 +15,7 @@ use crate::execution::{
 use crate::graph::Selection;
 use crate::hooks::{Event, FailurePolicy, HookBus, HookFailure, HookRegistration};
 use crate::plugin::{Instance, PluginKind};
+use crate::spec::AssetSpec;
 
 /// The priority of the run store's recording hook: before every hook a plugin registers
 /// with a priority above -100 (lower runs first).
@@ -132,9 +134,10 @@ impl Project {
     ///
     /// # Errors
     /// The store cannot be read.
-    pub fn staleness(&self, store: &dyn RunStore) -> Result<Vec<AssetFreshness>, StoreError> {
+    pub fn staleness(&self, store: &dyn RunStore, now: DateTime<Utc>) -> Result<Vec<AssetFreshness>, StoreError> {
         let stored = store.materializations(None)?;
-        Ok(staleness(&self.graph, stored, &|spec, partition| spec.observe.as_ref().map(|o| (o.0)(partition))))
+        let observe = |spec: &AssetSpec, partition: Option<&str>| spec.observe.as_ref().map(|o| (o.0)(partition));
+        Ok(staleness(&self.graph, stored, &observe, now))
     }
 }
 
@@ -171,15 +174,21 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         }
         Diagnostics::from(d)
     };
+    let now = options.at.unwrap_or_else(Utc::now);
+    // `stale()` runs every stale partition of a partitioned asset (unless partitions are given)
+    let mut partition_keys: HashMap<u32, Vec<String>> = HashMap::new();
     let selected = match (&selection, &options.select) {
         (Some(sel), Some(text)) => {
             let stale = match (&store, uses_stale) {
                 (Some(store), true) => {
-                    let fresh = project.staleness(store.as_ref()).map_err(store_failed)?;
+                    let fresh = project.staleness(store.as_ref(), now).map_err(store_failed)?;
                     let mut mask = vec![false; graph.len()];
                     for f in fresh.iter().filter(|f| f.freshness == Freshness::Stale) {
                         if let Some(i) = graph.index_of(&f.key) {
                             mask[i as usize] = true;
+                            if let (Some(keys), None) = (&f.stale_partitions, &options.partitions) {
+                                partition_keys.insert(i, keys.clone());
+                            }
                         }
                     }
                     Some(mask)
@@ -233,7 +242,9 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         }
         None => None,
     };
-    let now = options.at.unwrap_or_else(Utc::now);
+    // only the selected assets' own partitions: a stale asset selected for another reason
+    // (an ancestor of a stale one, `+stale()`) runs as usual
+    partition_keys.retain(|i, keys| !keys.is_empty() && selected.contains(i));
     let mut diags = Diagnostics::new();
     for &i in &selected {
         let spec = &graph.node(i).spec;
@@ -330,6 +341,7 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
         now,
         attempt: options.attempt,
         done: Arc::new(options.done.clone()),
+        partition_keys,
         versions,
     })
 }

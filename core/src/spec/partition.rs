@@ -178,6 +178,16 @@ impl PartitionSpec {
         }
     }
 
+    /// Every partition at `now` (the complete windows, every static key); none when not
+    /// partitioned.
+    pub fn keys(&self, now: DateTime<Utc>) -> Vec<String> {
+        match self {
+            PartitionSpec::None => Vec::new(),
+            PartitionSpec::Time(t) => t.keys(now),
+            PartitionSpec::Static { keys } => keys.clone(),
+        }
+    }
+
     /// Checks that `key` is one of the partitions at `now`.
     ///
     /// # Errors
