@@ -57,12 +57,19 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     let mut t = Table::new(vec!["ASSET", "STATUS", "WHY", "LAST RUN", "DATA VERSION"]);
     for r in &rows {
         let word = serde_json::to_value(r.freshness).ok().and_then(|v| v.as_str().map(str::to_string));
-        let status = match (&r.stale_partitions, r.partitions) {
-            (Some(stale), _) if !stale.is_empty() => {
-                format!("{} ({} partition(s) stale)", word.unwrap_or_default(), stale.len())
+        let word = word.unwrap_or_default();
+        let status = match (r.partitions, &r.stale_partitions, r.missing_partitions) {
+            (Some(n), stale, missing) => {
+                let mut notes = vec![format!("{n} partition(s)")];
+                if let Some(s) = stale.as_ref().filter(|s| !s.is_empty()) {
+                    notes.push(format!("{} stale", s.len()));
+                }
+                if let Some(m) = missing.filter(|m| *m > 0) {
+                    notes.push(format!("{m} missing"));
+                }
+                format!("{word} ({})", notes.join(", "))
             }
-            (_, Some(n)) => format!("{} ({n} partition(s))", word.unwrap_or_default()),
-            _ => word.unwrap_or_default(),
+            _ => word,
         };
         t.row(vec![
             r.key.clone(),

@@ -302,9 +302,12 @@ pub struct AssetFreshness {
     pub reasons: Vec<String>,
     /// Its partitions that were materialized (partitioned assets).
     pub partitions: Option<usize>,
-    /// Its partitions at now that are stale — never materialized, or stale for one of the
-    /// reasons — in key order (partitioned assets); `stale()` runs every one of them.
+    /// Its materialized partitions that are stale, for one of the reasons, in key order
+    /// (partitioned assets); `stale()` runs every one of them.
     pub stale_partitions: Option<Vec<String>>,
+    /// How many of its partitions at now were never materialized (partitioned assets): they
+    /// are missing, not stale — a backfill (`--partition-range`) fills them.
+    pub missing_partitions: Option<usize>,
     /// Its latest materialization (the newest partition's, for a partitioned asset).
     pub last: Option<Materialization>,
 }
@@ -339,6 +342,7 @@ pub fn staleness(
                 reasons: Vec::new(),
                 partitions: None,
                 stale_partitions: None,
+                missing_partitions: None,
                 last: None,
             });
             continue;
@@ -391,34 +395,35 @@ pub fn staleness(
             }
         };
         let mut stale_keys: Option<Vec<String>> = None;
+        let mut missing_keys: Option<usize> = None;
         if spec.partitions.is_partitioned() {
-            // every partition at `now`, each fresh or stale on its own
+            // every partition at `now` that was materialized is fresh or stale on its own; one
+            // never materialized is missing (as Dagster calls it), which a backfill fills
             let keys = spec.partitions.keys(now);
             let mut stale = Vec::new();
             let mut missing = 0usize;
             for k in &keys {
+                let Some(m) = parts.and_then(|ps| ps.get(&Some(k.clone()))) else {
+                    missing += 1;
+                    continue;
+                };
                 let mut own = Vec::new();
-                match parts.and_then(|ps| ps.get(&Some(k.clone()))) {
-                    Some(m) => judge(Some(k), m, &mut own),
-                    None => missing += 1,
-                }
-                if !own.is_empty() || parts.and_then(|ps| ps.get(&Some(k.clone()))).is_none() {
+                judge(Some(k), m, &mut own);
+                if !own.is_empty() {
                     stale.push(k.clone());
                 }
                 for r in own {
                     add(r, &mut reasons);
                 }
             }
-            if missing == keys.len() && !keys.is_empty() {
-                reasons.insert(0, String::from("never materialized"));
-            } else if missing > 0 {
-                reasons.insert(0, format!("{missing} of {} partitions never materialized", keys.len()));
-            }
-            if !stale.is_empty() && reasons.is_empty() {
-                reasons.push(format!("{} of {} partitions stale", stale.len(), keys.len()));
+            if missing == keys.len() {
+                add(String::from("never materialized"), &mut reasons);
+            } else if !stale.is_empty() {
+                reasons.insert(0, format!("{} of {} partitions stale", stale.len(), keys.len() - missing));
             }
             stale_parts[i as usize] = Some(stale.iter().cloned().collect());
             stale_keys = Some(stale);
+            missing_keys = Some(missing);
         } else {
             match parts.and_then(|ps| ps.get(&None)) {
                 None => add(String::from("never materialized"), &mut reasons),
@@ -441,6 +446,7 @@ pub fn staleness(
             reasons,
             partitions: spec.partitions.is_partitioned().then(|| parts.map_or(0, BTreeMap::len)),
             stale_partitions: stale_keys,
+            missing_partitions: missing_keys,
             last,
         });
     }
