@@ -5,6 +5,7 @@ use phlo as _;
 
 mod cli;
 mod dagster_engine;
+mod data;
 mod graph;
 mod guarantees;
 mod history;

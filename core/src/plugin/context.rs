@@ -102,6 +102,9 @@ pub struct AssetTypeContext {
     pub allow_outside_project: bool,
     /// How the asset is partitioned (`partitions:` of its entry).
     pub partitions: crate::spec::PartitionSpec,
+    /// The asset keys its entry lists in `deps:` (an input file an upstream step produces
+    /// need not exist when the project loads).
+    pub deps: Vec<String>,
 }
 
 impl AssetTypeContext {

@@ -509,6 +509,7 @@ fn declarative_asset(
             locations,
             allow_outside_project: config.paths.allow_outside_project,
             partitions: decl.partitions.clone(),
+            deps: decl.common.deps.iter().map(|d| d.value.clone()).collect(),
         };
         let built =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(&decl.config, &config.source, &ctx)))

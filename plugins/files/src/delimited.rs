@@ -3,7 +3,7 @@
 //! null markers, date and timestamp formats, quote character, encoding and header.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -342,6 +342,129 @@ fn unterminated_quote(path: &Path, display: &str, last: &csv::Position, format: 
     )))
 }
 
+/// Reads a file's bytes as strictly as Python's `csv` with `strict=True`: a closing quote must
+/// end its value (the next byte is the delimiter, a line break or the end of the file), and a
+/// quote opened must be closed. The usual cause of text after a closing quote is a quote
+/// missing earlier, so that a quoted value swallowed line breaks and the rows after them:
+/// the error then points where that value opened.
+///
+/// # Errors
+/// The first place the file breaks the rule, as `file:line:column` (columns in characters).
+fn strict_scan(path: &Path, display: &str, format: &CsvFormat) -> Result<(), RunError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A quote inside a quoted value: it closes the value, or doubles as `""`.
+        QuoteSeen,
+    }
+    let file = std::fs::File::open(path).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let (d, q) = (format.delimiter, format.quote);
+    let mut state = State::FieldStart;
+    let (mut line, mut col) = (1u64, 0u64);
+    let mut opened = (0u64, 0u64);
+    let mut after_cr = false;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        for &b in buf {
+            // columns count characters: UTF-8 continuation bytes do not start one
+            if b & 0xC0 != 0x80 {
+                col += 1;
+            }
+            if b == b'\n' {
+                if !after_cr {
+                    line += 1;
+                }
+                col = 0;
+            } else if b == b'\r' {
+                line += 1;
+                col = 0;
+            }
+            let newline = b == b'\n' || b == b'\r';
+            after_cr = b == b'\r';
+            state = match state {
+                State::FieldStart | State::Unquoted if newline => State::FieldStart,
+                State::FieldStart | State::Unquoted if b == d => State::FieldStart,
+                State::FieldStart if b == q => {
+                    opened = (line, col);
+                    State::Quoted
+                }
+                State::FieldStart | State::Unquoted => State::Unquoted,
+                State::Quoted if b == q => State::QuoteSeen,
+                State::Quoted => State::Quoted,
+                State::QuoteSeen if b == q => State::Quoted,
+                State::QuoteSeen if b == d || newline => State::FieldStart,
+                State::QuoteSeen => {
+                    let shown = if b.is_ascii_graphic() || b == b' ' {
+                        format!("`{}`", char::from(b))
+                    } else {
+                        format!("byte 0x{b:02x}")
+                    };
+                    let message = if opened.0 == line {
+                        format!(
+                            "{display}:{line}:{col}: {shown} follows the closing quote of a value (opened at column {}); \
+                             a quoted value ends at its closing quote — quote the whole value, and write a quote inside \
+                             it twice (`\"\"`)",
+                            opened.1
+                        )
+                    } else {
+                        format!(
+                            "{display}:{}:{}: the quoted value opened here runs over {} line break(s) and closes at line \
+                             {line}, column {}, where {shown} follows it: a closing quote is probably missing on line {}, \
+                             and the rows after it were read into this value",
+                            opened.0,
+                            opened.1,
+                            line - opened.0,
+                            col.saturating_sub(1),
+                            opened.0
+                        )
+                    };
+                    return Err(RunError::permanent(message).with_code(phlo_core::diagnostic::Code::InputFailed));
+                }
+            };
+        }
+        reader.consume(n);
+    }
+    if state == State::Quoted {
+        return Err(RunError::permanent(format!(
+            "{display}:{}:{}: this quote is never closed, so the rest of the file would be read as one value; close \
+             it, or write a quote inside a quoted value twice (`\"\"`)",
+            opened.0, opened.1
+        ))
+        .with_code(phlo_core::diagnostic::Code::InputFailed));
+    }
+    Ok(())
+}
+
+/// Header names must name the columns: none empty, none twice.
+pub(crate) fn check_header(display: &str, names: &[String]) -> Result<(), RunError> {
+    for (i, n) in names.iter().enumerate() {
+        if n.trim().is_empty() {
+            return Err(RunError::permanent(format!(
+                "{display}:1:{}: column {} of the header has no name; every column needs one (or say `header: false`)",
+                i + 1,
+                i + 1
+            ))
+            .with_code(phlo_core::diagnostic::Code::InputFailed));
+        }
+        if let Some(j) = names[..i].iter().position(|m| m == n) {
+            return Err(RunError::permanent(format!(
+                "{display}:1: the header names `{n}` twice (columns {} and {}); each column needs a name of its own",
+                j + 1,
+                i + 1
+            ))
+            .with_code(phlo_core::diagnostic::Code::InputFailed));
+        }
+    }
+    Ok(())
+}
+
 /// The columns of a file, from its first line (`None` when it cannot be read yet).
 pub(crate) fn header_columns(path: &Path, format: &CsvFormat) -> Option<Vec<String>> {
     let mut r = reader(path, "", format).ok()?;
@@ -410,6 +533,7 @@ pub fn read_csv_files_until(
     let mut parts: Vec<Part<'_>> = Vec::with_capacity(files.len());
     let mut headers: Option<Vec<String>> = None;
     for (path, display) in files {
+        strict_scan(path, display, format)?;
         let mut r = reader(path, display, format)?;
         if !read_text(&mut r, &mut record, format, path, display, 0)? || record.iter().all(str::is_empty) {
             return Err(RunError::permanent(format!(
@@ -421,6 +545,7 @@ pub fn read_csv_files_until(
         } else {
             (1..=record.len()).map(|i| format!("column_{i}")).collect()
         };
+        check_header(display, &these)?;
         match &headers {
             Some(first) if *first != these => {
                 return Err(RunError::permanent(format!(

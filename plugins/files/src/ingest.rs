@@ -231,9 +231,22 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         mode: cfg.mode,
     };
     let mut spec = AssetSpec::new(ctx.key.as_str());
+    // the file must be there when the project loads, unless an upstream step produces it
+    let files = match crate::delimited::expand_path(&load.path, &load.display) {
+        Ok(files) => files,
+        Err(_) if !ctx.deps.is_empty() => Vec::new(),
+        Err(e) => return Err(missing_input(&load, &e)),
+    };
+    if let Some((p, _)) = files.first().filter(|(p, _)| !p.exists() && ctx.deps.is_empty()) {
+        let e = RunError::permanent(format!("`{}` does not exist", p.display()));
+        return Err(missing_input(&load, &e));
+    }
     // the columns, from the (first) file when it is there already
-    let first = crate::delimited::expand_path(&load.path, &load.display).ok().and_then(|f| f.into_iter().next());
-    if let Some(columns) = first.and_then(|(p, _)| crate::delimited::header_columns(&p, &format)) {
+    if let Some(columns) = files.into_iter().next().and_then(|(p, _)| crate::delimited::header_columns(&p, &format)) {
+        if format.header {
+            crate::delimited::check_header(&load.display, &columns)
+                .map_err(|e| PluginError::invalid("path", e.message, "name every column once in the header line"))?;
+        }
         spec.columns = phlo_core::spec::Columns::Known(columns);
     }
     Ok(spec
@@ -265,6 +278,15 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
         }))
 }
 
+/// A load whose input is not there when the project loads.
+fn missing_input(load: &Load, e: &RunError) -> PluginError {
+    PluginError::invalid(
+        "path",
+        format!("`{}` cannot be read: {}", load.display, e.message),
+        "fix the path (relative to phlo.yaml); if an upstream step writes the file, list that asset in `deps:`",
+    )
+}
+
 #[expect(clippy::needless_pass_by_value, reason = "asset types receive their config by value")]
 pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let load = Load {
@@ -273,6 +295,10 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
         table: cfg.table.clone().unwrap_or_else(|| table_name(&ctx.key)),
         mode: cfg.mode,
     };
+    if !load.path.exists() && ctx.deps.is_empty() {
+        let e = RunError::permanent(format!("`{}` does not exist", load.path.display()));
+        return Err(missing_input(&load, &e));
+    }
     let mut spec = AssetSpec::new(ctx.key.as_str());
     if let Some(fields) = jsonl_fields(&load.path) {
         spec.columns = phlo_core::spec::Columns::Known(fields);

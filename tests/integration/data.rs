@@ -1,0 +1,95 @@
+//! Data in, data out, exactly: CSV read strictly, on real files and a real SQLite warehouse.
+//! Every input either loads exactly or is an error at its place, and nothing is written then.
+
+use std::path::Path;
+
+use crate::cli::{json, phlo_in};
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        std::fs::write(dir.path().join(path), text).unwrap();
+    }
+    dir
+}
+
+const CSV_ASSET: &str = "assets:\n  raw.a:\n    type: csv\n    path: a.csv\n";
+
+fn table_exists(dir: &Path) -> bool {
+    let Ok(c) = rusqlite::Connection::open(dir.join(".phlo/warehouse.db")) else { return false };
+    c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'raw_a'", [], |r| r.get::<_, i64>(0)).unwrap_or(0) > 0
+}
+
+/// The error of `raw.a` in a run's JSON report (the run must fail).
+fn load_error(dir: &Path) -> String {
+    let out = phlo_in(dir, &["run", "--json", "--select", "raw.a"], &[]);
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    let report = json(&out);
+    let a = report["assets"].as_array().unwrap().iter().find(|a| a["key"] == "raw.a").unwrap().clone();
+    a["error"].as_str().unwrap().to_string()
+}
+
+/// A quote missing its close swallows the next rows into one value: an error where it
+/// opened, never "2 rows, succeeded".
+#[test]
+fn a_quoted_value_that_swallows_rows_is_an_error_where_it_opened() {
+    let dir =
+        project(&[("phlo.yaml", CSV_ASSET), ("a.csv", "id,name,x\n1,\"ok\",1.5\n2,\"broken,2.5\n3,\"fine\",3.5\n")]);
+    let e = load_error(dir.path());
+    assert!(e.starts_with("a.csv:3:3: the quoted value opened here runs over 1 line break(s)"), "{e}");
+    assert!(e.contains("a closing quote is probably missing on line 3"), "{e}");
+    assert!(!table_exists(dir.path()), "nothing is written");
+}
+
+/// Text after a closing quote is an error at that character, not a value glued together.
+#[test]
+fn text_after_a_closing_quote_is_an_error() {
+    let dir = project(&[("phlo.yaml", CSV_ASSET), ("a.csv", "id,name\n1,\"abc\"def\n")]);
+    let e = load_error(dir.path());
+    assert!(e.starts_with("a.csv:2:8: `d` follows the closing quote of a value (opened at column 3)"), "{e}");
+    // a quote written twice inside a quoted value is one quote
+    std::fs::write(dir.path().join("a.csv"), "id,name\n1,\"say \"\"hi\"\"\"\n").unwrap();
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.a"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// Header names must name the columns: a duplicate or an empty one is an error when the
+/// project loads, naming the file.
+#[test]
+fn duplicate_or_empty_header_names_are_load_errors() {
+    for (csv, says) in [
+        ("id,name,id\n1,a,2\n", "the header names `id` twice (columns 1 and 3)"),
+        ("id,,x\n1,a,2\n", "a.csv:1:2: column 2 of the header has no name"),
+    ] {
+        let dir = project(&[("phlo.yaml", CSV_ASSET), ("a.csv", csv)]);
+        let out = phlo_in(dir.path(), &["validate"], &[]);
+        assert_eq!(out.code, 2, "{csv}: {}", out.stderr);
+        assert!(out.stderr.contains(says) && out.stderr.contains("phlo.yaml:4:"), "{csv}: {}", out.stderr);
+    }
+}
+
+/// A file that does not exist is a `validate` error at its path, unless an upstream step
+/// writes it (`deps:`), and then the run says so if it is still missing.
+#[test]
+fn a_missing_input_file_is_a_validate_error() {
+    let dir = project(&[("phlo.yaml", CSV_ASSET)]);
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`a.csv` cannot be read") && out.stderr.contains("phlo.yaml:4:11"), "{}", out.stderr);
+    assert!(out.stderr.contains("list that asset in `deps:`"), "{}", out.stderr);
+    let produced = "assets:
+  ops.make:
+    type: command
+    program: sh
+    args: ['-c', 'printf \"id\\n1\\n\" > a.csv']
+  raw.a:
+    type: csv
+    path: a.csv
+    deps: [ops.make]
+";
+    std::fs::write(dir.path().join("phlo.yaml"), produced).unwrap();
+    assert_eq!(phlo_in(dir.path(), &["validate"], &[]).code, 0);
+    let out = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(table_exists(dir.path()));
+}
