@@ -207,12 +207,12 @@ pub fn analyze_all(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns, Op
         }
         [_] => Err(PluginError::invalid(
             field,
-            format!("`{field}` is not a query: a model is one SELECT (or WITH … SELECT, VALUES)"),
+            format!("`{field}` is not a query: it must be one SELECT (or WITH … SELECT, VALUES) that reads rows"),
             "write the SELECT whose rows become the table",
         )),
         _ => Err(PluginError::invalid(
             field,
-            format!("`{field}` holds {} statements; a model is one SELECT", statements.len()),
+            format!("`{field}` holds {} statements; it must be one SELECT", statements.len()),
             "keep one SELECT (a `;` inside a `--` comment or a string is fine)",
         )),
     }

@@ -93,3 +93,51 @@ fn a_missing_input_file_is_a_validate_error() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(table_exists(dir.path()));
 }
+
+/// SQL that phlo runs for exports, checks and models may only read: an export that would copy
+/// the warehouse out of the project or delete rows fails, and nothing is written or deleted.
+#[test]
+fn exports_and_checks_run_read_only_sql() {
+    let yaml = "assets:
+  raw.a:
+    type: csv
+    path: a.csv
+  publish.copy:
+    type: export
+    path: out.csv
+    analyze: false
+    deps: [raw.a]
+    query: \"VACUUM INTO '../copy.db'\"
+  publish.gone:
+    type: export
+    path: gone.csv
+    analyze: false
+    deps: [raw.a]
+    query: DELETE FROM raw_a RETURNING *
+";
+    let dir = project(&[("phlo.yaml", yaml), ("a.csv", "id\n1\n2\n")]);
+    let out = phlo_in(dir.path(), &["run", "--json"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let report = json(&out);
+    for key in ["publish.copy", "publish.gone"] {
+        let a = report["assets"].as_array().unwrap().iter().find(|a| a["key"] == key).unwrap();
+        assert_eq!(a["status"], "failed", "{a:#}");
+        assert!(a["error"].as_str().unwrap().contains("refused"), "{a:#}");
+    }
+    assert!(!dir.path().parent().unwrap().join("copy.db").exists(), "nothing copied out of the project");
+    let c = rusqlite::Connection::open(dir.path().join(".phlo/warehouse.db")).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM raw_a", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2, "nothing deleted");
+    // a check's query must read rows: a statement that writes is an error when the project loads
+    let check = "assets:
+  raw.a:
+    type: csv
+    path: a.csv
+    checks:
+      - {type: sql, query: 'DELETE FROM raw_a'}
+";
+    std::fs::write(dir.path().join("phlo.yaml"), check).unwrap();
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is not a query"), "{}", out.stderr);
+}

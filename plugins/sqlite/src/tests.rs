@@ -43,8 +43,9 @@ fn replace_describe_query_on_a_real_file() {
     assert_eq!(q.columns[3].data_type, DataType::Real);
     assert_eq!(w.describe("nope").unwrap(), None);
     // the journal is in WAL mode
-    let mode = w.query("PRAGMA journal_mode").unwrap();
-    assert_eq!(mode.rows[0][0], Cell::Text("wal".into()));
+    let file = rusqlite::Connection::open(dir.path().join("nested/warehouse.db")).unwrap();
+    let mode: String = file.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
 }
 
 #[test]
@@ -272,4 +273,42 @@ fn columns_are_matched_by_name() {
         .materialize("p", "SELECT 4 AS id, 'k' AS partition_key", &part("eu", OnSchemaChange::Fail), &never)
         .unwrap_err();
     assert!(e.message.contains("partition key"), "{}", e.message);
+}
+
+/// Queries (checks, exports) and a model's SELECT may only read: writing, attaching,
+/// copying the file or loading an extension is refused by name, and nothing changes.
+#[test]
+fn queries_may_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    w.replace("t", &rows()).unwrap();
+    let copy = dir.path().join("copy.db");
+    for (sql, says) in [
+        (format!("VACUUM INTO '{}'", copy.display()), "refused"),
+        (String::from("ATTACH 'other.db' AS o"), "ATTACH of `other.db` is refused"),
+        (String::from("DELETE FROM t RETURNING *"), "DELETE from `t` is refused"),
+        (String::from("INSERT INTO t (id) VALUES (9) RETURNING id"), "INSERT into `t` is refused"),
+        (String::from("CREATE TABLE u AS SELECT 1"), "refused"),
+        (String::from("PRAGMA user_version = 3"), "PRAGMA user_version is refused"),
+        (String::from("SELECT load_extension('x')"), "the function `load_extension` is refused"),
+    ] {
+        let e = w.query(&sql).unwrap_err();
+        assert!(e.message.contains(says), "{sql}: {}", e.message);
+        let e = QueryEngine::validate(&w, &sql).expect_err(&sql);
+        assert!(e.message.contains("refused"), "{sql}: {}", e.message);
+    }
+    assert!(!copy.exists(), "nothing copied");
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(2), "nothing deleted");
+    // reading stays possible: CTEs, recursive ones, table-valued functions, pragma functions
+    for sql in [
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT count(*) FROM c",
+        "SELECT value FROM json_each('[1,2]')",
+        "SELECT name FROM pragma_table_info('t')",
+        "SELECT count(*) FROM t WHERE name LIKE 'a%'",
+    ] {
+        w.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // and the connection writes as before afterwards
+    w.append("t", &rows()).unwrap();
+    assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(4));
 }
