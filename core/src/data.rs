@@ -63,6 +63,29 @@ pub enum Cell {
     Text(String),
     /// A boolean.
     Bool(bool),
+    /// Bytes (SQLite's BLOB): base64 in JSON, `\x` and hex digits as text.
+    Blob(#[serde(serialize_with = "blob_base64")] Vec<u8>),
+}
+
+fn blob_base64<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    use base64::Engine as _;
+    s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// A real as text that reads back as a real: `7770.0`, never `7770` (as SQLite's CLI,
+/// pandas and dbt write it); the shortest text that reads back as the same number.
+pub fn real_text(r: f64) -> String {
+    if r.is_finite() {
+        let t = format!("{r:?}");
+        // `{:?}` writes `1e300` for large ones: keep them readable as reals everywhere
+        if t.contains(['.', 'e', 'E']) { t } else { format!("{t}.0") }
+    } else if r.is_nan() {
+        String::from("NaN")
+    } else if r > 0.0 {
+        String::from("Infinity")
+    } else {
+        String::from("-Infinity")
+    }
 }
 
 impl fmt::Display for Cell {
@@ -70,9 +93,16 @@ impl fmt::Display for Cell {
         match self {
             Cell::Null => Ok(()),
             Cell::Int(i) => write!(f, "{i}"),
-            Cell::Real(r) => write!(f, "{r}"),
+            Cell::Real(r) => f.write_str(&real_text(*r)),
             Cell::Text(t) => f.write_str(t),
             Cell::Bool(b) => write!(f, "{b}"),
+            Cell::Blob(b) => {
+                f.write_str("\\x")?;
+                for byte in b {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -141,3 +141,35 @@ fn exports_and_checks_run_read_only_sql() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("is not a query"), "{}", out.stderr);
 }
+
+/// Exports are faithful: a REAL stays a REAL (`7770.0`), NULL and the empty text read back
+/// apart (CSV: empty and `""`; JSON: `null` and `""`), bytes are hex in CSV and base64 in JSON.
+#[test]
+fn exports_keep_reals_nulls_empty_text_and_bytes_apart() {
+    let yaml = "assets:
+  m.v:
+    type: sql
+    sql: \"SELECT 7770.0 AS r, 1.5 AS h, NULL AS n, '' AS e, x'6869ff' AS b, 3 AS i, 'a,\\\"b' AS q\"
+  publish.csv:
+    type: export
+    path: out.csv
+    table: m_v
+  publish.json:
+    type: export
+    path: out.json
+    table: m_v
+";
+    let dir = project(&[("phlo.yaml", yaml)]);
+    let out = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(csv, "r,h,n,e,b,i,q\n7770.0,1.5,,\"\",\\x6869ff,3,\"a,\"\"b\"\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"r": 7770.0, "h": 1.5, "n": null, "e": "", "b": "aGn/", "i": 3, "q": "a,\"b"}])
+    );
+    let raw = std::fs::read_to_string(dir.path().join("out.json")).unwrap();
+    assert!(raw.contains("\"r\": 7770.0"), "{raw}");
+}

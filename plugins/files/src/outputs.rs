@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use phlo_core::data::{
-    ModelTarget, OnSchemaChange, PARTITION_COLUMN, QueryEngine, Rows, Written, quote_ident, table_name,
+    Cell, ModelTarget, OnSchemaChange, PARTITION_COLUMN, QueryEngine, Rows, Written, quote_ident, table_name,
 };
 use phlo_core::diagnostic::Code;
 use phlo_core::plugin::{AssetTypeContext, PluginError};
@@ -221,13 +221,42 @@ fn materialize_model(
     }
 }
 
+/// Rows as CSV (RFC 4180): a header line, then one line per row. NULL is an empty field and
+/// the empty text is `""`, so the two read back apart (PostgreSQL's `COPY … CSV` and DuckDB
+/// write them so); reals keep a decimal point (`7770.0`); bytes are `\x` and hex digits.
 fn csv_text(rows: &Rows) -> Result<Vec<u8>, RunError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(rows.columns.iter().map(|c| c.name.as_str())).map_err(|e| RunError::new(e.to_string()))?;
-    for r in &rows.rows {
-        w.write_record(r.iter().map(ToString::to_string)).map_err(|e| RunError::new(e.to_string()))?;
+    fn field(out: &mut Vec<u8>, text: &str, quote_empty: bool) {
+        let needs = (quote_empty && text.is_empty()) || text.contains([',', '"', '\n', '\r']);
+        if needs {
+            out.push(b'"');
+            out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(text.as_bytes());
+        }
     }
-    w.into_inner().map_err(|e| RunError::new(e.to_string()))
+    let mut out = Vec::new();
+    for (i, c) in rows.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        field(&mut out, &c.name, true);
+    }
+    out.push(b'\n');
+    for r in &rows.rows {
+        for (i, cell) in r.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match cell {
+                Cell::Null => {}
+                Cell::Text(t) => field(&mut out, t, true),
+                other => field(&mut out, &other.to_string(), false),
+            }
+        }
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
 /// One row as a JSON object whose keys are in the query's column order.

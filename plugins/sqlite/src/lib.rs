@@ -113,6 +113,7 @@ impl ToSql for Bind<'_> {
             Cell::Int(i) => ValueRef::Integer(*i),
             Cell::Real(r) => ValueRef::Real(*r),
             Cell::Text(t) => ValueRef::Text(t.as_bytes()),
+            Cell::Blob(b) => ValueRef::Blob(b),
             Cell::Bool(b) => ValueRef::Integer(i64::from(*b)),
         }))
     }
@@ -596,7 +597,7 @@ fn query_in(conn: &Connection, sql: &str) -> Result<Rows, DataError> {
                 ValueRef::Integer(v) => Cell::Int(v),
                 ValueRef::Real(v) => Cell::Real(v),
                 ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Cell::Text(format!("<{} bytes>", b.len())),
+                ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
             };
             // expressions have no declared type: take it from the first value
             if !declared[i] && out.is_empty() {
