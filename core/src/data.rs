@@ -88,6 +88,115 @@ pub fn real_text(r: f64) -> String {
     }
 }
 
+/// A decimal number's text as (negative, significant digits, exponent): `0.0120` and `1.2e-2`
+/// are both `(false, "12", -1)` (the value is `0.12 × 10^-1`); `None` for text that is not a
+/// plain decimal number.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() || !(whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let digits: String = whole.chars().chain(fraction.chars()).collect();
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').to_string();
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let point = i64::try_from(whole.len()).ok()? - i64::try_from(leading).ok()? + exponent;
+    Some((negative, significant, point))
+}
+
+/// `text` as a real, only when no digit is lost: the shortest decimal that reads back as the
+/// same double is the number written (`1.5`, `0.1`, `7770`; never `12345678901234567.5`, nor
+/// `9007199254740993`, which a double cannot hold). Text that must keep every digit is
+/// stored as text.
+pub fn exact_real(text: &str) -> Option<f64> {
+    let f = text.parse::<f64>().ok().filter(|f| f.is_finite())?;
+    let written = decimal(text)?;
+    let shortest = decimal(&format!("{f:e}"))?;
+    (written == shortest).then_some(f)
+}
+
+/// JSON records (objects) as typed rows: columns in the order their fields first appear, a
+/// field missing from a record is null. A column's type is decided by all its values, and no
+/// value loses a digit: `integer` when every number is a 64-bit integer; `real` when numbers
+/// mix and every one is exact as a double (an integer beyond 2^53 is not); `boolean` when all
+/// are booleans; otherwise `text`, numbers kept as written (`18446744073709551615`), arrays
+/// and objects as their JSON.
+pub fn rows_from_json(records: &[serde_json::Map<String, serde_json::Value>]) -> Rows {
+    use serde_json::Value;
+    let mut names: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for r in records {
+        for k in r.keys() {
+            if seen.insert(k.as_str()) {
+                names.push(k.clone());
+            }
+        }
+    }
+    let exact = |x: &serde_json::Number| match (x.as_i64(), x.as_f64()) {
+        (Some(i), _) => i.unsigned_abs() <= 1 << 53,
+        (None, Some(_)) => x.is_f64(),
+        _ => false,
+    };
+    let types: Vec<DataType> = names
+        .iter()
+        .map(|n| {
+            let (mut ints, mut reals, mut bools, mut other, mut inexact) = (0, 0, 0, 0, false);
+            for v in records.iter().filter_map(|r| r.get(n)) {
+                match v {
+                    Value::Null => {}
+                    Value::Bool(_) => bools += 1,
+                    Value::Number(x) if x.is_i64() => {
+                        ints += 1;
+                        inexact |= !exact(x);
+                    }
+                    Value::Number(x) => {
+                        reals += 1;
+                        inexact |= !exact(x);
+                    }
+                    _ => other += 1,
+                }
+            }
+            match (ints, reals, bools, other) {
+                (0, 0, 0, 0) => DataType::Text,
+                (_, 0, 0, 0) => DataType::Integer,
+                (_, _, 0, 0) if !inexact => DataType::Real,
+                (0, 0, _, 0) => DataType::Boolean,
+                _ => DataType::Text,
+            }
+        })
+        .collect();
+    let rows = records
+        .iter()
+        .map(|r| {
+            names
+                .iter()
+                .zip(&types)
+                .map(|(n, t)| match (r.get(n), t) {
+                    (None | Some(Value::Null), _) => Cell::Null,
+                    (Some(Value::Bool(b)), DataType::Boolean) => Cell::Bool(*b),
+                    (Some(Value::Number(x)), DataType::Integer) => x.as_i64().map_or(Cell::Null, Cell::Int),
+                    (Some(Value::Number(x)), DataType::Real) => x.as_f64().map_or(Cell::Null, Cell::Real),
+                    (Some(Value::String(s)), _) => Cell::Text(s.clone()),
+                    (Some(v), _) => Cell::Text(v.to_string()),
+                })
+                .collect()
+        })
+        .collect();
+    let columns = names.into_iter().zip(types).map(|(n, t)| Column::new(n, t)).collect();
+    Rows { columns, rows }
+}
+
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -582,4 +691,34 @@ pub fn partition_swap_sql(
 /// Quotes an SQL identifier (`"name"`, inner quotes doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reals_are_exact_or_not_reals() {
+        for (text, exact) in [
+            ("1.5", true),
+            ("0.1", true),
+            ("-0.0120", true),
+            ("1e3", true),
+            ("7770", true),
+            ("7770.0", true),
+            ("12345678901234567.5", false),
+            ("9007199254740993", false),
+            ("9007199254740992", true),
+            ("18446744073709551615", false),
+            ("0.30000000000000004", true),
+            ("0.300000000000000004", false),
+            ("abc", false),
+            ("1e400", false),
+        ] {
+            assert_eq!(exact_real(text).is_some(), exact, "{text}");
+        }
+        assert_eq!(real_text(7770.0), "7770.0");
+        assert_eq!(real_text(1.5), "1.5");
+        assert_eq!(real_text(1e300), "1e300");
+    }
 }

@@ -173,3 +173,53 @@ fn exports_keep_reals_nulls_empty_text_and_bytes_apart() {
     let raw = std::fs::read_to_string(dir.path().join("out.json")).unwrap();
     assert!(raw.contains("\"r\": 7770.0"), "{raw}");
 }
+
+/// Numbers keep every digit: a decimal a double cannot hold, an integer beyond 64 bits, or an
+/// integer beyond 2^53 beside reals makes its column text, stored as written.
+#[test]
+fn numbers_keep_every_digit() {
+    let yaml = "assets:
+  raw.c:
+    type: csv
+    path: c.csv
+  raw.j:
+    type: jsonl
+    path: j.jsonl
+";
+    let dir = project(&[
+        ("phlo.yaml", yaml),
+        ("c.csv", "big,ok,mixed\n12345678901234567.5,1.5,1\n1.25,2,2.5\n"),
+        (
+            "j.jsonl",
+            "{\"u\": 18446744073709551615, \"m\": 9007199254740993, \"r\": 1.5, \"i\": 9007199254740993}\n\
+             {\"u\": 1, \"m\": 0.5, \"r\": 2, \"i\": 1}\n",
+        ),
+    ]);
+    let out = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let c = rusqlite::Connection::open(dir.path().join(".phlo/warehouse.db")).unwrap();
+    let text = |sql: &str| -> (String, String) {
+        c.query_row(sql, [], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).unwrap()
+    };
+    assert_eq!(
+        text("SELECT CAST(big AS TEXT), typeof(big) FROM raw_c LIMIT 1"),
+        ("12345678901234567.5".into(), "text".into())
+    );
+    assert_eq!(text("SELECT CAST(ok AS TEXT), typeof(ok) FROM raw_c LIMIT 1"), ("1.5".into(), "real".into()));
+    assert_eq!(
+        text("SELECT CAST(u AS TEXT), typeof(u) FROM raw_j ORDER BY rowid LIMIT 1"),
+        ("18446744073709551615".into(), "text".into())
+    );
+    assert_eq!(
+        text("SELECT CAST(m AS TEXT), typeof(m) FROM raw_j ORDER BY rowid LIMIT 1"),
+        ("9007199254740993".into(), "text".into())
+    );
+    assert_eq!(
+        text("SELECT CAST(i AS TEXT), typeof(i) FROM raw_j ORDER BY rowid LIMIT 1"),
+        ("9007199254740993".into(), "integer".into())
+    );
+    assert_eq!(
+        text("SELECT CAST(r AS TEXT), typeof(r) FROM raw_j ORDER BY rowid LIMIT 1"),
+        ("1.5".into(), "real".into())
+    );
+}

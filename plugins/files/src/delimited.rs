@@ -108,7 +108,8 @@ fn plain_int(v: &str) -> Option<i64> {
 }
 
 /// A decimal number: as [`plain_int`] for the integer part; a digit string too long for 64
-/// bits is not a number (it is an identifier that would lose digits).
+/// bits is not a number (it is an identifier that would lose digits), nor is a decimal with
+/// more digits than a double holds (`12345678901234567.5`).
 fn plain_real(v: &str) -> Option<f64> {
     let unsigned = v.strip_prefix('-').unwrap_or(v);
     let int_part = unsigned.split(['.', 'e', 'E']).next().unwrap_or("");
@@ -118,7 +119,8 @@ fn plain_real(v: &str) -> Option<f64> {
     {
         return None;
     }
-    v.parse::<f64>().ok().filter(|f| f.is_finite())
+    // only when no digit is lost; otherwise the column is text
+    phlo_core::data::exact_real(v)
 }
 
 /// A `YYYY-MM-DD` date, checked without a format parser (this runs once per value).
@@ -158,7 +160,9 @@ impl Candidates {
             }
         }
         if self.real {
-            self.real = plain_real(v).is_some() || plain_int(v).is_some();
+            // an integer joins reals only when a double holds it exactly
+            self.real =
+                plain_real(v).is_some() || plain_int(v).is_some_and(|_| phlo_core::data::exact_real(v).is_some());
         }
         if self.boolean {
             self.boolean = v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");

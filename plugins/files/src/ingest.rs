@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use phlo_core::data::{Cell, Column, Commit, DataType, Rows, TableStore, WriteMode, Written, table_name};
+use phlo_core::data::{Commit, DataType, Rows, TableStore, WriteMode, Written, table_name};
 
 use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_files_until};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
@@ -361,7 +361,6 @@ pub(crate) fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) ->
     let text =
         std::fs::read_to_string(path).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
     let mut objects = Vec::new();
-    let mut names: Vec<String> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if i % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
             return Err(stopped(display));
@@ -374,49 +373,11 @@ pub(crate) fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) ->
         let serde_json::Value::Object(map) = v else {
             return Err(RunError::permanent(format!("{display}:{}:1: expected a JSON object", i + 1)));
         };
-        for k in map.keys() {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
-        }
         objects.push(map);
     }
     if objects.is_empty() {
         return Err(RunError::permanent(format!("`{display}` has no JSON objects")));
     }
-    let types: Vec<DataType> = names
-        .iter()
-        .map(|n| {
-            let vals: Vec<&serde_json::Value> =
-                objects.iter().filter_map(|o| o.get(n)).filter(|v| !v.is_null()).collect();
-            if !vals.is_empty() && vals.iter().all(|v| v.is_i64()) {
-                DataType::Integer
-            } else if !vals.is_empty() && vals.iter().all(|v| v.is_number()) {
-                DataType::Real
-            } else if !vals.is_empty() && vals.iter().all(|v| v.is_boolean()) {
-                DataType::Boolean
-            } else {
-                DataType::Text
-            }
-        })
-        .collect();
-    let rows = objects
-        .iter()
-        .map(|o| {
-            names
-                .iter()
-                .zip(&types)
-                .map(|(n, t)| match (o.get(n), t) {
-                    (None | Some(serde_json::Value::Null), _) => Cell::Null,
-                    (Some(v), DataType::Integer) => v.as_i64().map_or(Cell::Null, Cell::Int),
-                    (Some(v), DataType::Real) => v.as_f64().map_or(Cell::Null, Cell::Real),
-                    (Some(v), DataType::Boolean) => v.as_bool().map_or(Cell::Null, Cell::Bool),
-                    (Some(serde_json::Value::String(s)), _) => Cell::Text(s.clone()),
-                    (Some(v), _) => Cell::Text(v.to_string()),
-                })
-                .collect()
-        })
-        .collect();
-    let columns = names.into_iter().zip(types).map(|(n, t)| Column::new(n, t)).collect();
-    Ok(Rows { columns, rows })
+    // typed as a REST source's records are: every digit kept
+    Ok(phlo_core::data::rows_from_json(&objects))
 }

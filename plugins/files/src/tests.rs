@@ -180,7 +180,7 @@ async fn exports_write_csv_and_json_atomically() {
     env.file("o.csv", "id,amount\n1,2.5\n2,3\n");
     env.run("assets:\n  raw.o:\n    type: csv\n    path: o.csv\n").await.unwrap();
     env.run("assets:\n  publish.o:\n    type: export\n    path: out/o.csv\n    table: raw_o\n").await.unwrap();
-    assert_eq!(std::fs::read_to_string(env.dir.path().join("out/o.csv")).unwrap(), "id,amount\n1,2.5\n2,3\n");
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("out/o.csv")).unwrap(), "id,amount\n1,2.5\n2,3.0\n");
     env.run(
         "assets:\n  publish.j:\n    type: export\n    path: out/o.json\n    query: SELECT id FROM raw_o WHERE id > 1\n",
     )

@@ -1,8 +1,6 @@
 //! Records: JSON values to a table's rows, JSON pointers, and `{…}` templates.
 
-use std::collections::BTreeMap;
-
-use phlo_core::data::{Cell, Column, DataType, Rows};
+use phlo_core::data::Rows;
 use serde_json::Value;
 
 /// Checks a JSON pointer (RFC 6901): empty, or `/`-separated tokens with `~0`/`~1` escapes.
@@ -153,61 +151,9 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Records to rows: a column per top-level field in first-seen order; a column's type is
-/// the one all its values share (integers, numbers, booleans), else text; nested values are
-/// JSON text; a record that is not an object is an error.
+/// Records as typed rows (see [`phlo_core::data::rows_from_json`]).
 pub(crate) fn to_rows(records: &[serde_json::Map<String, Value>]) -> Rows {
-    let mut names: Vec<String> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for r in records {
-        for k in r.keys() {
-            if !index.contains_key(k) {
-                index.insert(k.clone(), names.len());
-                names.push(k.clone());
-            }
-        }
-    }
-    let types: Vec<DataType> = names
-        .iter()
-        .map(|n| {
-            let mut t: Option<DataType> = None;
-            for v in records.iter().filter_map(|r| r.get(n)) {
-                let this = match v {
-                    Value::Null => continue,
-                    Value::Bool(_) => DataType::Boolean,
-                    Value::Number(x) if x.is_i64() => DataType::Integer,
-                    Value::Number(_) => DataType::Real,
-                    _ => DataType::Text,
-                };
-                t = Some(match (t, this) {
-                    (None, x) => x,
-                    (Some(a), b) if a == b => a,
-                    (Some(DataType::Integer | DataType::Real), DataType::Integer | DataType::Real) => DataType::Real,
-                    _ => DataType::Text,
-                });
-            }
-            t.unwrap_or(DataType::Text)
-        })
-        .collect();
-    let rows = records
-        .iter()
-        .map(|r| {
-            names
-                .iter()
-                .zip(&types)
-                .map(|(n, t)| match (r.get(n), t) {
-                    (None | Some(Value::Null), _) => Cell::Null,
-                    (Some(Value::Bool(b)), DataType::Boolean) => Cell::Bool(*b),
-                    (Some(Value::Number(x)), DataType::Integer) => x.as_i64().map_or(Cell::Null, Cell::Int),
-                    (Some(Value::Number(x)), DataType::Real) => x.as_f64().map_or(Cell::Null, Cell::Real),
-                    (Some(Value::String(s)), _) => Cell::Text(s.clone()),
-                    (Some(v), _) => Cell::Text(v.to_string()),
-                })
-                .collect()
-        })
-        .collect();
-    let columns = names.into_iter().zip(types).map(|(n, t)| Column::new(n, t)).collect();
-    Rows { columns, rows }
+    phlo_core::data::rows_from_json(records)
 }
 
 /// Orders two cursor values: numbers as numbers, anything else as text (ISO timestamps and
@@ -221,6 +167,8 @@ pub(crate) fn cursor_after(a: &Value, b: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use phlo_core::data::{Cell, DataType};
+
     use super::*;
 
     #[test]
