@@ -400,3 +400,88 @@ fn a_cursor_field_no_record_has_is_an_error() {
     assert!(out.stdout.contains("no record has the incremental `cursor_field` `updated`"), "{}", out.stdout);
     assert!(out.stdout.contains("id, name, price"), "{}", out.stdout);
 }
+
+/// A numeric cursor is stored as a number and compared as one: after 999 comes 1000, and the
+/// run after that asks for records after 1000 (as text, "1000" < "999" and the cursor stuck).
+#[test]
+fn a_numeric_cursor_compares_as_a_number() {
+    let data =
+        std::sync::Arc::new(std::sync::Mutex::new(vec![json!({"id": 1, "seq": 998}), json!({"id": 2, "seq": 999})]));
+    let d = std::sync::Arc::clone(&data);
+    let server = Server::start(move |r: &Request| {
+        let since: i64 = r.param("after").map_or(0, |a| a.parse().unwrap());
+        let rows: Vec<Value> =
+            d.lock().unwrap().iter().filter(|x| x["seq"].as_i64().unwrap() > since).cloned().collect();
+        Reply::json(json!(rows).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        &asset_yaml(&server.url, "    write: append\n    incremental: {cursor_field: seq, param: after}\n"),
+    );
+    run_ok(dir.path());
+    data.lock().unwrap().push(json!({"id": 3, "seq": 1000}));
+    run_ok(dir.path());
+    assert_eq!(server.requests()[1].param("after"), Some("999"));
+    let third = run_ok(dir.path());
+    assert_eq!(server.requests()[2].param("after"), Some("1000"), "the cursor advanced past 999");
+    assert_eq!(third["assets"][0]["metadata"]["row_count"], 0);
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_items"), 3, "nothing appended twice");
+}
+
+/// A page whose records are null (an error body) fails the step naming the page, and a
+/// replace table keeps its rows.
+#[test]
+fn a_page_with_null_records_fails_and_writes_nothing() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = std::sync::Arc::clone(&calls);
+    let server = Server::start(move |_: &Request| {
+        if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Reply::json(json!({"data": records(1, 3)}).to_string())
+        } else {
+            Reply::json(json!({"data": null, "error": "quota exceeded"}).to_string())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &asset_yaml(&server.url, "    records: /data\n"));
+    run_ok(dir.path());
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.*", "--json"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let report = json_of(&out);
+    let error = report["assets"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("page 1") && error.contains("is null") && error.contains("/error"), "{error}");
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_items"), 3, "the table keeps its rows");
+}
+
+/// Pagination that comes back to a URL (A → B → A) is an error at once, not requests until
+/// the timeout; so is an API that ignores the page number (the same page again).
+#[test]
+fn pagination_that_circles_is_an_error() {
+    let server = Server::start(|r: &Request| {
+        let (id, next) = match r.param("p") {
+            None => (0, "/items?p=a"),
+            Some("a") => (1, "/items?p=b"),
+            _ => (2, "/items?p=a"),
+        };
+        Reply::json(json!({"results": records(id, 1), "next": next}).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        &asset_yaml(&server.url, "    pagination: {style: next_url, next: /next}\n    records: /results\n"),
+    );
+    let t0 = Instant::now();
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.*", "--json"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let error = json_of(&out)["assets"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("goes round in a circle") && error.contains("which was page 2"), "{error}");
+    assert!(server.requests().len() <= 3, "{} requests", server.requests().len());
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    let same = Server::start(|_: &Request| Reply::json(json!(records(1, 10)).to_string()));
+    project(dir.path(), &asset_yaml(&same.url, "    pagination: {style: page_number, param: page}\n"));
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.*", "--json"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let error = json_of(&out)["assets"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("is the same as page 1"), "{error}");
+}

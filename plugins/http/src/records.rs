@@ -122,7 +122,20 @@ pub(crate) fn text_of(v: &Value) -> Option<String> {
 pub(crate) fn records_of(body: &Value, pointer: &str) -> Result<Vec<Value>, String> {
     match body.pointer(pointer) {
         Some(Value::Array(a)) => Ok(a.clone()),
-        Some(Value::Null) => Ok(Vec::new()),
+        // a page whose records are null is an answer without records — often an error body
+        // (`{"data": null, "error": "quota exceeded"}`): never "0 rows"
+        Some(Value::Null) => {
+            let keys = match body {
+                Value::Object(m) => {
+                    format!(" (the body has {})", m.keys().map(|k| format!("/{k}")).collect::<Vec<_>>().join(", "))
+                }
+                _ => String::new(),
+            };
+            Err(format!(
+                "`records: {}` is null, not an array of records{keys}",
+                if pointer.is_empty() { "(the body)" } else { pointer }
+            ))
+        }
         Some(other) => Err(format!(
             "`records: {}` points at {}, not an array of records",
             if pointer.is_empty() { "(the body)" } else { pointer },
@@ -156,12 +169,34 @@ pub(crate) fn to_rows(records: &[serde_json::Map<String, Value>]) -> Rows {
     phlo_core::data::rows_from_json(records)
 }
 
-/// Orders two cursor values: numbers as numbers, anything else as text (ISO timestamps and
-/// dates order as text).
+/// Orders two cursor values by their JSON type: numbers as numbers (integers exactly), RFC
+/// 3339 timestamps as instants (whatever their offsets), anything else as text.
 pub(crate) fn cursor_after(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if a.is_number() && b.is_number() => x > y,
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(i), Some(j), _, _) => i > j,
+            (_, _, Some(i), Some(j)) => i > j,
+            (Some(_), None, _, Some(_)) => false,
+            (None, Some(_), Some(_), _) => true,
+            _ => x.as_f64().unwrap_or(f64::NAN) > y.as_f64().unwrap_or(f64::NAN),
+        },
+        (Value::String(x), Value::String(y)) => {
+            match (chrono::DateTime::parse_from_rfc3339(x), chrono::DateTime::parse_from_rfc3339(y)) {
+                (Ok(i), Ok(j)) => i > j,
+                _ => x > y,
+            }
+        }
         _ => text_of(a).unwrap_or_default() > text_of(b).unwrap_or_default(),
+    }
+}
+
+/// A stored cursor read back with its JSON type (`1000` a number, `"2024-…"` a string); a
+/// cursor stored as bare text by an earlier phlo (or an `initial` written as text) is a
+/// number when it reads as one, else text.
+pub(crate) fn stored_cursor(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ (Value::Number(_) | Value::String(_))) => v,
+        _ => Value::String(text.to_string()),
     }
 }
 

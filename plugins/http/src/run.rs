@@ -13,6 +13,10 @@ use crate::{Prepared, Style, Write};
 
 type Record = Map<String, Value>;
 
+/// Pages one request series may read when `pagination.max_pages` is not set; reaching it is
+/// an error (an API that never says "last page" would otherwise be read until the timeout).
+pub(crate) const DEFAULT_MAX_PAGES: u64 = 10_000;
+
 /// What a request series fetched.
 struct Fetched {
     records: Vec<Record>,
@@ -75,10 +79,25 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
     let mut out = Fetched { records: Vec::new(), pages: 0 };
     let mut cursor: Option<String> = None;
     let mut first = true;
+    // a series that comes back to a page, a cursor or a URL it had would never end
+    let mut bodies: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut cursors: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut urls: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     loop {
-        if pag.and_then(|g| g.max_pages).is_some_and(|m| out.pages >= m) {
-            rc.log("info", &format!("stopped after {} page(s) (`max_pages`)", out.pages));
-            break;
+        match pag.and_then(|g| g.max_pages) {
+            Some(m) if out.pages >= m => {
+                rc.log("info", &format!("stopped after {} page(s) (`max_pages`)", out.pages));
+                break;
+            }
+            None if pag.is_some() && out.pages >= DEFAULT_MAX_PAGES => {
+                return Err(RunError::permanent(format!(
+                    "`{}` read {DEFAULT_MAX_PAGES} pages without reaching the end (the default `max_pages`); nothing \
+                     was written — if the API has more, set `pagination.max_pages`",
+                    rc.asset
+                ))
+                .with_code(Code::InputFailed));
+            }
+            _ => {}
         }
         let mut query = if first { params.clone() } else { Vec::new() };
         if let Some(g) = pag {
@@ -119,6 +138,19 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
             )))
             .with_code(Code::InputFailed)
         })?;
+        if pag.is_some() {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            page.body.hash(&mut h);
+            if let Some(earlier) = bodies.insert(h.finish(), out.pages) {
+                return Err(RunError::permanent(p.client.mask(&format!(
+                    "page {} of `{}` (GET {}) is the same as page {earlier}: the API does not move to the next page; \
+                     nothing was written",
+                    out.pages, rc.asset, page.shown
+                )))
+                .with_code(Code::InputFailed));
+            }
+        }
         let recs = records_of(&body, &p.cfg.records).map_err(|e| {
             RunError::permanent(format!(
                 "page {} of `{}` (GET {}): {e}; nothing was written",
@@ -174,13 +206,17 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
                     body.pointer(g.cursor.as_deref().unwrap_or_default()).and_then(text_of).filter(|c| !c.is_empty());
                 match next {
                     None => break,
-                    Some(c) if cursor.as_deref() == Some(c.as_str()) => {
-                        return Err(RunError::permanent(format!(
-                            "page {} of `{}` gave the same cursor as the page before (`{c}`): the pagination does not advance",
-                            out.pages, rc.asset
-                        )));
+                    Some(c) => {
+                        if let Some(earlier) = cursors.insert(c.clone(), out.pages) {
+                            return Err(RunError::permanent(p.client.mask(&format!(
+                                "page {} of `{}` gave the cursor `{c}`, which page {earlier} gave already: the \
+                                 pagination goes round in a circle; nothing was written",
+                                out.pages, rc.asset
+                            )))
+                            .with_code(Code::InputFailed));
+                        }
+                        cursor = Some(c);
                     }
-                    Some(c) => cursor = Some(c),
                 }
             }
             Style::NextUrl | Style::LinkHeader => {
@@ -193,11 +229,14 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
                     None => break,
                     Some(u) => {
                         let u = absolute(base, &u);
-                        if u == url {
-                            return Err(RunError::permanent(format!(
-                                "page {} of `{}` names itself as the next page: the pagination does not advance",
+                        urls.insert(url.clone(), out.pages);
+                        if let Some(earlier) = urls.get(&u) {
+                            return Err(RunError::permanent(p.client.mask(&format!(
+                                "page {} of `{}` names `{u}` as the next page, which was page {earlier}: the \
+                                 pagination goes round in a circle; nothing was written",
                                 out.pages, rc.asset
-                            )));
+                            )))
+                            .with_code(Code::InputFailed));
                         }
                         url = u;
                     }
@@ -238,13 +277,16 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         Some(part) => format!("rest:{}:{part}", rc.asset),
         None => format!("rest:{}", rc.asset),
     };
-    let since = match &p.cfg.incremental {
+    // the cursor with its JSON type (stored as JSON: `1000`, `"2024-…"`), and as sent
+    let since_value: Option<Value> = match &p.cfg.incremental {
         Some(inc) => store
             .state(&state_key)
             .map_err(|e| RunError::new(format!("cannot read the incremental state: {}", e.message)))?
-            .or_else(|| inc.initial.clone()),
+            .or_else(|| inc.initial.clone())
+            .map(|t| crate::records::stored_cursor(&t)),
         None => None,
     };
+    let since: Option<String> = since_value.as_ref().and_then(text_of);
     let fetched: Vec<Fetched> = if p.parent_table.is_some() {
         let parents = parents(p, rc)?;
         let workers = p.cfg.concurrency.unwrap_or(4).clamp(1, 64).min(parents.len().max(1));
@@ -285,7 +327,7 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
     let pages: u64 = fetched.iter().map(|f| f.pages).sum();
     let records: Vec<Record> = fetched.into_iter().flat_map(|f| f.records).collect();
     // the highest cursor seen, never below the one sent
-    let mut cursor: Option<Value> = since.clone().map(Value::String);
+    let mut cursor: Option<Value> = since_value.clone();
     if let Some(inc) = &p.cfg.incremental {
         let mut seen = false;
         for r in &records {
@@ -308,8 +350,9 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
             .with_code(Code::InputFailed));
         }
     }
-    let state = match (&p.cfg.incremental, cursor.as_ref().and_then(text_of)) {
-        (Some(_), Some(c)) if since.as_deref() != Some(c.as_str()) => Some(c),
+    // stored typed (its JSON), so that the next run compares numbers as numbers
+    let state: Option<String> = match (&p.cfg.incremental, &cursor) {
+        (Some(_), Some(c)) if since_value.as_ref() != Some(c) => Some(c.to_string()),
         _ => None,
     };
     let mut rows = to_rows(&records);
@@ -337,7 +380,7 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         .with_written(&written)
         .with_metadata("table", p.table.as_str())
         .with_metadata("pages", pages);
-    if let Some(c) = state.or(since) {
+    if let Some(c) = cursor.as_ref().and_then(text_of) {
         result = result.with_metadata("cursor", c);
     }
     match store.version(&p.table, None).map_err(|e| RunError::new(e.message))? {
