@@ -110,11 +110,27 @@ impl Secret {
     /// # Errors
     /// The resolver's reason (an unset variable, a missing file), naming the reference.
     pub fn resolve(&self, project_dir: &Path) -> Result<Secret, String> {
+        self.resolve_within(project_dir, false)
+    }
+
+    /// As [`Secret::resolve`]; a `file:` secret must be a file of the project (a relative
+    /// path whose `..` do not leave it) unless `allow_outside` (the project's
+    /// `paths.allow_outside_project`) says otherwise.
+    ///
+    /// # Errors
+    /// As [`Secret::resolve`], and a `file:` path outside the project.
+    pub fn resolve_within(&self, project_dir: &Path, allow_outside: bool) -> Result<Secret, String> {
         if self.value.is_some() {
             return Ok(self.clone());
         }
         let Some(reference) = &self.reference else { return Err(String::from("the secret is empty")) };
         let (scheme, rest) = reference.split_once(':').unwrap_or((reference.as_str(), ""));
+        if scheme == "file" && !allow_outside && leaves(rest) {
+            return Err(format!(
+                "secret `{reference}`: `{rest}` is outside the project directory; a secret file is a file of the \
+                 project (say `paths: {{allow_outside_project: true}}` if it must live elsewhere)"
+            ));
+        }
         let Some(r) = resolvers().into_iter().find(|r| r.scheme == scheme) else {
             return Err(format!("no secret resolver for `{scheme}:` is compiled in"));
         };
@@ -174,11 +190,74 @@ impl schemars::JsonSchema for Secret {
     }
 }
 
-/// `text` with every occurrence of each secret value (of 4 characters or more) replaced by
-/// `***`: for anything a plugin writes that could quote what it sent or received.
+/// Whether a relative path leaves its directory (an absolute one always does).
+fn leaves(path: &str) -> bool {
+    let p = Path::new(path);
+    if p.is_absolute() || path.starts_with('~') {
+        return true;
+    }
+    let mut depth: i64 = 0;
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::Prefix(_) | std::path::Component::RootDir => return true,
+            std::path::Component::CurDir => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// The fewest characters a secret may have: a shorter one cannot be masked without masking
+/// ordinary text, so it is refused where it is written.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// Percent-encodes `value` as a URL component (RFC 3986 unreserved bytes kept), with upper-
+/// or lower-case hex digits, and spaces as `%20` or, in form encoding, as `+`.
+fn percent(value: &str, upper: bool, plus_for_space: bool) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(char::from(b)),
+            b' ' if plus_for_space => out.push('+'),
+            _ if upper => out.push_str(&format!("%{b:02X}")),
+            _ => out.push_str(&format!("%{b:02x}")),
+        }
+    }
+    out
+}
+
+/// Every form in which a secret value can appear in what phlo writes or sends, or in what a
+/// server echoes back: as it is, percent-encoded (upper- and lower-case hex, `+` or `%20` for
+/// spaces), JSON-escaped (with `/` escaped or not) — longest first, so that masking one form
+/// never leaves part of a longer one.
+pub fn secret_forms(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json.trim_start_matches('"').trim_end_matches('"').to_string();
+    let mut forms = vec![
+        value.to_string(),
+        percent(value, true, false),
+        percent(value, false, false),
+        percent(value, true, true),
+        percent(value, false, true),
+        json.replace('/', "\\/"),
+        json,
+    ];
+    forms.retain(|f| f.len() >= MIN_SECRET_LEN);
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    forms.dedup();
+    forms
+}
+
+/// `text` with every occurrence of each secret value (of [`MIN_SECRET_LEN`] characters or
+/// more) replaced by `***`: for anything a plugin writes that could quote what it sent or
+/// received. Pass every form of a secret ([`secret_forms`]) to mask its encodings too.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
+    for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
         if out.contains(*s) {
             out = out.replace(*s, "***");
         }
@@ -212,5 +291,33 @@ mod tests {
         // an unknown scheme is a value written in place (a URL-like token stays one)
         assert_eq!(Secret::parse("abc:def").expose(), Some("abc:def"));
         assert_eq!(redact("token s3cr3t-value was refused", &["s3cr3t-value"]), "token *** was refused");
+    }
+
+    #[test]
+    fn every_form_of_a_secret_is_masked() {
+        let value = "s3cr/et+val== ü\"'";
+        let forms = secret_forms(value);
+        for shown in [
+            value.to_string(),
+            String::from("s3cr%2Fet%2Bval%3D%3D%20%C3%BC%22%27"),
+            String::from("s3cr%2fet%2bval%3d%3d+%c3%bc%22%27"),
+            serde_json::to_string(value).unwrap(),
+            serde_json::to_string(value).unwrap().replace('/', "\\/"),
+        ] {
+            let text = format!("GET /x?token={shown} failed");
+            let masked = redact(&text, &forms.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(!masked.contains("s3cr"), "{shown} -> {masked}");
+        }
+    }
+
+    #[test]
+    fn a_file_secret_stays_in_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        for outside in ["file:../../etc/hostname", "file:/etc/hostname", "file:a/../../x"] {
+            let e = Secret::parse(outside).resolve(dir.path()).unwrap_err();
+            assert!(e.contains("outside the project directory"), "{outside}: {e}");
+        }
+        std::fs::write(dir.path().join("k"), "value-1234").unwrap();
+        assert!(Secret::parse("file:./k").resolve(dir.path()).is_ok());
     }
 }

@@ -485,3 +485,137 @@ fn pagination_that_circles_is_an_error() {
     let error = json_of(&out)["assets"][0]["error"].as_str().unwrap().to_string();
     assert!(error.contains("is the same as page 1"), "{error}");
 }
+
+/// Test-local encoders, independent of phlo's: every form a secret can leak in.
+fn leak_forms(secret: &str, basic_user: Option<&str>) -> Vec<String> {
+    let percent = |upper: bool, plus: bool| -> String {
+        secret
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+                b' ' if plus => String::from("+"),
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect()
+    };
+    let json = serde_json::to_string(secret).unwrap();
+    let mut forms = vec![
+        secret.to_string(),
+        percent(true, false),
+        percent(false, false),
+        percent(true, true),
+        json.trim_matches('"').to_string(),
+        json.trim_matches('"').replace('/', "\\/"),
+    ];
+    if let Some(user) = basic_user {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = format!("{user}:{secret}").into_bytes();
+        let mut b64 = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    b64.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+                } else {
+                    b64.push('=');
+                }
+            }
+        }
+        forms.push(b64);
+    }
+    forms
+}
+
+/// The secret corpus: values holding `/ + = % & ? # " ' \ space` and non-ASCII, in query,
+/// header, basic and bearer positions, each echoed back by the server in a failing answer —
+/// and searched for, in every form, in every output and every file phlo wrote.
+#[test]
+fn secrets_leak_in_no_form() {
+    let corpus = ["s3cr/et+val==", "p@ss w%rd&x?y#z", "q\"uo'te\\back-1", "ünïcødé ßecret"];
+    let server = Server::start(|r: &Request| {
+        let echo = format!(
+            "refused {} auth={} key={}",
+            r.target,
+            r.header("authorization").unwrap_or("-"),
+            r.header("x-api-key").unwrap_or("-")
+        );
+        Reply::status(400, &echo)
+    });
+    let positions = [
+        ("query", "    auth: {api_key: {name: token, value: env:PHLO_TEST_SECRET, in: query}}\n", None),
+        ("header", "    headers: {X-Api-Key: 'env:PHLO_TEST_SECRET'}\n", None),
+        ("basic", "    auth: {basic: {username: admin, password: env:PHLO_TEST_SECRET}}\n", Some("admin")),
+        ("bearer", "    auth: {bearer: env:PHLO_TEST_SECRET}\n", None),
+    ];
+    for secret in corpus {
+        for (position, auth, user) in positions {
+            let dir = tempfile::tempdir().unwrap();
+            project(
+                dir.path(),
+                &format!(
+                    "hooks:\n  jsonl:\n    path: .phlo/events.jsonl\n{}",
+                    asset_yaml(&server.url, &format!("{auth}    params: {{q: 'a b'}}\n"))
+                ),
+            );
+            let env = [("PHLO_TEST_SECRET", secret)];
+            let mut outputs = Vec::new();
+            for args in
+                [&["run", "--select", "raw.*"][..], &["run", "--select", "raw.*", "--json"], &["validate", "--json"]]
+            {
+                let out = phlo_in(dir.path(), args, &env);
+                outputs.push((args.join(" "), out.stdout + &out.stderr));
+            }
+            if !secret.is_ascii() && matches!(position, "header" | "bearer") {
+                // a header carries visible ASCII only: refused where it is written, never sent
+                assert!(outputs[0].1.contains("an HTTP header cannot carry"), "{position}: {}", outputs[0].1);
+            } else {
+                assert!(outputs[0].1.contains("400"), "{position}: {}", outputs[0].1);
+                let id = json_of(&phlo_in(dir.path(), &["runs", "list", "--json"], &env))[0]["run_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                for args in [&["runs", "show", id.as_str(), "--json"][..], &["runs", "events", id.as_str()]] {
+                    let out = phlo_in(dir.path(), args, &env);
+                    outputs.push((args.join(" "), out.stdout + &out.stderr));
+                }
+            }
+            let forms = leak_forms(secret, user);
+            for (what, text) in &outputs {
+                for f in &forms {
+                    assert!(
+                        !text.contains(f.as_str()),
+                        "{position} {secret:?}: `phlo {what}` shows it as {f}:\n{text}"
+                    );
+                }
+            }
+            let mut files = vec![dir.path().to_path_buf()];
+            while let Some(p) = files.pop() {
+                if p.is_dir() {
+                    files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+                } else if p.file_name().is_some_and(|n| n != "phlo.yaml") {
+                    let bytes = std::fs::read(&p).unwrap();
+                    for f in &forms {
+                        let found = bytes.windows(f.len()).any(|w| w == f.as_bytes());
+                        assert!(!found, "{position} {secret:?}: {} holds it as {f}", p.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A secret too short to mask is refused where it is written; a `file:` secret outside the
+/// project is refused unless the project says so.
+#[test]
+fn short_and_outside_secrets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), &asset_yaml("http://127.0.0.1:9", "    auth: {bearer: env:PHLO_TEST_SHORT}\n"));
+    let out = phlo_in(dir.path(), &["validate"], &[("PHLO_TEST_SHORT", "abc")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("fewer than 4 characters") && out.stderr.contains("phlo.yaml:"), "{}", out.stderr);
+    project(dir.path(), &asset_yaml("http://127.0.0.1:9", "    auth: {bearer: 'file:../../../etc/hostname'}\n"));
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("outside the project directory"), "{}", out.stderr);
+}

@@ -26,6 +26,7 @@ mod client;
 mod records;
 mod run;
 
+use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -404,14 +405,26 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
     };
     // secrets resolve now: an unset variable or a missing file is an error of `validate`
     let resolve = |s: &Secret| {
-        s.resolve(&ctx.project_dir).map_err(|e| {
+        s.resolve_within(&ctx.project_dir, ctx.allow_outside_project).map_err(|e| {
             invalid("auth", e, "set the variable, create the file, or fix the reference (`env:NAME`, `file:PATH`)")
         })
     };
-    let mut secrets = Vec::new();
+    // every form a secret can take in what is logged, recorded or echoed back is masked
+    let mut secrets: Vec<String> = Vec::new();
     let mut reveal = |s: &Secret| -> Result<String, PluginError> {
         let v = resolve(s)?.expose().unwrap_or_default().to_string();
-        secrets.push(v.clone());
+        if v.chars().count() < phlo_core::secret::MIN_SECRET_LEN {
+            return Err(invalid(
+                "auth",
+                format!(
+                    "the secret {} has fewer than {} characters: it could not be masked without masking ordinary text",
+                    s.reference().unwrap_or("written in place"),
+                    phlo_core::secret::MIN_SECRET_LEN
+                ),
+                "use the real credential",
+            ));
+        }
+        secrets.extend(phlo_core::secret::secret_forms(&v));
         Ok(v)
     };
     // a header or parameter written as a secret reference (`env:KEY`) is a secret; others
@@ -430,10 +443,34 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
     };
     let params = values("params", &cfg.params)?;
     let headers = values("headers", &cfg.headers)?;
+    // a header carries visible ASCII only: a secret that holds other characters could never
+    // be sent (it would fail every request and be retried); said now, without the value
+    let header_text = |key: &str, v: &str| -> Result<(), PluginError> {
+        if v.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+            Ok(())
+        } else {
+            Err(invalid(
+                key,
+                format!("the secret of `{key}` holds characters an HTTP header cannot carry (only visible ASCII)"),
+                "check the secret's value; an API key with other characters is sent as a query parameter (`in: query`)",
+            ))
+        }
+    };
+    for (k, parts) in &headers {
+        if let [Part::Text(v)] = parts.as_slice() {
+            header_text(&format!("headers.{k}"), v)?;
+        }
+    }
     let credentials = match &cfg.auth {
         None => None,
         Some(Auth::Bearer(t)) => Some(Credentials::Bearer(reveal(t)?)),
-        Some(Auth::Basic { username, password }) => Some(Credentials::Basic(username.clone(), reveal(password)?)),
+        Some(Auth::Basic { username, password }) => {
+            let password = reveal(password)?;
+            // what is sent is base64 of `user:password`: a server that echoes it echoes that
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            secrets.extend(phlo_core::secret::secret_forms(&token));
+            Some(Credentials::Basic(username.clone(), password))
+        }
         Some(Auth::ApiKey { name, value, location: KeyIn::Header }) => {
             Some(Credentials::Header(name.clone(), reveal(value)?))
         }
@@ -441,6 +478,11 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
             Some(Credentials::Query(name.clone(), reveal(value)?))
         }
     };
+    match &credentials {
+        Some(Credentials::Bearer(t)) => header_text("auth", t)?,
+        Some(Credentials::Header(_, v)) => header_text("auth", v)?,
+        _ => {}
+    }
     let client = Client::new(
         credentials,
         duration("request_timeout", cfg.request_timeout.as_deref(), Duration::from_secs(30))?,
