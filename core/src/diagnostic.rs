@@ -216,6 +216,8 @@ codes! {
     SelectionSyntax = "PHLO-E040", Config;
     /// A selection matches no asset.
     SelectionEmpty = "PHLO-E041", Config;
+    /// `--partition` / `--partition-range` on a selection without a partitioned asset.
+    PartitionsUnused = "PHLO-E043", Config;
     /// Hooks cannot be set up (duplicate names, a selection filter that does not resolve).
     HookSetup = "PHLO-E050", Plugin;
     /// `phlo plugin new` cannot scaffold the crate (bad name, not a phlo workspace, taken).

@@ -28,7 +28,9 @@ fn neutral(sql: &str) -> String {
 /// functions such as `json_each(…)`).
 struct Reads {
     tables: Vec<TableRef>,
-    ctes: HashSet<String>,
+    /// The CTE names in scope: one set per enclosing query (a CTE name shadows a table only
+    /// inside the query that defines it).
+    ctes: Vec<HashSet<String>>,
     /// How many queries (subqueries and CTEs included).
     queries: usize,
     /// Whether every `FROM` item is a plain table.
@@ -38,7 +40,7 @@ struct Reads {
 
 impl Default for Reads {
     fn default() -> Self {
-        Self { tables: Vec::new(), ctes: HashSet::new(), queries: 0, plain: true, columns: ColumnRefs::default() }
+        Self { tables: Vec::new(), ctes: Vec::new(), queries: 0, plain: true, columns: ColumnRefs::default() }
     }
 }
 
@@ -69,9 +71,13 @@ impl Visitor for Reads {
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         self.queries += 1;
-        if let Some(with) = &query.with {
-            self.ctes.extend(with.cte_tables.iter().map(|c| c.alias.name.value.to_lowercase()));
-        }
+        let names = query.with.iter().flat_map(|w| &w.cte_tables).map(|c| c.alias.name.value.to_lowercase()).collect();
+        self.ctes.push(names);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.ctes.pop();
         ControlFlow::Continue(())
     }
 
@@ -95,11 +101,21 @@ impl Visitor for Reads {
                 .collect();
             if let Some(first) = idents.first() {
                 let start = first.span.start;
-                self.tables.push(TableRef {
-                    name: idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join("."),
-                    line: u32::try_from(start.line).unwrap_or(0),
-                    column: u32::try_from(start.column).unwrap_or(0),
+                let name = idents.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(".");
+                let lower = name.to_lowercase();
+                // a CTE of an enclosing query, or SQLite's own tables: not a table of the project
+                let cte = idents.len() == 1 && self.ctes.iter().any(|scope| scope.contains(&lower));
+                let system = idents.last().is_some_and(|t| {
+                    let t = t.value.to_lowercase();
+                    t.starts_with("sqlite_") || t.starts_with("pragma_")
                 });
+                if !cte && !system {
+                    self.tables.push(TableRef {
+                        name,
+                        line: u32::try_from(start.line).unwrap_or(0),
+                        column: u32::try_from(start.column).unwrap_or(0),
+                    });
+                }
             }
         }
         ControlFlow::Continue(())
@@ -201,9 +217,7 @@ pub fn analyze_all(sql: &str, field: &str) -> Result<(Vec<TableRef>, Columns, Op
                 }
                 refs
             });
-            let ctes = reads.ctes;
-            let tables = reads.tables.into_iter().filter(|t| !ctes.contains(&t.name.to_lowercase())).collect();
-            Ok((tables, columns, refs))
+            Ok((reads.tables, columns, refs))
         }
         [_] => Err(PluginError::invalid(
             field,
@@ -243,6 +257,18 @@ mod tests {
         assert_eq!(names("SELECT * FROM main.raw_orders"), ["main.raw_orders"]);
         assert_eq!(names("SELECT 1 AS x"), Vec::<String>::new());
         assert_eq!(names("SELECT * FROM t WHERE day = '{partition}' -- the day\n"), ["t"]);
+        // a CTE shadows a table only inside the query that defines it
+        assert_eq!(
+            names("SELECT * FROM a JOIN (WITH a AS (SELECT 1 AS x) SELECT x FROM a) s ON 1"),
+            ["a"],
+            "the outer `a` is the table"
+        );
+        assert_eq!(names("WITH a AS (SELECT 1) SELECT * FROM (SELECT * FROM a)"), Vec::<String>::new());
+        // SQLite's own tables are neither dependencies nor unknown tables
+        assert_eq!(
+            names("SELECT name FROM sqlite_master UNION SELECT name FROM main.sqlite_schema"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -223,3 +223,65 @@ fn numbers_keep_every_digit() {
         ("1.5".into(), "real".into())
     );
 }
+
+/// Keys the selection language cannot name are load errors with a fix; `--partition` on a
+/// selection without a partitioned asset is a usage error, never ignored.
+#[test]
+fn unselectable_keys_and_unused_partitions_are_errors() {
+    for key in ["or", "and", "not", "-x"] {
+        let yaml = format!("assets:\n  '{key}':\n    type: sql\n    sql: SELECT 1 AS x\n");
+        let dir = project(&[("phlo.yaml", &yaml)]);
+        let out = phlo_in(dir.path(), &["validate"], &[]);
+        assert_eq!(out.code, 2, "{key}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is not a valid asset key") && out.stderr.contains("phlo.yaml:2:"),
+            "{key}: {}",
+            out.stderr
+        );
+    }
+    let dir = project(&[("phlo.yaml", "assets:\n  m.a:\n    type: sql\n    sql: SELECT 1 AS x\n")]);
+    let out = phlo_in(dir.path(), &["run", "--select", "m.a", "--partition", "2024-01-01"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("PHLO-E043") && out.stderr.contains("no selected asset is partitioned"),
+        "{}",
+        out.stderr
+    );
+    let out = phlo_in(dir.path(), &["run", "--select", "m.a", "--partition-range", "a..b"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// Dependencies inferred from SQL are exact: a CTE name shadows a table only inside the
+/// query that defines it, SQLite's own tables are neither dependencies nor errors, and a
+/// model reading its own table is a cycle.
+#[test]
+fn sql_dependencies_follow_scopes_system_tables_and_cycles() {
+    let yaml = "assets:
+  raw.a:
+    type: csv
+    path: a.csv
+  m.scoped:
+    type: sql
+    sql: SELECT a.id FROM raw_a a JOIN (WITH raw_a AS (SELECT 1 AS id) SELECT id FROM raw_a) s ON s.id = a.id
+  m.system:
+    type: sql
+    sql: SELECT count(*) AS n FROM sqlite_master
+";
+    let dir = project(&[("phlo.yaml", yaml), ("a.csv", "id\n1\n")]);
+    let graph = json(&phlo_in(dir.path(), &["assets", "graph", "--format", "json"], &[]));
+    let edges: Vec<(String, String)> = graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].as_str().unwrap().to_string(), e["to"].as_str().unwrap().to_string()))
+        .filter(|(_, to)| to.starts_with("m."))
+        .collect();
+    assert_eq!(edges, [(String::from("raw.a"), String::from("m.scoped"))], "{graph:#}");
+    assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
+    let own = format!("{yaml}  m.own:\n    type: sql\n    sql: SELECT * FROM m_own\n");
+    std::fs::write(dir.path().join("phlo.yaml"), own).unwrap();
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("reads its own table `m_own`: a cycle `m.own → m.own`"), "{}", out.stderr);
+    assert!(out.stderr.contains("phlo.yaml:13:"), "{}", out.stderr);
+}

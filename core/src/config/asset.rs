@@ -28,6 +28,15 @@ pub fn key_problem(key: &str) -> Option<String> {
     if key.split('.').any(str::is_empty) {
         return Some(String::from("an asset key cannot start or end with `.`, nor hold `..`"));
     }
+    // keys the selection language (and the command line) could never name
+    if matches!(key, "and" | "or" | "not") {
+        return Some(format!("`{key}` is a word of the selection language, so `--select {key}` could not name it"));
+    }
+    if key.starts_with('-') {
+        return Some(String::from(
+            "an asset key cannot start with `-` (`--select -x` would read as an option on the command line)",
+        ));
+    }
     None
 }
 

@@ -170,6 +170,7 @@ impl TableLookup<'_> {
     fn resolve(
         &self,
         r: &TableRef,
+        own_ok: bool,
         inferred: &mut Vec<AssetKey>,
         named: &mut Vec<AssetKey>,
         report: &mut dyn FnMut(Diagnostic),
@@ -182,7 +183,16 @@ impl TableLookup<'_> {
             _ => None,
         };
         match table.and_then(|t| tables.get(&t.to_lowercase())) {
-            Some(k) if k == asset => {}
+            // a check reads its asset's table; a model reading its own would read what it
+            // replaces — a cycle
+            Some(k) if k == asset && own_ok => {}
+            Some(k) if k == asset => report(
+                Diagnostic::error(
+                    Code::Cycle,
+                    format!("asset `{asset}` reads its own table `{}`: a cycle `{asset} → {asset}`", r.name),
+                )
+                .with_help("a model's SELECT builds its table; read the tables upstream of it instead"),
+            ),
             Some(k) => {
                 if !inferred.contains(k) {
                     inferred.push(k.clone());
@@ -250,7 +260,7 @@ fn infer_deps(
         if field.is_some() {
             for r in &a.spec.reads {
                 let located = |d: Diagnostic| locate_read(d, r, decl.map(|d| d.key.span), value, config);
-                lookup.resolve(r, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
+                lookup.resolve(r, false, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
             }
         }
         // what its checks read besides its own table: they run after those tables are written
@@ -261,7 +271,7 @@ fn infer_deps(
                 let at = check_decl.map(|c| c.kind_span).or(decl.map(|d| d.key.span));
                 let value = check_decl.and_then(|c| c.config.get(key));
                 let located = |d: Diagnostic| locate_read(d, &r, at, value, config);
-                lookup.resolve(&r, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
+                lookup.resolve(&r, true, &mut inferred, &mut named, &mut |d| diags.push(located(d)));
             }
         }
         // explicit deps the SQL never reads: kept (an ordering may be meant), but said

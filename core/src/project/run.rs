@@ -246,6 +246,17 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
     // (an ancestor of a stale one, `+stale()`) runs as usual
     partition_keys.retain(|i, keys| !keys.is_empty() && selected.contains(i));
     let mut diags = Diagnostics::new();
+    // partitions asked for where nothing has them would be silently ignored
+    if let Some(p) = &options.partitions
+        && !selected.iter().any(|&i| !graph.node(i).spec.external && graph.node(i).spec.partitions.is_partitioned())
+    {
+        return Err(Diagnostic::error(
+            Code::PartitionsUnused,
+            format!("partition `{}` was given, but no selected asset is partitioned", p.to_arg()),
+        )
+        .with_help("drop --partition / --partition-range, or select the partitioned assets it is meant for")
+        .into());
+    }
     for &i in &selected {
         let spec = &graph.node(i).spec;
         if spec.external || !spec.partitions.is_partitioned() {
