@@ -372,6 +372,9 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
         }
         report
     });
+    // work abandoned after its timeout (a hung request, a statement that ignored the stop)
+    // must not hold the process after the run ended and reported it
+    runtime.shutdown_background();
     if args.json {
         write_json(out, &report)?;
     } else {

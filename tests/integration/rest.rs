@@ -619,3 +619,33 @@ fn short_and_outside_secrets_are_refused() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("outside the project directory"), "{}", out.stderr);
 }
+
+/// `validate --probe` sends the source's parameters and headers, and an answer of 4xx fails
+/// the probe; a run whose request hangs past the asset's timeout ends at the timeout, its
+/// process not held by the request.
+#[test]
+fn probes_send_params_and_a_hung_request_does_not_hold_the_run() {
+    let server = Server::start(|r: &Request| {
+        if r.param("region") == Some("eu") && r.header("x-tenant") == Some("acme") {
+            Reply::json("[]")
+        } else {
+            Reply::status(404, "no such tenant")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let with = "    params: {region: eu}\n    headers: {X-Tenant: acme}\n    probe: /items\n";
+    project(dir.path(), &asset_yaml(&server.url, with));
+    let out = phlo_in(dir.path(), &["validate", "--probe"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    project(dir.path(), &asset_yaml(&server.url, "    probe: /items\n"));
+    let out = phlo_in(dir.path(), &["validate", "--probe"], &[]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("answered 404"), "{}", out.stderr);
+
+    let slow = Server::start(|_: &Request| Reply::json("[]").after(Duration::from_secs(20)));
+    project(dir.path(), &asset_yaml(&slow.url, "    timeout: 1s\n    request_retries: 0\n"));
+    let t0 = Instant::now();
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.*"], &[]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(8), "the process waited {:?}", t0.elapsed());
+}

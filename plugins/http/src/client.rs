@@ -138,8 +138,13 @@ impl Client {
     }
 
     /// One request with the credentials, no retry: its status and the URL as shown.
-    pub(crate) fn probe(&self, url: &str) -> Result<(u16, String), String> {
-        let (req, shown) = self.request(url, &[], &[]);
+    pub(crate) fn probe(
+        &self,
+        url: &str,
+        query: &[(String, String)],
+        headers: &[(String, String)],
+    ) -> Result<(u16, String), String> {
+        let (req, shown) = self.request(url, query, headers);
         match req.call() {
             Ok(resp) => Ok((resp.status().as_u16(), shown)),
             Err(ureq::Error::Timeout(_)) => Err(format!("GET {shown} timed out after {}", humanize(self.timeout))),

@@ -390,15 +390,23 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
 }
 
 /// `phlo validate --probe`: one request to the probe path (or the base URL) with the
-/// credentials; a refusal (401, 403), a server error or no answer is the probe's failure.
+/// credentials and the source's parameters and headers (those that need no partition or
+/// parent record); a refusal (401, 403), any other 4xx or 5xx answer, or no answer is the
+/// probe's failure.
 pub(crate) fn probe(p: &Prepared) -> Result<String, String> {
     let base = p.cfg.base_url.trim();
     let url = p.cfg.probe.as_deref().map_or_else(|| base.to_string(), |path| absolute(base, path));
-    match p.client.probe(&url) {
+    let fixed = |pairs: &[(String, Vec<Part>)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .filter_map(|(k, parts)| fill(parts, &|_| Err(String::new())).ok().map(|v| (k.clone(), v)))
+            .collect()
+    };
+    match p.client.probe(&url, &fixed(&p.params), &fixed(&p.headers)) {
         Ok((status, shown)) if status == 401 || status == 403 => {
             Err(format!("GET {shown} was refused ({status}): the API did not accept the credentials; check `auth`"))
         }
-        Ok((status, shown)) if status >= 500 => Err(format!("GET {shown} answered {status}")),
+        Ok((status, shown)) if status >= 400 => Err(format!("GET {shown} answered {status}")),
         Ok((status, shown)) => Ok(format!("GET {shown} answered {status}")),
         Err(e) => Err(e),
     }
