@@ -197,31 +197,37 @@ assets:
           SELECT * FROM raw_a WHERE (SELECT count(*) FROM c) < 0
 ";
 
-/// Sets up the slow-append project, runs it, and kills it with SIGKILL once `raw.a`'s rows
-/// are committed (while its slow check runs): the run is interrupted after its write.
+/// The slow-append project with its check counting to `n`, and `phlo ARGS` in the background
+/// once `raw.a`'s rows are committed and its slow check runs.
 #[cfg(unix)]
-fn killed_after_commit() -> (tempfile::TempDir, String) {
+fn slow_check_running(n: u64, args: &[&str], stdout: std::process::Stdio) -> (tempfile::TempDir, std::process::Child) {
     let dir = project(&[("phlo.yaml", SLOW_APPEND), ("a.csv", "id\n1\n2\n")]);
     std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
-    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (100000000);").unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-        .arg("run")
+    warehouse(dir.path())
+        .execute_batch(&format!("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES ({n});"))
+        .unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
+        .args(args)
         .env("PHLO_LOG", "off")
         .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
+        .stdout(stdout)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    loop {
-        let rows: Option<i64> = warehouse(dir.path()).query_row("SELECT count(*) FROM raw_a", [], |r| r.get(0)).ok();
-        if rows == Some(2) {
-            break;
-        }
+    while warehouse(dir.path()).query_row("SELECT count(*) FROM raw_a", [], |r| r.get::<_, i64>(0)).ok() != Some(2) {
         assert!(t0.elapsed() < Duration::from_secs(30), "raw.a was never written");
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(150));
+    (dir, child)
+}
+
+/// Sets up the slow-append project, runs it, and kills it with SIGKILL once `raw.a`'s rows
+/// are committed (while its slow check runs): the run is interrupted after its write.
+#[cfg(unix)]
+fn killed_after_commit() -> (tempfile::TempDir, String) {
+    let (dir, mut child) = slow_check_running(100_000_000, &["run"], std::process::Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     // the check is quick from now on
@@ -399,23 +405,7 @@ fn a_timeout_covers_the_checks() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_a_running_check() {
-    let dir = project(&[("phlo.yaml", SLOW_APPEND), ("a.csv", "id\n1\n2\n")]);
-    std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
-    warehouse(dir.path()).execute_batch("CREATE TABLE ctl (n INTEGER); INSERT INTO ctl VALUES (1000000000);").unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("phlo"))
-        .args(["run", "--json"])
-        .env("PHLO_LOG", "off")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while warehouse(dir.path()).query_row("SELECT count(*) FROM raw_a", [], |r| r.get::<_, i64>(0)).ok() != Some(2) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "raw.a was never written");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    let (dir, child) = slow_check_running(1_000_000_000, &["run", "--json"], std::process::Stdio::piped());
     let signalled = Instant::now();
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();

@@ -361,16 +361,24 @@ fn a_secret_never_leaks() {
     for (what, text) in &outputs {
         assert!(!text.contains(SECRET), "`phlo {what}` printed the secret:\n{text}");
     }
-    let mut files = vec![dir.path().to_path_buf()];
-    while let Some(p) = files.pop() {
+    for p in written_files(dir.path()) {
+        let bytes = std::fs::read(&p).unwrap();
+        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert!(!found, "{} holds the secret", p.display());
+    }
+}
+
+/// Every file under `dir` but the project file: what phlo wrote.
+fn written_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let (mut todo, mut out) = (vec![dir.to_path_buf()], Vec::new());
+    while let Some(p) = todo.pop() {
         if p.is_dir() {
-            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
         } else if p.file_name().is_some_and(|n| n != "phlo.yaml") {
-            let bytes = std::fs::read(&p).unwrap();
-            let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
-            assert!(!found, "{} holds the secret", p.display());
+            out.push(p);
         }
     }
+    out
 }
 
 /// `rate_limit: 20` spaces requests 50 ms apart: 11 pages take at least half a second.
@@ -589,16 +597,11 @@ fn secrets_leak_in_no_form() {
                     );
                 }
             }
-            let mut files = vec![dir.path().to_path_buf()];
-            while let Some(p) = files.pop() {
-                if p.is_dir() {
-                    files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-                } else if p.file_name().is_some_and(|n| n != "phlo.yaml") {
-                    let bytes = std::fs::read(&p).unwrap();
-                    for f in &forms {
-                        let found = bytes.windows(f.len()).any(|w| w == f.as_bytes());
-                        assert!(!found, "{position} {secret:?}: {} holds it as {f}", p.display());
-                    }
+            for p in written_files(dir.path()) {
+                let bytes = std::fs::read(&p).unwrap();
+                for f in &forms {
+                    let found = bytes.windows(f.len()).any(|w| w == f.as_bytes());
+                    assert!(!found, "{position} {secret:?}: {} holds it as {f}", p.display());
                 }
             }
         }
