@@ -405,7 +405,7 @@ fn a_timeout_covers_the_checks() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_a_running_check() {
-    let (dir, child) = slow_check_running(1_000_000_000, &["run", "--json"], std::process::Stdio::piped());
+    let (_dir, child) = slow_check_running(1_000_000_000, &["run", "--json"], std::process::Stdio::piped());
     let signalled = Instant::now();
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
