@@ -401,11 +401,12 @@ fn a_timeout_covers_the_checks() {
     assert_eq!(check(&report, "slow")["outcome"], "could_not_run");
 }
 
-/// Ctrl-C while a check runs stops it: the run ends cancelled (exit 130) within seconds.
+/// Ctrl-C while a check runs stops it: the run ends cancelled (exit 130) within seconds, and
+/// `--from-failure` finishes that cancelled run (its append is not repeated).
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_a_running_check() {
-    let (_dir, child) = slow_check_running(1_000_000_000, &["run", "--json"], std::process::Stdio::piped());
+    let (dir, child) = slow_check_running(1_000_000_000, &["run", "--json"], std::process::Stdio::piped());
     let signalled = Instant::now();
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
@@ -415,6 +416,11 @@ fn ctrl_c_stops_a_running_check() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["status"], "cancelled");
     assert_eq!(status_of(&report, "raw.a"), "cancelled", "{report:#}");
+    warehouse(dir.path()).execute("UPDATE ctl SET n = 10", []).unwrap();
+    let resumed = run(dir.path(), &["--from-failure"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(json(&resumed)["run_id"], report["run_id"], "the cancelled run is the one resumed");
+    assert_eq!(count(dir.path(), "raw_a"), 2);
 }
 
 /// A `command` asset ends when its program exits: a background child it left (in its group,
