@@ -652,3 +652,34 @@ fn probes_send_params_and_a_hung_request_does_not_hold_the_run() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(t0.elapsed() < Duration::from_secs(8), "the process waited {:?}", t0.elapsed());
 }
+
+/// A substream reads its parent's actual table — the one its `table:` names — never a table
+/// derived from the parent's key.
+#[test]
+fn a_substream_reads_its_parents_own_table() {
+    let server = Server::start(|r: &Request| {
+        if r.path == "/repos" {
+            return Reply::json(json!([{"name": "fresh-1"}, {"name": "fresh-2"}]).to_string());
+        }
+        let name = r.path.trim_start_matches("/repos/").trim_end_matches("/issues").to_string();
+        Reply::json(json!([{"number": 1, "repo": name}]).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        &format!(
+            "assets:\n  raw.repos:\n    type: rest\n    base_url: {url}\n    endpoint: /repos\n    table: repositories\n  \
+             raw.issues:\n    type: rest\n    base_url: {url}\n    parent: raw.repos\n    endpoint: /repos/{{parent.name}}/issues\n",
+            url = server.url
+        ),
+    );
+    // a stale table under the derived name must not be read
+    std::fs::create_dir_all(dir.path().join(".phlo")).unwrap();
+    rusqlite::Connection::open(dir.path().join(".phlo/warehouse.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE raw_repos (name TEXT); INSERT INTO raw_repos VALUES ('stale');")
+        .unwrap();
+    run_ok(dir.path());
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_issues WHERE repo LIKE 'fresh-%'"), 2);
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_issues WHERE repo = 'stale'"), 0);
+}

@@ -84,6 +84,12 @@ pub(super) fn collect_assets(
     }
     table_collisions(&assets, &decls, config, diags);
     infer_deps(&mut assets, &decls, config, diags);
+    // each asset learns its dependencies' tables (a `table:` setting included)
+    let tables: HashMap<&str, String> = assets.iter().map(|a| (a.spec.key.as_str(), table_of(&a.spec))).collect();
+    for a in &assets {
+        let own = a.spec.deps.iter().filter_map(|d| tables.get(d.as_str()).map(|t| (d.to_string(), t.clone())));
+        a.spec.dep_tables.fill(own.collect());
+    }
     check_columns(&mut assets, &decls, config, diags);
     let (graph, errors) = AssetGraph::build(assets);
     for e in errors {

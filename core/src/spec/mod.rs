@@ -31,8 +31,8 @@ pub use check::{
 pub use partition::{Granularity, PartitionError, PartitionSpec, TimePartitions};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::{
-    AssetRun, BoxFuture, CancelToken, EventSink, LogSink, MaterializeResult, ObserveFn, ProbeFn, RunContext, RunError,
-    RunFn, SourceRequest,
+    AssetRun, BoxFuture, CancelToken, DepTables, EventSink, LogSink, MaterializeResult, ObserveFn, ProbeFn, RunContext,
+    RunError, RunFn, SourceRequest,
 };
 
 use crate::source::Spanned;
@@ -125,6 +125,9 @@ pub struct AssetSpec {
     /// `phlo status` compare the version with the last materialization's.
     #[serde(skip)]
     pub observe: Option<ObserveFn>,
+    /// Its dependencies' tables, filled when the project is loaded.
+    #[serde(skip)]
+    pub dep_tables: DepTables,
     /// Checks its source is reachable with its credentials (`phlo validate --probe`).
     #[serde(skip)]
     pub probe: Option<ProbeFn>,

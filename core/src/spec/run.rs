@@ -350,6 +350,31 @@ pub struct RunFn(pub Arc<dyn AssetRun>);
 #[derive(Clone)]
 pub struct ObserveFn(pub Arc<ObserveSource>);
 
+/// The tables of an asset's dependencies (asset key → table), filled by the project loader
+/// once every asset is built: a run function that reads an upstream asset's table (a REST
+/// substream reads its parent's records) asks here instead of deriving the name from the key,
+/// which a `table:` setting would make wrong.
+#[derive(Clone, Default)]
+pub struct DepTables(Arc<std::sync::OnceLock<BTreeMap<String, String>>>);
+
+impl DepTables {
+    /// The table of dependency `key`, once the project is loaded.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get().and_then(|m| m.get(key)).map(String::as_str)
+    }
+
+    /// Sets the tables (the loader does, once).
+    pub fn fill(&self, tables: BTreeMap<String, String>) {
+        let _ = self.0.set(tables);
+    }
+}
+
+impl fmt::Debug for DepTables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.get().into_iter().flatten()).finish()
+    }
+}
+
 /// Checks that what an asset reads from is reachable and accepts its credentials
 /// (`phlo validate --probe`): what was checked, or why it failed. Blocking.
 #[derive(Clone)]

@@ -261,7 +261,10 @@ pub(crate) struct Prepared {
     pub params: Vec<(String, Vec<Part>)>,
     pub headers: Vec<(String, Vec<Part>)>,
     pub table: String,
-    pub parent_table: Option<String>,
+    /// The parent asset's key, for a substream (its table is in `dep_tables`).
+    pub parent_key: Option<String>,
+    /// The tables of the asset's dependencies, filled when the project is loaded.
+    pub dep_tables: phlo_core::spec::DepTables,
     pub write: Write,
     pub client: Client,
     pub partitions: phlo_core::spec::PartitionSpec,
@@ -497,18 +500,21 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
         .with_description(format!("{} {} loaded into `{table}`", base, cfg.endpoint))
         .with_metadata("table", table.as_str())
         .with_metadata("url", format!("{}{}", base.trim_end_matches('/'), cfg.endpoint));
-    let parent_table = cfg.parent.as_ref().map(|p| table_name(p));
+    // the parent's table, as the project declares it (its `table:` included)
+    let parent_key = cfg.parent.clone();
     if let Some(p) = &cfg.parent {
         spec = spec.with_dep(p.as_str());
         spec.requires.push(String::from("query_engine"));
     }
+    let dep_tables = spec.dep_tables.clone();
     let prepared = std::sync::Arc::new(Prepared {
+        dep_tables,
         cfg,
         endpoint,
         params,
         headers,
         table,
-        parent_table,
+        parent_key,
         write,
         client,
         partitions: ctx.partitions.clone(),

@@ -249,7 +249,9 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
 
 /// The parent asset's records (its table), for a substream.
 fn parents(p: &Prepared, rc: &RunContext) -> Result<Vec<Record>, RunError> {
-    let Some(table) = &p.parent_table else { return Ok(Vec::new()) };
+    let Some(parent) = &p.parent_key else { return Ok(Vec::new()) };
+    let derived = phlo_core::data::table_name(parent);
+    let table = p.dep_tables.get(parent).unwrap_or(&derived);
     let engine = rc.capability::<dyn QueryEngine>()?;
     let rows = engine
         .query_until(&format!("SELECT * FROM {}", phlo_core::data::quote_ident(table)), &rc.stop_signal())
@@ -287,7 +289,7 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         None => None,
     };
     let since: Option<String> = since_value.as_ref().and_then(text_of);
-    let fetched: Vec<Fetched> = if p.parent_table.is_some() {
+    let fetched: Vec<Fetched> = if p.parent_key.is_some() {
         let parents = parents(p, rc)?;
         let workers = p.cfg.concurrency.unwrap_or(4).clamp(1, 64).min(parents.len().max(1));
         let next = AtomicUsize::new(0);
