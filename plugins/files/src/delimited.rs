@@ -363,40 +363,33 @@ fn strict_scan(path: &Path, display: &str, format: &CsvFormat) -> Result<(), Run
         /// A quote inside a quoted value: it closes the value, or doubles as `""`.
         QuoteSeen,
     }
-    let file = std::fs::File::open(path).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+    let read_err = |e: std::io::Error| RunError::permanent(format!("cannot read `{display}`: {e}"));
+    let file = std::fs::File::open(path).map_err(read_err)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let (d, q) = (format.delimiter, format.quote);
     let mut state = State::FieldStart;
-    let (mut line, mut col) = (1u64, 0u64);
-    let mut opened = (0u64, 0u64);
-    let mut after_cr = false;
+    // byte offsets; lines and columns are counted only when there is an error to place
+    let (mut base, mut opened) = (0u64, 0u64);
     loop {
-        let buf = reader.fill_buf().map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+        let buf = reader.fill_buf().map_err(read_err)?;
         if buf.is_empty() {
             break;
         }
         let n = buf.len();
-        for &b in buf {
-            // columns count characters: UTF-8 continuation bytes do not start one
-            if b & 0xC0 != 0x80 {
-                col += 1;
-            }
-            if b == b'\n' {
-                if !after_cr {
-                    line += 1;
-                }
-                col = 0;
-            } else if b == b'\r' {
-                line += 1;
-                col = 0;
-            }
+        // most data has no quote at all: a chunk without one only moves the field state
+        if matches!(state, State::FieldStart | State::Unquoted) && !buf.contains(&q) {
+            let last = buf[n - 1];
+            state = if last == d || last == b'\n' || last == b'\r' { State::FieldStart } else { State::Unquoted };
+            base += n as u64;
+            reader.consume(n);
+            continue;
+        }
+        for (i, &b) in buf.iter().enumerate() {
             let newline = b == b'\n' || b == b'\r';
-            after_cr = b == b'\r';
             state = match state {
-                State::FieldStart | State::Unquoted if newline => State::FieldStart,
-                State::FieldStart | State::Unquoted if b == d => State::FieldStart,
+                State::FieldStart | State::Unquoted if newline || b == d => State::FieldStart,
                 State::FieldStart if b == q => {
-                    opened = (line, col);
+                    opened = base + i as u64;
                     State::Quoted
                 }
                 State::FieldStart | State::Unquoted => State::Unquoted,
@@ -404,46 +397,61 @@ fn strict_scan(path: &Path, display: &str, format: &CsvFormat) -> Result<(), Run
                 State::Quoted => State::Quoted,
                 State::QuoteSeen if b == q => State::Quoted,
                 State::QuoteSeen if b == d || newline => State::FieldStart,
-                State::QuoteSeen => {
-                    let shown = if b.is_ascii_graphic() || b == b' ' {
-                        format!("`{}`", char::from(b))
-                    } else {
-                        format!("byte 0x{b:02x}")
-                    };
-                    let message = if opened.0 == line {
-                        format!(
-                            "{display}:{line}:{col}: {shown} follows the closing quote of a value (opened at column {}); \
-                             a quoted value ends at its closing quote — quote the whole value, and write a quote inside \
-                             it twice (`\"\"`)",
-                            opened.1
-                        )
-                    } else {
-                        format!(
-                            "{display}:{}:{}: the quoted value opened here runs over {} line break(s) and closes at line \
-                             {line}, column {}, where {shown} follows it: a closing quote is probably missing on line {}, \
-                             and the rows after it were read into this value",
-                            opened.0,
-                            opened.1,
-                            line - opened.0,
-                            col.saturating_sub(1),
-                            opened.0
-                        )
-                    };
-                    return Err(RunError::permanent(message).with_code(phlo_core::diagnostic::Code::InputFailed));
-                }
+                State::QuoteSeen => return Err(after_quote(path, display, opened, base + i as u64, b)),
             };
         }
+        base += n as u64;
         reader.consume(n);
     }
     if state == State::Quoted {
+        let (line, col) = place(path, opened);
         return Err(RunError::permanent(format!(
-            "{display}:{}:{}: this quote is never closed, so the rest of the file would be read as one value; close \
-             it, or write a quote inside a quoted value twice (`\"\"`)",
-            opened.0, opened.1
+            "{display}:{line}:{col}: this quote is never closed, so the rest of the file would be read as one value; \
+             close it, or write a quote inside a quoted value twice (`\"\"`)"
         ))
         .with_code(phlo_core::diagnostic::Code::InputFailed));
     }
     Ok(())
+}
+
+/// The line and column (in characters) of byte `offset` of a file.
+fn place(path: &Path, offset: u64) -> (u64, u64) {
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(offset).read_to_end(&mut head);
+    }
+    let mut line = 1u64;
+    let mut line_start = 0usize;
+    for (i, &b) in head.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && head.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+            line_start = i + 1;
+        }
+    }
+    let col = head[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64 + 1;
+    (line, col)
+}
+
+/// The error for `b` (at byte `at`) after the closing quote of a value opened at byte `opened`.
+fn after_quote(path: &Path, display: &str, opened: u64, at: u64, b: u8) -> RunError {
+    let (line, col) = place(path, at);
+    let (open_line, open_col) = place(path, opened);
+    let shown = if b.is_ascii_graphic() || b == b' ' { format!("`{}`", char::from(b)) } else { format!("byte 0x{b:02x}") };
+    let message = if open_line == line {
+        format!(
+            "{display}:{line}:{col}: {shown} follows the closing quote of a value (opened at column {open_col}); a \
+             quoted value ends at its closing quote — quote the whole value, and write a quote inside it twice (`\"\"`)"
+        )
+    } else {
+        format!(
+            "{display}:{open_line}:{open_col}: the quoted value opened here runs over {} line break(s) and closes at \
+             line {line}, column {}, where {shown} follows it: a closing quote is probably missing on line {open_line}, \
+             and the rows after it were read into this value",
+            line - open_line,
+            col.saturating_sub(1)
+        )
+    };
+    RunError::permanent(message).with_code(phlo_core::diagnostic::Code::InputFailed)
 }
 
 /// Header names must name the columns: none empty, none twice.

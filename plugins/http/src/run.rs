@@ -139,10 +139,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
             .with_code(Code::InputFailed)
         })?;
         if pag.is_some() {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            page.body.hash(&mut h);
-            if let Some(earlier) = bodies.insert(h.finish(), out.pages) {
+            if let Some(earlier) = bodies.insert(xxhash_rust::xxh3::xxh3_64(&page.body), out.pages) {
                 return Err(RunError::permanent(p.client.mask(&format!(
                     "page {} of `{}` (GET {}) is the same as page {earlier}: the API does not move to the next page; \
                      nothing was written",
