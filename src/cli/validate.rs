@@ -35,7 +35,9 @@ struct Report {
 pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<Outcome> {
     let (project, mut diagnostics) = match load(dir, true, Default::default()) {
         Ok(mut p) => {
-            let d = std::mem::take(&mut p.diagnostics);
+            let mut d = std::mem::take(&mut p.diagnostics);
+            // what keeps an asset from running here (an unset secret) is an error of validate
+            d.extend(std::mem::take(&mut p.deferred).into_iter().map(|(_, diag)| diag));
             (Some(p), d)
         }
         Err(o) => (None, o.diagnostics),
@@ -63,7 +65,7 @@ pub(crate) fn run<W: Write>(dir: &Path, args: &Args, out: &mut W) -> io::Result<
     if args.probe
         && let Some(p) = &project
     {
-        for node in p.graph.nodes().iter().filter(|n| !n.spec.external) {
+        for node in p.graph.nodes().iter().filter(|n| !n.spec.external && n.spec.unresolved.is_empty()) {
             let Some(probe) = &node.spec.probe else { continue };
             match (probe.0)() {
                 Ok(what) => probes.push(format!("probe OK: asset {}: {what}", node.spec.key)),

@@ -683,3 +683,33 @@ fn a_substream_reads_its_parents_own_table() {
     assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_issues WHERE repo LIKE 'fresh-%'"), 2);
     assert_eq!(count(dir.path(), "SELECT count(*) FROM raw_issues WHERE repo = 'stale'"), 0);
 }
+
+/// A secret not set in this environment keeps only its asset from running: `validate` says so
+/// at its place, a run that selects it refuses to start, and every other command and run works.
+#[test]
+fn an_unset_secret_blocks_only_its_asset() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{}  m.other:\n    type: sql\n    sql: SELECT 1 AS x\n",
+        asset_yaml("http://127.0.0.1:9", "    auth: {bearer: env:PHLO_TEST_SURELY_UNSET_TOKEN}\n")
+    );
+    project(dir.path(), &yaml);
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("PHLO_TEST_SURELY_UNSET_TOKEN") && out.stderr.contains("phlo.yaml:"), "{}", out.stderr);
+    for args in [
+        &["run", "--select", "m.other"][..],
+        &["assets", "list", "--json"],
+        &["runs", "list"],
+        &["status"],
+        &["schedule", "list"],
+    ] {
+        let out = phlo_in(dir.path(), args, &[]);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    }
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.items"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("PHLO_TEST_SURELY_UNSET_TOKEN"), "{}", out.stderr);
+    let out = phlo_in(dir.path(), &["run"], &[]);
+    assert_eq!(out.code, 2, "the whole project selects it: {}", out.stderr);
+}

@@ -146,6 +146,25 @@ pub(crate) fn position_in_value(source: &SourceFile, value: Span, line: u32, col
     }
 }
 
+/// The problems that keep assets from running in this environment (`AssetSpec::unresolved`),
+/// each located at its key in phlo.yaml: errors for `validate` and for runs that select them.
+pub(crate) fn deferred(config: &ProjectConfig, graph: &AssetGraph) -> Vec<(AssetKey, Diagnostic)> {
+    let mut out = Vec::new();
+    for node in graph.nodes() {
+        let spec = &node.spec;
+        for (key, message, help) in &spec.unresolved {
+            let decl = config.assets.iter().find(|d| d.key.name == spec.key.as_str());
+            let mut d =
+                Diagnostic::error(Code::InvalidValue, format!("asset `{}`: {message}", spec.key)).with_help(help);
+            if let Some(decl) = decl {
+                d = d.at(&config.source, decl.config.get(key).map_or(decl.key.span, |v| v.span));
+            }
+            out.push((spec.key.clone(), d));
+        }
+    }
+    out
+}
+
 /// Where a table read is written: at its place inside the SQL value when known, else the
 /// value, else `fallback` (the check's `type:` or the asset's key).
 fn locate_read(

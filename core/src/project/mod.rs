@@ -126,6 +126,9 @@ pub struct Project {
     pub run_store: Option<String>,
     /// Everything found, sorted.
     pub diagnostics: Diagnostics,
+    /// Errors that only matter to a command that uses their asset (a secret not set in this
+    /// environment), by asset: `validate` reports them all, `run` those of its selection.
+    pub deferred: Vec<(AssetKey, Diagnostic)>,
 }
 
 impl Project {
@@ -190,6 +193,7 @@ impl Project {
 
         // Phase 7: assets.
         let graph = Arc::new(assets::collect_assets(&config, &registry, dir, options.feature_hints, &mut diags));
+        let deferred = assets::deferred(&config, &graph);
 
         // Phase 8–9: capabilities and readiness.
         let mut inputs = ResolutionInputs {
@@ -226,6 +230,7 @@ impl Project {
             readiness,
             run_store,
             diagnostics: diags,
+            deferred,
         })
     }
 

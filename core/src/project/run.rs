@@ -246,6 +246,16 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
     // (an ancestor of a stale one, `+stale()`) runs as usual
     partition_keys.retain(|i, keys| !keys.is_empty() && selected.contains(i));
     let mut diags = Diagnostics::new();
+    // an asset that cannot run in this environment (a secret not set here) keeps a run that
+    // selects it from starting; runs of other assets go on
+    for (key, d) in &project.deferred {
+        if graph.index_of(key).is_some_and(|i| selected.contains(&i)) {
+            diags.push(d.clone());
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
     // partitions asked for where nothing has them would be silently ignored
     if let Some(p) = &options.partitions
         && !selected.iter().any(|&i| !graph.node(i).spec.external && graph.node(i).spec.partitions.is_partitioned())

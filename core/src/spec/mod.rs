@@ -128,6 +128,12 @@ pub struct AssetSpec {
     /// Its dependencies' tables, filled when the project is loaded.
     #[serde(skip)]
     pub dep_tables: DepTables,
+    /// What keeps it from running in this environment though its definition is sound — a
+    /// secret whose variable is not set here — as (config key, message, fix): `phlo validate`
+    /// reports them as errors and a run that selects the asset refuses to start, while
+    /// commands and runs that do not use it go on.
+    #[serde(skip)]
+    pub unresolved: Vec<(String, String, String)>,
     /// Checks its source is reachable with its credentials (`phlo validate --probe`).
     #[serde(skip)]
     pub probe: Option<ProbeFn>,

@@ -436,7 +436,8 @@ fn place(path: &Path, offset: u64) -> (u64, u64) {
 fn after_quote(path: &Path, display: &str, opened: u64, at: u64, b: u8) -> RunError {
     let (line, col) = place(path, at);
     let (open_line, open_col) = place(path, opened);
-    let shown = if b.is_ascii_graphic() || b == b' ' { format!("`{}`", char::from(b)) } else { format!("byte 0x{b:02x}") };
+    let shown =
+        if b.is_ascii_graphic() || b == b' ' { format!("`{}`", char::from(b)) } else { format!("byte 0x{b:02x}") };
     let message = if open_line == line {
         format!(
             "{display}:{line}:{col}: {shown} follows the closing quote of a value (opened at column {open_col}); a \

@@ -414,8 +414,21 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
     };
     // every form a secret can take in what is logged, recorded or echoed back is masked
     let mut secrets: Vec<String> = Vec::new();
+    // a secret not resolvable here (an unset variable) does not make the project invalid:
+    // the asset cannot run, `validate` says so, and commands that do not use it go on
+    let mut unresolved: Vec<(String, String, String)> = Vec::new();
     let mut reveal = |s: &Secret| -> Result<String, PluginError> {
-        let v = resolve(s)?.expose().unwrap_or_default().to_string();
+        let v = match resolve(s) {
+            Ok(v) => v.expose().unwrap_or_default().to_string(),
+            Err(PluginError::Invalid { key, message, help, .. })
+                if s.reference()
+                    .is_some_and(|r| !r.starts_with("file:") || !message.contains("outside the project")) =>
+            {
+                unresolved.push((key, message, help.unwrap_or_default()));
+                return Ok(String::from("unresolved-secret"));
+            }
+            Err(e) => return Err(e),
+        };
         if v.chars().count() < phlo_core::secret::MIN_SECRET_LEN {
             return Err(invalid(
                 "auth",
@@ -506,6 +519,7 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
         spec = spec.with_dep(p.as_str());
         spec.requires.push(String::from("query_engine"));
     }
+    spec.unresolved.clone_from(&unresolved);
     let dep_tables = spec.dep_tables.clone();
     let prepared = std::sync::Arc::new(Prepared {
         dep_tables,
@@ -521,9 +535,15 @@ fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginErr
     });
     let probe = std::sync::Arc::clone(&prepared);
     spec = spec.with_probe(move || run::probe(&probe));
+    let unresolved = std::sync::Arc::new(unresolved);
     Ok(spec.with_run(move |rc: RunContext| {
         let prepared = std::sync::Arc::clone(&prepared);
+        let unresolved = std::sync::Arc::clone(&unresolved);
         async move {
+            // (a run that selects the asset is refused first; this is for embedders)
+            if let Some((_, message, _)) = unresolved.first() {
+                return Err(phlo_core::spec::RunError::permanent(message.clone()));
+            }
             match tokio::runtime::Handle::try_current() {
                 Ok(h) => h
                     .spawn_blocking(move || run::run(&rc, &prepared))
