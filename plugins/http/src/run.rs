@@ -138,15 +138,15 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
             )))
             .with_code(Code::InputFailed)
         })?;
-        if pag.is_some() {
-            if let Some(earlier) = bodies.insert(xxhash_rust::xxh3::xxh3_64(&page.body), out.pages) {
-                return Err(RunError::permanent(p.client.mask(&format!(
-                    "page {} of `{}` (GET {}) is the same as page {earlier}: the API does not move to the next page; \
+        if pag.is_some()
+            && let Some(earlier) = bodies.insert(xxhash_rust::xxh3::xxh3_64(&page.body), out.pages)
+        {
+            return Err(RunError::permanent(p.client.mask(&format!(
+                "page {} of `{}` (GET {}) is the same as page {earlier}: the API does not move to the next page; \
                      nothing was written",
-                    out.pages, rc.asset, page.shown
-                )))
-                .with_code(Code::InputFailed));
-            }
+                out.pages, rc.asset, page.shown
+            )))
+            .with_code(Code::InputFailed));
         }
         let recs = records_of(&body, &p.cfg.records).map_err(|e| {
             RunError::permanent(format!(
