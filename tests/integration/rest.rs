@@ -648,9 +648,12 @@ fn probes_send_params_and_a_hung_request_does_not_hold_the_run() {
     let slow = Server::start(|_: &Request| Reply::json("[]").after(Duration::from_secs(20)));
     project(dir.path(), &asset_yaml(&slow.url, "    timeout: 1s\n    request_retries: 0\n"));
     let t0 = Instant::now();
-    let out = phlo_in(dir.path(), &["run", "--select", "raw.*"], &[]);
+    let out = phlo_in(dir.path(), &["run", "--select", "raw.*", "--json"], &[]);
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(t0.elapsed() < Duration::from_secs(8), "the process waited {:?}", t0.elapsed());
+    // the request itself stopped at the asset's timeout: the attempt ended, nothing left running
+    let error = json_of(&out)["assets"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("timed out") && !error.contains("did not stop"), "{error}");
 }
 
 /// A substream reads its parent's actual table — the one its `table:` names — never a table

@@ -633,6 +633,7 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
         // without a timeout only the run cancels it, so the run's token serves
         let stop = if spec.timeout.is_some() { shared.req.cancel.child() } else { shared.req.cancel.clone() };
         ctx.cancel = stop.clone();
+        ctx.deadline = spec.timeout.map(|t| attempt_start + t);
         let outcome: Result<MaterializeResult, RunError> = match &spec.run {
             None => Err(RunError::permanent(format!(
                 "asset `{}` has no run function; declare it `external: true` if it is produced outside phlo",

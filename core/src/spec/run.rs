@@ -128,6 +128,9 @@ pub struct RunContext {
     /// checks it (or hands [`RunContext::stop_signal`] to the engine doing it) and stops,
     /// leaving its target as it was.
     pub cancel: CancelToken,
+    /// When this attempt's `timeout` ends, if it has one: work that cannot be interrupted
+    /// while it waits (a blocking HTTP request) limits its own wait to it.
+    pub deadline: Option<std::time::Instant>,
     /// Where [`RunContext::log`] lines go (the executor emits them as `telemetry.log`).
     pub log_sink: Option<LogSink>,
     /// Where [`RunContext::request`] reports go (the executor emits them on the run's bus).

@@ -200,7 +200,20 @@ impl Client {
             if ctx.is_cancelled() {
                 return Err(RunError::new(format!("stopped before GET {shown}")));
             }
-            let req = self.request(url, query, headers).0;
+            // a request waits no longer than the attempt may: its timeout stops it too
+            let budget = match ctx.deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(RunError::new(format!(
+                            "GET {shown} was not sent: the asset's timeout was reached"
+                        )));
+                    }
+                    left.min(self.timeout)
+                }
+                None => self.timeout,
+            };
+            let req = self.request(url, query, headers).0.config().timeout_global(Some(budget)).build();
             let t0 = Instant::now();
             let result = req.call().and_then(|mut resp| {
                 let status = resp.status().as_u16();
