@@ -716,3 +716,30 @@ fn an_unset_secret_blocks_only_its_asset() {
     let out = phlo_in(dir.path(), &["run"], &[]);
     assert_eq!(out.code, 2, "the whole project selects it: {}", out.stderr);
 }
+
+/// URLs are resolved by RFC 3986, and a shape that would leave `base_url`'s path is an error
+/// naming the URL it would request: `/airports` under `.../v1`, or `airports` under a base
+/// that does not end with `/`.
+#[test]
+fn endpoints_resolve_by_rfc_3986_or_say_where_they_would_go() {
+    let server = Server::start(|r: &Request| {
+        if r.path == "/v1/airports" { Reply::json(json!(records(1, 2)).to_string()) } else { Reply::status(404, "") }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = |base: &str, endpoint: &str| {
+        format!("assets:\n  raw.items:\n    type: rest\n    base_url: {base}\n    endpoint: {endpoint}\n")
+    };
+    project(dir.path(), &yaml(&format!("{}/v1", server.url), "/airports"));
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("the request goes to `{}/airports`", server.url)), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("base_url: {}/v1/", server.url)), "{}", out.stderr);
+    project(dir.path(), &yaml(&format!("{}/v1", server.url), "airports"));
+    let out = phlo_in(dir.path(), &["validate"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("does not end with `/`"), "{}", out.stderr);
+    project(dir.path(), &yaml(&format!("{}/v1/", server.url), "airports"));
+    let report = run_ok(dir.path());
+    assert_eq!(report["assets"][0]["metadata"]["row_count"], 2, "{report:#}");
+    assert!(server.requests().iter().all(|r| r.path == "/v1/airports"));
+}

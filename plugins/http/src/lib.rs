@@ -4,8 +4,8 @@
 //! assets:
 //!   raw.orders:
 //!     type: rest
-//!     base_url: https://api.example.com/v1
-//!     endpoint: /orders
+//!     base_url: https://api.example.com/v1/
+//!     endpoint: orders
 //!     params: {status: all}
 //!     auth: {bearer: env:SHOP_TOKEN}          # or basic / api_key, values from secrets
 //!     records: /data                          # JSON pointer to the records of a page
@@ -14,9 +14,9 @@
 //!     incremental: {cursor_field: updated_at, param: updated_since, initial: "2024-01-01"}
 //!   raw.order_items:
 //!     type: rest
-//!     base_url: https://api.example.com/v1
+//!     base_url: https://api.example.com/v1/
 //!     parent: raw.orders                      # one request series per order
-//!     endpoint: /orders/{parent.id}/items
+//!     endpoint: orders/{parent.id}/items
 //! ```
 //!
 //! Secrets never print: requests and responses reach hooks as `source.request` events with
@@ -270,6 +270,46 @@ pub(crate) struct Prepared {
     pub partitions: phlo_core::spec::PartitionSpec,
 }
 
+/// A relative `target` that RFC 3986 resolution would take out of `base_url`'s path — a leading
+/// `/` replaces the path, and a base without a trailing `/` loses its last segment — is an
+/// error saying where the requests would go and how to write what is meant.
+fn join_problem(base: &str, target: &str, key: &str) -> Option<PluginError> {
+    let b = url::Url::parse(base).ok()?;
+    let path = b.path();
+    if path == "/" || path.is_empty() || target.starts_with("http://") || target.starts_with("https://") {
+        return None;
+    }
+    // fields are filled per request; the shape is what matters here
+    let shape = target.split(['?', '#']).next().unwrap_or(target);
+    let goes = b.join(shape).map(|u| u.to_string()).unwrap_or_default();
+    let dir = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
+    let below = format!("{}{}", b.origin().ascii_serialization(), dir);
+    if let Some(rest) = target.strip_prefix('/') {
+        return Some(invalid(
+            key,
+            format!(
+                "`{target}` starts with `/`: it replaces the path of `base_url` (`{path}`), so the request goes to \
+                 `{goes}` (RFC 3986)"
+            ),
+            format!(
+                "to request below `{path}`, write `base_url: {below}` and `{key}: {rest}`; to mean the origin's path, \
+                 drop `{path}` from `base_url`"
+            ),
+        ));
+    }
+    if !path.ends_with('/') {
+        return Some(invalid(
+            key,
+            format!(
+                "`base_url` does not end with `/`, so `{target}` replaces its last segment and the request goes to \
+                 `{goes}` (RFC 3986)"
+            ),
+            format!("end `base_url` with `/`: `base_url: {below}`"),
+        ));
+    }
+    None
+}
+
 /// Every mistake of an entry, so that `validate` reports them at once (the build below stops
 /// at the first).
 fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
@@ -297,6 +337,16 @@ fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
     if let Err(e) = check_pointer(&cfg.records) {
         out.push(invalid("records", e, "e.g. `records: /data`"));
     }
+    // where the endpoint (and the probe path) lead, by RFC 3986, when that is not below base_url
+    if url_ok(base) {
+        for (key, target) in
+            std::iter::once(("endpoint", cfg.endpoint.as_str())).chain(cfg.probe.as_deref().map(|p| ("probe", p)))
+        {
+            if let Some(e) = join_problem(base, target, key) {
+                out.push(e);
+            }
+        }
+    }
     for (name, value) in &cfg.headers {
         if let Err(e) = check_header(name, value) {
             out.push(invalid("headers", e, "a header name is letters, digits and `-`; a value is one line"));
@@ -313,10 +363,19 @@ fn problems(cfg: &RestConfig, ctx: &AssetTypeContext) -> Vec<PluginError> {
         Some(Auth::ApiKey { value, .. }) => vec![value.clone()],
         None => Vec::new(),
     });
+    // a secret not set here only keeps the asset from running (see `build`) — unless the entry
+    // has other mistakes, which are all reported at once; a file outside the project is a
+    // mistake in the file
+    let mut unset = Vec::new();
     for s in secrets.filter(|s| s.reference().is_some()) {
-        if let Err(e) = s.resolve(&ctx.project_dir) {
-            out.push(invalid("auth", e, "set the variable, create the file, or fix the reference"));
+        if let Err(e) = s.resolve_within(&ctx.project_dir, ctx.allow_outside_project) {
+            let outside = e.contains("outside the project");
+            let found = invalid("auth", e, "set the variable, create the file, or fix the reference");
+            if outside { out.push(found) } else { unset.push(found) }
         }
+    }
+    if !out.is_empty() {
+        out.extend(unset);
     }
     out
 }
@@ -343,9 +402,12 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 }
 
 fn build(cfg: RestConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
-    let all = problems(&cfg, ctx);
+    let mut all = problems(&cfg, ctx);
     if all.len() > 1 {
         return Err(PluginError::Several(all));
+    }
+    if let Some(one) = all.pop() {
+        return Err(one);
     }
     let base = cfg.base_url.trim();
     if !url_ok(base) {

@@ -23,17 +23,13 @@ struct Fetched {
     pages: u64,
 }
 
+/// `target` resolved against `base` by RFC 3986 (a whole URL stays itself; `validate` refuses
+/// the relative shapes that would leave `base`'s path).
 fn absolute(base: &str, target: &str) -> String {
-    if target.starts_with("http://") || target.starts_with("https://") {
-        return target.to_string();
+    match url::Url::parse(base).and_then(|b| b.join(target)) {
+        Ok(u) => u.to_string(),
+        Err(_) => format!("{}/{}", base.trim_end_matches('/'), target.trim_start_matches('/')),
     }
-    if let Some(path) = target.strip_prefix('/') {
-        // the origin of the base URL
-        let after_scheme = base.find("://").map_or(0, |i| i + 3);
-        let origin_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
-        return format!("{}/{path}", &base[..origin_end]);
-    }
-    format!("{}/{target}", base.trim_end_matches('/'))
 }
 
 /// Fills a template for a partition and a parent record.
