@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::scheduler::Scheduler;
 
 /// How long a timed-out attempt may take to stop before it is abandoned.
-const STOP_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// One unit of work: an asset, or one partition of it.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ fn start_payload(kind: AssetKind) -> EventPayload {
     }
 }
 
-fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
+pub(crate) fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
     match kind {
         AssetKind::Ingestion => EventPayload::IngestionEnd(e),
         AssetKind::Publish => EventPayload::PublishEnd(e),
@@ -83,10 +83,10 @@ fn end_payload(kind: AssetKind, e: AssetEvent) -> EventPayload {
 }
 
 /// Everything the workers of one run share.
-struct Shared {
-    req: RunRequest,
+pub(crate) struct Shared {
+    pub(crate) req: RunRequest,
     /// The run id, shared by every event's correlation.
-    run_id: Arc<str>,
+    pub(crate) run_id: Arc<str>,
     /// One log sink for every attempt of the run (it reads which one from the context).
     log_sink: LogSink,
     /// One event sink for every attempt of the run.
@@ -169,7 +169,12 @@ impl Shared {
     }
 
     /// Emits an event of the run; an event nobody receives is not built.
-    fn emit(&self, payload: EventPayload, correlation: Correlation, spec: Option<&AssetSpec>) -> Result<(), HookError> {
+    pub(crate) fn emit(
+        &self,
+        payload: EventPayload,
+        correlation: Correlation,
+        spec: Option<&AssetSpec>,
+    ) -> Result<(), HookError> {
         if !self.req.bus.wants(payload.event_type()) {
             return Ok(());
         }
@@ -718,82 +723,15 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
 
     // Checks, after the asset, within the attempt's timeout and stopped by it or by Ctrl-C
     let correlation = shared.correlation(spec, partition, attempt);
-    let mut checks = Vec::new();
-    let mut blocked = false;
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
-    // (made only for a step with checks: a token clone shared by every thread costs on runs
-    // of many tiny steps)
-    let stop = match (spec.checks.is_empty(), deadline) {
-        (true, _) => None,
-        (false, Some(_)) => Some(shared.req.cancel.child()),
-        (false, None) => Some(shared.req.cancel.clone()),
-    };
-    // (`stop` is `None` only without checks, and `zip` asks the checks first: the repeated
-    // `None` is never polled)
-    for (check, stop) in spec.checks.iter().zip(std::iter::repeat(stop.as_ref()).flatten()) {
-        let mut ctx = RunContext::new(Arc::clone(&shared.run_id), spec.key.clone(), node.partition.clone(), attempt);
-        ctx.capabilities = Arc::clone(&resources);
-        ctx.cancel = stop.clone();
-        // checks query the warehouse: off the async workers
-        let owned = check.clone();
-        let mut work = tokio::task::spawn_blocking(move || owned.evaluate(&ctx));
-        let joined = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, &mut work).await {
-                Ok(j) => Some(j),
-                Err(_) => {
-                    // tell the check to stop, and wait for it (its statement is interrupted)
-                    stop.cancel();
-                    tokio::time::timeout(STOP_GRACE, &mut work).await.ok()
-                }
-            },
-            None => Some((&mut work).await),
-        };
-        let mut found = match joined {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => CheckResult::could_not_run(check, &spec.key, format!("the check stopped: {e}")),
-            None => CheckResult::could_not_run(check, &spec.key, "the check did not stop when told to"),
-        };
-        // stopped: by the timeout, or the run was cancelled; what it found cannot vouch for anything
-        let why_stopped = if shared.req.cancel.is_cancelled() {
-            Some((AssetStatus::Cancelled, Status::Cancelled, Code::RunCancelled, String::from("the run was cancelled")))
-        } else if stop.is_cancelled() {
-            let limit = humanize(spec.timeout.unwrap_or_default());
-            Some((AssetStatus::Failed, Status::Failed, Code::RunTimeout, format!("timed out after {limit}")))
-        } else {
-            None
-        };
-        if let Some((status, event_status, code, why)) = why_stopped {
-            let message = format!("{why} while its check `{}` ran", check.name);
-            if found.passed() || !matches!(found.outcome, CheckOutcome::CouldNotRun(_)) {
-                found = CheckResult::could_not_run(check, &spec.key, message.clone());
-            }
-            let _ = shared.emit(
-                EventPayload::QualityResult(Box::new(found.clone())),
-                correlation.clone().with_check(check.name.clone()),
-                Some(spec),
-            );
-            checks.push(found);
-            let end = AssetEvent {
-                group: spec.group.clone(),
-                status: Some(event_status),
-                duration_ms: Some(started.elapsed().as_millis() as u64),
-                error: Some(message.clone()),
-                ..AssetEvent::default()
-            };
-            let _ = shared.emit(end_payload(spec.kind, end), correlation.clone(), Some(spec));
+    let step =
+        crate::checks::Step { spec, partition: partition.map(str::to_string), attempt, started, resources: &resources };
+    let (checks, blocked) = match crate::checks::run_checks(shared, &step, &correlation).await {
+        crate::checks::Checked::Done { checks, blocked } => (checks, blocked),
+        crate::checks::Checked::Stopped { status, code, message, checks } => {
             return finished(status, attempt, Some(message), result.metadata, checks, false, Some(code));
         }
-        blocked |= found.blocks();
-        let emitted = shared.emit(
-            EventPayload::QualityResult(Box::new(found.clone())),
-            correlation.clone().with_check(check.name.clone()),
-            Some(spec),
-        );
-        checks.push(found);
-        if let Err(e) = emitted {
-            return raised(&e, attempt, BTreeMap::new(), checks);
-        }
-    }
+        crate::checks::Checked::Raised(e, checks) => return raised(&e, attempt, BTreeMap::new(), checks),
+    };
 
     if !spec.deps.is_empty()
         && shared.req.bus.wants(EventType::LineageEdges)
@@ -846,6 +784,6 @@ async fn run_node(shared: &Shared, index: usize, node: &Node) -> Finished {
     }
 }
 
-fn humanize(d: Duration) -> String {
+pub(crate) fn humanize(d: Duration) -> String {
     if d.as_millis() < 1000 { format!("{} ms", d.as_millis()) } else { format!("{:.1} s", d.as_secs_f64()) }
 }

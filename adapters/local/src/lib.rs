@@ -6,6 +6,7 @@
 //! cancellation, checks that gate downstream assets, and every lifecycle event in order.
 //! The tokio runtime belongs to the binary: [`LocalAdapter::execute`] returns a future.
 
+mod checks;
 pub mod executor;
 pub mod scheduler;
 
