@@ -3,7 +3,6 @@
 //! null markers, date and timestamp formats, quote character, encoding and header.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -11,6 +10,9 @@ use phlo_core::data::{Cell, Column, DataType, Rows};
 use phlo_core::spec::RunError;
 use schemars::JsonSchema;
 use serde::Deserialize;
+
+use crate::strict::{Broken, StrictRead};
+use phlo_core::data::batches::BatchBuilder;
 
 /// The text encoding of a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -198,20 +200,29 @@ fn convert(v: &str, t: DataType, format: &CsvFormat) -> Option<Cell> {
             "false" => Cell::Bool(false),
             _ => return None,
         },
+        // an ISO date is its own canonical form
+        DataType::Date if format.date_format.is_none() => Cell::Text(iso_date(v).map(|_| v.to_string())?),
         DataType::Date => Cell::Text(format.date(v)?.format("%Y-%m-%d").to_string()),
         DataType::Timestamp => Cell::Text(format.timestamp(v)?),
         DataType::Text => Cell::Text(v.to_string()),
     })
 }
 
-fn reader(path: &Path, display: &str, format: &CsvFormat) -> Result<csv::Reader<std::fs::File>, RunError> {
-    csv::ReaderBuilder::new()
+type Reader = csv::Reader<StrictRead>;
+
+/// A reader of `path`; `strict` checks its quoting as it reads (see [`crate::strict`]).
+fn reader(path: &Path, display: &str, format: &CsvFormat, strict: bool) -> Result<(Reader, Broken), RunError> {
+    let file = StrictRead::open(path, display, format.delimiter, format.quote, strict)
+        .map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+    let broken = file.broken();
+    let r = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .quote(format.quote)
         .has_headers(false)
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| RunError::permanent(format!("cannot read `{display}`: {}", io_message(&e))))
+        .buffer_capacity(1 << 16)
+        .from_reader(file);
+    Ok((r, broken))
 }
 
 fn io_message(e: &csv::Error) -> String {
@@ -221,12 +232,10 @@ fn io_message(e: &csv::Error) -> String {
     }
 }
 
-fn record_error(path: &Path, display: &str, e: &csv::Error, width: usize, format: &CsvFormat) -> RunError {
-    // a record cut short by a quote that is never closed: the quote is the error
-    if let (csv::ErrorKind::UnequalLengths { pos: Some(pos), .. }, true) = (e.kind(), width > 0)
-        && let Err(quote) = unterminated_quote(path, display, pos, format)
-    {
-        return quote;
+fn record_error(display: &str, e: &csv::Error, width: usize, broken: &Broken) -> RunError {
+    // the strict scan refused the bytes before the parser saw them
+    if let Some(e) = broken.borrow_mut().take() {
+        return e;
     }
     let line = e.position().map_or(0, csv::Position::line);
     let message = match e.kind() {
@@ -240,15 +249,15 @@ fn record_error(path: &Path, display: &str, e: &csv::Error, width: usize, format
 
 /// Reads the next record as text in the file's encoding, reusing `rec`'s buffers.
 fn read_text(
-    r: &mut csv::Reader<std::fs::File>,
+    r: &mut Reader,
+    broken: &Broken,
     rec: &mut csv::StringRecord,
     format: &CsvFormat,
-    path: &Path,
     display: &str,
     width: usize,
 ) -> Result<bool, RunError> {
     let mut bytes = std::mem::take(rec).into_byte_record();
-    if !r.read_byte_record(&mut bytes).map_err(|e| record_error(path, display, &e, width, format))? {
+    if !r.read_byte_record(&mut bytes).map_err(|e| record_error(display, &e, width, broken))? {
         return Ok(false);
     }
     *rec = match format.encoding {
@@ -298,163 +307,6 @@ fn stopped(display: &str) -> RunError {
     RunError::new(format!("the load of `{display}` was stopped"))
 }
 
-/// A quote opened and never closed swallows the rest of the file into one field, so the file
-/// reads "fine" with rows missing. It can only be in the last record: this re-reads that
-/// record's bytes and says where the quote opened.
-fn unterminated_quote(path: &Path, display: &str, last: &csv::Position, format: &CsvFormat) -> Result<(), RunError> {
-    let mut tail = Vec::new();
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(last.byte()))?;
-        f.read_to_end(&mut tail)
-    });
-    if let Err(e) = read {
-        return Err(RunError::permanent(format!("cannot read `{display}`: {e}")));
-    }
-    let (d, q) = (format.delimiter, format.quote);
-    let (mut field_start, mut quoted, mut opened) = (true, false, 0usize);
-    let mut i = 0;
-    while i < tail.len() {
-        let b = tail[i];
-        if quoted {
-            if b == q {
-                if tail.get(i + 1) == Some(&q) {
-                    i += 2;
-                    continue;
-                }
-                quoted = false;
-            }
-        } else if b == b'\n' || b == b'\r' {
-            return Ok(());
-        } else if field_start && b == q {
-            quoted = true;
-            opened = i;
-            field_start = false;
-        } else {
-            field_start = b == d;
-        }
-        i += 1;
-    }
-    if !quoted {
-        return Ok(());
-    }
-    let before = &tail[..opened];
-    let line = last.line() + before.iter().filter(|&&b| b == b'\n').count() as u64;
-    let column = opened - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
-    Err(RunError::permanent(format!(
-        "{display}:{line}:{column}: this quote is never closed, so the rest of the file would be read as one \
-         value; close it, or write a quote inside a quoted value twice (`\"\"`)"
-    )))
-}
-
-/// Reads a file's bytes as strictly as Python's `csv` with `strict=True`: a closing quote must
-/// end its value (the next byte is the delimiter, a line break or the end of the file), and a
-/// quote opened must be closed. The usual cause of text after a closing quote is a quote
-/// missing earlier, so that a quoted value swallowed line breaks and the rows after them:
-/// the error then points where that value opened.
-///
-/// # Errors
-/// The first place the file breaks the rule, as `file:line:column` (columns in characters).
-fn strict_scan(path: &Path, display: &str, format: &CsvFormat) -> Result<(), RunError> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        /// A quote inside a quoted value: it closes the value, or doubles as `""`.
-        QuoteSeen,
-    }
-    let read_err = |e: std::io::Error| RunError::permanent(format!("cannot read `{display}`: {e}"));
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let (d, q) = (format.delimiter, format.quote);
-    let mut state = State::FieldStart;
-    // byte offsets; lines and columns are counted only when there is an error to place
-    let (mut base, mut opened) = (0u64, 0u64);
-    loop {
-        let buf = reader.fill_buf().map_err(read_err)?;
-        if buf.is_empty() {
-            break;
-        }
-        let n = buf.len();
-        // most data has no quote at all: a chunk without one only moves the field state
-        if matches!(state, State::FieldStart | State::Unquoted) && !buf.contains(&q) {
-            let last = buf[n - 1];
-            state = if last == d || last == b'\n' || last == b'\r' { State::FieldStart } else { State::Unquoted };
-            base += n as u64;
-            reader.consume(n);
-            continue;
-        }
-        for (i, &b) in buf.iter().enumerate() {
-            let newline = b == b'\n' || b == b'\r';
-            state = match state {
-                State::FieldStart | State::Unquoted if newline || b == d => State::FieldStart,
-                State::FieldStart if b == q => {
-                    opened = base + i as u64;
-                    State::Quoted
-                }
-                State::FieldStart | State::Unquoted => State::Unquoted,
-                State::Quoted if b == q => State::QuoteSeen,
-                State::Quoted => State::Quoted,
-                State::QuoteSeen if b == q => State::Quoted,
-                State::QuoteSeen if b == d || newline => State::FieldStart,
-                State::QuoteSeen => return Err(after_quote(path, display, opened, base + i as u64, b)),
-            };
-        }
-        base += n as u64;
-        reader.consume(n);
-    }
-    if state == State::Quoted {
-        let (line, col) = place(path, opened);
-        return Err(RunError::permanent(format!(
-            "{display}:{line}:{col}: this quote is never closed, so the rest of the file would be read as one value; \
-             close it, or write a quote inside a quoted value twice (`\"\"`)"
-        ))
-        .with_code(phlo_core::diagnostic::Code::InputFailed));
-    }
-    Ok(())
-}
-
-/// The line and column (in characters) of byte `offset` of a file.
-fn place(path: &Path, offset: u64) -> (u64, u64) {
-    let mut head = Vec::new();
-    if let Ok(f) = std::fs::File::open(path) {
-        let _ = f.take(offset).read_to_end(&mut head);
-    }
-    let mut line = 1u64;
-    let mut line_start = 0usize;
-    for (i, &b) in head.iter().enumerate() {
-        if b == b'\n' || (b == b'\r' && head.get(i + 1) != Some(&b'\n')) {
-            line += 1;
-            line_start = i + 1;
-        }
-    }
-    let col = head[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64 + 1;
-    (line, col)
-}
-
-/// The error for `b` (at byte `at`) after the closing quote of a value opened at byte `opened`.
-fn after_quote(path: &Path, display: &str, opened: u64, at: u64, b: u8) -> RunError {
-    let (line, col) = place(path, at);
-    let (open_line, open_col) = place(path, opened);
-    let shown =
-        if b.is_ascii_graphic() || b == b' ' { format!("`{}`", char::from(b)) } else { format!("byte 0x{b:02x}") };
-    let message = if open_line == line {
-        format!(
-            "{display}:{line}:{col}: {shown} follows the closing quote of a value (opened at column {open_col}); a \
-             quoted value ends at its closing quote — quote the whole value, and write a quote inside it twice (`\"\"`)"
-        )
-    } else {
-        format!(
-            "{display}:{open_line}:{open_col}: the quoted value opened here runs over {} line break(s) and closes at \
-             line {line}, column {}, where {shown} follows it: a closing quote is probably missing on line {open_line}, \
-             and the rows after it were read into this value",
-            line - open_line,
-            col.saturating_sub(1)
-        )
-    };
-    RunError::permanent(message).with_code(phlo_core::diagnostic::Code::InputFailed)
-}
-
 /// Header names must name the columns: none empty, none twice.
 pub(crate) fn check_header(display: &str, names: &[String]) -> Result<(), RunError> {
     for (i, n) in names.iter().enumerate() {
@@ -480,9 +332,9 @@ pub(crate) fn check_header(display: &str, names: &[String]) -> Result<(), RunErr
 
 /// The columns of a file, from its first line (`None` when it cannot be read yet).
 pub(crate) fn header_columns(path: &Path, format: &CsvFormat) -> Option<Vec<String>> {
-    let mut r = reader(path, "", format).ok()?;
+    let (mut r, broken) = reader(path, "", format, false).ok()?;
     let mut record = csv::StringRecord::new();
-    if !read_text(&mut r, &mut record, format, path, "", 0).ok()? {
+    if !read_text(&mut r, &broken, &mut record, format, "", 0).ok()? {
         return None;
     }
     Some(if format.header {
@@ -516,6 +368,7 @@ pub fn read_csv_until(
 }
 
 /// One file of a load: where its data starts.
+#[derive(Debug)]
 struct Part<'a> {
     path: &'a Path,
     display: &'a str,
@@ -524,31 +377,46 @@ struct Part<'a> {
 
 impl Part<'_> {
     /// A reader at the file's first data record.
-    fn open(&self, format: &CsvFormat) -> Result<csv::Reader<std::fs::File>, RunError> {
-        let mut r = reader(self.path, self.display, format)?;
+    fn open(&self, format: &CsvFormat, strict: bool) -> Result<(Reader, Broken), RunError> {
+        let (mut r, broken) = reader(self.path, self.display, format, strict)?;
         r.seek(self.data_start.clone())
             .map_err(|e| RunError::permanent(format!("cannot read `{}`: {e}", self.display)))?;
-        Ok(r)
+        Ok((r, broken))
     }
 }
 
-/// Reads several files with the same columns into one set of rows (a `path` glob), types
-/// inferred over all of them; `(path, display)` pairs, in order.
+/// A load read once: its files' headers checked, their quoting checked and the types of the
+/// undeclared columns inferred from every value. [`CsvPlan::convert`] then reads the rows.
+#[derive(Debug)]
+pub struct CsvPlan<'a> {
+    parts: Vec<Part<'a>>,
+    headers: Vec<String>,
+    /// The table's columns.
+    pub columns: Vec<Column>,
+    /// The data records counted (0 when every column is declared and nothing was inferred).
+    pub records: usize,
+    /// Whether the first pass read the data (and checked its quoting).
+    scanned: bool,
+}
+
+/// Reads the files of a load (a `path` glob's, in order) once: their headers, their quoting
+/// and the types of undeclared columns, inferred over all of them.
 ///
 /// # Errors
-/// As `read_csv`; a file whose columns differ from the first's; a stop.
-pub fn read_csv_files_until(
-    files: &[(std::path::PathBuf, String)],
+/// A missing, empty or malformed file, a broken quote (`file:line:column`), a file whose
+/// columns differ from the first's, a declared column no file has; a stop.
+pub fn plan_csv<'a>(
+    files: &'a [(std::path::PathBuf, String)],
     format: &CsvFormat,
     stop: &dyn Fn() -> bool,
-) -> Result<Rows, RunError> {
+) -> Result<CsvPlan<'a>, RunError> {
     let mut record = csv::StringRecord::new();
     let mut parts: Vec<Part<'_>> = Vec::with_capacity(files.len());
     let mut headers: Option<Vec<String>> = None;
+    let mut readers = Vec::with_capacity(files.len());
     for (path, display) in files {
-        strict_scan(path, display, format)?;
-        let mut r = reader(path, display, format)?;
-        if !read_text(&mut r, &mut record, format, path, display, 0)? || record.iter().all(str::is_empty) {
+        let (mut r, broken) = reader(path, display, format, true)?;
+        if !read_text(&mut r, &broken, &mut record, format, display, 0)? || record.iter().all(str::is_empty) {
             return Err(RunError::permanent(format!(
                 "`{display}` is empty: expected a header line naming the columns"
             )));
@@ -573,6 +441,11 @@ pub fn read_csv_files_until(
         }
         let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
         parts.push(Part { path, display, data_start });
+        // without a header the first line is data: read it again
+        if !format.header {
+            r.seek(csv::Position::new()).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
+        }
+        readers.push((r, broken));
     }
     let (Some(headers), Some(first)) = (headers, parts.first()) else {
         return Err(RunError::permanent(String::from("no file to read")));
@@ -591,10 +464,10 @@ pub fn read_csv_files_until(
     let mut candidates = vec![Candidates::ALL; width];
     let mut seen = vec![false; width];
     let mut count = 0usize;
-    if declared.iter().any(Option::is_none) {
-        for part in &parts {
-            let mut r = part.open(format)?;
-            while read_text(&mut r, &mut record, format, part.path, part.display, width)? {
+    let scanned = declared.iter().any(Option::is_none);
+    if scanned {
+        for (part, (mut r, broken)) in parts.iter().zip(readers) {
+            while read_text(&mut r, &broken, &mut record, format, part.display, width)? {
                 count += 1;
                 if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
                     return Err(stopped(part.display));
@@ -613,46 +486,90 @@ pub fn read_csv_files_until(
         .enumerate()
         .map(|(i, h)| Column::new(h, declared[i].unwrap_or_else(|| candidates[i].pick(seen[i]))))
         .collect();
-    let mut rows = Rows { columns, rows: Vec::with_capacity(count) };
-    for part in &parts {
-        let (path, display) = (part.path, part.display);
-        let mut r = part.open(format)?;
-        let mut last: Option<csv::Position> = None;
-        while read_text(&mut r, &mut record, format, path, display, width)? {
-            if rows.rows.len() % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
-                return Err(stopped(display));
-            }
-            let position = record.position().cloned().unwrap_or_else(csv::Position::new);
-            let line = position.line();
-            let mut row = Vec::with_capacity(width);
-            for (i, v) in record.iter().enumerate() {
-                let t = rows.columns[i].data_type;
-                let cell = if nulls.contains(v) { Some(Cell::Null) } else { convert(v, t, format) };
-                row.push(cell.ok_or_else(|| {
-                    RunError::permanent(format!(
-                        "{display}:{line}:{}: `{v}` is not a valid {} for column `{}`{}",
-                        i + 1,
-                        t.as_str(),
-                        headers[i],
-                        match (t, &format.date_format, &format.timestamp_format) {
-                            (DataType::Date, None, _) => {
-                                " (dates are read as YYYY-MM-DD; say another with `date_format`)"
-                            }
-                            (DataType::Timestamp, _, None) => {
-                                " (timestamps are read as RFC 3339; say another with `timestamp_format`)"
-                            }
-                            _ => "",
+    Ok(CsvPlan { parts, headers, columns, records: count, scanned })
+}
+
+impl CsvPlan<'_> {
+    /// Reads the rows, converted to the plan's column types, into `batch`, handing it to
+    /// `emit` whenever it is full (and once at the end, when rows are left).
+    ///
+    /// # Errors
+    /// A value that does not fit its column's type (`file:line:column`), a row of the wrong
+    /// width, a broken quote (when the plan did not read the data), `emit`'s error; a stop.
+    pub fn convert(
+        &self,
+        format: &CsvFormat,
+        stop: &dyn Fn() -> bool,
+        batch: &mut BatchBuilder,
+        emit: &mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let width = self.headers.len();
+        let nulls = Nulls::new(&format.null_values);
+        let mut record = csv::StringRecord::new();
+        let mut count = 0usize;
+        for part in &self.parts {
+            let display = part.display;
+            let (mut r, broken) = part.open(format, !self.scanned)?;
+            while read_text(&mut r, &broken, &mut record, format, display, width)? {
+                count += 1;
+                if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {
+                    return Err(stopped(display));
+                }
+                let row = batch.row();
+                for (i, v) in record.iter().enumerate() {
+                    let t = self.columns[i].data_type;
+                    let cell = if nulls.contains(v) { Some(Cell::Null) } else { convert(v, t, format) };
+                    match cell {
+                        Some(cell) => row.push(cell),
+                        None => {
+                            let line = record.position().map_or(0, csv::Position::line);
+                            return Err(bad_value(display, line, i, v, t, &self.headers[i], format));
                         }
-                    ))
-                })?);
+                    }
+                }
+                if batch.is_full() {
+                    emit(batch)?;
+                }
             }
-            rows.rows.push(row);
-            last = Some(position);
         }
-        if let Some(last) = last {
-            unterminated_quote(path, display, &last, format)?;
+        if !batch.is_empty() {
+            emit(batch)?;
         }
+        Ok(())
     }
+}
+
+/// A value that is not of its column's type.
+fn bad_value(display: &str, line: u64, i: usize, v: &str, t: DataType, header: &str, format: &CsvFormat) -> RunError {
+    RunError::permanent(format!(
+        "{display}:{line}:{}: `{v}` is not a valid {} for column `{header}`{}",
+        i + 1,
+        t.as_str(),
+        match (t, &format.date_format, &format.timestamp_format) {
+            (DataType::Date, None, _) => " (dates are read as YYYY-MM-DD; say another with `date_format`)",
+            (DataType::Timestamp, _, None) => " (timestamps are read as RFC 3339; say another with `timestamp_format`)",
+            _ => "",
+        }
+    ))
+}
+
+/// Reads several files with the same columns into one set of rows (a `path` glob), types
+/// inferred over all of them; `(path, display)` pairs, in order.
+///
+/// # Errors
+/// As `read_csv`; a file whose columns differ from the first's; a stop.
+pub fn read_csv_files_until(
+    files: &[(std::path::PathBuf, String)],
+    format: &CsvFormat,
+    stop: &dyn Fn() -> bool,
+) -> Result<Rows, RunError> {
+    let plan = plan_csv(files, format, stop)?;
+    let mut rows = Rows { columns: plan.columns.clone(), rows: Vec::with_capacity(plan.records) };
+    let mut batch = BatchBuilder::new(rows.columns.len());
+    plan.convert(format, stop, &mut batch, &mut |b| {
+        rows.rows.append(&mut b.take(Vec::new()));
+        Ok(())
+    })?;
     Ok(rows)
 }
 

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use phlo_core::data::{Commit, DataType, Rows, TableStore, WriteMode, Written, table_name};
+use phlo_core::data::batches::{self, BatchBuilder};
+use phlo_core::data::{Column, Commit, DataType, JsonTyping, Rows, TableStore, WriteMode, Written, table_name};
 
-use crate::delimited::{CsvFormat, Encoding, check_format, read_csv_files_until};
+use crate::delimited::{CsvFormat, Encoding, check_format, plan_csv};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
 use phlo_core::spec::{AssetSpec, MaterializeResult, RunContext, RunError};
 use schemars::JsonSchema;
@@ -150,9 +151,15 @@ pub(crate) fn table_store(ctx: &RunContext) -> Result<Arc<dyn TableStore>, RunEr
     ctx.capability::<dyn TableStore>()
 }
 
-/// Writes the rows once per run step: a step whose write an earlier attempt of the run
-/// committed (a resume, a retry, a second process) writes nothing again.
-fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult, RunError> {
+/// Writes a load's rows as they are read, once per run step: `produce` reads and converts
+/// them on a thread of its own, handing full batches to `emit`, while this thread writes them
+/// in one transaction — both cores busy, a few batches in memory. An error on either side
+/// writes nothing; a step whose write an earlier attempt of the run committed (a resume, a
+/// retry, a second process) writes nothing again.
+fn stream_write<P>(ctx: &RunContext, load: &Load, columns: &[Column], produce: P) -> Result<MaterializeResult, RunError>
+where
+    P: FnOnce(&mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>) -> Result<(), RunError> + Send,
+{
     let store = table_store(ctx)?;
     let mode = match load.mode {
         Mode::Replace => WriteMode::Replace,
@@ -160,9 +167,21 @@ fn write(ctx: &RunContext, load: &Load, rows: &Rows) -> Result<MaterializeResult
     };
     let step = ctx.step_mark();
     let commit = Commit { state: None, step: Some(&step) };
-    let written = store
-        .write_rows(&load.table, rows, &mode, &commit, &ctx.stop_signal())
-        .map_err(|e| RunError::new(e.message))?;
+    let stop = ctx.stop_signal();
+    let written = std::thread::scope(|s| {
+        let (tx, mut rx) = batches::channel::<RunError>();
+        s.spawn(move || {
+            let mut emit = |b: &mut BatchBuilder| b.flush(&tx).map_err(|_| RunError::new("the write stopped reading"));
+            if let Err(e) = produce(&mut emit) {
+                tx.fail(e);
+            }
+        });
+        // the receiver is dropped when this returns, so a producer blocked on a full channel
+        // sees the writer gone and ends before the scope joins it
+        store
+            .write_batches(&load.table, columns, &mut rx, &mode, &commit, &stop)
+            .map_err(|e| rx.take_failure().map_or_else(|| RunError::new(e.message), input_failed))
+    })?;
     finish(store.as_ref(), load, &written)
 }
 
@@ -266,14 +285,16 @@ pub(crate) fn build_csv(cfg: CsvConfig, ctx: &AssetTypeContext) -> Result<AssetS
                 if let Some(done) = blocking(move || already(&c, &ld)).await?? {
                     return Ok(done);
                 }
-                let rows = blocking(move || {
-                    let files = crate::delimited::expand_path(&l.path, &l.display)?;
-                    read_csv_files_until(&files, &format, &*stop)
+                let ctx = rc.clone();
+                blocking(move || {
+                    let files = crate::delimited::expand_path(&l.path, &l.display).map_err(input_failed)?;
+                    let plan = plan_csv(&files, &format, &*stop).map_err(input_failed)?;
+                    let columns = plan.columns.clone();
+                    stream_write(&ctx, &load, &columns, |emit| {
+                        plan.convert(&format, &*stop, &mut BatchBuilder::new(columns.len()), emit)
+                    })
                 })
                 .await?
-                .map_err(input_failed)?;
-                let ctx = rc.clone();
-                blocking(move || write(&ctx, &load, &rows)).await?
             }
         }))
 }
@@ -320,9 +341,15 @@ pub(crate) fn build_jsonl(cfg: JsonlConfig, ctx: &AssetTypeContext) -> Result<As
                 if let Some(done) = blocking(move || already(&c, &ld)).await?? {
                     return Ok(done);
                 }
-                let rows = blocking(move || read_jsonl(&l.path, &l.display, &*stop)).await?.map_err(input_failed)?;
                 let ctx = rc.clone();
-                blocking(move || write(&ctx, &load, &rows)).await?
+                blocking(move || {
+                    let mut typing = scan_jsonl(&l.path, &l.display, &*stop).map_err(input_failed)?;
+                    let columns = typing.columns();
+                    stream_write(&ctx, &load, &columns, |emit| {
+                        convert_jsonl(&l.path, &l.display, &typing, &*stop, &mut BatchBuilder::new(columns.len()), emit)
+                    })
+                })
+                .await?
             }
         }))
 }
@@ -356,28 +383,87 @@ fn stopped(display: &str) -> RunError {
     RunError::new(format!("the load of `{display}` was stopped"))
 }
 
-/// Reads a JSON Lines file: one object per line; columns are the keys in first-seen order.
-pub(crate) fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<Rows, RunError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
-    let mut objects = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if i % STOP_CHECK_EVERY == STOP_CHECK_EVERY - 1 && stop() {
+/// Reads a JSON Lines file's records one by one, as objects, each with its line number.
+fn each_jsonl(
+    path: &Path,
+    display: &str,
+    stop: &dyn Fn() -> bool,
+    f: &mut dyn FnMut(serde_json::Map<String, serde_json::Value>, usize) -> Result<(), RunError>,
+) -> Result<usize, RunError> {
+    use std::io::BufRead;
+    let read_err = |e: std::io::Error| RunError::permanent(format!("cannot read `{display}`: {e}"));
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let (mut line, mut i, mut objects) = (Vec::new(), 0usize, 0usize);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
+            break;
+        }
+        i += 1;
+        if i.is_multiple_of(STOP_CHECK_EVERY) && stop() {
             return Err(stopped(display));
         }
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| RunError::permanent(format!("{display}:{}:{}: {e}", i + 1, e.column())))?;
+        let v: serde_json::Value = serde_json::from_slice(&line)
+            .map_err(|e| RunError::permanent(format!("{display}:{i}:{}: {e}", e.column())))?;
         let serde_json::Value::Object(map) = v else {
-            return Err(RunError::permanent(format!("{display}:{}:1: expected a JSON object", i + 1)));
+            return Err(RunError::permanent(format!("{display}:{i}:1: expected a JSON object")));
         };
-        objects.push(map);
+        objects += 1;
+        f(map, i)?;
     }
-    if objects.is_empty() {
+    Ok(objects)
+}
+
+/// The first pass over a JSON Lines file: every record parsed, every field typed.
+fn scan_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<JsonTyping, RunError> {
+    let mut typing = JsonTyping::default();
+    let objects = each_jsonl(path, display, stop, &mut |map, _| {
+        typing.see(&map);
+        Ok(())
+    })?;
+    if objects == 0 {
         return Err(RunError::permanent(format!("`{display}` has no JSON objects")));
     }
-    // typed as a REST source's records are: every digit kept
-    Ok(phlo_core::data::rows_from_json(&objects))
+    Ok(typing)
+}
+
+/// The second pass: each record converted to a row of the first pass's columns.
+fn convert_jsonl(
+    path: &Path,
+    display: &str,
+    typing: &JsonTyping,
+    stop: &dyn Fn() -> bool,
+    batch: &mut BatchBuilder,
+    emit: &mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    each_jsonl(path, display, stop, &mut |map, line| {
+        if !typing.row_from(map, batch.row()) {
+            return Err(RunError::permanent(format!(
+                "{display}:{line}: this record has a field the first read of the file did not: the file changed \
+                 while it was loaded"
+            )));
+        }
+        if batch.is_full() { emit(batch) } else { Ok(()) }
+    })?;
+    if batch.is_empty() { Ok(()) } else { emit(batch) }
+}
+
+/// Reads a JSON Lines file: one object per line; columns are the keys in first-seen order,
+/// typed as a REST source's records are (every digit kept).
+///
+/// # Errors
+/// An unreadable file, a line that is not a JSON object (`file:line:column`), no object.
+pub fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<Rows, RunError> {
+    let mut typing = scan_jsonl(path, display, stop)?;
+    let mut rows = Rows::new(typing.columns());
+    let mut batch = BatchBuilder::new(rows.columns.len());
+    convert_jsonl(path, display, &typing, stop, &mut batch, &mut |b| {
+        rows.rows.append(&mut b.take(Vec::new()));
+        Ok(())
+    })?;
+    Ok(rows)
 }

@@ -16,6 +16,7 @@ mod command;
 mod delimited;
 mod ingest;
 mod outputs;
+mod strict;
 
 use phlo_core::data::{QueryEngine, TableStore};
 use phlo_core::plugin::{AssetType, AssetTypeContext, Plugin, PluginError};
@@ -24,7 +25,7 @@ use phlo_core::spec::{AssetKind, AssetSpec};
 pub use delimited::{
     CsvFormat, DEFAULT_NULL_VALUES, Encoding, expand_path, read_csv, read_csv_files_until, read_csv_until,
 };
-pub use ingest::{CsvConfig, JsonlConfig, Mode};
+pub use ingest::{CsvConfig, JsonlConfig, Mode, read_jsonl};
 pub use outputs::{CommandConfig, ExportConfig, SqlConfig};
 
 /// Declares an asset type of this crate: its unit type, name, description, config, kind and

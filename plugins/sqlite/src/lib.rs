@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use phlo_core::data::batches::{InMemory, RowBatches};
 use phlo_core::data::{
     Cell, Column, Commit, Committed, DataError, DataType, ModelTarget, QueryEngine, Rows, StepMark, StopSignal,
     TableStore, WriteMode, Written, partition_swap_sql, quote_ident,
@@ -20,7 +21,7 @@ use phlo_core::plugin::{Plugin, PluginContext, PluginError, Resource};
 use rusqlite::ToSql;
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension};
 use schemars::JsonSchema;
 
 use readonly::{read_only, refuse_writes};
@@ -217,69 +218,109 @@ impl Warehouse {
         })
     }
 
+    /// One step's write: `f` writes the rows inside the write transaction, which also sets
+    /// `commit.state` and records `commit.step` — or writes nothing when the step is recorded
+    /// as committed already (read inside the transaction: two attempts never both write).
+    fn write_step(
+        &self,
+        commit: &Commit<'_>,
+        stop: &StopSignal,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<u64, DataError>,
+    ) -> Result<Written, DataError> {
+        self.write_session(Some(stop), |tx| {
+            if let Some(step) = commit.step
+                && let Some(c) = committed_in(tx, step)?
+            {
+                return Ok(Written::Already(c));
+            }
+            let n = f(tx)?;
+            if let Some((key, value)) = commit.state {
+                set_state_in(tx, key, value)?;
+            }
+            if let Some(step) = commit.step {
+                mark_in(tx, step, n)?;
+            }
+            Ok(Written::Rows(n))
+        })
+    }
+
     fn write(&self, table: &str, rows: &Rows, replace: bool, stop: Option<&StopSignal>) -> Result<u64, DataError> {
-        self.write_session(stop, |tx| write_in(tx, table, rows, replace))
+        self.write_session(stop, |tx| write_in(tx, table, &rows.columns, &mut InMemory::new(&rows.rows), replace))
     }
 }
 
-fn write_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, replace: bool) -> Result<u64, DataError> {
-    {
-        let target = quote_ident(table);
-        let columns: Vec<String> = rows
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}{}",
-                    quote_ident(&c.name),
-                    sql_type(c.data_type),
-                    if c.nullable { "" } else { " NOT NULL" }
-                )
-            })
-            .collect();
-        let staging = if replace { quote_ident(&format!("__phlo_new_{table}")) } else { target.clone() };
-        if replace {
-            tx.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({});",
-                columns.join(", ")
-            ))
+/// Writes the batches of `source` into `table` (replacing it through a staging table, or
+/// appending to it) inside `tx`, one prepared statement reused for every row.
+fn write_in(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    columns: &[Column],
+    source: &mut dyn RowBatches,
+    replace: bool,
+) -> Result<u64, DataError> {
+    let target = quote_ident(table);
+    let declared: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!("{} {}{}", quote_ident(&c.name), sql_type(c.data_type), if c.nullable { "" } else { " NOT NULL" })
+        })
+        .collect();
+    let staging = if replace { quote_ident(&format!("__phlo_new_{table}")) } else { target.clone() };
+    if replace {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {staging}; CREATE TABLE {staging} ({});", declared.join(", ")))
             .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
-        } else {
-            tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", columns.join(", ")))
-                .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
-            let existing = describe_in(tx, table)?.unwrap_or_default();
-            let names = |cols: &[Column]| {
-                let mut v = cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-                v.sort();
-                v
-            };
-            // columns are matched by name: the same set, in any order
-            if names(&existing) != names(&rows.columns) {
-                let list = |cols: &[Column]| cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(DataError::new(format!(
-                    "cannot append to `{table}`: it has columns ({}), the rows have ({})",
-                    list(&existing),
-                    list(&rows.columns)
-                )));
-            }
+    } else {
+        tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", declared.join(", ")))
+            .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
+        let existing = describe_in(tx, table)?.unwrap_or_default();
+        let names = |cols: &[Column]| {
+            let mut v = cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+            v.sort();
+            v
+        };
+        // columns are matched by name: the same set, in any order
+        if names(&existing) != names(columns) {
+            let list = |cols: &[Column]| cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(DataError::new(format!(
+                "cannot append to `{table}`: it has columns ({}), the rows have ({})",
+                list(&existing),
+                list(columns)
+            )));
         }
-        {
-            let placeholders = vec!["?"; rows.columns.len()].join(", ");
-            let names = rows.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-            let mut stmt = tx
-                .prepare(&format!("INSERT INTO {staging} ({names}) VALUES ({placeholders})"))
-                .map_err(|e| sql_err(&format!("cannot insert into `{table}`"), &e))?;
-            for (i, row) in rows.rows.iter().enumerate() {
-                stmt.execute(params_from_iter(row.iter().map(Bind)))
-                    .map_err(|e| sql_err(&format!("row {} of `{table}`", i + 1), &e))?;
-            }
-        }
-        if replace {
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
-                .map_err(|e| sql_err(&format!("cannot replace table `{table}`"), &e))?;
-        }
-        Ok(rows.len() as u64)
     }
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let mut stmt = tx
+        .prepare(&format!("INSERT INTO {staging} ({names}) VALUES ({placeholders})"))
+        .map_err(|e| sql_err(&format!("cannot insert into `{table}`"), &e))?;
+    let n = insert_batches(&mut stmt, source, &|i| format!("row {i} of `{table}`"))?;
+    drop(stmt);
+    if replace {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
+            .map_err(|e| sql_err(&format!("cannot replace table `{table}`"), &e))?;
+    }
+    Ok(n)
+}
+
+/// Runs `stmt` once per row of `source`'s batches, binding the row's cells in order;
+/// `what(i)` names row `i` (from 1) in an error.
+fn insert_batches(
+    stmt: &mut rusqlite::Statement<'_>,
+    source: &mut dyn RowBatches,
+    what: &dyn Fn(u64) -> String,
+) -> Result<u64, DataError> {
+    let mut batch = Vec::new();
+    let mut n = 0u64;
+    while source.next_batch(&mut batch)? {
+        for row in &batch {
+            n += 1;
+            for (i, cell) in row.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(n), &e))?;
+            }
+            stmt.raw_execute().map_err(|e| sql_err(&what(n), &e))?;
+        }
+    }
+    Ok(n)
 }
 
 /// Upserts `rows` into `table` by the `keys` columns: the table is created when missing,
@@ -336,11 +377,7 @@ fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[St
             "INSERT INTO {target} ({names}) VALUES ({placeholders}) ON CONFLICT ({key_list}) {on_conflict}"
         ))
         .map_err(|e| sql_err(&format!("cannot merge into `{table}`"), &e))?;
-    for (i, row) in rows.rows.iter().enumerate() {
-        stmt.execute(params_from_iter(row.iter().map(Bind)))
-            .map_err(|e| sql_err(&format!("record {} of `{table}`", i + 1), &e))?;
-    }
-    Ok(rows.len() as u64)
+    insert_batches(&mut stmt, &mut InMemory::new(&rows.rows), &|i| format!("record {i} of `{table}`"))
 }
 
 /// Where incremental state lives, next to the data it describes.
@@ -460,26 +497,33 @@ impl TableStore for Warehouse {
         commit: &Commit<'_>,
         stop: &StopSignal,
     ) -> Result<Written, DataError> {
-        self.write_session(Some(stop), |tx| {
-            // read inside the write transaction: two attempts of one step never both write
-            if let Some(step) = commit.step
-                && let Some(c) = committed_in(tx, step)?
-            {
-                return Ok(Written::Already(c));
+        match mode {
+            WriteMode::Merge(keys) => self.write_step(commit, stop, |tx| merge_in(tx, table, rows, keys)),
+            _ => self.write_batches(table, &rows.columns, &mut InMemory::new(&rows.rows), mode, commit, stop),
+        }
+    }
+
+    fn write_batches(
+        &self,
+        table: &str,
+        columns: &[Column],
+        source: &mut dyn RowBatches,
+        mode: &WriteMode,
+        commit: &Commit<'_>,
+        stop: &StopSignal,
+    ) -> Result<Written, DataError> {
+        match mode {
+            WriteMode::Replace => self.write_step(commit, stop, |tx| write_in(tx, table, columns, source, true)),
+            WriteMode::Append => self.write_step(commit, stop, |tx| write_in(tx, table, columns, source, false)),
+            WriteMode::Merge(keys) => {
+                let mut rows = Rows::new(columns.to_vec());
+                let mut batch = Vec::new();
+                while source.next_batch(&mut batch)? {
+                    rows.rows.append(&mut batch);
+                }
+                self.write_step(commit, stop, |tx| merge_in(tx, table, &rows, keys))
             }
-            let n = match mode {
-                WriteMode::Replace => write_in(tx, table, rows, true)?,
-                WriteMode::Append => write_in(tx, table, rows, false)?,
-                WriteMode::Merge(keys) => merge_in(tx, table, rows, keys)?,
-            };
-            if let Some((key, value)) = commit.state {
-                set_state_in(tx, key, value)?;
-            }
-            if let Some(step) = commit.step {
-                mark_in(tx, step, n)?;
-            }
-            Ok(Written::Rows(n))
-        })
+        }
     }
 
     fn committed(&self, step: &StepMark) -> Result<Option<Committed>, DataError> {

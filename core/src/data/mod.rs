@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub mod batches;
+
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -133,68 +135,134 @@ pub fn exact_real(text: &str) -> Option<f64> {
 /// are booleans; otherwise `text`, numbers kept as written (`18446744073709551615`), arrays
 /// and objects as their JSON.
 pub fn rows_from_json(records: &[serde_json::Map<String, serde_json::Value>]) -> Rows {
-    use serde_json::Value;
-    let mut names: Vec<String> = Vec::new();
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut typing = JsonTyping::default();
     for r in records {
-        for k in r.keys() {
-            if seen.insert(k.as_str()) {
-                names.push(k.clone());
-            }
-        }
+        typing.see(r);
     }
-    let exact = |x: &serde_json::Number| match (x.as_i64(), x.as_f64()) {
-        (Some(i), _) => i.unsigned_abs() <= 1 << 53,
-        (None, Some(_)) => x.is_f64(),
-        _ => false,
-    };
-    let types: Vec<DataType> = names
-        .iter()
-        .map(|n| {
-            let (mut ints, mut reals, mut bools, mut other, mut inexact) = (0, 0, 0, 0, false);
-            for v in records.iter().filter_map(|r| r.get(n)) {
-                match v {
-                    Value::Null => {}
-                    Value::Bool(_) => bools += 1,
-                    Value::Number(x) if x.is_i64() => {
-                        ints += 1;
-                        inexact |= !exact(x);
-                    }
-                    Value::Number(x) => {
-                        reals += 1;
-                        inexact |= !exact(x);
-                    }
-                    _ => other += 1,
-                }
-            }
-            match (ints, reals, bools, other) {
-                (0, 0, 0, 0) => DataType::Text,
-                (_, 0, 0, 0) => DataType::Integer,
-                (_, _, 0, 0) if !inexact => DataType::Real,
-                (0, 0, _, 0) => DataType::Boolean,
-                _ => DataType::Text,
-            }
-        })
-        .collect();
+    let columns = typing.columns();
     let rows = records
         .iter()
         .map(|r| {
-            names
-                .iter()
-                .zip(&types)
-                .map(|(n, t)| match (r.get(n), t) {
-                    (None | Some(Value::Null), _) => Cell::Null,
-                    (Some(Value::Bool(b)), DataType::Boolean) => Cell::Bool(*b),
-                    (Some(Value::Number(x)), DataType::Integer) => x.as_i64().map_or(Cell::Null, Cell::Int),
-                    (Some(Value::Number(x)), DataType::Real) => x.as_f64().map_or(Cell::Null, Cell::Real),
-                    (Some(Value::String(s)), _) => Cell::Text(s.clone()),
-                    (Some(v), _) => Cell::Text(v.to_string()),
-                })
-                .collect()
+            let mut row = Vec::with_capacity(typing.names.len());
+            typing.row(r, &mut row);
+            row
         })
         .collect();
-    let columns = names.into_iter().zip(types).map(|(n, t)| Column::new(n, t)).collect();
     Rows { columns, rows }
+}
+
+/// A JSON value as a cell of a column of type `t`.
+fn json_cell(v: Option<serde_json::Value>, t: DataType) -> Cell {
+    use serde_json::Value;
+    match (v, t) {
+        (None | Some(Value::Null), _) => Cell::Null,
+        (Some(Value::Bool(b)), DataType::Boolean) => Cell::Bool(b),
+        (Some(Value::Number(x)), DataType::Integer) => x.as_i64().map_or(Cell::Null, Cell::Int),
+        (Some(Value::Number(x)), DataType::Real) => x.as_f64().map_or(Cell::Null, Cell::Real),
+        (Some(Value::String(s)), _) => Cell::Text(s),
+        (Some(v), _) => Cell::Text(v.to_string()),
+    }
+}
+
+/// What the values of one JSON field have been so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct JsonSeen {
+    ints: u64,
+    reals: u64,
+    bools: u64,
+    other: u64,
+    inexact: bool,
+}
+
+/// The typing of [`rows_from_json`], one record at a time, for records that stream (a JSON
+/// Lines file read twice: once to [`see`](Self::see) every record, once to convert each with
+/// [`row`](Self::row)).
+#[derive(Debug, Clone, Default)]
+pub struct JsonTyping {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+    seen: Vec<JsonSeen>,
+    types: Vec<DataType>,
+}
+
+impl JsonTyping {
+    /// Takes a record's fields and values into account.
+    pub fn see(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
+        use serde_json::Value;
+        let exact = |x: &serde_json::Number| match (x.as_i64(), x.as_f64()) {
+            (Some(i), _) => i.unsigned_abs() <= 1 << 53,
+            (None, Some(_)) => x.is_f64(),
+            _ => false,
+        };
+        for (k, v) in record {
+            let i = match self.index.get(k) {
+                Some(&i) => i,
+                None => {
+                    self.index.insert(k.clone(), self.names.len());
+                    self.names.push(k.clone());
+                    self.seen.push(JsonSeen::default());
+                    self.names.len() - 1
+                }
+            };
+            let s = &mut self.seen[i];
+            match v {
+                Value::Null => {}
+                Value::Bool(_) => s.bools += 1,
+                Value::Number(x) if x.is_i64() => {
+                    s.ints += 1;
+                    s.inexact |= !exact(x);
+                }
+                Value::Number(x) => {
+                    s.reals += 1;
+                    s.inexact |= !exact(x);
+                }
+                _ => s.other += 1,
+            }
+        }
+        self.types.clear();
+    }
+
+    /// The columns: fields in first-seen order, typed by every value seen.
+    pub fn columns(&mut self) -> Vec<Column> {
+        self.decide();
+        self.names.iter().zip(&self.types).map(|(n, t)| Column::new(n.clone(), *t)).collect()
+    }
+
+    fn decide(&mut self) {
+        if self.types.len() == self.names.len() {
+            return;
+        }
+        self.types = self
+            .seen
+            .iter()
+            .map(|s| match (s.ints, s.reals, s.bools, s.other) {
+                (0, 0, 0, 0) => DataType::Text,
+                (_, 0, 0, 0) => DataType::Integer,
+                (_, _, 0, 0) if !s.inexact => DataType::Real,
+                (0, 0, _, 0) => DataType::Boolean,
+                _ => DataType::Text,
+            })
+            .collect();
+    }
+
+    /// A record as a row of the columns (a field it lacks is null), into `out`; call
+    /// [`columns`](Self::columns) first.
+    pub fn row(&self, record: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<Cell>) {
+        out.clear();
+        for (n, t) in self.names.iter().zip(&self.types) {
+            out.push(json_cell(record.get(n).cloned(), *t));
+        }
+    }
+
+    /// [`row`](Self::row) for a record that is not needed afterwards (its values move);
+    /// `false` when the record has a field that is not a column (it was not seen).
+    pub fn row_from(&self, mut record: serde_json::Map<String, serde_json::Value>, out: &mut Vec<Cell>) -> bool {
+        out.clear();
+        for (n, t) in self.names.iter().zip(&self.types) {
+            out.push(json_cell(record.remove(n), *t));
+        }
+        record.is_empty()
+    }
 }
 
 impl fmt::Display for Cell {
@@ -412,6 +480,30 @@ pub trait TableStore: Send + Sync {
             (WriteMode::Append, None) => self.write_until(table, rows, false, stop).map(Written::Rows),
             _ => Err(DataError::new("this table store cannot merge rows by key or keep incremental state")),
         }
+    }
+
+    /// [`write_rows`](Self::write_rows) for rows that stream: `source` is drained inside the
+    /// write's one transaction, batch by batch, so the rows are never all in memory. An error
+    /// from `source` rolls the write back. `Replace` and `Append` stream; the default (and
+    /// `Merge`) gathers the rows first.
+    ///
+    /// # Errors
+    /// As `write_rows`, and `source`'s error (nothing is written).
+    fn write_batches(
+        &self,
+        table: &str,
+        columns: &[Column],
+        source: &mut dyn batches::RowBatches,
+        mode: &WriteMode,
+        commit: &Commit<'_>,
+        stop: &StopSignal,
+    ) -> Result<Written, DataError> {
+        let mut rows = Rows::new(columns.to_vec());
+        let mut batch = Vec::new();
+        while source.next_batch(&mut batch)? {
+            rows.rows.append(&mut batch);
+        }
+        self.write_rows(table, &rows, mode, commit, stop)
     }
 
     /// Whether `step`'s write is committed in this store (by [`TableStore::write_rows`] or
