@@ -11,6 +11,7 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::digest::Digest;
 use super::{Cell, DataError};
 
 /// Rows per batch: large enough that the channel costs nothing per row, small enough that a
@@ -29,6 +30,12 @@ pub trait RowBatches {
     /// # Errors
     /// The source failed: the write must not commit.
     fn next_batch(&mut self, batch: &mut Vec<Vec<Cell>>) -> Result<bool, DataError>;
+
+    /// The digest of every row delivered so far, when the source hashed them (see
+    /// [`digest`](super::digest)); `None` when it did not.
+    fn digest(&self) -> Option<&Digest> {
+        None
+    }
 }
 
 /// Rows already in memory, as one batch.
@@ -57,10 +64,13 @@ impl RowBatches for InMemory<'_> {
     }
 }
 
+/// What travels from producer to writer: a batch with its rows' digest, or the producer's error.
+type Message<E> = Result<(Vec<Vec<Cell>>, Digest), E>;
+
 /// The producing end of a [`channel`].
 #[derive(Debug)]
 pub struct BatchSender<E> {
-    tx: SyncSender<Result<Vec<Vec<Cell>>, E>>,
+    tx: SyncSender<Message<E>>,
     back: Receiver<Vec<Vec<Cell>>>,
 }
 
@@ -69,13 +79,18 @@ pub struct BatchSender<E> {
 pub struct WriterGone;
 
 impl<E> BatchSender<E> {
-    /// Sends a full batch and returns an empty buffer to fill next (a buffer the writer is
-    /// done with, when one is back).
+    /// Sends a full batch, hashed here (the producer's thread) for the table's data version,
+    /// and returns an empty buffer to fill next (a buffer the writer is done with, when one is
+    /// back).
     ///
     /// # Errors
     /// [`WriterGone`] when the writer stopped reading.
     pub fn send(&self, batch: Vec<Vec<Cell>>) -> Result<Vec<Vec<Cell>>, WriterGone> {
-        self.tx.send(Ok(batch)).map_err(|_| WriterGone)?;
+        let mut digest = Digest::default();
+        for row in &batch {
+            digest.add_row(row);
+        }
+        self.tx.send(Ok((batch, digest))).map_err(|_| WriterGone)?;
         Ok(self.back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS)))
     }
 
@@ -89,15 +104,17 @@ impl<E> BatchSender<E> {
 /// The writing end of a [`channel`]: a [`RowBatches`] source.
 #[derive(Debug)]
 pub struct BatchReceiver<E> {
-    rx: Receiver<Result<Vec<Vec<Cell>>, E>>,
+    rx: Receiver<Message<E>>,
     back: SyncSender<Vec<Vec<Cell>>>,
     failure: Option<E>,
+    digest: Digest,
 }
 
 impl<E: std::fmt::Display> RowBatches for BatchReceiver<E> {
     fn next_batch(&mut self, batch: &mut Vec<Vec<Cell>>) -> Result<bool, DataError> {
         match self.rx.recv() {
-            Ok(Ok(mut next)) => {
+            Ok(Ok((mut next, digest))) => {
+                self.digest.merge(&digest);
                 std::mem::swap(batch, &mut next);
                 if next.capacity() > 0 {
                     let _ = self.back.try_send(next);
@@ -113,6 +130,10 @@ impl<E: std::fmt::Display> RowBatches for BatchReceiver<E> {
             Err(_) => Ok(false),
         }
     }
+
+    fn digest(&self) -> Option<&Digest> {
+        Some(&self.digest)
+    }
 }
 
 impl<E> BatchReceiver<E> {
@@ -127,7 +148,7 @@ impl<E> BatchReceiver<E> {
 pub fn channel<E>() -> (BatchSender<E>, BatchReceiver<E>) {
     let (tx, rx) = sync_channel(DEPTH);
     let (back_tx, back_rx) = sync_channel(DEPTH + 2);
-    (BatchSender { tx, back: back_rx }, BatchReceiver { rx, back: back_tx, failure: None })
+    (BatchSender { tx, back: back_rx }, BatchReceiver { rx, back: back_tx, failure: None, digest: Digest::default() })
 }
 
 /// Fills a batch row by row, reusing the row buffers of a recycled batch.

@@ -18,6 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 pub mod batches;
+pub mod digest;
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -408,6 +409,14 @@ pub struct Committed {
 pub enum Written {
     /// It wrote this many rows.
     Rows(u64),
+    /// It wrote this many rows and knows the version of the table it left (a replace whose
+    /// rows were hashed as they streamed; see [`digest`]).
+    Versioned {
+        /// The rows written.
+        rows: u64,
+        /// The table's data version.
+        version: String,
+    },
     /// Nothing: its step was committed before (by this attempt's predecessor).
     Already(Committed),
 }
@@ -416,7 +425,7 @@ impl Written {
     /// The rows the step's write holds, whichever attempt made it.
     pub fn rows(&self) -> u64 {
         match self {
-            Written::Rows(n) => *n,
+            Written::Rows(n) | Written::Versioned { rows: n, .. } => *n,
             Written::Already(c) => c.rows,
         }
     }

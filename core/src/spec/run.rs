@@ -299,6 +299,7 @@ impl MaterializeResult {
         let r = self.with_row_count(written.rows());
         match written {
             crate::data::Written::Rows(_) => r,
+            crate::data::Written::Versioned { version, .. } => r.with_data_version(version.as_str()),
             crate::data::Written::Already(c) => {
                 r.with_metadata("committed_by_attempt", c.attempt).with_metadata("committed_at", c.at.as_str())
             }

@@ -189,6 +189,9 @@ where
 /// adds to what was there).
 fn finish(store: &dyn TableStore, load: &Load, written: &Written) -> Result<MaterializeResult, RunError> {
     let result = MaterializeResult::new().with_written(written).with_metadata("table", load.table.as_str());
+    if let Written::Versioned { .. } = written {
+        return Ok(result);
+    }
     match store.version(&load.table, None).map_err(|e| RunError::new(e.message))? {
         Some(v) => Ok(result.with_data_version(v)),
         None => Ok(result),

@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use phlo_core::data::batches::{InMemory, RowBatches};
+use phlo_core::data::digest::{Digest, Stored};
 use phlo_core::data::{
     Cell, Column, Commit, Committed, DataError, DataType, ModelTarget, QueryEngine, Rows, StepMark, StopSignal,
     TableStore, WriteMode, Written, partition_swap_sql, quote_ident,
@@ -225,7 +226,7 @@ impl Warehouse {
         &self,
         commit: &Commit<'_>,
         stop: &StopSignal,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<u64, DataError>,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(u64, Option<String>), DataError>,
     ) -> Result<Written, DataError> {
         self.write_session(Some(stop), |tx| {
             if let Some(step) = commit.step
@@ -233,19 +234,24 @@ impl Warehouse {
             {
                 return Ok(Written::Already(c));
             }
-            let n = f(tx)?;
+            let (n, version) = f(tx)?;
             if let Some((key, value)) = commit.state {
                 set_state_in(tx, key, value)?;
             }
             if let Some(step) = commit.step {
                 mark_in(tx, step, n)?;
             }
-            Ok(Written::Rows(n))
+            Ok(match version {
+                Some(version) => Written::Versioned { rows: n, version },
+                None => Written::Rows(n),
+            })
         })
     }
 
     fn write(&self, table: &str, rows: &Rows, replace: bool, stop: Option<&StopSignal>) -> Result<u64, DataError> {
-        self.write_session(stop, |tx| write_in(tx, table, &rows.columns, &mut InMemory::new(&rows.rows), replace))
+        self.write_session(stop, |tx| {
+            write_in(tx, table, &rows.columns, &mut InMemory::new(&rows.rows), replace).map(|w| w.0)
+        })
     }
 }
 
@@ -257,7 +263,7 @@ fn write_in(
     columns: &[Column],
     source: &mut dyn RowBatches,
     replace: bool,
-) -> Result<u64, DataError> {
+) -> Result<(u64, Option<String>), DataError> {
     let target = quote_ident(table);
     let declared: Vec<String> = columns
         .iter()
@@ -288,39 +294,131 @@ fn write_in(
             )));
         }
     }
-    let placeholders = vec!["?"; columns.len()].join(", ");
-    let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-    let mut stmt = tx
-        .prepare(&format!("INSERT INTO {staging} ({names}) VALUES ({placeholders})"))
-        .map_err(|e| sql_err(&format!("cannot insert into `{table}`"), &e))?;
-    let n = insert_batches(&mut stmt, source, &|i| format!("row {i} of `{table}`"))?;
-    drop(stmt);
+    let (n, as_given) = insert_many(tx, &staging, columns, source, &|i| format!("row {i} of `{table}`"))?;
     if replace {
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {target}; ALTER TABLE {staging} RENAME TO {target};"))
             .map_err(|e| sql_err(&format!("cannot replace table `{table}`"), &e))?;
     }
-    Ok(n)
+    // the table holds exactly the rows the source hashed: its version without reading it
+    let version = match (replace && as_given, source.digest()) {
+        (true, Some(d)) if d.count() == n => describe_in(tx, table)?.map(|cols| d.version(&cols)),
+        _ => None,
+    };
+    Ok((n, version))
 }
 
-/// Runs `stmt` once per row of `source`'s batches, binding the row's cells in order;
-/// `what(i)` names row `i` (from 1) in an error.
-fn insert_batches(
-    stmt: &mut rusqlite::Statement<'_>,
-    source: &mut dyn RowBatches,
-    what: &dyn Fn(u64) -> String,
-) -> Result<u64, DataError> {
-    let mut batch = Vec::new();
-    let mut n = 0u64;
-    while source.next_batch(&mut batch)? {
-        for row in &batch {
-            n += 1;
-            for (i, cell) in row.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(n), &e))?;
-            }
-            stmt.raw_execute().map_err(|e| sql_err(&what(n), &e))?;
+/// A value read from SQLite as the digest sees it.
+fn stored(v: ValueRef<'_>) -> Stored<'_> {
+    match v {
+        ValueRef::Null => Stored::Null,
+        ValueRef::Integer(v) => Stored::Int(v),
+        ValueRef::Real(v) => Stored::Real(v),
+        ValueRef::Text(t) => Stored::Text(t),
+        ValueRef::Blob(b) => Stored::Blob(b),
+    }
+}
+
+/// Whether SQLite keeps `cell` as given in a column declared as `t` (its type affinity
+/// converts nothing): then the value read back hashes as the cell does.
+fn kept_as_given(cell: &Cell, t: DataType) -> bool {
+    match (cell, t) {
+        (Cell::Null | Cell::Blob(_), _) | (Cell::Text(_), DataType::Text) => true,
+        (Cell::Int(_), DataType::Integer | DataType::Boolean | DataType::Date | DataType::Timestamp) => true,
+        (Cell::Bool(_), DataType::Integer | DataType::Boolean) => true,
+        (Cell::Real(r), DataType::Real) => !r.is_nan(),
+        // NUMERIC affinity converts text only when it reads as a number
+        (Cell::Text(v), DataType::Boolean | DataType::Date | DataType::Timestamp) => !numeric_literal(v),
+        _ => false,
+    }
+}
+
+/// Whether text is a well-formed integer or real literal (what NUMERIC affinity converts),
+/// allowing surrounding spaces; conservative: `true` whenever in doubt.
+fn numeric_literal(v: &str) -> bool {
+    let b = v.trim_matches(|c: char| c.is_ascii_whitespace()).as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut n = digits(&mut i);
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        n += digits(&mut i);
+    }
+    if n == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
         }
     }
-    Ok(n)
+    i == b.len()
+}
+
+/// Rows per multi-row `INSERT`: fewer statement runs per row, within SQLite's limit on
+/// parameters.
+fn rows_per_insert(width: usize) -> usize {
+    (32_000 / width.max(1)).clamp(1, 64)
+}
+
+/// Inserts `source`'s rows into `target` (quoted), several rows per statement; a statement
+/// that fails is rolled back by SQLite and its rows are inserted one by one, so the error
+/// names the row. Also says whether every value was kept as given ([`kept_as_given`]).
+fn insert_many(
+    tx: &rusqlite::Transaction<'_>,
+    target: &str,
+    columns: &[Column],
+    source: &mut dyn RowBatches,
+    what: &dyn Fn(u64) -> String,
+) -> Result<(u64, bool), DataError> {
+    let width = columns.len();
+    let k = rows_per_insert(width);
+    let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let row = format!("({})", vec!["?"; width].join(", "));
+    let prepare = |rows: usize| {
+        tx.prepare(&format!("INSERT INTO {target} ({names}) VALUES {}", vec![row.as_str(); rows].join(", ")))
+            .map_err(|e| sql_err(&format!("cannot insert into {target}"), &e))
+    };
+    let (mut many, mut one) = (prepare(k)?, prepare(1)?);
+    let types: Vec<DataType> = columns.iter().map(|c| c.data_type).collect();
+    let mut batch = Vec::new();
+    let (mut n, mut as_given) = (0u64, true);
+    while source.next_batch(&mut batch)? {
+        for chunk in batch.chunks(k) {
+            if chunk.len() == k {
+                let mut p = 1;
+                for row in chunk {
+                    for (i, cell) in row.iter().enumerate() {
+                        as_given &= types.get(i).is_some_and(|t| kept_as_given(cell, *t));
+                        many.raw_bind_parameter(p, Bind(cell)).map_err(|e| sql_err(&what(n + 1), &e))?;
+                        p += 1;
+                    }
+                }
+                if many.raw_execute().is_ok() {
+                    n += k as u64;
+                    continue;
+                }
+            }
+            for row in chunk {
+                n += 1;
+                for (i, cell) in row.iter().enumerate() {
+                    as_given &= types.get(i).is_some_and(|t| kept_as_given(cell, *t));
+                    one.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(n), &e))?;
+                }
+                one.raw_execute().map_err(|e| sql_err(&what(n), &e))?;
+            }
+        }
+    }
+    Ok((n, as_given))
 }
 
 /// Upserts `rows` into `table` by the `keys` columns: the table is created when missing,
@@ -377,7 +475,14 @@ fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[St
             "INSERT INTO {target} ({names}) VALUES ({placeholders}) ON CONFLICT ({key_list}) {on_conflict}"
         ))
         .map_err(|e| sql_err(&format!("cannot merge into `{table}`"), &e))?;
-    insert_batches(&mut stmt, &mut InMemory::new(&rows.rows), &|i| format!("record {i} of `{table}`"))
+    for (n, row) in rows.rows.iter().enumerate() {
+        let what = || format!("record {} of `{table}`", n + 1);
+        for (i, cell) in row.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(), &e))?;
+        }
+        stmt.raw_execute().map_err(|e| sql_err(&what(), &e))?;
+    }
+    Ok(rows.len() as u64)
 }
 
 /// Where incremental state lives, next to the data it describes.
@@ -498,7 +603,9 @@ impl TableStore for Warehouse {
         stop: &StopSignal,
     ) -> Result<Written, DataError> {
         match mode {
-            WriteMode::Merge(keys) => self.write_step(commit, stop, |tx| merge_in(tx, table, rows, keys)),
+            WriteMode::Merge(keys) => {
+                self.write_step(commit, stop, |tx| merge_in(tx, table, rows, keys).map(|n| (n, None)))
+            }
             _ => self.write_batches(table, &rows.columns, &mut InMemory::new(&rows.rows), mode, commit, stop),
         }
     }
@@ -521,7 +628,7 @@ impl TableStore for Warehouse {
                 while source.next_batch(&mut batch)? {
                     rows.rows.append(&mut batch);
                 }
-                self.write_step(commit, stop, |tx| merge_in(tx, table, &rows, keys))
+                self.write_step(commit, stop, |tx| merge_in(tx, table, &rows, keys).map(|n| (n, None)))
             }
         }
     }
@@ -560,13 +667,6 @@ fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -
     };
     // the schema is part of the version: a renamed, retyped or moved column is a new version
     // even when every value stays the same
-    let mut schema = xxhash_rust::xxh3::Xxh3::new();
-    for c in &columns {
-        schema.update(c.name.as_bytes());
-        schema.update(&[0]);
-        schema.update(c.data_type.as_str().as_bytes());
-        schema.update(&[u8::from(c.nullable)]);
-    }
     let sql = match partition {
         None => format!("SELECT * FROM {}", quote_ident(table)),
         Some((column, _)) => format!("SELECT * FROM {} WHERE {} = ?1", quote_ident(table), quote_ident(column)),
@@ -578,38 +678,12 @@ fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -
         Some((_, key)) => stmt.query([key]),
     }
     .map_err(|e| sql_err("SQLite", &e))?;
-    let (mut count, mut sum) = (0u64, 0u128);
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut digest = Digest::default();
     while let Some(r) = rows.next().map_err(|e| sql_err("SQLite", &e))? {
-        h.reset();
-        for i in 0..n {
-            match r.get_ref(i).map_err(|e| sql_err("SQLite", &e))? {
-                ValueRef::Null => h.update(&[0]),
-                ValueRef::Integer(v) => {
-                    h.update(&[1]);
-                    h.update(&v.to_le_bytes());
-                }
-                ValueRef::Real(v) => {
-                    h.update(&[2]);
-                    h.update(&v.to_bits().to_le_bytes());
-                }
-                ValueRef::Text(t) => {
-                    h.update(&[3]);
-                    h.update(&(t.len() as u64).to_le_bytes());
-                    h.update(t);
-                }
-                ValueRef::Blob(b) => {
-                    h.update(&[4]);
-                    h.update(&(b.len() as u64).to_le_bytes());
-                    h.update(b);
-                }
-            }
-        }
-        sum = sum.wrapping_add(h.digest128());
-        count += 1;
+        let values = (0..n).map(|i| r.get_ref(i).map(stored)).collect::<Result<Vec<_>, _>>();
+        digest.add_values(values.map_err(|e| sql_err("SQLite", &e))?);
     }
-    let sum = sum.wrapping_add(schema.digest128());
-    Ok(Some(format!("{count}r-{sum:032x}")))
+    Ok(Some(digest.version(&columns)))
 }
 
 fn query_in(conn: &Connection, sql: &str) -> Result<Rows, DataError> {

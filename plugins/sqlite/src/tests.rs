@@ -312,3 +312,85 @@ fn queries_may_only_read() {
     w.append("t", &rows()).unwrap();
     assert_eq!(w.query("SELECT count(*) FROM t").unwrap().rows[0][0], Cell::Int(4));
 }
+
+/// Streams `rows` through a real channel from a producer thread, as a load does.
+fn stream(w: &Warehouse, table: &str, rows: &Rows, fail_after: Option<usize>) -> Result<Written, DataError> {
+    use phlo_core::data::batches::{BatchBuilder, channel};
+    let never: StopSignal = Arc::new(|| false);
+    std::thread::scope(|s| {
+        let (tx, mut rx) = channel::<String>();
+        s.spawn(move || {
+            let mut b = BatchBuilder::new(rows.columns.len());
+            for (i, r) in rows.rows.iter().enumerate() {
+                if Some(i) == fail_after {
+                    tx.fail(format!("data.csv:{}:1: broken", i + 2));
+                    return;
+                }
+                b.row().extend(r.iter().cloned());
+                if b.is_full() && b.flush(&tx).is_err() {
+                    return;
+                }
+            }
+            let _ = b.flush(&tx);
+        });
+        w.write_batches(table, &rows.columns, &mut rx, &WriteMode::Replace, &Commit::default(), &never)
+    })
+}
+
+fn many(n: i64) -> Rows {
+    let mut r = rows();
+    r.rows = (0..n)
+        .map(|i| {
+            vec![
+                Cell::Int(i),
+                if i % 7 == 0 { Cell::Null } else { Cell::Text(format!("name {i}")) },
+                Cell::Real(i as f64 / 4.0),
+                Cell::Bool(i % 2 == 0),
+                Cell::Text(format!("2024-01-{:02}", 1 + i % 28)),
+            ]
+        })
+        .collect();
+    r
+}
+
+#[test]
+fn a_streamed_replace_knows_the_version_that_reading_the_table_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    // more rows than a batch, and a count that is not a multiple of a multi-row insert
+    let data = many(10_007);
+    let Written::Versioned { rows, version } = stream(&w, "t", &data, None).unwrap() else {
+        panic!("a streamed replace of values kept as given knows its version")
+    };
+    assert_eq!(rows, 10_007);
+    assert_eq!(Some(version), TableStore::version(&w, "t", None).unwrap());
+    assert_eq!(w.query("SELECT count(*), sum(id) FROM t").unwrap().rows[0], [Cell::Int(10_007), Cell::Int(50_065_021)]);
+
+    // a value SQLite converts (an integer into a REAL column) is not hashed as given: the
+    // version is then read from the table
+    let mut converted = many(3);
+    converted.rows[1][2] = Cell::Int(5);
+    assert!(matches!(stream(&w, "u", &converted, None).unwrap(), Written::Rows(3)));
+    assert!(numeric_literal(" 12 ") && numeric_literal("-1.5e3") && numeric_literal(".5"));
+    assert!(
+        !numeric_literal("2024-01-01") && !numeric_literal("0x10") && !numeric_literal("") && !numeric_literal("1e")
+    );
+}
+
+#[test]
+fn a_stream_that_fails_writes_nothing_and_a_bad_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = warehouse(dir.path());
+    stream(&w, "t", &many(5), None).unwrap();
+    let before = TableStore::version(&w, "t", None).unwrap();
+    let e = stream(&w, "t", &many(20_000), Some(9_000)).unwrap_err();
+    assert_eq!(e.message, "data.csv:9002:1: broken");
+    assert_eq!(TableStore::version(&w, "t", None).unwrap(), before);
+    // a row the table refuses, inside a multi-row insert, is named exactly
+    let mut bad = many(1_000);
+    bad.columns[0].nullable = false;
+    bad.rows[700][0] = Cell::Null;
+    let e = stream(&w, "t", &bad, None).unwrap_err();
+    assert!(e.message.contains("row 701 of `t`") && e.message.contains("NOT NULL"), "{e}");
+    assert_eq!(TableStore::version(&w, "t", None).unwrap(), before);
+}
