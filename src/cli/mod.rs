@@ -92,6 +92,9 @@ enum RunsCommand {
     Show(runs::ShowArgs),
     /// Every event of one run, as the hooks saw them (JSON lines).
     Events(runs::EventsArgs),
+    /// The whole output of a run's `command` steps (`.phlo/logs/RUN/STEP.log`): one step's,
+    /// or every step's one after the other.
+    Logs(runs::LogsArgs),
     /// Delete old runs: beyond the newest N (`--keep`), or older than an age (`--older-than 30d`).
     Prune(runs::PruneArgs),
 }
@@ -143,6 +146,10 @@ impl Outcome {
 
 /// Runs the command line and returns the process exit code (ARCHITECTURE §9).
 pub fn main() -> ExitCode {
+    // most commands live for milliseconds: zeroing a 2 MB transparent huge page for each of
+    // the few kilobytes an allocator arena holds would be much of their cost
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -235,6 +242,7 @@ fn run(cli: &Cli) -> Outcome {
         Command::Runs(RunsCommand::List(a)) => runs::list(&dir, a, &mut out),
         Command::Runs(RunsCommand::Show(a)) => runs::show(&dir, a, &mut out),
         Command::Runs(RunsCommand::Events(a)) => runs::events(&dir, a, &mut out),
+        Command::Runs(RunsCommand::Logs(a)) => runs::logs(&dir, a, &mut out),
         Command::Runs(RunsCommand::Prune(a)) => runs::prune(&dir, a, &mut out),
         Command::Schema(a) => schema::run(&dir, a, &mut out),
         Command::Status(a) => status::run(&dir, a, &mut out),

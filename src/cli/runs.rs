@@ -241,6 +241,84 @@ pub(crate) fn events<W: Write>(dir: &Path, args: &EventsArgs, out: &mut W) -> io
     Ok(Outcome::ok())
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The run's id.
+    run_id: String,
+    /// One step: its asset key (with `.PARTITION` for a partitioned one, as the file is
+    /// named); all the run's logs when left out.
+    step: Option<String>,
+}
+
+/// The log files of a run, by name without `.log`, in name order.
+fn run_logs(dir: &Path, run_id: &str) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir.join(".phlo/logs").join(run_id)) else { return Vec::new() };
+    let mut logs: Vec<(String, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".log")?.to_string();
+            Some((name, e.path()))
+        })
+        .collect();
+    logs.sort();
+    logs
+}
+
+pub(crate) fn logs<W: Write>(dir: &Path, args: &LogsArgs, out: &mut W) -> io::Result<Outcome> {
+    let store = match open(dir) {
+        Ok(s) => s,
+        Err(o) => return Ok(o),
+    };
+    match store.run(&args.run_id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(unknown_run(&*store, &args.run_id)),
+        Err(e) => return Ok(store_error(e)),
+    }
+    let logs = run_logs(dir, &args.run_id);
+    let chosen: Vec<&(String, std::path::PathBuf)> = match &args.step {
+        None => logs.iter().collect(),
+        Some(step) => logs.iter().filter(|(name, _)| name == step).collect(),
+    };
+    if chosen.is_empty() {
+        let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
+        // with logs there, only a step that has none chose nothing
+        let (what, help) = if names.is_empty() {
+            (
+                format!("run `{}` has no step logs", args.run_id),
+                String::from("only `command` steps write logs (`.phlo/logs/RUN/STEP.log`)"),
+            )
+        } else {
+            (
+                format!("run `{}` has no log for `{}`", args.run_id, args.step.as_deref().unwrap_or_default()),
+                format!("its logs: {}", names.join(", ")),
+            )
+        };
+        return Ok(Outcome::from_diagnostics(Diagnostic::error(Code::UnknownRun, what).with_help(help).into()));
+    }
+    let several = chosen.len() > 1;
+    for (name, path) in chosen {
+        if several {
+            writeln!(out, "=== {name} ===")?;
+        }
+        let mut f = std::fs::File::open(path)?;
+        io::copy(&mut f, out)?;
+    }
+    Ok(Outcome::ok())
+}
+
+/// Removes the log directories of runs the store no longer has; returns how many.
+fn prune_logs(dir: &Path, store: &dyn RunStore) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join(".phlo/logs")) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let Some(run_id) = e.file_name().to_str().map(str::to_string) else { continue };
+        if matches!(store.run(&run_id), Ok(None)) && std::fs::remove_dir_all(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 pub(crate) fn prune<W: Write>(dir: &Path, args: &PruneArgs, out: &mut W) -> io::Result<Outcome> {
     let store = match open(dir) {
         Ok(s) => s,
@@ -250,7 +328,11 @@ pub(crate) fn prune<W: Write>(dir: &Path, args: &PruneArgs, out: &mut W) -> io::
         args.older_than.and_then(|age| chrono::Duration::from_std(age).ok()).map(|age| chrono::Utc::now() - age);
     match store.prune(args.keep, before) {
         Ok(n) => {
+            let logs = prune_logs(dir, &*store);
             writeln!(out, "pruned {n} run(s)")?;
+            if logs > 0 {
+                writeln!(out, "removed the logs of {logs} run(s)")?;
+            }
             Ok(Outcome::ok())
         }
         Err(e) => Ok(store_error(e)),

@@ -5,10 +5,8 @@
 //! detached ones (a new session, `nohup`, `setsid`) found by a token in their environment —
 //! is killed, and output still held open by them is not waited for.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use phlo_core::data::StepMark;
 
@@ -20,12 +18,6 @@ const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// The environment variable that marks every process a command step started.
 const TOKEN_VAR: &str = "PHLO_STEP_TOKEN";
 
-/// The last lines of a program's stderr, for the error message.
-pub(crate) fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 /// A token unique to this spawn: the process, the time, a counter.
 fn token() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -36,12 +28,11 @@ fn token() -> String {
 
 /// Kills the program's process group (children that hold its pipes open included) and, on
 /// Linux, every process carrying its token, so that nothing it started outlives its step.
-fn kill_everything(child: &mut std::process::Child, token: &str) {
+fn kill_everything(pid: Option<u32>, token: &str) {
     #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(child.id()) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
-    let _ = child.kill();
     // a process may fork while the sweep kills: sweep until none is left (a few rounds)
     for _ in 0..5 {
         if sweep(token) == 0 {
@@ -72,42 +63,128 @@ fn sweep(_token: &str) -> usize {
     0
 }
 
-/// Reads a pipe into a buffer shared with the caller, who may stop waiting for it.
-fn drain(pipe: Option<Box<dyn Read + Send>>) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let into = Arc::clone(&buf);
-    let handle = std::thread::spawn(move || {
-        let Some(mut p) = pipe else { return };
-        let mut chunk = [0u8; 8192];
-        loop {
-            match p.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => into.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(&chunk[..n]),
-            }
-        }
-    });
-    (buf, handle)
+/// Lines of a program's output shown as events: the first ones as they come, the last ones
+/// when it ends; the whole output is in the step's log file.
+const HEAD_LINES: usize = 20;
+const TAIL_LINES: usize = 20;
+/// The longest line an event carries (longer ones are cut, saying by how much).
+const MAX_LINE: usize = 2_000;
+
+/// Splits a stream of bytes into lines, keeping at most [`MAX_LINE`] bytes of each.
+#[derive(Default)]
+struct Lines {
+    current: Vec<u8>,
+    dropped: usize,
+    count: u64,
 }
 
-/// Waits for a reader until `until`; what it read so far either way.
-fn collect(reader: (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>), until: Instant) -> Vec<u8> {
-    let (buf, handle) = reader;
-    while !handle.is_finished() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
+impl Lines {
+    fn feed(&mut self, mut chunk: &[u8], on_line: &mut dyn FnMut(String)) {
+        while let Some(i) = memchr::memchr(b'\n', chunk) {
+            self.push(&chunk[..i]);
+            on_line(self.take());
+            chunk = &chunk[i + 1..];
+        }
+        self.push(chunk);
     }
-    std::mem::take(&mut *buf.lock().unwrap_or_else(PoisonError::into_inner))
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.current.len());
+        self.current.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.dropped += bytes.len().saturating_sub(room);
+    }
+
+    fn take(&mut self) -> String {
+        self.count += 1;
+        let mut line = String::from_utf8_lossy(&self.current).trim_end_matches('\r').to_string();
+        if self.dropped > 0 {
+            line.push_str(&format!(" … [{} more bytes]", self.dropped));
+        }
+        self.current.clear();
+        self.dropped = 0;
+        line
+    }
+
+    /// The last line, when the output did not end with a line break.
+    fn finish(&mut self, on_line: &mut dyn FnMut(String)) {
+        if !self.current.is_empty() || self.dropped > 0 {
+            on_line(self.take());
+        }
+    }
+}
+
+/// The excerpt of stdout that becomes events: the first lines at once, the last ones kept.
+struct Excerpt<'a> {
+    log: &'a (dyn Fn(&str) + Sync),
+    shown: usize,
+    tail: std::collections::VecDeque<String>,
+}
+
+impl Excerpt<'_> {
+    fn line(&mut self, line: String) {
+        if self.shown < HEAD_LINES {
+            self.shown += 1;
+            (self.log)(&line);
+            return;
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    /// Emits the kept last lines, after a line saying how many were cut.
+    fn end(self, total: u64, log_file: &str) {
+        let cut = total.saturating_sub((self.shown + self.tail.len()) as u64);
+        if cut > 0 {
+            (self.log)(&format!("… {cut} line(s) not shown here; the whole output is in {log_file}"));
+        }
+        for line in &self.tail {
+            (self.log)(line);
+        }
+    }
+}
+
+/// What a program did.
+pub(crate) struct Finished {
+    pub status: std::process::ExitStatus,
+    /// It was stopped (the run cancelled, or the attempt timed out).
+    pub stopped: bool,
+    pub stdout_lines: u64,
+    /// The last lines of its stderr, for the error message.
+    pub stderr_tail: Vec<String>,
+}
+
+/// Where the output of a program goes: its step's log file, in the order it arrives.
+pub(crate) struct LogFile {
+    pub path: std::path::PathBuf,
+    /// The path as shown to the user (relative to the project).
+    pub shown: String,
+}
+
+/// Reads from a pipe while it is open; pends forever once it is closed.
+async fn read_pipe<R: tokio::io::AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    match pipe {
+        Some(p) => p.read(buf).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the program to its end — or kills it when the run is cancelled or the attempt timed
-/// out. Returns the output and whether it was stopped.
-pub(crate) fn run_program(
+/// out — waiting on the process itself (no polling). Its stdout and stderr go to `log` as
+/// they arrive; the first and last lines of stdout are logged as events through `emit`.
+pub(crate) async fn run_program(
     cfg: &CommandConfig,
     cwd: &std::path::Path,
     step: &StepMark,
     cancel: &phlo_core::execution::CancelToken,
-) -> std::io::Result<(std::process::Output, bool)> {
+    log: &LogFile,
+    emit: &(dyn Fn(&str) + Sync),
+) -> std::io::Result<Finished> {
+    use std::io::Write;
     let token = token();
-    let mut command = Command::new(&cfg.program);
+    let mut command = tokio::process::Command::new(&cfg.program);
     command
         .args(&cfg.args)
         .envs(&cfg.env)
@@ -119,30 +196,81 @@ pub(crate) fn run_program(
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     // its own process group, so that stopping it stops everything it started
     #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    command.process_group(0);
+    if let Some(dir) = log.path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 16,
+        std::fs::OpenOptions::new().create(true).append(true).open(&log.path)?,
+    );
+    writeln!(
+        file,
+        "--- phlo: `{}` for {}{}, attempt {} ---",
+        cfg.program,
+        step.asset,
+        step.partition.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default(),
+        step.attempt
+    )?;
     let mut child = command.spawn()?;
-    // drain both pipes while waiting, so a chatty program never blocks on a full pipe
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let mut stopped = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    let pid = child.id();
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (mut obuf, mut ebuf) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let (mut olines, mut elines) = (Lines::default(), Lines::default());
+    let mut excerpt = Excerpt { log: emit, shown: 0, tail: std::collections::VecDeque::new() };
+    let mut stderr_tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut keep_err = |line: String| {
+        if stderr_tail.len() == 5 {
+            stderr_tail.pop_front();
         }
-        if cancel.is_cancelled() {
-            stopped = true;
-            kill_everything(&mut child, &token);
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        stderr_tail.push_back(line);
     };
-    // the program exited: its step is over, and so is whatever it left behind
-    kill_everything(&mut child, &token);
-    let until = Instant::now() + DRAIN_GRACE;
-    let stdout = collect(out, until);
-    let stderr = collect(err, until);
-    Ok((std::process::Output { status, stdout, stderr }, stopped))
+    let (mut status, mut stopped) = (None, false);
+    // after the exit, output still held open by what it left is not waited for long
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    loop {
+        if status.is_some() && out.is_none() && err.is_none() {
+            break;
+        }
+        tokio::select! {
+            r = read_pipe(&mut out, &mut obuf) => match r {
+                Ok(n) if n > 0 => {
+                    file.write_all(&obuf[..n])?;
+                    olines.feed(&obuf[..n], &mut |l| excerpt.line(l));
+                }
+                _ => out = None,
+            },
+            r = read_pipe(&mut err, &mut ebuf) => match r {
+                Ok(n) if n > 0 => {
+                    file.write_all(&ebuf[..n])?;
+                    elines.feed(&ebuf[..n], &mut keep_err);
+                }
+                _ => err = None,
+            },
+            s = child.wait(), if status.is_none() => {
+                status = Some(s?);
+                // the program exited: its step is over, and so is whatever it left behind
+                kill_everything(pid, &token);
+                drain_until = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+            }
+            () = cancel.cancelled(), if !stopped && status.is_none() => {
+                stopped = true;
+                kill_everything(pid, &token);
+            }
+            () = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => {
+                break;
+            }
+        }
+    }
+    olines.finish(&mut |l| excerpt.line(l));
+    elines.finish(&mut keep_err);
+    file.flush()?;
+    let stdout_lines = olines.count;
+    excerpt.end(stdout_lines, &log.shown);
+    let Some(status) = status else { return Err(std::io::Error::other("the program's end was not seen")) };
+    Ok(Finished { status, stopped, stdout_lines, stderr_tail: stderr_tail.into() })
 }

@@ -361,43 +361,48 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
     ))
 }
 
+/// The log file of a command step: its asset key, and its partition when it has one (made
+/// safe as a file name).
+fn log_name(step: &phlo_core::data::StepMark) -> String {
+    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>();
+    match &step.partition {
+        Some(p) => format!("{}.{}.log", safe(&step.asset), safe(p)),
+        None => format!("{}.log", safe(&step.asset)),
+    }
+}
+
 pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Result<AssetSpec, PluginError> {
     let cwd = ctx.project_path("cwd", cfg.cwd.as_deref().unwrap_or("."))?;
+    let logs = ctx.project_dir.join(".phlo/logs");
     Ok(AssetSpec::new(ctx.key.as_str()).with_description(format!("runs `{}`", cfg.program)).with_run(
         move |rc: RunContext| {
-            let (cfg, cwd) = (cfg.clone(), cwd.clone());
+            let (cfg, cwd, logs) = (cfg.clone(), cwd.clone(), logs.clone());
             async move {
                 let program = cfg.program.clone();
-                let cancel = rc.cancel.clone();
                 let step = rc.step_mark();
-                let result = match tokio::runtime::Handle::try_current() {
-                    Ok(h) => h
-                        .spawn_blocking(move || crate::command::run_program(&cfg, &cwd, &step, &cancel))
-                        .await
-                        .map_err(|e| RunError::new(e.to_string()))?,
-                    Err(_) => crate::command::run_program(&cfg, &cwd, &step, &cancel),
+                let log = crate::command::LogFile {
+                    path: logs.join(&*rc.run_id).join(log_name(&step)),
+                    shown: format!(".phlo/logs/{}/{}", rc.run_id, log_name(&step)),
                 };
-                let (output, cancelled) = result.map_err(|e| {
+                let emit = |line: &str| rc.log("info", line);
+                let done = crate::command::run_program(&cfg, &cwd, &step, &rc.cancel, &log, &emit).await.map_err(|e| {
                     RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
                 })?;
-                let stdout = String::from_utf8_lossy(&output.stdout);
-                for line in stdout.lines() {
-                    rc.log("info", line);
-                }
-                if cancelled {
+                if done.stopped {
                     return Err(RunError::new(format!("`{program}` was stopped (with every process it started)")));
                 }
-                if !output.status.success() {
-                    let stderr = String::from_utf8_lossy(&output.stderr);
-                    let code =
-                        output.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
+                if !done.status.success() {
+                    let code = done.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
                     return Err(RunError::new(format!(
-                        "`{program}` failed with {code}: {}",
-                        crate::command::tail(&stderr, 5)
+                        "`{program}` failed with {code}: {} (the whole output is in {})",
+                        done.stderr_tail.join("\n"),
+                        log.shown
                     ))
                     .with_code(Code::CommandFailed));
                 }
-                Ok(MaterializeResult::new().with_metadata("stdout_lines", stdout.lines().count()))
+                Ok(MaterializeResult::new()
+                    .with_metadata("stdout_lines", done.stdout_lines)
+                    .with_metadata("log", log.shown.as_str()))
             }
         },
     ))
