@@ -38,7 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::event::{Event, EventPayload, EventType};
@@ -348,7 +348,7 @@ impl HookBusBuilder {
                 handler: Arc::clone(&r.handler),
             });
         }
-        let mut tables: Vec<Box<[Entry]>> = Vec::with_capacity(EventType::COUNT);
+        let mut tables: Vec<Table> = Vec::with_capacity(EventType::COUNT);
         for t in EventType::ALL {
             let table: Vec<Entry> = regs
                 .iter()
@@ -356,7 +356,7 @@ impl HookBusBuilder {
                 .filter(|(r, _)| r.filter.event_types.is_empty() || r.filter.event_types.contains(t))
                 .map(|(_, e)| e.clone())
                 .collect();
-            tables.push(table.into_boxed_slice());
+            tables.push(Table::new(table));
         }
         let (mut sender, receiver) = async_broadcast::broadcast(self.capacity);
         sender.set_overflow(true);
@@ -369,6 +369,68 @@ impl HookBusBuilder {
             subscribers: Arc::new(AtomicUsize::new(0)),
             max_depth: self.max_depth,
         })
+    }
+}
+
+/// The handlers of one event type, in run order, indexed so that an emit touches only those
+/// that can accept it: handlers filtered by asset key are found by the event's assets, those
+/// filtered by tags (and not by asset) by the event's tags; the rest are always candidates.
+struct Table {
+    entries: Box<[Entry]>,
+    /// Whether every entry is a candidate for every event (no index needed).
+    flat: bool,
+    always: Box<[u32]>,
+    by_asset: FxHashMap<AssetKey, Vec<u32>>,
+    /// Tag key → tag value → entries.
+    by_tag: FxHashMap<String, FxHashMap<String, Vec<u32>>>,
+}
+
+impl Table {
+    fn new(entries: Vec<Entry>) -> Self {
+        let mut always = Vec::new();
+        let mut by_asset = FxHashMap::<AssetKey, Vec<u32>>::default();
+        let mut by_tag = FxHashMap::<String, FxHashMap<String, Vec<u32>>>::default();
+        for (i, e) in entries.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            match (&e.assets, e.tags.first()) {
+                (Some(keys), _) => keys.iter().for_each(|k| by_asset.entry(k.clone()).or_default().push(i)),
+                (None, Some((k, v))) => by_tag.entry(k.clone()).or_default().entry(v.clone()).or_default().push(i),
+                (None, None) => always.push(i),
+            }
+        }
+        Self {
+            flat: by_asset.is_empty() && by_tag.is_empty(),
+            entries: entries.into_boxed_slice(),
+            always: always.into_boxed_slice(),
+            by_asset,
+            by_tag,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries that may accept `event`, in run order (each still checks its whole filter).
+    fn candidates(&self, event: &Event, out: &mut Vec<u32>) {
+        out.extend_from_slice(&self.always);
+        if !self.by_asset.is_empty() {
+            event.concerns(|k| {
+                if let Some(v) = self.by_asset.get(k) {
+                    out.extend_from_slice(v);
+                }
+                false
+            });
+        }
+        if !self.by_tag.is_empty() {
+            for (k, v) in &event.tags {
+                if let Some(found) = self.by_tag.get(k.as_str()).and_then(|values| values.get(v.as_str())) {
+                    out.extend_from_slice(found);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
     }
 }
 
@@ -400,7 +462,7 @@ thread_local! {
 
 /// The frozen bus.
 pub struct HookBus {
-    tables: Vec<Box<[Entry]>>,
+    tables: Vec<Table>,
     registrations: Vec<HookRegistration>,
     sender: async_broadcast::Sender<Arc<Event>>,
     inactive: async_broadcast::InactiveReceiver<Arc<Event>>,
@@ -478,7 +540,7 @@ impl HookBus {
 
     /// Errors are boxed here: the common path returns one pointer, not a wide enum.
     #[inline]
-    fn dispatch(&self, table: &[Entry], event: &Event) -> Result<(), Box<HookError>> {
+    fn dispatch(&self, table: &Table, event: &Event) -> Result<(), Box<HookError>> {
         DEPTH.with(|d| {
             let depth = d.get();
             if depth >= self.max_depth {
@@ -496,13 +558,24 @@ impl HookBus {
     }
 
     #[inline]
-    fn run_handlers(&self, table: &[Entry], event: &Event) -> Result<(), Box<HookError>> {
-        for entry in table {
+    fn run_handlers(&self, table: &Table, event: &Event) -> Result<(), Box<HookError>> {
+        if table.flat {
+            return table.entries.iter().try_for_each(|entry| self.run_one(entry, event));
+        }
+        let mut picked = Vec::new();
+        table.candidates(event, &mut picked);
+        picked.iter().filter_map(|&i| table.entries.get(i as usize)).try_for_each(|entry| self.run_one(entry, event))
+    }
+
+    /// Runs one handler, if its filter accepts the event.
+    #[inline]
+    fn run_one(&self, entry: &Entry, event: &Event) -> Result<(), Box<HookError>> {
+        {
             if !entry.accepts(event) {
-                continue;
+                return Ok(());
             }
             let failure: HookFailure = match catch_unwind(AssertUnwindSafe(|| entry.handler.on_event(event))) {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => e,
                 Err(payload) => Box::new(PanicError(crate::diagnostic::panic_message(payload.as_ref()))),
             };

@@ -347,3 +347,42 @@ fn input_versions_are_kept_in_key_order_and_serialise_as_an_object() {
     assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"raw.a":"v1","raw.b":"v4","raw.c":"v3"}"#);
     assert!(InputVersions::default().is_empty());
 }
+
+#[test]
+fn indexed_filters_run_exactly_the_matching_handlers_in_priority_order() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut b = HookBus::builder();
+    // priorities interleave the index's three lists: by asset, by tag, unfiltered
+    b.register(logging(&log, "p", "tag_finance").priority(10).tag("team", "finance")).unwrap();
+    b.register(logging(&log, "p", "orders_and_lineage").priority(20).assets(["raw.orders", "staging.orders"])).unwrap();
+    b.register(logging(&log, "p", "everything").priority(30)).unwrap();
+    b.register(logging(&log, "p", "orders_finance").priority(40).assets(["raw.orders"]).tag("team", "finance"))
+        .unwrap();
+    b.register(logging(&log, "p", "tag_ops").priority(50).tag("team", "ops")).unwrap();
+    b.register(logging(&log, "p", "other_asset").priority(60).assets(["raw.customers"])).unwrap();
+    b.register(logging(&log, "p", "two_tags").priority(70).tag("team", "finance").tag("env", "prod")).unwrap();
+    let bus = b.freeze(None).unwrap();
+    let tags = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let run = |e: Event| {
+        log.lock().unwrap().clear();
+        bus.emit_event(e).unwrap();
+        log.lock().unwrap().iter().map(|s| s.trim_start_matches("p/").to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(asset_event(EventType::IngestionStart, "raw.orders").with_tags(tags(&[("team", "finance")]))),
+        ["tag_finance", "orders_and_lineage", "everything", "orders_finance"]
+    );
+    assert_eq!(
+        run(asset_event(EventType::IngestionStart, "raw.orders")
+            .with_tags(tags(&[("team", "finance"), ("env", "prod")]))),
+        ["tag_finance", "orders_and_lineage", "everything", "orders_finance", "two_tags"]
+    );
+    assert_eq!(run(asset_event(EventType::IngestionStart, "raw.customers")), ["everything", "other_asset"]);
+    // a lineage edge between two keys of one handler runs it once
+    let edge = Event::new(
+        EventPayload::LineageEdges { edges: vec![("raw.orders".into(), "staging.orders".into())] },
+        Correlation::run("r1"),
+    );
+    assert_eq!(run(edge), ["orders_and_lineage", "everything"]);
+    assert_eq!(run(run_start().with_tags(tags(&[("team", "ops")]))), ["everything", "tag_ops"]);
+}

@@ -364,7 +364,9 @@ pub(crate) fn build_export(cfg: ExportConfig, ctx: &AssetTypeContext) -> Result<
 /// The log file of a command step: its asset key, and its partition when it has one (made
 /// safe as a file name).
 fn log_name(step: &phlo_core::data::StepMark) -> String {
-    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>();
+    let safe = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>()
+    };
     match &step.partition {
         Some(p) => format!("{}.{}.log", safe(&step.asset), safe(p)),
         None => format!("{}.log", safe(&step.asset)),
@@ -385,14 +387,16 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                     shown: format!(".phlo/logs/{}/{}", rc.run_id, log_name(&step)),
                 };
                 let emit = |line: &str| rc.log("info", line);
-                let done = crate::command::run_program(&cfg, &cwd, &step, &rc.cancel, &log, &emit).await.map_err(|e| {
-                    RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
-                })?;
+                let done =
+                    crate::command::run_program(&cfg, &cwd, &step, &rc.cancel, &log, &emit).await.map_err(|e| {
+                        RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
+                    })?;
                 if done.stopped {
                     return Err(RunError::new(format!("`{program}` was stopped (with every process it started)")));
                 }
                 if !done.status.success() {
-                    let code = done.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
+                    let code =
+                        done.status.code().map_or_else(|| String::from("a signal"), |c| format!("exit code {c}"));
                     return Err(RunError::new(format!(
                         "`{program}` failed with {code}: {} (the whole output is in {})",
                         done.stderr_tail.join("\n"),
