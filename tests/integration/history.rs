@@ -341,14 +341,23 @@ fn prune_keeps_the_newest_runs() {
         .map(|_| json(&phlo_in(dir.path(), &["run", "--json"], &[]))["run_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(phlo_in(dir.path(), &["runs", "prune"], &[]).code, 2, "says what to prune by");
+    let logs = dir.path().join(".phlo/logs");
+    assert!(logs.join(&ids[0]).join("ops.a.log").is_file());
     let pruned = phlo_in(dir.path(), &["runs", "prune", "--keep", "1"], &[]);
-    assert_eq!(pruned.stdout.trim(), "pruned 2 run(s)", "{}", pruned.stderr);
+    assert_eq!(pruned.stdout.trim(), "pruned 2 run(s)\nremoved the logs of 2 run(s)", "{}", pruned.stderr);
+    // the logs of pruned runs went with them; the kept run's are there
+    assert!(!logs.join(&ids[0]).exists() && !logs.join(&ids[1]).exists());
+    let kept = phlo_in(dir.path(), &["runs", "logs", &ids[2], "ops.a"], &[]);
+    assert!(kept.stdout.starts_with("--- phlo: `true` for ops.a, attempt 1 ---"), "{}", kept.stdout);
     let left = json(&phlo_in(dir.path(), &["runs", "list", "--json"], &[]));
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["run_id"], ids[2].as_str());
     assert_eq!(phlo_in(dir.path(), &["runs", "events", &ids[0]], &[]).code, 2, "its events went with it");
     assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "10d"], &[]).stdout.trim(), "pruned 0 run(s)");
-    assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "0s"], &[]).stdout.trim(), "pruned 1 run(s)");
+    assert_eq!(
+        phlo_in(dir.path(), &["runs", "prune", "--older-than", "0s"], &[]).stdout.trim(),
+        "pruned 1 run(s)\nremoved the logs of 1 run(s)"
+    );
     assert_eq!(phlo_in(dir.path(), &["runs", "prune", "--older-than", "soon"], &[]).code, 2);
 }
 

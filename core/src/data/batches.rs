@@ -9,6 +9,8 @@
 //!
 //! [`TableStore::write_batches`]: super::TableStore::write_batches
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::digest::Digest;
@@ -65,13 +67,15 @@ impl RowBatches for InMemory<'_> {
 }
 
 /// What travels from producer to writer: a batch with its rows' digest, or the producer's error.
-type Message<E> = Result<(Vec<Vec<Cell>>, Digest), E>;
+type Message<E> = Result<(Vec<Vec<Cell>>, Option<Digest>), E>;
 
 /// The producing end of a [`channel`].
 #[derive(Debug)]
 pub struct BatchSender<E> {
     tx: SyncSender<Message<E>>,
     back: Receiver<Vec<Vec<Cell>>>,
+    /// Batches sent and not yet taken by the writer.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// The writer has stopped reading (it failed, or was stopped): the producer should return.
@@ -79,18 +83,24 @@ pub struct BatchSender<E> {
 pub struct WriterGone;
 
 impl<E> BatchSender<E> {
-    /// Sends a full batch, hashed here (the producer's thread) for the table's data version,
-    /// and returns an empty buffer to fill next (a buffer the writer is done with, when one is
-    /// back).
+    /// Sends a full batch and returns an empty buffer to fill next (a buffer the writer is
+    /// done with, when one is back). The batch's rows are hashed for the table's data version
+    /// by whichever side has time: here while the writer has batches waiting (this thread is
+    /// ahead), by the writer when it is waiting for rows.
     ///
     /// # Errors
     /// [`WriterGone`] when the writer stopped reading.
     pub fn send(&self, batch: Vec<Vec<Cell>>) -> Result<Vec<Vec<Cell>>, WriterGone> {
-        let mut digest = Digest::default();
-        for row in &batch {
-            digest.add_row(row);
+        // the writer waits for rows: hand them over now, it hashes them
+        let digest = (self.in_flight.load(Ordering::Acquire) > 0).then(|| {
+            let mut digest = Digest::default();
+            batch.iter().for_each(|row| digest.add_row(row));
+            digest
+        });
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(Ok((batch, digest))).is_err() {
+            return Err(WriterGone);
         }
-        self.tx.send(Ok((batch, digest))).map_err(|_| WriterGone)?;
         Ok(self.back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS)))
     }
 
@@ -108,13 +118,18 @@ pub struct BatchReceiver<E> {
     back: SyncSender<Vec<Vec<Cell>>>,
     failure: Option<E>,
     digest: Digest,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl<E: std::fmt::Display> RowBatches for BatchReceiver<E> {
     fn next_batch(&mut self, batch: &mut Vec<Vec<Cell>>) -> Result<bool, DataError> {
         match self.rx.recv() {
             Ok(Ok((mut next, digest))) => {
-                self.digest.merge(&digest);
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                match digest {
+                    Some(d) => self.digest.merge(&d),
+                    None => next.iter().for_each(|row| self.digest.add_row(row)),
+                }
                 std::mem::swap(batch, &mut next);
                 if next.capacity() > 0 {
                     let _ = self.back.try_send(next);
@@ -148,7 +163,11 @@ impl<E> BatchReceiver<E> {
 pub fn channel<E>() -> (BatchSender<E>, BatchReceiver<E>) {
     let (tx, rx) = sync_channel(DEPTH);
     let (back_tx, back_rx) = sync_channel(DEPTH + 2);
-    (BatchSender { tx, back: back_rx }, BatchReceiver { rx, back: back_tx, failure: None, digest: Digest::default() })
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    (
+        BatchSender { tx, back: back_rx, in_flight: Arc::clone(&in_flight) },
+        BatchReceiver { rx, back: back_tx, failure: None, digest: Digest::default(), in_flight },
+    )
 }
 
 /// Fills a batch row by row, reusing the row buffers of a recycled batch.

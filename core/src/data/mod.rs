@@ -19,6 +19,9 @@ use serde::Serialize;
 
 pub mod batches;
 pub mod digest;
+mod json;
+
+pub use json::{JsonTyping, LineError, rows_from_json};
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -127,143 +130,6 @@ pub fn exact_real(text: &str) -> Option<f64> {
     let written = decimal(text)?;
     let shortest = decimal(&format!("{f:e}"))?;
     (written == shortest).then_some(f)
-}
-
-/// JSON records (objects) as typed rows: columns in the order their fields first appear, a
-/// field missing from a record is null. A column's type is decided by all its values, and no
-/// value loses a digit: `integer` when every number is a 64-bit integer; `real` when numbers
-/// mix and every one is exact as a double (an integer beyond 2^53 is not); `boolean` when all
-/// are booleans; otherwise `text`, numbers kept as written (`18446744073709551615`), arrays
-/// and objects as their JSON.
-pub fn rows_from_json(records: &[serde_json::Map<String, serde_json::Value>]) -> Rows {
-    let mut typing = JsonTyping::default();
-    for r in records {
-        typing.see(r);
-    }
-    let columns = typing.columns();
-    let rows = records
-        .iter()
-        .map(|r| {
-            let mut row = Vec::with_capacity(typing.names.len());
-            typing.row(r, &mut row);
-            row
-        })
-        .collect();
-    Rows { columns, rows }
-}
-
-/// A JSON value as a cell of a column of type `t`.
-fn json_cell(v: Option<serde_json::Value>, t: DataType) -> Cell {
-    use serde_json::Value;
-    match (v, t) {
-        (None | Some(Value::Null), _) => Cell::Null,
-        (Some(Value::Bool(b)), DataType::Boolean) => Cell::Bool(b),
-        (Some(Value::Number(x)), DataType::Integer) => x.as_i64().map_or(Cell::Null, Cell::Int),
-        (Some(Value::Number(x)), DataType::Real) => x.as_f64().map_or(Cell::Null, Cell::Real),
-        (Some(Value::String(s)), _) => Cell::Text(s),
-        (Some(v), _) => Cell::Text(v.to_string()),
-    }
-}
-
-/// What the values of one JSON field have been so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct JsonSeen {
-    ints: u64,
-    reals: u64,
-    bools: u64,
-    other: u64,
-    inexact: bool,
-}
-
-/// The typing of [`rows_from_json`], one record at a time, for records that stream (a JSON
-/// Lines file read twice: once to [`see`](Self::see) every record, once to convert each with
-/// [`row`](Self::row)).
-#[derive(Debug, Clone, Default)]
-pub struct JsonTyping {
-    names: Vec<String>,
-    index: std::collections::HashMap<String, usize>,
-    seen: Vec<JsonSeen>,
-    types: Vec<DataType>,
-}
-
-impl JsonTyping {
-    /// Takes a record's fields and values into account.
-    pub fn see(&mut self, record: &serde_json::Map<String, serde_json::Value>) {
-        use serde_json::Value;
-        let exact = |x: &serde_json::Number| match (x.as_i64(), x.as_f64()) {
-            (Some(i), _) => i.unsigned_abs() <= 1 << 53,
-            (None, Some(_)) => x.is_f64(),
-            _ => false,
-        };
-        for (k, v) in record {
-            let i = match self.index.get(k) {
-                Some(&i) => i,
-                None => {
-                    self.index.insert(k.clone(), self.names.len());
-                    self.names.push(k.clone());
-                    self.seen.push(JsonSeen::default());
-                    self.names.len() - 1
-                }
-            };
-            let s = &mut self.seen[i];
-            match v {
-                Value::Null => {}
-                Value::Bool(_) => s.bools += 1,
-                Value::Number(x) if x.is_i64() => {
-                    s.ints += 1;
-                    s.inexact |= !exact(x);
-                }
-                Value::Number(x) => {
-                    s.reals += 1;
-                    s.inexact |= !exact(x);
-                }
-                _ => s.other += 1,
-            }
-        }
-        self.types.clear();
-    }
-
-    /// The columns: fields in first-seen order, typed by every value seen.
-    pub fn columns(&mut self) -> Vec<Column> {
-        self.decide();
-        self.names.iter().zip(&self.types).map(|(n, t)| Column::new(n.clone(), *t)).collect()
-    }
-
-    fn decide(&mut self) {
-        if self.types.len() == self.names.len() {
-            return;
-        }
-        self.types = self
-            .seen
-            .iter()
-            .map(|s| match (s.ints, s.reals, s.bools, s.other) {
-                (0, 0, 0, 0) => DataType::Text,
-                (_, 0, 0, 0) => DataType::Integer,
-                (_, _, 0, 0) if !s.inexact => DataType::Real,
-                (0, 0, _, 0) => DataType::Boolean,
-                _ => DataType::Text,
-            })
-            .collect();
-    }
-
-    /// A record as a row of the columns (a field it lacks is null), into `out`; call
-    /// [`columns`](Self::columns) first.
-    pub fn row(&self, record: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<Cell>) {
-        out.clear();
-        for (n, t) in self.names.iter().zip(&self.types) {
-            out.push(json_cell(record.get(n).cloned(), *t));
-        }
-    }
-
-    /// [`row`](Self::row) for a record that is not needed afterwards (its values move);
-    /// `false` when the record has a field that is not a column (it was not seen).
-    pub fn row_from(&self, mut record: serde_json::Map<String, serde_json::Value>, out: &mut Vec<Cell>) -> bool {
-        out.clear();
-        for (n, t) in self.names.iter().zip(&self.types) {
-            out.push(json_cell(record.remove(n), *t));
-        }
-        record.is_empty()
-    }
 }
 
 impl fmt::Display for Cell {

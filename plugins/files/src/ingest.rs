@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use phlo_core::data::batches::{self, BatchBuilder};
-use phlo_core::data::{Column, Commit, DataType, JsonTyping, Rows, TableStore, WriteMode, Written, table_name};
+use phlo_core::data::{
+    Column, Commit, DataType, JsonTyping, LineError, Rows, TableStore, WriteMode, Written, table_name,
+};
 
 use crate::delimited::{CsvFormat, Encoding, check_format, plan_csv};
 use phlo_core::plugin::{AssetTypeContext, PluginError};
@@ -386,18 +388,35 @@ fn stopped(display: &str) -> RunError {
     RunError::new(format!("the load of `{display}` was stopped"))
 }
 
-/// Reads a JSON Lines file's records one by one, as objects, each with its line number.
+/// What is done with each line of a JSON Lines file: its bytes and its number.
+type OnLine<'a> = dyn FnMut(&[u8], usize) -> Result<(), RunError> + 'a;
+
+/// Reads a JSON Lines file's lines one by one (blank ones skipped), each with its number;
+/// returns how many objects and lines there were.
 fn each_jsonl(
     path: &Path,
     display: &str,
     stop: &dyn Fn() -> bool,
-    f: &mut dyn FnMut(serde_json::Map<String, serde_json::Value>, usize) -> Result<(), RunError>,
-) -> Result<usize, RunError> {
-    use std::io::BufRead;
+    f: &mut OnLine<'_>,
+) -> Result<(usize, usize), RunError> {
+    each_jsonl_in(path, display, (0, u64::MAX, 0), stop, f)
+}
+
+/// [`each_jsonl`] over the bytes `from..to` of the file (starting at a line), whose first line
+/// is number `before + 1`.
+fn each_jsonl_in(
+    path: &Path,
+    display: &str,
+    (from, to, before): (u64, u64, usize),
+    stop: &dyn Fn() -> bool,
+    f: &mut OnLine<'_>,
+) -> Result<(usize, usize), RunError> {
+    use std::io::{BufRead, Read, Seek};
     let read_err = |e: std::io::Error| RunError::permanent(format!("cannot read `{display}`: {e}"));
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let (mut line, mut i, mut objects) = (Vec::new(), 0usize, 0usize);
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    file.seek(std::io::SeekFrom::Start(from)).map_err(read_err)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file.take(to.saturating_sub(from)));
+    let (mut line, mut i, mut objects) = (Vec::new(), before, 0usize);
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
@@ -410,24 +429,61 @@ fn each_jsonl(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_slice(&line)
-            .map_err(|e| RunError::permanent(format!("{display}:{i}:{}: {e}", e.column())))?;
-        let serde_json::Value::Object(map) = v else {
-            return Err(RunError::permanent(format!("{display}:{i}:1: expected a JSON object")));
-        };
         objects += 1;
-        f(map, i)?;
+        f(&line, i)?;
     }
-    Ok(objects)
+    Ok((objects, i - before))
 }
 
-/// The first pass over a JSON Lines file: every record parsed, every field typed.
-fn scan_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<JsonTyping, RunError> {
-    let mut typing = JsonTyping::default();
-    let objects = each_jsonl(path, display, stop, &mut |map, _| {
-        typing.see(&map);
-        Ok(())
-    })?;
+/// Where a file splits in two at a line break near its middle (`None`: too small to split).
+fn midpoint(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek};
+    let len = std::fs::metadata(path).ok()?.len();
+    if len < 8 << 20 {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(std::io::SeekFrom::Start(len / 2)).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let n = f.read(&mut buf).ok()?;
+    memchr::memchr(b'\n', &buf[..n]).map(|i| len / 2 + i as u64 + 1)
+}
+
+/// A line that is not a JSON object, located.
+fn bad_line(display: &str, line: usize, e: &LineError) -> RunError {
+    match e {
+        LineError::NotObject => RunError::permanent(format!("{display}:{line}:1: expected a JSON object")),
+        LineError::Json(e) => RunError::permanent(format!("{display}:{line}:{}: {e}", e.column())),
+    }
+}
+
+/// The first pass over a JSON Lines file: every record parsed, every field typed — the two
+/// halves of a large file side by side, their typings merged in file order.
+fn scan_jsonl(path: &Path, display: &str, stop: &(dyn Fn() -> bool + Sync)) -> Result<JsonTyping, RunError> {
+    let scan = |range: (u64, u64, usize)| {
+        let mut typing = JsonTyping::default();
+        each_jsonl_in(path, display, range, stop, &mut |line, i| {
+            typing.see_line(line).map_err(|e| bad_line(display, i, &e))
+        })
+        .map(|(objects, lines)| (typing, objects, lines))
+    };
+    let (typing, objects) = match midpoint(path) {
+        None => scan((0, u64::MAX, 0)).map(|(t, o, _)| (t, o))?,
+        Some(mid) => {
+            let (first, second) = std::thread::scope(|s| {
+                let second = s.spawn(|| scan((mid, u64::MAX, 0)));
+                (scan((0, mid, 0)), second.join())
+            });
+            let (mut typing, objects, lines) = first?;
+            let (rest, more) = match second {
+                Ok(Ok((t, o, _))) => (t, o),
+                // its line numbers start after the first half's: read it again to place the error
+                _ => scan((mid, u64::MAX, lines)).map(|(t, o, _)| (t, o))?,
+            };
+            typing.merge(&rest);
+            (typing, objects + more)
+        }
+    };
     if objects == 0 {
         return Err(RunError::permanent(format!("`{display}` has no JSON objects")));
     }
@@ -443,10 +499,10 @@ fn convert_jsonl(
     batch: &mut BatchBuilder,
     emit: &mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
-    each_jsonl(path, display, stop, &mut |map, line| {
-        if !typing.row_from(map, batch.row()) {
+    each_jsonl(path, display, stop, &mut |line, i| {
+        if !typing.row_line(line, batch.row()).map_err(|e| bad_line(display, i, &e))? {
             return Err(RunError::permanent(format!(
-                "{display}:{line}: this record has a field the first read of the file did not: the file changed \
+                "{display}:{i}: this record has a field the first read of the file did not: the file changed \
                  while it was loaded"
             )));
         }
@@ -460,7 +516,7 @@ fn convert_jsonl(
 ///
 /// # Errors
 /// An unreadable file, a line that is not a JSON object (`file:line:column`), no object.
-pub fn read_jsonl(path: &Path, display: &str, stop: &dyn Fn() -> bool) -> Result<Rows, RunError> {
+pub fn read_jsonl(path: &Path, display: &str, stop: &(dyn Fn() -> bool + Sync)) -> Result<Rows, RunError> {
     let mut typing = scan_jsonl(path, display, stop)?;
     let mut rows = Rows::new(typing.columns());
     let mut batch = BatchBuilder::new(rows.columns.len());

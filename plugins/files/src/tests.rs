@@ -218,7 +218,29 @@ async fn commands_log_stdout_and_fail_with_the_stderr_tail() {
     let e = err(env
         .run("assets:\n  ops.fail:\n    type: command\n    program: sh\n    args: ['-c', 'echo oops >&2; exit 3']\n")
         .await);
-    assert_eq!(e.message, "`sh` failed with exit code 3: oops");
+    let shown = e.message.strip_prefix("`sh` failed with exit code 3: oops (the whole output is in ").unwrap();
+    let shown = shown.strip_suffix(')').unwrap();
+    assert!(shown.starts_with(".phlo/logs/") && shown.ends_with("/ops.fail.log"), "{shown}");
+    // the whole output, stdout and stderr as they came, is in the step's log
+    let log = std::fs::read_to_string(env.dir.path().join(shown)).unwrap();
+    assert_eq!(log, "--- phlo: `sh` for ops.fail, attempt 1 ---\noops\n");
+    // a long output: the first and last lines as events, a line saying how many were cut
+    env.logs.lock().unwrap().clear();
+    let r = env
+        .run("assets:\n  ops.long:\n    type: command\n    program: sh\n    args: ['-c', 'seq 1 1000; head -c 5000 /dev/zero | tr \"\\\\0\" x']\n")
+        .await
+        .unwrap();
+    assert_eq!(r.metadata["stdout_lines"], 1001);
+    let logs = env.logs.lock().unwrap().clone();
+    assert_eq!(logs.len(), 20 + 1 + 20, "{logs:?}");
+    assert_eq!((logs[0].as_str(), logs[19].as_str()), ("info: 1", "info: 20"));
+    assert!(
+        logs[20].starts_with("info: … 961 line(s) not shown here; the whole output is in .phlo/logs/"),
+        "{}",
+        logs[20]
+    );
+    assert_eq!(logs[39], "info: 1000");
+    assert!(logs[40].ends_with(" … [3000 more bytes]") && logs[40].len() < 2_100, "{}", &logs[40][..60]);
     let e = err(env.run("assets:\n  ops.none:\n    type: command\n    program: definitely-not-a-program-phlo\n").await);
     assert!(e.message.starts_with("cannot start `definitely-not-a-program-phlo`"), "{}", e.message);
 }

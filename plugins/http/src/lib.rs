@@ -25,6 +25,7 @@
 mod client;
 mod records;
 mod run;
+mod spool;
 
 use base64::Engine as _;
 use std::collections::BTreeMap;

@@ -1,6 +1,5 @@
 //! Records: JSON values to a table's rows, JSON pointers, and `{…}` templates.
 
-use phlo_core::data::Rows;
 use serde_json::Value;
 
 /// Checks a JSON pointer (RFC 6901): empty, or `/`-separated tokens with `~0`/`~1` escapes.
@@ -164,11 +163,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Records as typed rows (see [`phlo_core::data::rows_from_json`]).
-pub(crate) fn to_rows(records: &[serde_json::Map<String, Value>]) -> Rows {
-    phlo_core::data::rows_from_json(records)
-}
-
 /// Orders two cursor values by their JSON type: numbers as numbers (integers exactly), RFC
 /// 3339 timestamps as instants (whatever their offsets), anything else as text.
 pub(crate) fn cursor_after(a: &Value, b: &Value) -> bool {
@@ -227,7 +221,7 @@ mod tests {
         let recs: Vec<serde_json::Map<String, Value>> =
             serde_json::from_str(r#"[{"id":1,"n":1.5,"ok":true,"tags":["a"]},{"id":2,"n":2,"extra":"x","ok":null}]"#)
                 .unwrap();
-        let rows = to_rows(&recs);
+        let rows = phlo_core::data::rows_from_json(&recs);
         let types: Vec<(String, DataType)> = rows.columns.iter().map(|c| (c.name.clone(), c.data_type)).collect();
         assert_eq!(
             types,

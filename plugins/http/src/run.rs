@@ -8,8 +8,10 @@ use phlo_core::diagnostic::Code;
 use phlo_core::spec::{MaterializeResult, RunContext, RunError};
 use serde_json::{Map, Value};
 
-use crate::records::{Part, cursor_after, fill, records_of, text_of, to_rows};
+use crate::records::{Part, cursor_after, fill, records_of, text_of};
+use crate::spool::Spool;
 use crate::{Prepared, Style, Write};
+use phlo_core::data::batches::{self, BatchBuilder};
 
 type Record = Map<String, Value>;
 
@@ -19,7 +21,7 @@ pub(crate) const DEFAULT_MAX_PAGES: u64 = 10_000;
 
 /// What a request series fetched.
 struct Fetched {
-    records: Vec<Record>,
+    spool: Spool,
     pages: u64,
 }
 
@@ -72,7 +74,8 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
         headers.push((k.clone(), filled(p, rc, t, parent)?));
     }
     let pag = p.cfg.pagination.as_ref();
-    let mut out = Fetched { records: Vec::new(), pages: 0 };
+    let cursor_field = p.cfg.incremental.as_ref().map(|i| i.cursor_field.as_str());
+    let mut out = Fetched { spool: Spool::new(cursor_field), pages: 0 };
     let mut cursor: Option<String> = None;
     let mut first = true;
     // a series that comes back to a page, a cursor or a URL it had would never end
@@ -126,6 +129,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
         }
         let page = p.client.get(rc, &url, &query, &headers)?;
         out.pages += 1;
+        out.spool.page(page.body.len())?;
         first = false;
         let body: Value = serde_json::from_slice(&page.body).map_err(|e| {
             RunError::permanent(p.client.mask(&format!(
@@ -165,7 +169,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
                             }
                         }
                     }
-                    out.records.push(m);
+                    out.spool.push(m)?;
                 }
                 other => {
                     return Err(RunError::permanent(format!(
@@ -320,22 +324,21 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         vec![series(p, rc, None, since.as_deref())?]
     };
     let pages: u64 = fetched.iter().map(|f| f.pages).sum();
-    let records: Vec<Record> = fetched.into_iter().flat_map(|f| f.records).collect();
+    let total: u64 = fetched.iter().map(|f| f.spool.len()).sum();
+    let mut typing = phlo_core::data::JsonTyping::default();
+    fetched.iter().for_each(|f| typing.merge(&f.spool.typing));
     // the highest cursor seen, never below the one sent
     let mut cursor: Option<Value> = since_value.clone();
     if let Some(inc) = &p.cfg.incremental {
-        let mut seen = false;
-        for r in &records {
-            let Some(v) = r.get(&inc.cursor_field).filter(|v| !v.is_null()) else { continue };
-            seen = true;
+        for v in fetched.iter().filter_map(|f| f.spool.cursor.as_ref()) {
             if cursor.as_ref().is_none_or(|c| cursor_after(v, c)) {
                 cursor = Some(v.clone());
             }
         }
         // a misspelt `cursor_field` would fetch everything again on every run (and append it
         // twice): an error, not a silent full reload
-        if !records.is_empty() && !seen {
-            let fields: Vec<&str> = records[0].keys().map(String::as_str).collect();
+        if total > 0 && !fetched.iter().any(|f| f.spool.cursor_seen) {
+            let fields = fetched.iter().find_map(|f| f.spool.first_fields.clone()).unwrap_or_default();
             return Err(RunError::permanent(format!(
                 "`{}`: no record has the incremental `cursor_field` `{}` (the records have {}); nothing was written",
                 rc.asset,
@@ -350,11 +353,11 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
         (Some(_), Some(c)) if since_value.as_ref() != Some(c) => Some(c.to_string()),
         _ => None,
     };
-    let mut rows = to_rows(&records);
-    if rows.columns.is_empty() {
+    let mut columns = typing.columns();
+    if total == 0 {
         // nothing came: a replaced table keeps its columns and loses its rows; others stay
         match (p.write, store.describe(&p.table).map_err(|e| RunError::new(e.message))?) {
-            (Write::Replace, Some(cols)) => rows.columns = cols,
+            (Write::Replace, Some(cols)) => columns = cols,
             _ => {
                 rc.log("info", &format!("no records ({pages} page(s)); `{}` unchanged", p.table));
                 return Ok(MaterializeResult::new().with_row_count(0).with_metadata("pages", pages));
@@ -368,15 +371,40 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
     };
     let step = rc.step_mark();
     let commit = Commit { state: state.as_deref().map(|c| (state_key.as_str(), c)), step: Some(&step) };
-    let written = store
-        .write_rows(&p.table, &rows, &mode, &commit, &rc.stop_signal())
-        .map_err(|e| RunError::new(p.client.mask(&e.message)))?;
+    let stop = rc.stop_signal();
+    // the records stream from the spools to the table: converted on one thread, written in
+    // one transaction (with the cursor) on this one
+    let written = std::thread::scope(|s| {
+        let (tx, mut rx) = batches::channel::<RunError>();
+        let (typing, width) = (&typing, columns.len());
+        s.spawn(move || {
+            let mut batch = BatchBuilder::new(width);
+            let mut convert = |record: Record| {
+                typing.row_from(record, batch.row());
+                if batch.is_full() {
+                    batch.flush(&tx).map_err(|_| RunError::new("the write stopped reading"))?;
+                }
+                Ok(())
+            };
+            let result = fetched.into_iter().try_for_each(|f| f.spool.drain(&mut convert));
+            match result.and_then(|()| batch.flush(&tx).map_err(|_| RunError::new("the write stopped reading"))) {
+                Ok(()) => {}
+                Err(e) => tx.fail(e),
+            }
+        });
+        store
+            .write_batches(&p.table, &columns, &mut rx, &mode, &commit, &stop)
+            .map_err(|e| rx.take_failure().unwrap_or_else(|| RunError::new(p.client.mask(&e.message))))
+    })?;
     let mut result = MaterializeResult::new()
         .with_written(&written)
         .with_metadata("table", p.table.as_str())
         .with_metadata("pages", pages);
     if let Some(c) = cursor.as_ref().and_then(text_of) {
         result = result.with_metadata("cursor", c);
+    }
+    if let Written::Versioned { .. } = written {
+        return Ok(result);
     }
     match store.version(&p.table, None).map_err(|e| RunError::new(e.message))? {
         Some(v) => Ok(result.with_data_version(v)),

@@ -423,28 +423,35 @@ fn insert_many(
 
 /// Upserts `rows` into `table` by the `keys` columns: the table is created when missing,
 /// columns the rows add are added, and a unique index on the keys is kept.
-fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[String]) -> Result<u64, DataError> {
+fn merge_in(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    columns: &[Column],
+    source: &mut dyn RowBatches,
+    keys: &[String],
+) -> Result<u64, DataError> {
     let target = quote_ident(table);
+    let mut batch = Vec::new();
+    // no records: nothing to merge, whatever their columns would have been
+    if !source.next_batch(&mut batch)? {
+        return Ok(0);
+    }
+    let mut key_at = Vec::with_capacity(keys.len());
     for k in keys {
-        let Some(i) = rows.columns.iter().position(|c| &c.name == k) else {
-            if rows.is_empty() {
-                return Ok(0);
-            }
+        let Some(i) = columns.iter().position(|c| &c.name == k) else {
             return Err(DataError::new(format!(
                 "cannot merge into `{table}`: the records have no key column `{k}` (they have {})",
-                rows.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
             )));
         };
-        if let Some(n) = rows.rows.iter().position(|r| matches!(r[i], Cell::Null)) {
-            return Err(DataError::new(format!("cannot merge into `{table}`: record {} has no `{k}`", n + 1)));
-        }
+        key_at.push((i, k));
     }
     let declared: Vec<String> =
-        rows.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), sql_type(c.data_type))).collect();
+        columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), sql_type(c.data_type))).collect();
     tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {target} ({});", declared.join(", ")))
         .map_err(|e| sql_err(&format!("cannot create table `{table}`"), &e))?;
     let existing = describe_in(tx, table)?.unwrap_or_default();
-    for c in rows.columns.iter().filter(|c| !existing.iter().any(|e| e.name == c.name)) {
+    for c in columns.iter().filter(|c| !existing.iter().any(|e| e.name == c.name)) {
         tx.execute_batch(&format!(
             "ALTER TABLE {target} ADD COLUMN {} {};",
             quote_ident(&c.name),
@@ -460,10 +467,9 @@ fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[St
     .map_err(|e| {
         sql_err(&format!("cannot merge into `{table}`: its rows are not unique by ({})", keys.join(", ")), &e)
     })?;
-    let names = rows.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-    let placeholders = vec!["?"; rows.columns.len()].join(", ");
-    let updates: Vec<String> = rows
-        .columns
+    let names = columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let updates: Vec<String> = columns
         .iter()
         .filter(|c| !keys.contains(&c.name))
         .map(|c| format!("{0} = excluded.{0}", quote_ident(&c.name)))
@@ -475,14 +481,23 @@ fn merge_in(tx: &rusqlite::Transaction<'_>, table: &str, rows: &Rows, keys: &[St
             "INSERT INTO {target} ({names}) VALUES ({placeholders}) ON CONFLICT ({key_list}) {on_conflict}"
         ))
         .map_err(|e| sql_err(&format!("cannot merge into `{table}`"), &e))?;
-    for (n, row) in rows.rows.iter().enumerate() {
-        let what = || format!("record {} of `{table}`", n + 1);
-        for (i, cell) in row.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(), &e))?;
+    let mut n = 0u64;
+    loop {
+        for row in &batch {
+            n += 1;
+            if let Some((_, k)) = key_at.iter().find(|(i, _)| matches!(row.get(*i), None | Some(Cell::Null))) {
+                return Err(DataError::new(format!("cannot merge into `{table}`: record {n} has no `{k}`")));
+            }
+            let what = || format!("record {n} of `{table}`");
+            for (i, cell) in row.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, Bind(cell)).map_err(|e| sql_err(&what(), &e))?;
+            }
+            stmt.raw_execute().map_err(|e| sql_err(&what(), &e))?;
         }
-        stmt.raw_execute().map_err(|e| sql_err(&what(), &e))?;
+        if !source.next_batch(&mut batch)? {
+            return Ok(n);
+        }
     }
-    Ok(rows.len() as u64)
 }
 
 /// Where incremental state lives, next to the data it describes.
@@ -602,12 +617,7 @@ impl TableStore for Warehouse {
         commit: &Commit<'_>,
         stop: &StopSignal,
     ) -> Result<Written, DataError> {
-        match mode {
-            WriteMode::Merge(keys) => {
-                self.write_step(commit, stop, |tx| merge_in(tx, table, rows, keys).map(|n| (n, None)))
-            }
-            _ => self.write_batches(table, &rows.columns, &mut InMemory::new(&rows.rows), mode, commit, stop),
-        }
+        self.write_batches(table, &rows.columns, &mut InMemory::new(&rows.rows), mode, commit, stop)
     }
 
     fn write_batches(
@@ -623,12 +633,7 @@ impl TableStore for Warehouse {
             WriteMode::Replace => self.write_step(commit, stop, |tx| write_in(tx, table, columns, source, true)),
             WriteMode::Append => self.write_step(commit, stop, |tx| write_in(tx, table, columns, source, false)),
             WriteMode::Merge(keys) => {
-                let mut rows = Rows::new(columns.to_vec());
-                let mut batch = Vec::new();
-                while source.next_batch(&mut batch)? {
-                    rows.rows.append(&mut batch);
-                }
-                self.write_step(commit, stop, |tx| merge_in(tx, table, &rows, keys).map(|n| (n, None)))
+                self.write_step(commit, stop, |tx| merge_in(tx, table, columns, source, keys).map(|n| (n, None)))
             }
         }
     }

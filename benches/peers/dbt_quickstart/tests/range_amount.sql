@@ -1,0 +1,1 @@
+SELECT * FROM {{ ref('staging_orders') }} WHERE amount < 0

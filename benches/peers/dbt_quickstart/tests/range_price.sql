@@ -1,0 +1,1 @@
+SELECT * FROM {{ ref('raw_products') }} WHERE price < 0
