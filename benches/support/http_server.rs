@@ -119,6 +119,7 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
         Err(_) => return,
     });
     let mut stream = stream;
+    let _ = stream.set_nodelay(true);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -159,7 +160,11 @@ fn serve(stream: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&reply.body)).is_err() {
+        // one write: a head and a body sent apart would wait on Nagle and the peer's delayed ACK
+        // (~40 ms a request)
+        let mut message = head.into_bytes();
+        message.extend_from_slice(&reply.body);
+        if stream.write_all(&message).is_err() {
             return;
         }
         let _ = stream.flush();

@@ -76,6 +76,41 @@ struct Row<'a> {
     tags: &'a std::collections::BTreeMap<String, String>,
     requires: &'a [String],
     checks: Vec<&'a str>,
+    /// `--json` only: the columns with the types phlo chose (read from the warehouse once
+    /// the asset has been materialized; before, the names it knows with no type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    columns: Option<Vec<ColumnRow>>,
+}
+
+#[derive(Serialize)]
+struct ColumnRow {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: Option<&'static str>,
+}
+
+/// An asset's columns: as its table holds them, when it has one already; else the names its
+/// spec knows (a CSV header, a SELECT list), untyped.
+fn columns_of(project: &phlo_core::project::Project, node: &phlo_core::graph::AssetNode) -> Vec<ColumnRow> {
+    let spec = &node.spec;
+    let table = spec.metadata.get("table").and_then(serde_json::Value::as_str);
+    if let Some(table) = table {
+        let (caps, _) = project.capabilities_of(&spec.key);
+        if let Some(store) = caps.get::<dyn phlo_core::data::TableStore>()
+            && let Ok(Some(cols)) = store.describe(table)
+        {
+            return cols
+                .into_iter()
+                .map(|c| ColumnRow { name: c.name, data_type: Some(c.data_type.as_str()) })
+                .collect();
+        }
+    }
+    match &spec.columns {
+        phlo_core::spec::Columns::Known(names) => {
+            names.iter().map(|n| ColumnRow { name: n.clone(), data_type: None }).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Result<Outcome> {
@@ -100,6 +135,7 @@ pub(crate) fn list<W: Write>(dir: &Path, args: &ListArgs, out: &mut W) -> io::Re
                 tags: &n.spec.tags,
                 requires: &n.spec.requires,
                 checks: n.spec.checks.iter().map(|c| c.name.as_str()).collect(),
+                columns: args.json.then(|| columns_of(&project, n)),
             }
         })
         .collect();

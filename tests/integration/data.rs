@@ -285,3 +285,35 @@ fn sql_dependencies_follow_scopes_system_tables_and_cycles() {
     assert!(out.stderr.contains("reads its own table `m_own`: a cycle `m.own → m.own`"), "{}", out.stderr);
     assert!(out.stderr.contains("phlo.yaml:13:"), "{}", out.stderr);
 }
+
+/// The type phlo chose for each column is visible in `assets list --json`: read from the
+/// warehouse once loaded (a decimal that would lose digits stays text), names only before —
+/// and listing creates no warehouse.
+#[test]
+fn assets_list_shows_the_column_types_chosen() {
+    let dir = project(&[
+        ("a.csv", "id,amount,code,big\n1,1.5,007,12345678901234567.5\n2,3,008,1\n"),
+        ("phlo.yaml", "assets:\n  raw.a:\n    type: csv\n    path: a.csv\n"),
+    ]);
+    let columns = |dir: &Path| {
+        let listed = json(&phlo_in(dir, &["assets", "list", "--json"], &[]));
+        let a = listed.as_array().unwrap().iter().find(|a| a["key"] == "raw.a").unwrap().clone();
+        a["columns"].clone()
+    };
+    assert_eq!(
+        columns(dir.path()),
+        serde_json::json!([
+            {"name": "id", "type": null}, {"name": "amount", "type": null},
+            {"name": "code", "type": null}, {"name": "big", "type": null}
+        ])
+    );
+    assert!(!dir.path().join(".phlo").exists(), "listing wrote nothing");
+    assert_eq!(phlo_in(dir.path(), &["run"], &[]).code, 0);
+    assert_eq!(
+        columns(dir.path()),
+        serde_json::json!([
+            {"name": "id", "type": "integer"}, {"name": "amount", "type": "real"},
+            {"name": "code", "type": "text"}, {"name": "big", "type": "text"}
+        ])
+    );
+}

@@ -3,6 +3,7 @@
 // Link the facade, and with it every plugin crate its features enable.
 use phlo as _;
 
+mod bounded;
 mod cli;
 mod dagster_engine;
 mod data;

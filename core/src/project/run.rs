@@ -129,6 +129,31 @@ impl Project {
         prepare_run(self, options)
     }
 
+    /// The capabilities bound to `key`, served by their providers (created on first use),
+    /// and the bindings whose provider could not serve them, with why.
+    pub fn capabilities_of(&self, key: &str) -> (CapabilityMap, Vec<(&super::AssetBinding, String)>) {
+        let mut map = CapabilityMap::new();
+        let mut failures = Vec::new();
+        for b in self.bindings.get(key).map(Vec::as_slice).unwrap_or_default() {
+            let served = match self.registry.get_or_create(PluginKind::ResourceProvider, &b.provider) {
+                Ok(Instance::Resource(object)) => {
+                    let entry = self.registry.get(PluginKind::ResourceProvider, &b.provider);
+                    entry
+                        .and_then(|e| e.descriptor().provides.iter().find(|p| p.cap_type == b.cap_type))
+                        .and_then(|p| (p.serve)(&object))
+                        .ok_or_else(|| format!("plugin `{}` does not serve `{}`", b.provider, b.cap_type))
+                }
+                Ok(_) => Err(format!("plugin `{}` is not a resource provider", b.provider)),
+                Err(e) => Err(e.to_string()),
+            };
+            match served {
+                Ok(s) => map.insert(s),
+                Err(e) => failures.push((b, e)),
+            }
+        }
+        (map, failures)
+    }
+
     /// The freshness of every asset (`phlo status`, `stale()`): the store's latest
     /// materializations compared with the project as it is now (sources observed now).
     ///
@@ -298,33 +323,18 @@ fn prepare_run(project: &Project, options: &RunOptions) -> Result<RunRequest, Di
     let mut resources = RunResources::default();
     for &i in &selected {
         let key = &graph.node(i).spec.key;
-        let Some(bound) = project.bindings.get(key) else { continue };
-        let mut map = CapabilityMap::new();
-        for b in bound {
-            let served = match project.registry.get_or_create(PluginKind::ResourceProvider, &b.provider) {
-                Ok(Instance::Resource(object)) => {
-                    let entry = project.registry.get(PluginKind::ResourceProvider, &b.provider);
-                    entry
-                        .and_then(|e| e.descriptor().provides.iter().find(|p| p.cap_type == b.cap_type))
-                        .and_then(|p| (p.serve)(&object))
-                        .ok_or_else(|| format!("plugin `{}` does not serve `{}`", b.provider, b.cap_type))
-                }
-                Ok(_) => Err(format!("plugin `{}` is not a resource provider", b.provider)),
-                Err(e) => Err(e.to_string()),
-            };
-            match served {
-                Ok(s) => map.insert(s),
-                Err(e) => diags.push(
-                    Diagnostic::error(
-                        Code::PluginFailed,
-                        format!("`{}:{}` for asset `{key}` could not be created: {e}", b.cap_type, b.provider),
-                    )
-                    .with_help(format!(
-                        "check `resources.{}` in phlo.yaml (`phlo validate --probe` checks it)",
-                        b.provider
-                    )),
-                ),
-            }
+        let (map, failures) = project.capabilities_of(key);
+        for (b, e) in failures {
+            diags.push(
+                Diagnostic::error(
+                    Code::PluginFailed,
+                    format!("`{}:{}` for asset `{key}` could not be created: {e}", b.cap_type, b.provider),
+                )
+                .with_help(format!(
+                    "check `resources.{}` in phlo.yaml (`phlo validate --probe` checks it)",
+                    b.provider
+                )),
+            );
         }
         resources.insert(key, map);
     }

@@ -15,7 +15,7 @@ use crate::records::cursor_after;
 type Record = Map<String, Value>;
 
 /// Page bytes held in memory before the records go to a file.
-const SPILL_BYTES: usize = 8 << 20;
+const SPILL_BYTES: usize = 4 << 20;
 
 /// The records of one series.
 pub(crate) struct Spool {

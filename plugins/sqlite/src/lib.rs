@@ -606,6 +606,10 @@ impl TableStore for Warehouse {
     }
 
     fn describe(&self, table: &str) -> Result<Option<Vec<Column>>, DataError> {
+        // no warehouse yet, no table: looking creates nothing
+        if !self.path.exists() {
+            return Ok(None);
+        }
         self.session(None, |conn| describe_in(conn, table))
     }
 
