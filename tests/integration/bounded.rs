@@ -13,9 +13,7 @@ use serde_json::Value;
 
 use crate::cli::phlo_in;
 
-#[path = "../../benches/support/http_server.rs"]
-mod server;
-use server::{Reply, Server};
+use crate::rest::server::{Reply, Server};
 
 /// The most a `phlo run` process may hold at its peak, in MB.
 const CEILING_MB: f64 = 60.0;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::cli::{json as json_of, phlo_in};
 
 #[path = "../../benches/support/http_server.rs"]
-mod server;
+pub(crate) mod server;
 use server::{Reply, Request, Server};
 
 /// `n` records with ids from `first`.
