@@ -41,6 +41,39 @@ fn json_cell(v: Option<serde_json::Value>, t: DataType) -> Cell {
     }
 }
 
+/// A JSON value as a cell that keeps what [`settle`] needs to give the cell [`json_cell`]
+/// would give once its column's type is known (records held before they are all seen).
+pub fn provisional(v: serde_json::Value) -> Cell {
+    use serde_json::Value;
+    match v {
+        Value::Null => Cell::Null,
+        Value::Bool(b) => Cell::Bool(b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Cell::Int(i),
+            // beyond 64 signed bits: its column is text, and this its digits
+            (None, Some(u), _) => Cell::Text(u.to_string()),
+            (None, None, Some(f)) => Cell::Real(f),
+            _ => Cell::Text(n.to_string()),
+        },
+        Value::String(s) => Cell::Text(s),
+        other => Cell::Text(other.to_string()),
+    }
+}
+
+/// A [`provisional`] cell in a column of type `t`: exactly the cell [`json_cell`] gives.
+pub fn settle(cell: Cell, t: DataType) -> Cell {
+    match (cell, t) {
+        #[expect(clippy::cast_precision_loss, reason = "a real column holds only integers a double keeps exactly")]
+        (Cell::Int(i), DataType::Real) => Cell::Real(i as f64),
+        (Cell::Int(i), DataType::Text) => Cell::Text(i.to_string()),
+        (Cell::Real(f), DataType::Text) => {
+            Cell::Text(serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()))
+        }
+        (Cell::Bool(b), DataType::Text) => Cell::Text(b.to_string()),
+        (cell, _) => cell,
+    }
+}
+
 /// What the values of one JSON field have been so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct JsonSeen {
@@ -119,6 +152,26 @@ impl JsonTyping {
             s.inexact |= seen.inexact;
         }
         self.types.clear();
+    }
+
+    /// How many fields were seen.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no field was seen.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The fields seen, in first-seen order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The column of a field seen, by its name.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
     }
 
     /// The columns: fields in first-seen order, typed by every value seen.
@@ -452,5 +505,13 @@ mod tests {
         assert!(matches!(typing.see_line(b"{\"a\": }"), Err(LineError::Json(_))));
         assert!(matches!(typing.see_line(b"{\"a\": 1} x"), Err(LineError::Json(_))));
         assert!(!typing.row_line(br#"{"new": 1}"#, &mut row).unwrap());
+        // provisional cells settle into the cells a record would give
+        let types: Vec<DataType> = expected.columns.iter().map(|c| c.data_type).collect();
+        for (record, want) in records.iter().zip(&expected.rows) {
+            for ((c, t), w) in expected.columns.iter().zip(&types).zip(want) {
+                let got = record.get(&c.name).cloned().map_or(Cell::Null, |v| settle(provisional(v), *t));
+                assert_eq!(&got, w, "{}", c.name);
+            }
+        }
     }
 }

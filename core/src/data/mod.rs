@@ -21,7 +21,7 @@ pub mod batches;
 pub mod digest;
 mod json;
 
-pub use json::{JsonTyping, LineError, rows_from_json};
+pub use json::{JsonTyping, LineError, provisional, rows_from_json, settle};
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]

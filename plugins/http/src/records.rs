@@ -118,9 +118,11 @@ pub(crate) fn text_of(v: &Value) -> Option<String> {
 
 /// The records of a page: the array at `pointer` (the body when empty). A page without
 /// that array is an error naming what is there.
-pub(crate) fn records_of(body: &Value, pointer: &str) -> Result<Vec<Value>, String> {
+pub(crate) fn records_of(body: &mut Value, pointer: &str) -> Result<Vec<Value>, String> {
+    if let Some(Value::Array(a)) = body.pointer_mut(pointer) {
+        return Ok(std::mem::take(a));
+    }
     match body.pointer(pointer) {
-        Some(Value::Array(a)) => Ok(a.clone()),
         // a page whose records are null is an answer without records — often an error body
         // (`{"data": null, "error": "quota exceeded"}`): never "0 rows"
         Some(Value::Null) => {

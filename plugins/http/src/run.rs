@@ -131,7 +131,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
         out.pages += 1;
         out.spool.page(page.body.len())?;
         first = false;
-        let body: Value = serde_json::from_slice(&page.body).map_err(|e| {
+        let mut body: Value = serde_json::from_slice(&page.body).map_err(|e| {
             RunError::permanent(p.client.mask(&format!(
                 "page {} of `{}` (GET {}) is not JSON: {e}; nothing was written",
                 out.pages, rc.asset, page.shown
@@ -148,7 +148,14 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
             )))
             .with_code(Code::InputFailed));
         }
-        let recs = records_of(&body, &p.cfg.records).map_err(|e| {
+        // what the pagination reads from the body, before its records are taken out of it
+        let next_cursor = pag
+            .filter(|g| g.style == Style::Cursor)
+            .and_then(|g| body.pointer(g.cursor.as_deref().unwrap_or_default()).and_then(text_of));
+        let next_url = pag.filter(|g| g.style == Style::NextUrl).and_then(|g| {
+            body.pointer(g.next.as_deref().unwrap_or_default()).and_then(Value::as_str).map(str::to_string)
+        });
+        let recs = records_of(&mut body, &p.cfg.records).map_err(|e| {
             RunError::permanent(format!(
                 "page {} of `{}` (GET {}): {e}; nothing was written",
                 out.pages, rc.asset, page.shown
@@ -199,8 +206,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
                 }
             }
             Style::Cursor => {
-                let next =
-                    body.pointer(g.cursor.as_deref().unwrap_or_default()).and_then(text_of).filter(|c| !c.is_empty());
+                let next = next_cursor.clone().filter(|c| !c.is_empty());
                 match next {
                     None => break,
                     Some(c) => {
@@ -217,11 +223,7 @@ fn series(p: &Prepared, rc: &RunContext, parent: Option<&Record>, since: Option<
                 }
             }
             Style::NextUrl | Style::LinkHeader => {
-                let next = if g.style == Style::NextUrl {
-                    body.pointer(g.next.as_deref().unwrap_or_default()).and_then(Value::as_str).map(str::to_string)
-                } else {
-                    page.link_next.clone()
-                };
+                let next = if g.style == Style::NextUrl { next_url.clone() } else { page.link_next.clone() };
                 match next.filter(|u| !u.is_empty()) {
                     None => break,
                     Some(u) => {
@@ -377,17 +379,12 @@ pub(crate) fn run(rc: &RunContext, p: &Prepared) -> Result<MaterializeResult, Ru
     let written = std::thread::scope(|s| {
         let (tx, mut rx) = batches::channel::<RunError>();
         let (typing, width) = (&typing, columns.len());
+        let types: Vec<_> = columns.iter().map(|c| c.data_type).collect();
         s.spawn(move || {
             let mut batch = BatchBuilder::new(width);
-            let mut convert = |record: Record| {
-                typing.row_from(record, batch.row());
-                if batch.is_full() {
-                    batch.flush(&tx).map_err(|_| RunError::new("the write stopped reading"))?;
-                }
-                Ok(())
-            };
-            let result = fetched.into_iter().try_for_each(|f| f.spool.drain(&mut convert));
-            match result.and_then(|()| batch.flush(&tx).map_err(|_| RunError::new("the write stopped reading"))) {
+            let mut emit = |b: &mut BatchBuilder| b.flush(&tx).map_err(|_| RunError::new("the write stopped reading"));
+            let result = fetched.into_iter().try_for_each(|f| f.spool.drain(typing, &types, &mut batch, &mut emit));
+            match result.and_then(|()| emit(&mut batch)) {
                 Ok(()) => {}
                 Err(e) => tx.fail(e),
             }

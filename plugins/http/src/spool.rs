@@ -1,12 +1,13 @@
 //! The records of a request series, held until the series ends: in memory while they are
-//! few, then in a temporary file (unlinked at once on Unix, so a killed process leaves
+//! few (as rows of provisional cells, a third of what JSON objects take), then in a temporary file (unlinked at once on Unix, so a killed process leaves
 //! nothing behind) — a series of any length costs one page and a few megabytes. Each record
 //! is typed as it arrives, and the incremental cursor is followed, so the write that follows
 //! streams the records once.
 
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use phlo_core::data::JsonTyping;
+use phlo_core::data::batches::BatchBuilder;
+use phlo_core::data::{Cell, DataType, JsonTyping, provisional, settle};
 use phlo_core::spec::RunError;
 use serde_json::{Map, Value};
 
@@ -14,12 +15,14 @@ use crate::records::cursor_after;
 
 type Record = Map<String, Value>;
 
-/// Page bytes held in memory before the records go to a file.
-const SPILL_BYTES: usize = 4 << 20;
+/// Page bytes whose records are held in memory before the records go to a file.
+const SPILL_BYTES: usize = 8 << 20;
 
 /// The records of one series.
 pub(crate) struct Spool {
-    memory: Vec<Record>,
+    /// Rows of provisional cells (see [`phlo_core::data::provisional`]), one per column seen
+    /// when the record came (later columns are null).
+    memory: Vec<Vec<Cell>>,
     /// Page bytes whose records are in `memory`.
     held: usize,
     file: Option<BufWriter<std::fs::File>>,
@@ -74,10 +77,8 @@ impl Spool {
             let (file, remove) = temp_file().map_err(|e| spool_error(&e))?;
             self.remove = remove;
             let mut file = BufWriter::with_capacity(1 << 16, file);
-            for r in self.memory.drain(..) {
-                write_record(&mut file, &r).map_err(|e| spool_error(&e))?;
-            }
-            self.memory = Vec::new();
+            // the rows held so far stay in memory; the records from here on go to the file
+            file.flush().map_err(|e| spool_error(&e))?;
             self.file = Some(file);
         }
         Ok(())
@@ -95,39 +96,134 @@ impl Spool {
             }
         }
         self.records += 1;
+        let mut row = vec![Cell::Null; self.typing.len()];
+        for (k, v) in record {
+            if let Some(i) = self.typing.index_of(&k) {
+                row[i] = provisional(v);
+            }
+        }
         match &mut self.file {
-            Some(f) => write_record(f, &record).map_err(|e| spool_error(&e)),
+            Some(f) => write_row(f, &row).map_err(|e| spool_error(&e)),
             None => {
-                self.memory.push(record);
+                self.memory.push(row);
                 Ok(())
             }
         }
     }
 
-    /// Hands every record to `f`, in arrival order, consuming the spool.
-    pub(crate) fn drain(mut self, f: &mut dyn FnMut(Record) -> Result<(), RunError>) -> Result<(), RunError> {
-        let Some(file) = self.file.take() else {
-            return std::mem::take(&mut self.memory).into_iter().try_for_each(f);
-        };
+    /// Converts every record, in arrival order, to a row of the final `typing`'s columns
+    /// (`types`, from its `columns()`) in `batch`, handing full batches to `emit`; consumes
+    /// the spool.
+    pub(crate) fn drain(
+        mut self,
+        typing: &JsonTyping,
+        types: &[DataType],
+        batch: &mut BatchBuilder,
+        emit: &mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        // the columns of this series, where they are among the final ones
+        let at: Vec<usize> = self.typing.names().iter().filter_map(|n| typing.index_of(n)).collect();
+        for held in std::mem::take(&mut self.memory) {
+            let row = batch.row();
+            row.resize(types.len(), Cell::Null);
+            for (cell, &i) in held.into_iter().zip(&at) {
+                row[i] = settle(cell, types[i]);
+            }
+            if batch.is_full() {
+                emit(batch)?;
+            }
+        }
+        let Some(file) = self.file.take() else { return Ok(()) };
         let mut file = file.into_inner().map_err(|e| spool_error(e.error()))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| spool_error(&e))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).map_err(|e| spool_error(&e))? == 0 {
-                return Ok(());
+        let mut held = Vec::new();
+        while read_row(&mut reader, &mut held).map_err(|e| spool_error(&e))? {
+            let row = batch.row();
+            row.resize(types.len(), Cell::Null);
+            for (cell, &i) in held.drain(..).zip(&at) {
+                row[i] = settle(cell, types[i]);
             }
-            let record: Record = serde_json::from_slice(&line)
-                .map_err(|e| RunError::new(format!("the temporary file of the records is damaged: {e}")))?;
-            f(record)?;
+            if batch.is_full() {
+                emit(batch)?;
+            }
         }
+        Ok(())
     }
 }
 
-fn write_record(file: &mut impl Write, record: &Record) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *file, record)?;
-    file.write_all(b"\n")
+/// A row of provisional cells in the file: its cell count, then each cell as a tag and its
+/// bytes (little-endian numbers; text and bytes with their length).
+fn write_row(file: &mut impl Write, row: &[Cell]) -> std::io::Result<()> {
+    let len = |n: usize| u32::try_from(n).map_err(|_| std::io::Error::other("a value over 4 GB")).map(u32::to_le_bytes);
+    file.write_all(&len(row.len())?)?;
+    for cell in row {
+        match cell {
+            Cell::Null => file.write_all(&[0])?,
+            Cell::Int(i) => {
+                file.write_all(&[1])?;
+                file.write_all(&i.to_le_bytes())?;
+            }
+            Cell::Real(r) => {
+                file.write_all(&[2])?;
+                file.write_all(&r.to_bits().to_le_bytes())?;
+            }
+            Cell::Text(t) => {
+                file.write_all(&[3])?;
+                file.write_all(&len(t.len())?)?;
+                file.write_all(t.as_bytes())?;
+            }
+            Cell::Bool(b) => file.write_all(&[4, u8::from(*b)])?,
+            Cell::Blob(b) => {
+                file.write_all(&[5])?;
+                file.write_all(&len(b.len())?)?;
+                file.write_all(b)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a row [`write_row`] wrote into `row`; `false` at the end of the file.
+fn read_row(file: &mut impl Read, row: &mut Vec<Cell>) -> std::io::Result<bool> {
+    let mut word = [0u8; 4];
+    match file.read_exact(&mut word) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+        other => other?,
+    }
+    let damaged = || std::io::Error::other("the temporary file of the records is damaged");
+    let mut eight = [0u8; 8];
+    let bytes = |file: &mut dyn Read| -> std::io::Result<Vec<u8>> {
+        let mut n = [0u8; 4];
+        file.read_exact(&mut n)?;
+        let mut b = vec![0u8; u32::from_le_bytes(n) as usize];
+        file.read_exact(&mut b)?;
+        Ok(b)
+    };
+    row.clear();
+    for _ in 0..u32::from_le_bytes(word) {
+        let mut tag = [0u8; 1];
+        file.read_exact(&mut tag)?;
+        row.push(match tag[0] {
+            0 => Cell::Null,
+            1 => {
+                file.read_exact(&mut eight)?;
+                Cell::Int(i64::from_le_bytes(eight))
+            }
+            2 => {
+                file.read_exact(&mut eight)?;
+                Cell::Real(f64::from_bits(u64::from_le_bytes(eight)))
+            }
+            3 => Cell::Text(String::from_utf8(bytes(file)?).map_err(|_| damaged())?),
+            4 => {
+                file.read_exact(&mut tag)?;
+                Cell::Bool(tag[0] != 0)
+            }
+            5 => Cell::Blob(bytes(file)?),
+            _ => return Err(damaged()),
+        });
+    }
+    Ok(true)
 }
 
 /// A new temporary file, already unlinked where the system allows it (Unix); elsewhere its
@@ -180,12 +276,20 @@ mod tests {
             assert_eq!(s.spilled(), spills);
             assert_eq!(s.len(), n);
             assert_eq!(s.cursor, Some(Value::from(n - 1)));
+            let mut typing = s.typing.clone();
+            let types: Vec<DataType> = typing.columns().iter().map(|c| c.data_type).collect();
+            assert_eq!(types, [DataType::Integer, DataType::Text]);
             let mut back = Vec::new();
-            s.drain(&mut |r| {
-                back.push(r["id"].as_u64().unwrap());
+            let mut batch = BatchBuilder::new(2);
+            let mut emit = |b: &mut BatchBuilder| {
+                back.extend(b.take(Vec::new()).into_iter().map(|r| match r[0] {
+                    Cell::Int(i) => u64::try_from(i).unwrap(),
+                    _ => u64::MAX,
+                }));
                 Ok(())
-            })
-            .unwrap();
+            };
+            s.drain(&typing, &types, &mut batch, &mut emit).unwrap();
+            emit(&mut batch).unwrap();
             assert_eq!(back, (0..n).collect::<Vec<_>>());
         }
     }
