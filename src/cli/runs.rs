@@ -66,6 +66,16 @@ fn open(dir: &Path) -> Result<Arc<dyn RunStore>, Outcome> {
     open_with_project(dir).map(|(store, _)| store)
 }
 
+/// [`open`], for a command about one run: an unknown run is its error.
+fn open_run(dir: &Path, run_id: &str) -> Result<Arc<dyn RunStore>, Outcome> {
+    let store = open(dir)?;
+    match store.run(run_id) {
+        Ok(Some(_)) => Ok(store),
+        Ok(None) => Err(unknown_run(&*store, run_id)),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
 /// [`open`], with the project.
 pub(crate) fn open_with_project(dir: &Path) -> Result<(Arc<dyn RunStore>, phlo_core::project::Project), Outcome> {
     let project = load(dir, true, Default::default())?;
@@ -222,15 +232,10 @@ pub(crate) fn show<W: Write>(dir: &Path, args: &ShowArgs, out: &mut W) -> io::Re
 }
 
 pub(crate) fn events<W: Write>(dir: &Path, args: &EventsArgs, out: &mut W) -> io::Result<Outcome> {
-    let store = match open(dir) {
+    let store = match open_run(dir, &args.run_id) {
         Ok(s) => s,
         Err(o) => return Ok(o),
     };
-    match store.run(&args.run_id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Ok(unknown_run(&*store, &args.run_id)),
-        Err(e) => return Ok(store_error(e)),
-    }
     let events = match store.events(&args.run_id) {
         Ok(e) => e,
         Err(e) => return Ok(store_error(e)),
@@ -265,14 +270,8 @@ fn run_logs(dir: &Path, run_id: &str) -> Vec<(String, std::path::PathBuf)> {
 }
 
 pub(crate) fn logs<W: Write>(dir: &Path, args: &LogsArgs, out: &mut W) -> io::Result<Outcome> {
-    let store = match open(dir) {
-        Ok(s) => s,
-        Err(o) => return Ok(o),
-    };
-    match store.run(&args.run_id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Ok(unknown_run(&*store, &args.run_id)),
-        Err(e) => return Ok(store_error(e)),
+    if let Err(o) = open_run(dir, &args.run_id) {
+        return Ok(o);
     }
     let logs = run_logs(dir, &args.run_id);
     let chosen: Vec<&(String, std::path::PathBuf)> = match &args.step {
