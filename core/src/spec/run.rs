@@ -103,6 +103,24 @@ impl CancelToken {
             listener.await;
         }
     }
+
+    /// Blocks this thread until `deadline` or until the token is cancelled, whichever comes
+    /// first (woken by the cancellation itself, no polling); `true` when it was cancelled.
+    pub fn wait_until(&self, deadline: std::time::Instant) -> bool {
+        use event_listener::Listener as _;
+        loop {
+            if self.is_cancelled() {
+                return true;
+            }
+            let listener = self.inner.event.listen();
+            if self.is_cancelled() {
+                return true;
+            }
+            if listener.wait_deadline(deadline).is_none() {
+                return self.is_cancelled();
+            }
+        }
+    }
 }
 
 /// A boxed, sendable future.
@@ -423,5 +441,24 @@ mod tests {
         run.cancel();
         assert!(next.is_cancelled() && many.iter().all(CancelToken::is_cancelled));
         assert!(run.child().is_cancelled(), "a child of a cancelled token starts cancelled");
+    }
+
+    #[test]
+    fn a_blocking_wait_ends_at_its_deadline_or_at_once_when_cancelled() {
+        use std::time::{Duration, Instant};
+        let token = CancelToken::new();
+        let started = Instant::now();
+        assert!(!token.wait_until(started + Duration::from_millis(30)));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        let (waiter, canceller) = (token.child(), token.clone());
+        let cancel_at = Instant::now();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            canceller.cancel();
+        });
+        assert!(waiter.wait_until(cancel_at + Duration::from_secs(30)), "woken by the cancellation");
+        assert!(cancel_at.elapsed() < Duration::from_secs(5));
+        t.join().unwrap();
+        assert!(token.wait_until(Instant::now() + Duration::from_secs(30)), "already cancelled: no wait");
     }
 }

@@ -311,18 +311,13 @@ impl Client {
     }
 }
 
-/// Sleeps until `at`, waking early (with an error) when the attempt must stop.
+/// Sleeps until `at`, waking early (with an error) when the attempt must stop — woken by the
+/// cancellation itself.
 fn sleep_until(ctx: &RunContext, at: Instant) -> Result<(), RunError> {
-    loop {
-        if ctx.is_cancelled() {
-            return Err(RunError::new("stopped while waiting to send a request"));
-        }
-        let now = Instant::now();
-        if now >= at {
-            return Ok(());
-        }
-        std::thread::sleep((at - now).min(Duration::from_millis(50)));
+    if ctx.cancel.wait_until(at) {
+        return Err(RunError::new("stopped while waiting to send a request"));
     }
+    Ok(())
 }
 
 fn reason(status: u16) -> &'static str {

@@ -168,6 +168,13 @@ impl Warehouse {
         }
         drop(wal);
         c.pragma_update(None, "synchronous", "NORMAL").map_err(|e| err("cannot set synchronous mode", e))?;
+        // the last connection to close does not checkpoint (a sync of the file as the process
+        // ends): what the WAL holds — at most the autocheckpoint's 1,000 pages — is read through
+        // by the next process, and checkpointed by the next commit that fills it
+        c.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| err("cannot configure SQLite", e))?;
+        // a WAL grown by a large write is cut back when it is next reused
+        c.pragma_update(None, "journal_size_limit", 64_i64 << 20).map_err(|e| err("cannot configure SQLite", e))?;
         Ok(c)
     }
 
