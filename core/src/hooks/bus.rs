@@ -372,6 +372,17 @@ impl HookBusBuilder {
     }
 }
 
+/// One hash of a tag's key and value.
+#[inline]
+fn tag_hash(key: &str, value: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(key.as_bytes());
+    h.write_u8(0xff);
+    h.write(value.as_bytes());
+    h.finish()
+}
+
 /// The handlers of one event type, in run order, indexed so that an emit touches only those
 /// that can accept it: handlers filtered by asset key are found by the event's assets, those
 /// filtered by tags (and not by asset) by the event's tags; the rest are always candidates.
@@ -381,20 +392,21 @@ struct Table {
     flat: bool,
     always: Box<[u32]>,
     by_asset: FxHashMap<AssetKey, Vec<u32>>,
-    /// Tag key → tag value → entries.
-    by_tag: FxHashMap<String, FxHashMap<String, Vec<u32>>>,
+    /// A hash of a tag's key and value → entries (a collision only adds a candidate: each
+    /// checks its whole filter).
+    by_tag: FxHashMap<u64, Vec<u32>>,
 }
 
 impl Table {
     fn new(entries: Vec<Entry>) -> Self {
         let mut always = Vec::new();
         let mut by_asset = FxHashMap::<AssetKey, Vec<u32>>::default();
-        let mut by_tag = FxHashMap::<String, FxHashMap<String, Vec<u32>>>::default();
+        let mut by_tag = FxHashMap::<u64, Vec<u32>>::default();
         for (i, e) in entries.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
             match (&e.assets, e.tags.first()) {
                 (Some(keys), _) => keys.iter().for_each(|k| by_asset.entry(k.clone()).or_default().push(i)),
-                (None, Some((k, v))) => by_tag.entry(k.clone()).or_default().entry(v.clone()).or_default().push(i),
+                (None, Some((k, v))) => by_tag.entry(tag_hash(k, v)).or_default().push(i),
                 (None, None) => always.push(i),
             }
         }
@@ -424,7 +436,7 @@ impl Table {
         }
         if !self.by_tag.is_empty() {
             for (k, v) in &event.tags {
-                if let Some(found) = self.by_tag.get(k.as_str()).and_then(|values| values.get(v.as_str())) {
+                if let Some(found) = self.by_tag.get(&tag_hash(k, v)) {
                     out.extend_from_slice(found);
                 }
             }
@@ -560,7 +572,10 @@ impl HookBus {
     #[inline]
     fn run_handlers(&self, table: &Table, event: &Event) -> Result<(), Box<HookError>> {
         if table.flat {
-            return table.entries.iter().try_for_each(|entry| self.run_one(entry, event));
+            for entry in &table.entries {
+                self.run_one(entry, event)?;
+            }
+            return Ok(());
         }
         let mut picked = Vec::new();
         table.candidates(event, &mut picked);
@@ -568,7 +583,7 @@ impl HookBus {
     }
 
     /// Runs one handler, if its filter accepts the event.
-    #[inline]
+    #[inline(always)]
     fn run_one(&self, entry: &Entry, event: &Event) -> Result<(), Box<HookError>> {
         {
             if !entry.accepts(event) {
