@@ -84,10 +84,26 @@ impl Digest {
 
     /// Adds a row of stored values.
     pub fn add_values<'a>(&mut self, values: impl IntoIterator<Item = Stored<'a>>) {
-        self.h.reset();
+        self.start_row();
         for v in values {
-            hash_value(&mut self.h, v);
+            self.value(v);
         }
+        self.end_row();
+    }
+
+    /// Starts a row whose values follow ([`value`](Self::value), then
+    /// [`end_row`](Self::end_row)): for values read one at a time.
+    pub fn start_row(&mut self) {
+        self.h.reset();
+    }
+
+    /// A value of the row started.
+    pub fn value(&mut self, v: Stored<'_>) {
+        hash_value(&mut self.h, v);
+    }
+
+    /// Ends the row started, adding it.
+    pub fn end_row(&mut self) {
         self.sum = self.sum.wrapping_add(self.h.digest128());
         self.count += 1;
     }

@@ -696,8 +696,11 @@ fn version_in(conn: &Connection, table: &str, partition: Option<(&str, &str)>) -
     .map_err(|e| sql_err("SQLite", &e))?;
     let mut digest = Digest::default();
     while let Some(r) = rows.next().map_err(|e| sql_err("SQLite", &e))? {
-        let values = (0..n).map(|i| r.get_ref(i).map(stored)).collect::<Result<Vec<_>, _>>();
-        digest.add_values(values.map_err(|e| sql_err("SQLite", &e))?);
+        digest.start_row();
+        for i in 0..n {
+            digest.value(stored(r.get_ref(i).map_err(|e| sql_err("SQLite", &e))?));
+        }
+        digest.end_row();
     }
     Ok(Some(digest.version(&columns)))
 }
