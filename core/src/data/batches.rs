@@ -40,33 +40,35 @@ pub trait RowBatches {
     }
 }
 
-/// Rows already in memory, as one batch.
+/// Rows already in memory, handed over [`BATCH_ROWS`] at a time (each batch a copy: a few
+/// megabytes beside the rows, never a second copy of them all).
 #[derive(Debug)]
 pub struct InMemory<'a> {
-    rows: Option<&'a [Vec<Cell>]>,
+    rest: &'a [Vec<Cell>],
 }
 
 impl<'a> InMemory<'a> {
     /// The rows as a source.
     pub fn new(rows: &'a [Vec<Cell>]) -> Self {
-        Self { rows: Some(rows) }
+        Self { rest: rows }
     }
 }
 
 impl RowBatches for InMemory<'_> {
     fn next_batch(&mut self, batch: &mut Vec<Vec<Cell>>) -> Result<bool, DataError> {
-        match self.rows.take() {
-            Some(rows) if !rows.is_empty() => {
-                batch.clear();
-                batch.extend_from_slice(rows);
-                Ok(true)
-            }
-            _ => Ok(false),
+        if self.rest.is_empty() {
+            return Ok(false);
         }
+        let (now, later) = self.rest.split_at(self.rest.len().min(BATCH_ROWS));
+        batch.clear();
+        batch.extend_from_slice(now);
+        self.rest = later;
+        Ok(true)
     }
 }
 
-/// What travels from producer to writer: a batch with its rows' digest, or the producer's error.
+/// What travels from producer to writer: a batch with its rows' digest (when the producer
+/// hashed them), or the producer's error.
 type Message<E> = Result<(Vec<Vec<Cell>>, Option<Digest>), E>;
 
 /// The producing end of a [`channel`].
@@ -193,16 +195,6 @@ impl BatchBuilder {
         row.clear();
         self.filled += 1;
         row
-    }
-
-    /// Takes back the last row handed out (it was not a row after all).
-    pub fn unrow(&mut self) {
-        self.filled = self.filled.saturating_sub(1);
-    }
-
-    /// How many rows are filled.
-    pub fn len(&self) -> usize {
-        self.filled
     }
 
     /// Whether no row is filled.

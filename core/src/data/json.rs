@@ -105,15 +105,7 @@ impl JsonTyping {
             _ => false,
         };
         for (k, v) in record {
-            let i = match self.index.get(k) {
-                Some(&i) => i,
-                None => {
-                    self.index.insert(k.clone(), self.names.len());
-                    self.names.push(k.clone());
-                    self.seen.push(JsonSeen::default());
-                    self.names.len() - 1
-                }
-            };
+            let i = self.column_of(k);
             let s = &mut self.seen[i];
             match v {
                 Value::Null => {}
@@ -135,15 +127,7 @@ impl JsonTyping {
     /// Takes in what another typing saw, as if its records came after this one's.
     pub fn merge(&mut self, other: &JsonTyping) {
         for (name, seen) in other.names.iter().zip(&other.seen) {
-            let i = match self.index.get(name) {
-                Some(&i) => i,
-                None => {
-                    self.index.insert(name.clone(), self.names.len());
-                    self.names.push(name.clone());
-                    self.seen.push(JsonSeen::default());
-                    self.names.len() - 1
-                }
-            };
+            let i = self.column_of(name);
             let s = &mut self.seen[i];
             s.ints += seen.ints;
             s.reals += seen.reals;
@@ -204,16 +188,6 @@ impl JsonTyping {
         for (n, t) in self.names.iter().zip(&self.types) {
             out.push(json_cell(record.get(n).cloned(), *t));
         }
-    }
-
-    /// [`row`](Self::row) for a record that is not needed afterwards (its values move);
-    /// `false` when the record has a field that is not a column (it was not seen).
-    pub fn row_from(&self, mut record: serde_json::Map<String, serde_json::Value>, out: &mut Vec<Cell>) -> bool {
-        out.clear();
-        for (n, t) in self.names.iter().zip(&self.types) {
-            out.push(json_cell(record.remove(n), *t));
-        }
-        record.is_empty()
     }
 }
 

@@ -174,6 +174,11 @@ async fn read_pipe<R: tokio::io::AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &
 /// Runs the program to its end — or kills it when the run is cancelled or the attempt timed
 /// out — waiting on the process itself (no polling). Its stdout and stderr go to `log` as
 /// they arrive; the first and last lines of stdout are logged as events through `emit`.
+///
+/// # Errors
+/// What went wrong, as a sentence naming the program: it could not start, its log could not
+/// be opened or written (then it is killed with everything it started), it could not be
+/// waited for.
 pub(crate) async fn run_program(
     cfg: &CommandConfig,
     cwd: &std::path::Path,
@@ -181,10 +186,11 @@ pub(crate) async fn run_program(
     cancel: &phlo_core::execution::CancelToken,
     log: &LogFile,
     emit: &(dyn Fn(&str) + Sync),
-) -> std::io::Result<Finished> {
+) -> Result<Finished, String> {
     use std::io::Write;
+    let program = &cfg.program;
     let token = token();
-    let mut command = tokio::process::Command::new(&cfg.program);
+    let mut command = tokio::process::Command::new(program);
     command
         .args(&cfg.args)
         .envs(&cfg.env)
@@ -201,23 +207,45 @@ pub(crate) async fn run_program(
     // its own process group, so that stopping it stops everything it started
     #[cfg(unix)]
     command.process_group(0);
-    if let Some(dir) = log.path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::io::BufWriter::with_capacity(
-        1 << 16,
-        std::fs::OpenOptions::new().create(true).append(true).open(&log.path)?,
-    );
-    writeln!(
-        file,
-        "--- phlo: `{}` for {}{}, attempt {} ---",
-        cfg.program,
-        step.asset,
-        step.partition.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default(),
-        step.attempt
-    )?;
-    let mut child = command.spawn()?;
+    let open = || -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+        if let Some(dir) = log.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log.path)?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 16, file);
+        writeln!(
+            file,
+            "--- phlo: `{program}` for {}{}, attempt {} ---",
+            step.asset,
+            step.partition.as_deref().map(|p| format!(" [{p}]")).unwrap_or_default(),
+            step.attempt
+        )?;
+        Ok(file)
+    };
+    let mut file = open().map_err(|e| format!("cannot open the log of `{program}` ({}): {e}", log.shown))?;
+    let mut child = command.spawn().map_err(|e| format!("cannot start `{program}`: {e}"))?;
     let pid = child.id();
+    let followed = follow(&mut child, pid, &token, cancel, &mut file, log, emit).await;
+    followed.map_err(|e| {
+        // nothing it started outlives a step that could not follow it
+        kill_everything(pid, &token);
+        format!("`{program}` was stopped: {e}")
+    })
+}
+
+/// Follows a started program to its end: its output into `file` (and the excerpt into
+/// `emit`), its exit, a cancellation.
+async fn follow(
+    child: &mut tokio::process::Child,
+    pid: Option<u32>,
+    token: &str,
+    cancel: &phlo_core::execution::CancelToken,
+    file: &mut std::io::BufWriter<std::fs::File>,
+    log: &LogFile,
+    emit: &(dyn Fn(&str) + Sync),
+) -> Result<Finished, String> {
+    use std::io::Write;
+    let write_err = |e: std::io::Error| format!("its output could not be written to {}: {e}", log.shown);
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
     let (mut obuf, mut ebuf) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     let (mut olines, mut elines) = (Lines::default(), Lines::default());
@@ -239,27 +267,27 @@ pub(crate) async fn run_program(
         tokio::select! {
             r = read_pipe(&mut out, &mut obuf) => match r {
                 Ok(n) if n > 0 => {
-                    file.write_all(&obuf[..n])?;
+                    file.write_all(&obuf[..n]).map_err(write_err)?;
                     olines.feed(&obuf[..n], &mut |l| excerpt.line(l));
                 }
                 _ => out = None,
             },
             r = read_pipe(&mut err, &mut ebuf) => match r {
                 Ok(n) if n > 0 => {
-                    file.write_all(&ebuf[..n])?;
+                    file.write_all(&ebuf[..n]).map_err(write_err)?;
                     elines.feed(&ebuf[..n], &mut keep_err);
                 }
                 _ => err = None,
             },
             s = child.wait(), if status.is_none() => {
-                status = Some(s?);
+                status = Some(s.map_err(|e| format!("its end could not be waited for: {e}"))?);
                 // the program exited: its step is over, and so is whatever it left behind
-                kill_everything(pid, &token);
+                kill_everything(pid, token);
                 drain_until = Some(tokio::time::Instant::now() + DRAIN_GRACE);
             }
             () = cancel.cancelled(), if !stopped && status.is_none() => {
                 stopped = true;
-                kill_everything(pid, &token);
+                kill_everything(pid, token);
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => {
                 break;
@@ -268,9 +296,10 @@ pub(crate) async fn run_program(
     }
     olines.finish(&mut |l| excerpt.line(l));
     elines.finish(&mut keep_err);
-    file.flush()?;
+    file.flush().map_err(write_err)?;
     let stdout_lines = olines.count;
     excerpt.end(stdout_lines, &log.shown);
-    let Some(status) = status else { return Err(std::io::Error::other("the program's end was not seen")) };
+    // the loop ends only once the exit was seen
+    let status = status.ok_or_else(|| String::from("its end was not seen"))?;
     Ok(Finished { status, stopped, stdout_lines, stderr_tail: stderr_tail.into() })
 }

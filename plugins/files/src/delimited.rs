@@ -413,7 +413,6 @@ pub fn plan_csv<'a>(
     let mut record = csv::StringRecord::new();
     let mut parts: Vec<Part<'_>> = Vec::with_capacity(files.len());
     let mut headers: Option<Vec<String>> = None;
-    let mut readers = Vec::with_capacity(files.len());
     for (path, display) in files {
         let (mut r, broken) = reader(path, display, format, true)?;
         if !read_text(&mut r, &broken, &mut record, format, display, 0)? || record.iter().all(str::is_empty) {
@@ -439,13 +438,9 @@ pub fn plan_csv<'a>(
             Some(_) => {}
             None => headers = Some(these),
         }
+        // without a header the first line is data: the data pass starts at the top
         let data_start = if format.header { r.position().clone() } else { csv::Position::new() };
         parts.push(Part { path, display, data_start });
-        // without a header the first line is data: read it again
-        if !format.header {
-            r.seek(csv::Position::new()).map_err(|e| RunError::permanent(format!("cannot read `{display}`: {e}")))?;
-        }
-        readers.push((r, broken));
     }
     let (Some(headers), Some(first)) = (headers, parts.first()) else {
         return Err(RunError::permanent(String::from("no file to read")));
@@ -466,7 +461,10 @@ pub fn plan_csv<'a>(
     let mut count = 0usize;
     let scanned = declared.iter().any(Option::is_none);
     if scanned {
-        for (part, (mut r, broken)) in parts.iter().zip(readers) {
+        // one file open at a time (a glob may match thousands); each is checked strictly as
+        // it is read (its header was, when it was opened above)
+        for part in &parts {
+            let (mut r, broken) = part.open(format, true)?;
             while read_text(&mut r, &broken, &mut record, format, part.display, width)? {
                 count += 1;
                 if count.is_multiple_of(STOP_CHECK_EVERY) && stop() {

@@ -387,10 +387,9 @@ pub(crate) fn build_command(cfg: CommandConfig, ctx: &AssetTypeContext) -> Resul
                     shown: format!(".phlo/logs/{}/{}", rc.run_id, log_name(&step)),
                 };
                 let emit = |line: &str| rc.log("info", line);
-                let done =
-                    crate::command::run_program(&cfg, &cwd, &step, &rc.cancel, &log, &emit).await.map_err(|e| {
-                        RunError::permanent(format!("cannot start `{program}`: {e}")).with_code(Code::CommandFailed)
-                    })?;
+                let done = crate::command::run_program(&cfg, &cwd, &step, &rc.cancel, &log, &emit)
+                    .await
+                    .map_err(|e| RunError::permanent(e).with_code(Code::CommandFailed))?;
                 if done.stopped {
                     return Err(RunError::new(format!("`{program}` was stopped (with every process it started)")));
                 }

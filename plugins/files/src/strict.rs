@@ -105,9 +105,11 @@ impl StrictRead {
                     State::Quoted
                 }
                 State::FieldStart | State::Unquoted => State::Unquoted,
+                State::Quoted if b == q => State::QuoteSeen,
+                State::Quoted => State::Quoted,
                 State::QuoteSeen if b == q => State::Quoted,
                 State::QuoteSeen if b == d || newline => State::FieldStart,
-                State::QuoteSeen | State::Quoted => {
+                State::QuoteSeen => {
                     return Err(after_quote(&self.path, &self.display, self.opened, self.base + i as u64, b));
                 }
             };

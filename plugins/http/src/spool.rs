@@ -122,13 +122,11 @@ impl Spool {
         emit: &mut dyn FnMut(&mut BatchBuilder) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
         // the columns of this series, where they are among the final ones
-        let at: Vec<usize> = self.typing.names().iter().filter_map(|n| typing.index_of(n)).collect();
+        let at: Vec<Option<usize>> = self.typing.names().iter().map(|n| typing.index_of(n)).collect();
         for held in std::mem::take(&mut self.memory) {
             let row = batch.row();
             row.resize(types.len(), Cell::Null);
-            for (cell, &i) in held.into_iter().zip(&at) {
-                row[i] = settle(cell, types[i]);
-            }
+            place(held, &at, types, row);
             if batch.is_full() {
                 emit(batch)?;
             }
@@ -141,14 +139,22 @@ impl Spool {
         while read_row(&mut reader, &mut held).map_err(|e| spool_error(&e))? {
             let row = batch.row();
             row.resize(types.len(), Cell::Null);
-            for (cell, &i) in held.drain(..).zip(&at) {
-                row[i] = settle(cell, types[i]);
-            }
+            place(held.drain(..), &at, types, row);
             if batch.is_full() {
                 emit(batch)?;
             }
         }
         Ok(())
+    }
+}
+
+/// A held row's cells into `row`, each at its final column (`at`, by the series' own column),
+/// settled to that column's type.
+fn place(held: impl IntoIterator<Item = Cell>, at: &[Option<usize>], types: &[DataType], row: &mut [Cell]) {
+    for (cell, i) in held.into_iter().zip(at) {
+        if let Some(i) = *i {
+            row[i] = settle(cell, types[i]);
+        }
     }
 }
 
